@@ -1,0 +1,13 @@
+"""An executable model of the Linux 4.19 page allocator."""
+
+from .environment import IDLE, Environment
+from .errors import BadPage, ConfigError, DoubleFree, InvalidOperation, ModelError, NotAllocated, WrongOrder
+from .machine import AllocResult, Event, Kernel419, OpResult, Task
+from .presets import PRESETS, preset
+from .topology import NodeSpec, Topology, ZoneSpec
+
+__all__ = [
+    "AllocResult", "BadPage", "ConfigError", "DoubleFree", "Environment", "Event", "IDLE", "InvalidOperation",
+    "Kernel419", "ModelError", "NodeSpec", "NotAllocated", "OpResult", "PRESETS", "Task", "Topology",
+    "WrongOrder", "ZoneSpec", "preset",
+]

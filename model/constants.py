@@ -1,0 +1,88 @@
+"""Constants of the 4.19 page allocator: zone types, migratetypes, ALLOC_* flags.
+
+Values follow include/linux/mmzone.h and mm/internal.h of Linux 4.19 with every
+optional zone type configured (DMA, DMA32, NORMAL, HIGHMEM, MOVABLE) and with
+CONFIG_CMA and CONFIG_MEMORY_ISOLATION on.
+
+Abstracted away: ZONE_DEVICE (never managed by the buddy allocator, never in a
+zonelist); the compaction "skip" bit of the pageblock flags.
+"""
+
+# enum zone_type, all types configured.
+ZONE_DMA = 0
+ZONE_DMA32 = 1
+ZONE_NORMAL = 2
+ZONE_HIGHMEM = 3
+ZONE_MOVABLE = 4
+MAX_NR_ZONES = 5
+ZONE_NAMES = ("DMA", "DMA32", "Normal", "HighMem", "Movable")
+
+# enum migratetype with CONFIG_CMA and CONFIG_MEMORY_ISOLATION.
+MIGRATE_UNMOVABLE = 0
+MIGRATE_MOVABLE = 1
+MIGRATE_RECLAIMABLE = 2
+MIGRATE_PCPTYPES = 3
+MIGRATE_HIGHATOMIC = MIGRATE_PCPTYPES
+MIGRATE_CMA = 4
+MIGRATE_ISOLATE = 5
+MIGRATE_TYPES = 6
+MIGRATETYPE_NAMES = ("Unmovable", "Movable", "Reclaimable", "HighAtomic", "CMA", "Isolate")
+
+# mm/internal.h, 4.19.
+ALLOC_WMARK_MIN = 0
+ALLOC_WMARK_LOW = 1
+ALLOC_WMARK_HIGH = 2
+ALLOC_NO_WATERMARKS = 0x04
+ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1
+ALLOC_OOM = 0x08
+ALLOC_HARDER = 0x10
+ALLOC_HIGH = 0x20
+ALLOC_CPUSET = 0x40
+ALLOC_CMA = 0x80
+
+WMARK_MIN = 0
+WMARK_LOW = 1
+WMARK_HIGH = 2
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+PAGE_ALLOC_COSTLY_ORDER = 3
+MAX_RECLAIM_RETRIES = 16
+MAX_COMPACT_RETRIES = 16
+
+# Node distances (include/linux/topology.h, include/linux/numa.h).
+LOCAL_DISTANCE = 10
+REMOTE_DISTANCE = 20
+RECLAIM_DISTANCE = 30
+PENALTY_FOR_NODE_WITH_CPUS = 1
+NUMA_NO_NODE = -1
+
+# include/linux/mmzone.h zonelist indexes.
+ZONELIST_FALLBACK = 0
+ZONELIST_NOFALLBACK = 1
+
+# node_reclaim() results (mm/internal.h).
+NODE_RECLAIM_NOSCAN = -2
+NODE_RECLAIM_FULL = -1
+NODE_RECLAIM_SOME = 0
+NODE_RECLAIM_SUCCESS = 1
+
+# enum compact_priority and enum compact_result (include/linux/compaction.h).
+COMPACT_PRIO_SYNC_FULL = 0
+COMPACT_PRIO_SYNC_LIGHT = 1
+COMPACT_PRIO_ASYNC = 2
+MIN_COMPACT_PRIORITY = COMPACT_PRIO_SYNC_FULL
+MIN_COMPACT_COSTLY_PRIORITY = COMPACT_PRIO_SYNC_LIGHT
+DEF_COMPACT_PRIORITY = COMPACT_PRIO_SYNC_LIGHT
+INIT_COMPACT_PRIORITY = COMPACT_PRIO_ASYNC
+
+COMPACT_NOT_SUITABLE_ZONE = 0
+COMPACT_SKIPPED = 1
+COMPACT_DEFERRED = 2
+COMPACT_INACTIVE = COMPACT_DEFERRED
+COMPACT_NO_SUITABLE_PAGE = 3
+COMPACT_CONTINUE = 4
+COMPACT_COMPLETE = 5
+COMPACT_PARTIAL_SKIPPED = 6
+COMPACT_CONTENDED = 7
+COMPACT_SUCCESS = 8

@@ -1,0 +1,462 @@
+"""A machine running the 4.19 allocator: boot, the user-facing operations, freeze and thaw.
+
+`Kernel419(topology)` boots a machine: zones are created, zonelists built,
+all memory freed into buddy in aligned chunks (ascending pfn, as
+__free_pages_memory does) onto MOVABLE pageblocks, then watermarks,
+lowmem_reserve and per-cpu lists are set. Operations (`alloc`, `free`,
+`drain`, `isolate`, `undo_isolate`) return what the kernel would, plus the
+events it caused; misuse raises a specific `ModelError` and leaves the state
+untouched.
+
+Variants: `Kernel419.variant(name)` returns a subclass; `@V.override`
+replaces one kernel function by name and inherits the rest.
+
+Abstracted away: WARN_ON_ONCE fires on every occurrence (an event per
+operation, not once per boot); boot-time order-0 frees go straight into
+buddy rather than through the boot pageset (the result is the same, since
+that pageset spills every page at once); kswapd_order/kswapd_classzone_idx
+are observations, reset by each operation.
+"""
+
+from dataclasses import dataclass, field
+
+from . import buddy, cpuset, page_alloc, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from .constants import (
+    MAX_NR_ZONES,
+    MIGRATE_CMA,
+    MIGRATE_MOVABLE,
+    ZONE_NAMES,
+)
+from .environment import IDLE
+from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
+from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
+from .gfp import format_gfp
+from .kernel import KERNEL_FUNCTIONS
+from .mmzone import PerCpuPages, PglistData, Zone
+from .stats import Stats
+
+
+def kcall(k, name):
+    """The kernel function `name` of machine k; needed where Python would mangle a __name in a class."""
+    return getattr(k, name)
+
+
+class Task:
+    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage."""
+
+    __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas")
+
+    def __init__(self, tid, mems_allowed, memcg_limit=None, il_prev=0):
+        self.tid = tid
+        self.mems_allowed = frozenset(mems_allowed)
+        self.mempolicy = None
+        self.il_prev = il_prev
+        self.memcg_limit = memcg_limit
+        self.memcg_usage = 0
+        self.vmas = ()
+
+    def freeze(self):
+        # mempolicies and VMAs are immutable values, so they freeze as themselves
+        return (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev, self.memcg_limit,
+                self.memcg_usage, self.vmas)
+
+
+@dataclass
+class Current:
+    """`current` and the execution context of one operation: CPU, task, interrupt state, task flags."""
+
+    cpu: int
+    task: Task | None
+    all_nodes: frozenset
+    in_interrupt: bool = False
+    in_serving_softirq: bool = False
+    pf_memalloc: bool = False
+    memalloc_noio: bool = False
+    memalloc_nofs: bool = False
+    rt_task: bool = False
+    oom_victim: bool = False
+
+    def mems_allowed(self):
+        return self.task.mems_allowed if self.task is not None else self.all_nodes
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something an operation caused besides its result: a warning, a kswapd wake, an OOM kill."""
+
+    kind: str
+    detail: tuple = ()
+
+    def __str__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.detail)
+        return f"{self.kind}({args})"
+
+
+@dataclass(frozen=True)
+class AllocResult:
+    """What an allocation returned: the block (pfn) or None with the reason, and its events."""
+
+    page: int | None
+    order: int
+    gfp: int
+    nid: int | None = None
+    zone_idx: int | None = None
+    reason: str | None = None
+    events: tuple = field(default=())
+
+    @property
+    def ok(self):
+        return self.page is not None
+
+    @property
+    def zone_name(self):
+        return None if self.zone_idx is None else ZONE_NAMES[self.zone_idx]
+
+    def __str__(self):
+        head = f"alloc order {self.order} {format_gfp(self.gfp)}"
+        if self.page is None:
+            body = f"NULL ({self.reason})"
+        else:
+            body = f"pfn {self.page} (node {self.nid} {self.zone_name})"
+        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
+        return f"{head} -> {body}{ev}"
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """What a free, drain or isolation returned, with its events."""
+
+    what: str
+    value: int = 0
+    events: tuple = field(default=())
+
+    def __str__(self):
+        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
+        return f"{self.what}{ev}"
+
+
+class Kernel419:
+    """The Linux 4.19 page allocator on one machine."""
+
+    NAME = "4.19"
+    DESCRIPTION = "Linux 4.19 (stable, with the mpol_rebind_nodemask fix 29b190fa774d)"
+
+    def __init__(self, topology, env=IDLE):
+        self.topology = topology
+        self.env = env
+        self.MAX_ORDER = topology.max_order
+        self.pageblock_order = topology.pageblock_order
+        self.pageblock_nr_pages = 1 << topology.pageblock_order
+        self.gfp_allowed_mask = GFP_BITS_MASK if topology.gfp_allowed_mask is None else topology.gfp_allowed_mask
+        self.cpusets_on = topology.cpusets_enabled
+        self.stats = Stats()
+        self.events = []
+        self.fail_reason = None
+        self.last_ac = None
+        self.pfmemalloc = False
+        self.page_buddy = {}
+        self.pcp_mt = {}
+        self.allocated = {}
+        self.tasks = {}
+        self.node_load = {}
+        self.policy_zone = 0
+        self.page_group_by_mobility_disabled = False
+        self.totalreserve_pages = 0
+        self._boot()
+
+    # ---- construction ------------------------------------------------------------------
+    def _boot(self):
+        t = self.topology
+        self.node_data = []
+        self._zone_specs = {}
+        self._pfn_zone = [None] * t.max_pfn
+        nodes_all = frozenset(t.node_ids)
+        for node in t.nodes:
+            zones = []
+            by_type = {z.zone_type: z for z in node.zones}
+            for idx in range(MAX_NR_ZONES):
+                spec = by_type.get(idx)
+                if spec is None:
+                    zone = Zone(node.nid, idx, 0, 0, 0, self.MAX_ORDER)
+                else:
+                    zone = Zone(node.nid, idx, spec.start_pfn, spec.pages, spec.managed_pages, self.MAX_ORDER)
+                    self._zone_specs[(node.nid, idx)] = spec
+                    for pfn in range(spec.start_pfn, spec.end_pfn):
+                        self._pfn_zone[pfn] = zone
+                zones.append(zone)
+            pgdat = PglistData(node.nid, zones, tuple(node.cpus))
+            pgdat.kswapd_order = 0
+            pgdat.kswapd_classzone_idx = MAX_NR_ZONES
+            self.node_data.append(pgdat)
+        self._pgdat_by_nid = {p.node_id: p for p in self.node_data}
+        self.populated_zones = [z for p in self.node_data for z in p.node_zones if z.present_pages]
+        self.build_all_zonelists()
+        npb = (t.max_pfn >> self.pageblock_order) + 1
+        self.pageblock_flags = [MIGRATE_MOVABLE] * npb
+        for zone in self.populated_zones:
+            spec = self.zone_spec(zone)
+            for pfn in range(zone.zone_start_pfn, zone.zone_end_pfn, 1):
+                if pfn % self.pageblock_nr_pages == 0 or pfn == zone.zone_start_pfn:
+                    self.set_pageblock_migratetype(pfn, MIGRATE_MOVABLE)
+            for pb in spec.cma_pageblocks:
+                self.pageblock_flags[pb] = MIGRATE_CMA
+        for zone in self.populated_zones:
+            self._free_boot_memory(zone)
+        self.min_free_kbytes = t.min_free_kbytes if t.min_free_kbytes is not None else self.init_per_zone_wmark_min()
+        kcall(self, "__setup_per_zone_wmarks")()
+        self.setup_per_zone_lowmem_reserve()
+        self.calculate_totalreserve_pages()
+        for zone in self.populated_zones:
+            self.pageset_set_high_and_batch(zone)
+            for cpu in t.cpus:
+                zone.pageset[cpu] = PerCpuPages(zone.pcp_high, zone.pcp_batch)
+        self.tasks[0] = Task(0, nodes_all)
+        self._all_nodes = nodes_all
+
+    def _free_boot_memory(self, zone):
+        """__free_pages_memory(): free [start, start+managed) in the largest aligned chunks, ascending."""
+        start = zone.zone_start_pfn
+        end = zone.zone_start_pfn + zone.managed_pages
+        while start < end:
+            order = self.MAX_ORDER - 1
+            if start:
+                order = min(order, (start & -start).bit_length() - 1)
+            while start + (1 << order) > end:
+                order -= 1
+            mt = self.get_pageblock_migratetype(start)
+            kcall(self, "__free_one_page")(start, start, zone, order, mt)
+            start += 1 << order
+
+    # ---- lookups used by the kernel functions -----------------------------------------
+    def pgdat(self, nid):
+        """NODE_DATA(nid)."""
+        return self._pgdat_by_nid[nid]
+
+    def zone_spec(self, zone):
+        return self._zone_specs.get((zone.nid, zone.idx))
+
+    def page_zone(self, pfn):
+        """page_zone(): the zone a pfn belongs to (None for a pfn in no zone)."""
+        if 0 <= pfn < len(self._pfn_zone):
+            return self._pfn_zone[pfn]
+        return None
+
+    def page_zone_id(self, pfn):
+        """page_zone_id(): node and zone of a pfn, as one comparable value."""
+        zone = self.page_zone(pfn)
+        return None if zone is None else (zone.nid, zone.idx)
+
+    def numa_node_id(self):
+        """numa_node_id(): the node of the current CPU."""
+        return self.topology.cpu_to_node(self.current.cpu)
+
+    zonelist_zones = zonelist.zonelist_zones
+    zonelist_cursor = zonelist.zonelist_cursor
+
+    def event(self, kind, **detail):
+        self.events.append(Event(kind, tuple(detail.items())))
+
+    def warn_once(self, message):
+        """WARN_ON_ONCE(): recorded as an event each time it fires."""
+        self.event("warning", message=message)
+
+    # ---- variants -------------------------------------------------------------------------
+    @classmethod
+    def variant(cls, name, description=""):
+        """A subclass that inherits every kernel function; replace some with @Variant.override."""
+        return type(name.replace("-", "_").replace(".", "_"), (cls,), {"NAME": name, "DESCRIPTION": description})
+
+    @classmethod
+    def override(cls, fn):
+        """Replace the kernel function of the same name in this variant (a typo is an error)."""
+        name = fn.__name__
+        if not hasattr(cls, name):
+            raise AttributeError(f"{cls.__name__}: there is no kernel function {name!r} to override")
+        setattr(cls, name, fn)
+        return fn
+
+    # ---- the operations ---------------------------------------------------------------------
+    def _begin(self, cpu, task=None, **flags):
+        if cpu not in self.topology.cpus:
+            raise InvalidOperation(f"cpu {cpu} does not exist (cpus: {list(self.topology.cpus)})")
+        if task is None:
+            task = self.tasks[0]
+        elif not isinstance(task, Task):
+            if task not in self.tasks:
+                raise InvalidOperation(f"task {task} does not exist (tasks: {sorted(self.tasks)})")
+            task = self.tasks[task]
+        self.current = Current(cpu=cpu, task=task, all_nodes=self._all_nodes, **flags)
+        self.events = []
+        self.fail_reason = None
+        for p in self.node_data:
+            p.kswapd_order = 0
+            p.kswapd_classzone_idx = MAX_NR_ZONES
+
+    def _alloc_result(self, page, order, gfp):
+        events = tuple(self.events)
+        if page is None:
+            return AllocResult(None, order, gfp, reason=self.fail_reason or "no page", events=events)
+        zone = self.page_zone(page)
+        return AllocResult(page, order, gfp, zone.nid, zone.idx, events=events)
+
+    def alloc(self, gfp, order=0, cpu=0, nid=None, nodemask=None, task=None, **context):
+        """__alloc_pages_nodemask() on behalf of a task running on cpu (preferred node: cpu's node)."""
+        self._check_order_arg(order)
+        self._begin(cpu, task, **context)
+        if nid is None:
+            nid = self.numa_node_id()
+        elif nid not in self._pgdat_by_nid:
+            raise InvalidOperation(f"node {nid} does not exist (nodes: {list(self.topology.node_ids)})")
+        mask = None if nodemask is None else frozenset(nodemask)
+        snapshot = self.freeze()
+        try:
+            page = kcall(self, "__alloc_pages_nodemask")(gfp, order, nid, mask)
+        except Exception:
+            self.restore(snapshot)
+            raise
+        return self._alloc_result(page, order, gfp)
+
+    def alloc_pages_node(self, nid, gfp, order=0, cpu=0, **context):
+        """alloc_pages_node(): __alloc_pages_nodemask() on nid's zonelist, no policy, no nodemask."""
+        return self.alloc(gfp, order, cpu=cpu, nid=nid, **context)
+
+    def _check_order_arg(self, order):
+        if not isinstance(order, int) or order < 0:
+            raise InvalidOperation(f"order {order!r} must be a non-negative integer")
+
+    def check_free(self, page, order=None):
+        """The kernel's free_pages_check()/bad_page() verdict, as an exception, before anything changes."""
+        block = self.allocated.get(page)
+        if block is None:
+            if self.page_zone(page) is None:
+                raise NotAllocated(f"free of pfn {page}: no zone holds this pfn")
+            for o in range(self.MAX_ORDER):
+                head = page & ~((1 << o) - 1)
+                held = self.allocated.get(head)
+                if held is not None and held[0] >= o and head != page:
+                    raise NotAllocated(f"free of pfn {page}: it is inside the order-{held[0]} block at pfn {head}")
+                if self.page_buddy.get(head, -1) >= o:
+                    raise DoubleFree(f"free of pfn {page}: the page is already free (in buddy block at pfn {head})")
+            if any(page in lst for z in self.populated_zones for p in z.pageset.values() for lst in p.lists):
+                raise DoubleFree(f"free of pfn {page}: the page is already free (on a per-cpu list)")
+            raise NotAllocated(f"free of pfn {page}: the page is not allocated")
+        if order is not None and order != block[0]:
+            raise WrongOrder(f"free of pfn {page} with order {order}: it was allocated with order {block[0]}")
+        return block[0]
+
+    def free(self, page, order=None, cpu=0, task=None):
+        """__free_pages(page, order); order defaults to the order the block was allocated with."""
+        self._check_order_arg(0 if order is None else order)
+        order = self.check_free(page, order)
+        self._begin(cpu, task)
+        kcall(self, "__free_pages")(page, order)
+        return OpResult(f"free pfn {page} order {order}", events=tuple(self.events))
+
+    def drain(self, cpu=None):
+        """drain_all_pages(NULL), or drain_pages(cpu) for one CPU."""
+        self._begin(self.topology.cpus[0] if cpu is None else cpu)
+        if cpu is None:
+            self.drain_all_pages(None)
+        else:
+            self.drain_pages(cpu)
+        return OpResult("drain" + ("" if cpu is None else f" cpu {cpu}"), events=tuple(self.events))
+
+    # ---- observation ------------------------------------------------------------------------
+    def zones(self):
+        """Every populated zone, lowest node and zone first."""
+        return list(self.populated_zones)
+
+    def zone(self, nid, zone_idx):
+        return self.pgdat(nid).node_zones[zone_idx]
+
+    def free_blocks(self, zone):
+        """(pfn, order, migratetype) of every block on the zone's free lists."""
+        out = []
+        for order, area in enumerate(zone.free_area):
+            for mt, lst in enumerate(area.free_list):
+                out.extend((pfn, order, mt) for pfn in lst)
+        return sorted(out)
+
+    def pcp_pages(self, zone):
+        """(cpu, pcp list type, pfn) of every page on the zone's per-cpu lists."""
+        return [(cpu, t, pfn)
+                for cpu, p in sorted(zone.pageset.items()) for t, lst in enumerate(p.lists) for pfn in lst]
+
+    # ---- freeze and thaw -----------------------------------------------------------------------
+    def freeze(self):
+        """The whole dynamic state as one immutable, hashable value (statistics excluded)."""
+        zones = []
+        on_pcp = []
+        for z in self.populated_zones:
+            pcps = []
+            for cpu in sorted(z.pageset):
+                p = z.pageset[cpu]
+                pcps.append((p.count, tuple(tuple(lst) for lst in p.lists)))
+                for lst in p.lists:
+                    on_pcp.extend(lst)
+            zones.append((
+                tuple(tuple(tuple(lst) for lst in area.free_list) for area in z.free_area),
+                tuple(area.nr_free for area in z.free_area),
+                z.nr_free_pages, z.nr_free_cma_pages, z.nr_reserved_highatomic, z.nr_isolate_pageblock,
+                tuple(pcps),
+            ))
+        pcp_mt = tuple(sorted((pfn, self.pcp_mt[pfn]) for pfn in on_pcp))
+        tasks = tuple(self.tasks[t].freeze() for t in sorted(self.tasks))
+        return (
+            tuple(zones),
+            tuple(sorted(self.page_buddy.items())),
+            pcp_mt,
+            tuple(sorted(self.allocated.items())),
+            tuple(self.pageblock_flags),
+            tasks,
+            self.cpusets_on,
+            self.freeze_extra(),
+        )
+
+    def freeze_extra(self):
+        """State that layers above the allocator (mempolicy) add to the frozen value."""
+        return ()
+
+    def restore(self, frozen):
+        """Thaw: make this machine's dynamic state equal to a frozen value (statistics kept)."""
+        zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on, extra = frozen
+        for z, (lists, nr_free, nfp, ncma, nrh, niso, pcps) in zip(self.populated_zones, zones):
+            for area, area_lists, n in zip(z.free_area, lists, nr_free):
+                area.free_list = [list(lst) for lst in area_lists]
+                area.nr_free = n
+            z.nr_free_pages, z.nr_free_cma_pages = nfp, ncma
+            z.nr_reserved_highatomic, z.nr_isolate_pageblock = nrh, niso
+            for cpu, (count, plists) in zip(sorted(z.pageset), pcps):
+                p = z.pageset[cpu]
+                p.count = count
+                p.lists = [list(lst) for lst in plists]
+        self.page_buddy = dict(page_buddy)
+        self.pcp_mt = dict(pcp_mt)
+        self.allocated = dict(allocated)
+        self.pageblock_flags = list(pageblocks)
+        self.tasks = {}
+        for tid, mems, pol, il_prev, limit, usage, vmas in tasks:
+            task = Task(tid, mems, limit, il_prev)
+            task.memcg_usage = usage
+            task.mempolicy = pol
+            task.vmas = vmas
+            self.tasks[tid] = task
+        self.cpusets_on = cpusets_on
+        self.restore_extra(extra)
+
+    def restore_extra(self, extra):
+        """Counterpart of freeze_extra()."""
+
+    def copy(self):
+        """A new machine of the same class, topology and env, in this machine's state."""
+        other = type(self)(self.topology, self.env)
+        other.restore(self.freeze())
+        return other
+
+
+def _install_kernel_functions(cls):
+    for name, fn in KERNEL_FUNCTIONS.items():
+        setattr(cls, name, fn)
+
+
+_install_kernel_functions(Kernel419)
