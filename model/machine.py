@@ -20,7 +20,8 @@ are observations, reset by each operation.
 
 from dataclasses import dataclass, field
 
-from . import buddy, cpuset, page_alloc, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from . import buddy, cpuset, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from .mempolicy_api import MempolicyOps
 from .constants import (
     MAX_NR_ZONES,
     MIGRATE_CMA,
@@ -135,7 +136,7 @@ class OpResult:
         return f"{self.what}{ev}"
 
 
-class Kernel419:
+class Kernel419(MempolicyOps):
     """The Linux 4.19 page allocator on one machine."""
 
     NAME = "4.19"
@@ -360,6 +361,29 @@ class Kernel419:
         else:
             self.drain_pages(cpu)
         return OpResult("drain" + ("" if cpu is None else f" cpu {cpu}"), events=tuple(self.events))
+
+    def isolate(self, start_pfn, end_pfn, cpu=0):
+        """start_isolate_page_range(start, end, MIGRATE_MOVABLE): isolate whole pageblocks; 0 or -EBUSY."""
+        self._check_isolation_range(start_pfn, end_pfn)
+        self._begin(cpu)
+        ret = self.start_isolate_page_range(start_pfn, end_pfn, MIGRATE_MOVABLE, False)
+        return OpResult(f"isolate pfn {start_pfn}..{end_pfn - 1}", ret, events=tuple(self.events))
+
+    def undo_isolate(self, start_pfn, end_pfn, cpu=0):
+        """undo_isolate_page_range(start, end, MIGRATE_MOVABLE)."""
+        self._check_isolation_range(start_pfn, end_pfn)
+        self._begin(cpu)
+        self.undo_isolate_page_range(start_pfn, end_pfn, MIGRATE_MOVABLE)
+        return OpResult(f"undo isolate pfn {start_pfn}..{end_pfn - 1}", events=tuple(self.events))
+
+    def _check_isolation_range(self, start_pfn, end_pfn):
+        nr = self.pageblock_nr_pages
+        if start_pfn % nr or end_pfn % nr or not start_pfn < end_pfn:
+            raise InvalidOperation(
+                f"isolation range pfn {start_pfn}..{end_pfn}: must be non-empty and aligned to pageblocks of {nr} pages")
+        for pfn in range(start_pfn, end_pfn, nr):
+            if self.page_zone(pfn) is None:
+                raise InvalidOperation(f"isolation range pfn {start_pfn}..{end_pfn}: pfn {pfn} is in no zone")
 
     # ---- observation ------------------------------------------------------------------------
     def zones(self):
