@@ -31,7 +31,7 @@ from .constants import (
 from .environment import IDLE
 from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
-from .gfp import format_gfp
+from .gfp import format_gfp, gfp_zone, gfpflags_to_migratetype
 from .kernel import KERNEL_FUNCTIONS
 from .mmzone import PerCpuPages, PglistData, Zone
 from .stats import Stats
@@ -309,13 +309,17 @@ class Kernel419(MempolicyOps):
         elif nid not in self._pgdat_by_nid:
             raise InvalidOperation(f"node {nid} does not exist (nodes: {list(self.topology.node_ids)})")
         mask = None if nodemask is None else frozenset(nodemask)
-        snapshot = self.freeze()
-        try:
-            page = kcall(self, "__alloc_pages_nodemask")(gfp, order, nid, mask)
-        except Exception:
-            self.restore(snapshot)
-            raise
+        self.validate_gfp(gfp)
+        page = kcall(self, "__alloc_pages_nodemask")(gfp, order, nid, mask)
         return self._alloc_result(page, order, gfp)
+
+    def validate_gfp(self, gfp):
+        """Raise the errors gfp_zone() and gfpflags_to_migratetype() would, before any state changes."""
+        if not isinstance(gfp, int) or gfp < 0:
+            raise InvalidOperation(f"gfp mask {gfp!r} must be a non-negative integer")
+        masked = gfp & self.gfp_allowed_mask
+        gfp_zone(masked, self.topology.configured_zones)
+        gfpflags_to_migratetype(masked)
 
     def alloc_pages_node(self, nid, gfp, order=0, cpu=0, **context):
         """alloc_pages_node(): __alloc_pages_nodemask() on nid's zonelist, no policy, no nodemask."""
