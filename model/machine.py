@@ -21,7 +21,6 @@ are observations, reset by each operation.
 from dataclasses import dataclass, field
 
 from . import buddy, cpuset, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
-from .mempolicy_api import MempolicyOps
 from .constants import (
     MAX_NR_ZONES,
     MIGRATE_CMA,
@@ -33,6 +32,7 @@ from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
 from .gfp import format_gfp, gfp_zone, gfpflags_to_migratetype
 from .kernel import KERNEL_FUNCTIONS
+from .mempolicy_api import MempolicyOps
 from .mmzone import PerCpuPages, PglistData, Zone
 from .stats import Stats
 
@@ -76,6 +76,7 @@ class Current:
     memalloc_nofs: bool = False
     rt_task: bool = False
     oom_victim: bool = False
+    pf_dumpcore: bool = False
 
     def mems_allowed(self):
         return self.task.mems_allowed if self.task is not None else self.all_nodes
@@ -384,7 +385,8 @@ class Kernel419(MempolicyOps):
         nr = self.pageblock_nr_pages
         if start_pfn % nr or end_pfn % nr or not start_pfn < end_pfn:
             raise InvalidOperation(
-                f"isolation range pfn {start_pfn}..{end_pfn}: must be non-empty and aligned to pageblocks of {nr} pages")
+                f"isolation range pfn {start_pfn}..{end_pfn}: "
+                f"must be non-empty and aligned to pageblocks of {nr} pages")
         for pfn in range(start_pfn, end_pfn, nr):
             if self.page_zone(pfn) is None:
                 raise InvalidOperation(f"isolation range pfn {start_pfn}..{end_pfn}: pfn {pfn} is in no zone")

@@ -277,6 +277,8 @@ def __alloc_pages_may_oom(k, gfp_mask, order, ac):
                                     ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac)
     if page is not None:
         return page, 0
+    if k.current.pf_dumpcore:
+        return None, 0
     if order > PAGE_ALLOC_COSTLY_ORDER:
         return None, 0
     if gfp_mask & __GFP_RETRY_MAYFAIL:
@@ -320,11 +322,19 @@ def warn_alloc(k, gfp_mask, nodemask, msg):
 
 
 @kernel_function
+def check_retry_cpuset(k, ac):
+    """check_retry_cpuset(): drop a nodemask that no longer meets the cpuset and retry (no seqcount here)."""
+    if k.cpusets_enabled() and ac.nodemask is not None and not k.cpuset_nodemask_valid_mems_allowed(ac.nodemask):
+        ac.nodemask = None
+        return True
+    return False
+
+
+@kernel_function
 def __alloc_pages_slowpath(k, gfp_mask, order, ac):
     """__alloc_pages_slowpath(): wake kswapd, lower the watermark, reclaim, compact, retry, OOM.
 
-    The kernel's labels (retry, nopage, fail) become a loop whose `goto` says
-    where the next pass starts.
+    The kernel's labels (retry_cpuset, retry, nopage) are the values of `goto`.
     """
     can_direct_reclaim = bool(gfp_mask & __GFP_DIRECT_RECLAIM)
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
@@ -337,42 +347,44 @@ def __alloc_pages_slowpath(k, gfp_mask, order, ac):
         k.warn_once("__alloc_pages_slowpath: __GFP_ATOMIC with __GFP_DIRECT_RECLAIM")
         gfp_mask &= ~__GFP_ATOMIC
 
-    # retry_cpuset (cpusets never change during one allocation here)
-    state = SlowpathState()
-    compact_result = None
-    did_some_progress = 0
-    alloc_flags = k.gfp_to_alloc_flags(gfp_mask)
-    goto = "retry"
-    ac.preferred_zoneref = k.first_zones_zonelist(ac.zonelist, ac.high_zoneidx, ac.nodemask)
-    if ac.preferred_zone is None:
-        k.fail_reason = "no zone in the zonelist is eligible"
-        goto = "nopage"
-    else:
-        if gfp_mask & __GFP_KSWAPD_RECLAIM:
-            k.wake_all_kswapds(order, gfp_mask, ac)
-        page = k.get_page_from_freelist(gfp_mask, order, alloc_flags, ac)
-        if page is not None:
-            return page
-        if (can_direct_reclaim and (costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE))
-                and not k.gfp_pfmemalloc_allowed(gfp_mask)):
-            page, compact_result = k.__alloc_pages_direct_compact(gfp_mask, order, alloc_flags, ac,
-                                                                  INIT_COMPACT_PRIORITY)
-            if page is not None:
-                return page
-            if costly_order and (gfp_mask & __GFP_NORETRY):
-                if compact_result == COMPACT_DEFERRED:
-                    k.fail_reason = "costly __GFP_NORETRY with compaction deferred"
-                    goto = "nopage"
-                state.compact_priority = INIT_COMPACT_PRIORITY
-
+    goto = "retry_cpuset"
     rounds = 0
     while True:
+        rounds += 1
+        if rounds > MAX_SLOWPATH_ROUNDS:
+            k.event("livelock", order=order, rounds=MAX_SLOWPATH_ROUNDS)
+            k.fail_reason = f"livelock: still retrying after {MAX_SLOWPATH_ROUNDS} rounds of the slow path"
+            return None
+
+        if goto == "retry_cpuset":
+            goto = "retry"
+            state = SlowpathState()
+            compact_result = None
+            did_some_progress = 0
+            alloc_flags = k.gfp_to_alloc_flags(gfp_mask)
+            ac.preferred_zoneref = k.first_zones_zonelist(ac.zonelist, ac.high_zoneidx, ac.nodemask)
+            if ac.preferred_zone is None:
+                k.fail_reason = "no zone in the zonelist is eligible"
+                goto = "nopage"
+            else:
+                if gfp_mask & __GFP_KSWAPD_RECLAIM:
+                    k.wake_all_kswapds(order, gfp_mask, ac)
+                page = k.get_page_from_freelist(gfp_mask, order, alloc_flags, ac)
+                if page is not None:
+                    return page
+                if (can_direct_reclaim and (costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE))
+                        and not k.gfp_pfmemalloc_allowed(gfp_mask)):
+                    page, compact_result = k.__alloc_pages_direct_compact(gfp_mask, order, alloc_flags, ac,
+                                                                          INIT_COMPACT_PRIORITY)
+                    if page is not None:
+                        return page
+                    if costly_order and (gfp_mask & __GFP_NORETRY):
+                        if compact_result == COMPACT_DEFERRED:
+                            k.fail_reason = "costly __GFP_NORETRY request with compaction deferred"
+                            goto = "nopage"
+                        state.compact_priority = INIT_COMPACT_PRIORITY
+
         if goto == "retry":
-            rounds += 1
-            if rounds > MAX_SLOWPATH_ROUNDS:
-                k.event("livelock", order=order, rounds=MAX_SLOWPATH_ROUNDS)
-                k.fail_reason = f"livelock: still retrying after {MAX_SLOWPATH_ROUNDS} rounds of the slow path"
-                return None
             goto = "nopage"
             if gfp_mask & __GFP_KSWAPD_RECLAIM:
                 k.wake_all_kswapds(order, gfp_mask, ac)
@@ -406,6 +418,8 @@ def __alloc_pages_slowpath(k, gfp_mask, order, ac):
                 elif did_some_progress > 0 and k.should_compact_retry(ac, order, alloc_flags, compact_result,
                                                                        state):
                     goto = "retry"
+                elif k.check_retry_cpuset(ac):
+                    goto = "retry_cpuset"
                 else:
                     page, did_some_progress = k.__alloc_pages_may_oom(gfp_mask, order, ac)
                     if page is not None:
@@ -417,9 +431,13 @@ def __alloc_pages_slowpath(k, gfp_mask, order, ac):
                         goto = "retry"
                     else:
                         k.fail_reason = "out of memory and the OOM killer may not or cannot help"
-            if goto == "retry":
+            if goto != "nopage":
                 continue
+
         # nopage
+        if k.check_retry_cpuset(ac):
+            goto = "retry_cpuset"
+            continue
         if gfp_mask & __GFP_NOFAIL:
             if not can_direct_reclaim:
                 k.warn_once("__alloc_pages_slowpath: __GFP_NOFAIL without __GFP_DIRECT_RECLAIM")
