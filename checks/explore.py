@@ -1,0 +1,167 @@
+"""Breadth-first exploration over frozen states: the shortest counterexample, or exhaustion.
+
+Built as a builder: `Explorer(scenario).check(*properties).depth(n).max_states(n).run()`.
+Every state reached is checked against every state property, and every transition against every
+step property; a violation found at BFS depth d has no shorter counterexample.
+"""
+
+import resource
+import time
+from dataclasses import dataclass, field
+
+from buddycheck.model.errors import ModelError
+
+
+@dataclass(frozen=True)
+class Violation:
+    """An invariant that failed, its message, and the operations from the initial state that reach it."""
+
+    invariant: str
+    message: str
+    trace: tuple
+
+    @property
+    def length(self):
+        return len(self.trace)
+
+
+@dataclass
+class Report:
+    """What an exploration found and how far it went."""
+
+    scenario: str
+    model: str
+    reachable_states: int = 0
+    transitions: int = 0
+    depth: int = 0
+    complete: bool = False
+    stopped_by: str | None = None  # "max_states", "interrupt", "violation", or None
+    seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    violations: list = field(default_factory=list)
+    sometimes: dict = field(default_factory=dict)
+    reductions: tuple = ()
+
+    @property
+    def states_per_second(self):
+        return self.reachable_states / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def ok(self):
+        return not self.violations
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Explorer:
+    """Breadth-first search of a scenario's state space."""
+
+    def __init__(self, scenario):
+        self.scenario = scenario
+        self._properties = []
+        self._depth = scenario.depth
+        self._max_states = scenario.max_states
+        self._stop_at_first = True
+        self._progress = None
+
+    def check(self, *properties):
+        """Properties with `name` and `violations(before, op, result, m) -> list[str]`."""
+        self._properties.extend(properties)
+        return self
+
+    def depth(self, n):
+        self._depth = n
+        return self
+
+    def max_states(self, n):
+        self._max_states = n
+        return self
+
+    def all_violations(self):
+        """Keep exploring after the first violation (one counterexample per invariant)."""
+        self._stop_at_first = False
+        return self
+
+    def progress(self, callback):
+        """callback(report) every ~0.5 s."""
+        self._progress = callback
+        return self
+
+    def run(self):
+        sc = self.scenario
+        report = Report(sc.name, sc.model.NAME)
+        report.sometimes = {s.name: False for s in sc.sometimes}
+        start = time.perf_counter()
+        last_tick = start
+        m = sc.initial()
+        init = m.freeze()
+        parent = {init: None}  # state -> (previous state, operation)
+        frontier = [init]
+        seen_invariants = set()
+        report.reachable_states = 1
+        try:
+            for level in range(self._depth):
+                next_frontier = []
+                for state in frontier:
+                    m.restore(state)
+                    for op in sc.actions(m):
+                        m.restore(state)
+                        try:
+                            result = op.apply(m)
+                        except ModelError:
+                            continue  # not enabled here (e.g. a free the kernel would reject)
+                        report.transitions += 1
+                        for s in sc.sometimes:
+                            if not report.sometimes[s.name] and s.reached_by(op, result, m):
+                                report.sometimes[s.name] = True
+                        for prop in self._properties:
+                            if prop.name in seen_invariants:
+                                continue
+                            messages = prop.violations(state, op, result, m)
+                            if messages:
+                                seen_invariants.add(prop.name)
+                                trace = self._trace(parent, state) + (op,)
+                                report.violations.append(Violation(prop.name, messages[0], trace))
+                        if report.violations and self._stop_at_first:
+                            report.stopped_by = "violation"
+                            report.depth = level + 1
+                            return report
+                        new = m.freeze()
+                        if new not in parent:
+                            parent[new] = (state, op)
+                            next_frontier.append(new)
+                            report.reachable_states += 1
+                            if report.reachable_states >= self._max_states:
+                                report.stopped_by = "max_states"
+                                report.depth = level + 1
+                                return report
+                    if self._progress is not None:
+                        now = time.perf_counter()
+                        if now - last_tick > 0.5:
+                            last_tick = now
+                            report.seconds = now - start
+                            report.depth = level
+                            self._progress(report)
+                if not next_frontier:
+                    report.complete = True
+                    report.depth = level
+                    return report
+                frontier = next_frontier
+                report.depth = level + 1
+            return report
+        except KeyboardInterrupt:
+            report.stopped_by = "interrupt"
+            return report
+        finally:
+            report.seconds = time.perf_counter() - start
+            report.peak_memory_mb = peak_rss_mb()
+
+    @staticmethod
+    def _trace(parent, state):
+        ops = []
+        while parent[state] is not None:
+            state, op = parent[state]
+            ops.append(op)
+        return tuple(reversed(ops))

@@ -1,0 +1,123 @@
+"""Operations a scenario may perform: immutable values that apply themselves to a machine and print as code.
+
+Each operation's `code()` is the Python statement that replays it on a machine `m`, so a trace
+of operations prints as a runnable program.
+"""
+
+from dataclasses import dataclass
+
+from buddycheck.model.environment import IDLE, Environment
+from buddycheck.model.gfp import format_gfp
+
+
+def gfp_code(gfp):
+    """A gfp mask as Python over `G` (buddycheck.model.gfp)."""
+    name = format_gfp(gfp)
+    if name == "0":
+        return "0"
+    return " | ".join(part if part.startswith("0x") else f"G.{part}" for part in name.split("|"))
+
+
+def env_code(env):
+    if env == IDLE:
+        return ""
+    fields = ", ".join(f"{n}={getattr(env, n)!r}" for n in env.__dataclass_fields__
+                       if getattr(env, n) != getattr(IDLE, n))
+    return f"Environment({fields})"
+
+
+@dataclass(frozen=True)
+class Alloc:
+    """__alloc_pages_nodemask(gfp, order) from a CPU (its node preferred), with the env's answers."""
+
+    gfp: int
+    order: int
+    cpu: int = 0
+    nid: int | None = None
+    env: Environment = IDLE
+
+    def apply(self, m):
+        m.env = self.env
+        try:
+            return m.alloc(self.gfp, self.order, cpu=self.cpu, nid=self.nid)
+        finally:
+            m.env = IDLE
+
+    def code(self, m="m"):
+        args = [gfp_code(self.gfp), str(self.order), f"cpu={self.cpu}"]
+        if self.nid is not None:
+            args.append(f"nid={self.nid}")
+        text = f"{m}.alloc({', '.join(args)})"
+        if self.env != IDLE:
+            text = f"{m}.env = {env_code(self.env)}; {text}; {m}.env = IDLE"
+        return text
+
+    def size_key(self):
+        return (0, self.order, self.cpu, self.env != IDLE)
+
+
+@dataclass(frozen=True)
+class Free:
+    """__free_pages() of the allocated block at pfn, from a CPU."""
+
+    pfn: int
+    cpu: int = 0
+
+    def apply(self, m):
+        return m.free(self.pfn, cpu=self.cpu)
+
+    def code(self, m="m"):
+        return f"{m}.free({self.pfn}, cpu={self.cpu})"
+
+    def size_key(self):
+        return (1, 0, self.cpu, False)
+
+
+@dataclass(frozen=True)
+class Drain:
+    """drain_all_pages(NULL), or one CPU's lists."""
+
+    cpu: int | None = None
+
+    def apply(self, m):
+        return m.drain(self.cpu)
+
+    def code(self, m="m"):
+        return f"{m}.drain()" if self.cpu is None else f"{m}.drain(cpu={self.cpu})"
+
+    def size_key(self):
+        return (2, 0, self.cpu or 0, False)
+
+
+@dataclass(frozen=True)
+class Isolate:
+    """start_isolate_page_range() over whole pageblocks."""
+
+    start_pfn: int
+    end_pfn: int
+
+    def apply(self, m):
+        return m.isolate(self.start_pfn, self.end_pfn)
+
+    def code(self, m="m"):
+        return f"{m}.isolate({self.start_pfn}, {self.end_pfn})"
+
+    def size_key(self):
+        return (3, 0, 0, False)
+
+
+@dataclass(frozen=True)
+class UndoIsolate:
+    """undo_isolate_page_range() over whole pageblocks."""
+
+    start_pfn: int
+    end_pfn: int
+
+    def apply(self, m):
+        return m.undo_isolate(self.start_pfn, self.end_pfn)
+
+    def code(self, m="m"):
+        return f"{m}.undo_isolate({self.start_pfn}, {self.end_pfn})"
+
+    def size_key(self):
+        return (3, 1, 0, False)

@@ -1,0 +1,84 @@
+"""Scenarios: a machine, the operations that may happen on it, and the bounds of the search.
+
+The alphabet is fixed allocation requests (gfp, order, CPU, environment answers), a free of any
+allocated block, drains, and isolation of pageblock ranges and its undo.
+"""
+
+from dataclasses import dataclass, field
+
+from buddycheck.model import Kernel419
+
+from .ops import Drain, Free, Isolate, UndoIsolate
+
+
+@dataclass(frozen=True)
+class Sometimes:
+    """A property that should hold at least once in an exploration (`sometimes`), so a vacuous run shows."""
+
+    name: str
+    predicate: object  # (op, result, machine) -> bool
+
+    def reached_by(self, op, result, m):
+        return bool(self.predicate(op, result, m))
+
+
+def fell_back_to_remote_node(op, result, m):
+    return getattr(result, "page", None) is not None and result.nid != m.numa_node_id()
+
+
+def split_a_block(op, result, m):
+    """An allocation was served from a larger block (expand ran)."""
+    return getattr(result, "page", None) is not None and any(
+        pfn > result.page and pfn < result.page + (2 << result.order) for pfn in m.page_buddy)
+
+
+def allocation_failed(op, result, m):
+    return hasattr(result, "page") and result.page is None
+
+
+def merged_on_free(op, result, m):
+    """A free left a block larger than the freed one."""
+    return isinstance(op, Free) and any(order > 0 for order in m.page_buddy.values())
+
+
+STANDARD_SOMETIMES = (
+    Sometimes("an allocation split a larger block", split_a_block),
+    Sometimes("an allocation failed", allocation_failed),
+)
+
+
+@dataclass
+class Scenario:
+    """What gets checked: topology, operation alphabet, bounds, and sometimes-properties."""
+
+    name: str
+    topology: object
+    allocs: tuple = ()
+    free_cpus: tuple = (0,)
+    drains: tuple = ()
+    isolations: tuple = ()
+    depth: int = 6
+    max_states: int = 2_000_000
+    sometimes: tuple = STANDARD_SOMETIMES
+    model: type = Kernel419
+    description: str = ""
+    params: dict = field(default_factory=dict)
+
+    def initial(self):
+        return self.model(self.topology)
+
+    def with_model(self, model):
+        """The same scenario run against another model class (a variant or a mutant)."""
+        return Scenario(**{**self.__dict__, "model": model})
+
+    def actions(self, m):
+        """Every operation enabled in the machine's current state, in a fixed order."""
+        ops = list(self.allocs)
+        for pfn in sorted(m.allocated):
+            for cpu in self.free_cpus:
+                ops.append(Free(pfn, cpu))
+        ops.extend(self.drains)
+        for start, end in self.isolations:
+            ops.append(Isolate(start, end))
+            ops.append(UndoIsolate(start, end))
+        return ops
