@@ -367,18 +367,22 @@ class Kernel419(MempolicyOps):
             self.drain_pages(cpu)
         return OpResult("drain" + ("" if cpu is None else f" cpu {cpu}"), events=tuple(self.events))
 
-    def isolate(self, start_pfn, end_pfn, cpu=0):
-        """start_isolate_page_range(start, end, MIGRATE_MOVABLE): isolate whole pageblocks; 0 or -EBUSY."""
+    def isolate(self, start_pfn, end_pfn, cpu=0, migratetype=MIGRATE_MOVABLE):
+        """start_isolate_page_range(start, end, migratetype, false): isolate whole pageblocks; 0 or -EBUSY.
+
+        4.19's callers isolate MAX_ORDER-aligned ranges; a range of single pageblocks stands for one
+        step of the kernel's isolation loop, so frees and allocations may interleave between steps.
+        """
         self._check_isolation_range(start_pfn, end_pfn)
         self._begin(cpu)
-        ret = self.start_isolate_page_range(start_pfn, end_pfn, MIGRATE_MOVABLE, False)
+        ret = self.start_isolate_page_range(start_pfn, end_pfn, migratetype, False)
         return OpResult(f"isolate pfn {start_pfn}..{end_pfn - 1}", ret, events=tuple(self.events))
 
-    def undo_isolate(self, start_pfn, end_pfn, cpu=0):
-        """undo_isolate_page_range(start, end, MIGRATE_MOVABLE)."""
+    def undo_isolate(self, start_pfn, end_pfn, cpu=0, migratetype=MIGRATE_MOVABLE):
+        """undo_isolate_page_range(start, end, migratetype): MOVABLE, or CMA for the CMA path."""
         self._check_isolation_range(start_pfn, end_pfn)
         self._begin(cpu)
-        self.undo_isolate_page_range(start_pfn, end_pfn, MIGRATE_MOVABLE)
+        self.undo_isolate_page_range(start_pfn, end_pfn, migratetype)
         return OpResult(f"undo isolate pfn {start_pfn}..{end_pfn - 1}", events=tuple(self.events))
 
     def _check_isolation_range(self, start_pfn, end_pfn):
