@@ -141,7 +141,7 @@ def get_page_from_freelist(k, gfp_mask, order, alloc_flags, ac):
         if k.cpusets_enabled() and (alloc_flags & ALLOC_CPUSET) and not k.__cpuset_zone_allowed(zone, gfp_mask):
             continue
         if ac.spread_dirty_pages:
-            if last_pgdat_dirty_limit is zone.nid:
+            if last_pgdat_dirty_limit == zone.nid:
                 continue
             if not k.node_dirty_ok(k.pgdat(zone.nid)):
                 last_pgdat_dirty_limit = zone.nid
@@ -208,13 +208,19 @@ def zone_statistics(k, preferred_zone, z):
 
 @kernel_function
 def memcg_kmem_charge(k, page, gfp, order):
-    """memcg_kmem_charge(): charge the current task's memory cgroup; -ENOMEM past its limit (NOFAIL forces)."""
-    task = k.current.task
-    if task is None:
+    """memcg_kmem_charge(): charge the current task's memory cgroup; -ENOMEM past its limit.
+
+    memcg_kmem_bypass() skips the charge in interrupt context; try_charge() forces it past the
+    limit for __GFP_NOFAIL, OOM victims and PF_MEMALLOC tasks.
+    """
+    cur = k.current
+    task = cur.task
+    if task is None or cur.in_interrupt:
         return 0
     nr_pages = 1 << order
     if task.memcg_limit is not None and task.memcg_usage + nr_pages > task.memcg_limit:
-        if not (gfp & __GFP_NOFAIL):
+        forced = (gfp & __GFP_NOFAIL) or cur.oom_victim or cur.pf_memalloc
+        if not forced:
             return -12
     task.memcg_usage += nr_pages
     order_, mt, _ = k.allocated[page]

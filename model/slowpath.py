@@ -290,9 +290,7 @@ def __alloc_pages_may_oom(k, gfp_mask, order, ac):
     if gfp_mask & __GFP_THISNODE:
         return None, 0
     progress = 0
-    killed = bool(k.env.out_of_memory(k, ac, order, gfp_mask))
-    if killed:
-        k.event("oom_kill", order=order)
+    killed = k.out_of_memory(ac, order, gfp_mask)
     if killed or (gfp_mask & __GFP_NOFAIL):
         progress = 1
         if gfp_mask & __GFP_NOFAIL:
@@ -300,6 +298,17 @@ def __alloc_pages_may_oom(k, gfp_mask, order, ac):
                 k.warn_once("__alloc_pages_may_oom: __GFP_NOFAIL without an OOM victim")
             page = k.__alloc_pages_cpuset_fallback(gfp_mask, order, ALLOC_NO_WATERMARKS, ac)
     return page, progress
+
+
+@kernel_function
+def out_of_memory(k, ac, order, gfp_mask):
+    """out_of_memory(): true (as if progress) for requests without __GFP_FS; otherwise the env picks a victim."""
+    if gfp_mask and not (gfp_mask & __GFP_FS):
+        return True
+    killed = bool(k.env.out_of_memory(k, ac, order, gfp_mask))
+    if killed:
+        k.event("oom_kill", order=order)
+    return killed
 
 
 class SlowpathState:
