@@ -20,7 +20,7 @@ def cpusets_enabled(k):
 
 @kernel_function
 def __cpuset_node_allowed(k, node, gfp_mask):
-    """__cpuset_node_allowed(): in interrupt, inside mems_allowed, an OOM victim, or not hardwall."""
+    """__cpuset_node_allowed(): in interrupt (softirq included), inside mems_allowed, an OOM victim, or not hardwall."""
     cur = k.current
     if cur.in_interrupt:
         return True

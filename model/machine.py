@@ -20,7 +20,7 @@ are observations, reset by each operation.
 
 from dataclasses import dataclass, field
 
-from . import buddy, cpuset, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from . import buddy, cpuset, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
 from .constants import (
     MAX_NR_ZONES,
     MIGRATE_CMA,
@@ -77,6 +77,12 @@ class Current:
     rt_task: bool = False
     oom_victim: bool = False
     pf_dumpcore: bool = False
+    caps: frozenset = frozenset()
+
+    def __post_init__(self):
+        # in_interrupt() counts softirq context too
+        if self.in_serving_softirq:
+            self.in_interrupt = True
 
     def mems_allowed(self):
         return self.task.mems_allowed if self.task is not None else self.all_nodes
@@ -172,7 +178,8 @@ class Kernel419(MempolicyOps):
         self.node_data = []
         self._zone_specs = {}
         self._pfn_zone = [None] * t.max_pfn
-        nodes_all = frozenset(t.node_ids)
+        # the root cpuset's mems: the nodes with memory (N_MEMORY)
+        nodes_all = frozenset(n.nid for n in t.nodes if any(z.pages for z in n.zones))
         for node in t.nodes:
             zones = []
             by_type = {z.zone_type: z for z in node.zones}
@@ -490,6 +497,8 @@ class Kernel419(MempolicyOps):
 
 def _install_kernel_functions(cls):
     for name, fn in KERNEL_FUNCTIONS.items():
+        if hasattr(cls, name):
+            raise RuntimeError(f"kernel function {name} would hide {cls.__name__}.{name}")
         setattr(cls, name, fn)
 
 

@@ -1,5 +1,225 @@
-"""Machine operations for NUMA memory policy. Being written."""
+"""Machine operations for NUMA memory policy: tasks, mappings, the three system calls, cpusets, allocation.
+
+`MempolicyOps` is a mixin of Kernel419 (model/machine.py). Its methods are
+user-facing operations, not kernel functions: each sets up `current` (the
+task and the CPU it runs on), calls the kernel functions of
+model/mempolicy.py, and returns a result object. A system call that the
+kernel rejects returns its negative errno and changes nothing; misuse of the
+model itself (a task or CPU that does not exist, a negative node id) raises a
+ModelError before anything changes. Allocations return AllocResult, like
+Kernel419.alloc, and restore the machine if a ModelError escapes mid-way.
+Allocation for a VMA is the operation `alloc_vma`: the name alloc_pages_vma
+belongs to the kernel function (installed on the class, overridable by variants).
+
+Abstracted away: the user's buffers (a node mask is a set of ints, None for
+a NULL pointer; `want_policy`/`want_nodes` stand for NULL or non-NULL
+output pointers); CAP_SYS_NICE is an argument of `mbind` (kept on `current`
+for the call); `mmap` is a minimal anonymous mmap (no MAP_FIXED replacement
+of existing mappings, no munmap) whose only job is to give `mbind` and
+`alloc_vma` VMAs; each
+task has its own mm and its own cpuset (see model/mempolicy.py).
+"""
+
+from dataclasses import dataclass, field
+
+from .constants import PAGE_SHIFT, PAGE_SIZE
+from .errors import InvalidOperation
+from .mempolicy import CAP_SYS_NICE, N_MEMORY, VMA
+
+
+@dataclass(frozen=True)
+class SyscallResult:
+    """What a mempolicy system call (or a cpuset write) returned: 0 or -errno, and what it reported."""
+
+    what: str
+    ret: int
+    policy: int | None = None  # get_mempolicy: the int written to *policy
+    nodes: frozenset | None = None  # get_mempolicy: the node mask written to *nmask
+    events: tuple = field(default=())
+
+    @property
+    def ok(self):
+        return self.ret == 0
+
+    def __str__(self):
+        out = f"{self.what} = {self.ret}"
+        if self.policy is not None:
+            out += f" policy {self.policy}"
+        if self.nodes is not None:
+            out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
+        if self.events:
+            out += " events: " + ", ".join(map(str, self.events))
+        return out
+
+
+def _user_mask(nodes, what):
+    """A user's node mask as a frozenset (None stays None for a NULL pointer); negative ids are misuse."""
+    if nodes is None:
+        return None
+    mask = frozenset(nodes)
+    bad = [n for n in mask if not isinstance(n, int) or n < 0]
+    if bad:
+        raise InvalidOperation(f"{what}: node ids {sorted(map(str, bad))} must be non-negative integers")
+    return mask
+
+
+def _fmt_mask(mask):
+    return "NULL" if mask is None else "{" + ",".join(map(str, sorted(mask))) + "}"
 
 
 class MempolicyOps:
     """Operations a scenario uses to drive mempolicy: set a policy, mbind, change a cpuset, allocate."""
+
+    # ---- helpers -------------------------------------------------------------------------------------------
+    def _default_cpu(self, cpu):
+        return self.topology.cpus[0] if cpu is None else cpu
+
+    def _task_obj(self, task):
+        if task not in self.tasks:
+            raise InvalidOperation(f"task {task} does not exist (tasks: {sorted(self.tasks)})")
+        return self.tasks[task]
+
+    def _syscall(self, what, call, cpu, task):
+        """Run call() as a system call of task on cpu: state restored if a ModelError escapes."""
+        self._task_obj(task)
+        self._begin(self._default_cpu(cpu), task)
+        snapshot = self.freeze()
+        try:
+            return call(), what
+        except Exception:
+            self.restore(snapshot)
+            raise
+
+    # ---- tasks and mappings --------------------------------------------------------------------------------
+    def add_task(self, tid, mems_allowed=None):
+        """A new task with no mempolicy and no VMAs; mems_allowed other than every node puts it in a cpuset."""
+        from .machine import OpResult, Task
+
+        if not isinstance(tid, int) or tid in self.tasks:
+            raise InvalidOperation(f"task id {tid!r}: must be an integer not in use (tasks: {sorted(self.tasks)})")
+        with_memory = self.node_states(N_MEMORY)
+        if mems_allowed is None:
+            mems = frozenset(self._all_nodes)
+        else:
+            mems = frozenset(mems_allowed)
+            if not mems or not mems <= with_memory:
+                raise InvalidOperation(
+                    f"add_task {tid}: mems_allowed {_fmt_mask(mems)} must be a non-empty set of nodes with memory "
+                    f"{_fmt_mask(with_memory)}")
+        self.tasks[tid] = Task(tid, mems)
+        if mems != frozenset(self._all_nodes):
+            self.cpusets_on = True
+        return OpResult(f"add task {tid} mems {_fmt_mask(mems)}")
+
+    def mmap(self, start, length, task=0, pgoff=None):
+        """An anonymous mapping [start, start+length) with no policy, joined to touching VMAs without policy.
+
+        vm_pgoff defaults to start >> PAGE_SHIFT, as for private anonymous
+        memory; a mapping overlapping an existing VMA is misuse.
+        """
+        from .machine import OpResult
+
+        t = self._task_obj(task)
+        if start % PAGE_SIZE or length <= 0 or length % PAGE_SIZE or start < 0 or start + length > 1 << 47:
+            raise InvalidOperation(
+                f"mmap({start:#x}, {length:#x}): start and length must be page-aligned, length positive, "
+                "inside the user address space")
+        end = start + length
+        for v in t.vmas:
+            if v.start < end and start < v.end:
+                raise InvalidOperation(f"mmap({start:#x}, {length:#x}): overlaps {v}")
+        if pgoff is None:
+            pgoff = start >> PAGE_SHIFT
+        # vma_merge() in mmap_region(): only a neighbour without policy whose offsets continue is joined
+        pages = length >> PAGE_SHIFT
+        vmas = list(t.vmas)
+        prev = next((i for i, v in enumerate(vmas) if v.end == start and v.policy is None
+                     and v.vm_pgoff + v.pages == pgoff), None)
+        nxt = next((i for i, v in enumerate(vmas) if v.start == end and v.policy is None
+                    and v.vm_pgoff == pgoff + pages), None)
+        if prev is not None and nxt is not None:
+            vmas[prev] = VMA(vmas[prev].start, vmas[nxt].end, vmas[prev].vm_pgoff)
+            del vmas[nxt]
+        elif prev is not None:
+            vmas[prev] = VMA(vmas[prev].start, end, vmas[prev].vm_pgoff)
+        elif nxt is not None:
+            vmas[nxt] = VMA(start, vmas[nxt].end, pgoff)
+        else:
+            vmas.append(VMA(start, end, pgoff))
+        merged = sorted(vmas, key=lambda v: v.start)
+        t.vmas = tuple(merged)
+        return OpResult(f"mmap task {task} {start:#x}-{end:#x} pgoff {pgoff:#x}")
+
+    # ---- the system calls ----------------------------------------------------------------------------------
+    def set_mempolicy(self, mode, nodes=None, maxnode=None, task=0, cpu=None):
+        """set_mempolicy(mode, nmask, maxnode) by task; maxnode defaults to MAX_NUMNODES+1 (a full mask)."""
+        nmask = _user_mask(nodes, "set_mempolicy")
+        if maxnode is None:
+            maxnode = self.topology.max_numnodes + 1
+        ret, what = self._syscall(f"set_mempolicy({mode:#x}, {_fmt_mask(nmask)}, {maxnode})",
+                                  lambda: self.kernel_set_mempolicy(mode, nmask, maxnode), cpu, task)
+        return SyscallResult(what, ret, events=tuple(self.events))
+
+    def get_mempolicy(self, flags=0, addr=0, maxnode=None, want_policy=True, want_nodes=True, task=0, cpu=None):
+        """get_mempolicy(&policy, nmask, maxnode, addr, flags) by task; maxnode defaults to MAX_NUMNODES."""
+        if maxnode is None:
+            maxnode = self.topology.max_numnodes
+        (ret, policy, nodes), what = self._syscall(
+            f"get_mempolicy(maxnode={maxnode}, addr={addr:#x}, flags={flags:#x})",
+            lambda: self.kernel_get_mempolicy(want_policy, want_nodes, maxnode, addr, flags), cpu, task)
+        return SyscallResult(what, ret, policy, nodes, events=tuple(self.events))
+
+    def mbind(self, start, length, mode, nodes=None, maxnode=None, flags=0, task=0, cpu=None, cap_sys_nice=False):
+        """mbind(start, len, mode, nmask, maxnode, flags) by task, which holds CAP_SYS_NICE if cap_sys_nice."""
+        nmask = _user_mask(nodes, "mbind")
+        if maxnode is None:
+            maxnode = self.topology.max_numnodes + 1
+
+        def call():
+            self.current.caps = frozenset({CAP_SYS_NICE}) if cap_sys_nice else frozenset()
+            return self.kernel_mbind(start, length, mode, nmask, maxnode, flags)
+
+        ret, what = self._syscall(
+            f"mbind({start:#x}, {length:#x}, {mode:#x}, {_fmt_mask(nmask)}, {maxnode}, {flags:#x})", call, cpu, task)
+        return SyscallResult(what, ret, events=tuple(self.events))
+
+    def set_cpuset(self, task, nodes):
+        """Write the mems of task's cpuset (update_nodemask): the task's mems_allowed, policy and VMAs follow."""
+        mask = _user_mask(nodes, "set_cpuset")
+        t = self._task_obj(task)
+        ret, what = self._syscall(f"cpuset of task {task}: mems {_fmt_mask(mask)}",
+                                  lambda: self.update_nodemask(t, mask), None, task)
+        return SyscallResult(what, ret, events=tuple(self.events))
+
+    # ---- allocation ----------------------------------------------------------------------------------------
+    def _alloc_with(self, gfp, order, cpu, task, call, **context):
+        self._check_order_arg(order)
+        self._task_obj(task)
+        self._begin(cpu, task, **context)
+        snapshot = self.freeze()
+        try:
+            page = call()
+        except Exception:
+            self.restore(snapshot)
+            raise
+        return self._alloc_result(page, order, gfp)
+
+    def alloc_pages(self, gfp, order=0, cpu=0, task=0, in_interrupt=False):
+        """alloc_pages() (alloc_pages_current) by task on cpu, or from an interrupt on that cpu."""
+        return self._alloc_with(gfp, order, cpu, task, lambda: self.alloc_pages_current(gfp, order),
+                                in_interrupt=in_interrupt)
+
+    def alloc_vma(self, gfp, order, addr, cpu=0, task=0, hugepage=False):
+        """alloc_pages_vma(gfp, order, vma, addr, numa_node_id(), hugepage) for the VMA of task holding addr.
+
+        (The operation cannot be called alloc_pages_vma: that name is the
+        kernel function, which variants may override.)
+        """
+        t = self._task_obj(task)
+        i = self.find_vma(t.vmas, addr)
+        if i is None or t.vmas[i].start > addr:
+            raise InvalidOperation(f"alloc_pages_vma: address {addr:#x} is in no VMA of task {task}")
+        vma = t.vmas[i]
+        return self._alloc_with(
+            gfp, order, cpu, task,
+            lambda: self.alloc_pages_vma(gfp, order, vma, addr, self.numa_node_id(), hugepage))
