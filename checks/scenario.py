@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from buddycheck.model import Kernel419
 
-from .ops import Drain, Free, Isolate, UndoIsolate
+from .ops import Free, Isolate, UndoIsolate
 
 
 @dataclass(frozen=True)

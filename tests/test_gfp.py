@@ -3,8 +3,9 @@
 Expected values are written out from the 4.19 bit table (§2.1), not read back from the model.
 """
 
-import buddycheck.model.gfp as g
 import pytest
+
+import buddycheck.model.gfp as g
 from buddycheck.model import Kernel419, preset
 from buddycheck.model.constants import (
     MIGRATE_MOVABLE,

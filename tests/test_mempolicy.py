@@ -10,6 +10,7 @@ ids, so node 2's zonelist tries node 3 right after node 2.
 import dataclasses
 
 import pytest
+
 from buddycheck.model import InvalidOperation, Kernel419, NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model.constants import ZONE_DMA32, ZONE_MOVABLE, ZONE_NORMAL
 from buddycheck.model.errors import InvalidGfpZone

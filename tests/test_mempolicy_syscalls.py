@@ -8,6 +8,7 @@ The machine has 4 nodes with one Normal zone and one CPU each, MAX_NUMNODES 64.
 """
 
 import pytest
+
 from buddycheck.model import InvalidOperation, Kernel419, NodeSpec, Topology, ZoneSpec
 from buddycheck.model.constants import ZONE_NORMAL
 from buddycheck.model.mempolicy import (

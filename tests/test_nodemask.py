@@ -6,6 +6,9 @@ Documentation/admin-guide/mm/numa_memory_policy.rst and kernel-semantics.md §4.
 """
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from buddycheck.model.nodemask import (
     __first_node,
     __next_node_in,
@@ -20,8 +23,6 @@ from buddycheck.model.nodemask import (
     nodes_remap,
     nodes_weight,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 F = frozenset
 

@@ -10,6 +10,7 @@ Machines used:
 """
 
 import pytest
+
 from buddycheck.model import InvalidOperation, Kernel419, NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model.constants import (
     MIGRATE_CMA,

@@ -8,6 +8,7 @@ and one CPU each, MAX_NUMNODES 64.
 """
 
 import pytest
+
 from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec
 from buddycheck.model.constants import ZONE_NORMAL
 from buddycheck.model.gfp import GFP_KERNEL

@@ -7,8 +7,10 @@ a RecordingEnv (tests/conftest.py) counts what the model asks its environment.
 import dataclasses
 from dataclasses import dataclass
 
-import buddycheck.model.gfp as g
 import pytest
+from conftest import RecordingEnv, event_kinds, fill, machine, set_current, zone
+
+import buddycheck.model.gfp as g
 from buddycheck.model import Kernel419, Task, preset
 from buddycheck.model.constants import (
     ALLOC_CMA,
@@ -26,7 +28,6 @@ from buddycheck.model.constants import (
     ZONE_NORMAL,
 )
 from buddycheck.model.slowpath import MAX_SLOWPATH_ROUNDS
-from conftest import RecordingEnv, event_kinds, fill, machine, set_current, zone
 
 NOWAIT = g.GFP_NOWAIT | g.__GFP_NOWARN
 KERNEL = g.GFP_KERNEL | g.__GFP_NOWARN

@@ -5,6 +5,8 @@ Every number is worked by hand from the 4.19 formulas; the derivation sits next 
 
 from dataclasses import dataclass, field
 
+from conftest import RecordingEnv, event_kinds, fill, machine, set_current, topology, zone
+
 import buddycheck.model.gfp as g
 from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model.constants import (
@@ -26,7 +28,6 @@ from buddycheck.model.constants import (
     ZONE_NORMAL,
 )
 from buddycheck.model.mmzone import Zone
-from conftest import RecordingEnv, event_kinds, fill, machine, set_current, topology, zone
 
 NOWAIT = g.GFP_NOWAIT | g.__GFP_NOWARN
 

@@ -4,6 +4,8 @@ Node orders are worked by hand from find_next_best_node/build_zonelists with 4.1
 node_load[] assignment; the derivations are in the comments.
 """
 
+from conftest import fill, machine, topology, zone
+
 import buddycheck.model.gfp as g
 from buddycheck.model import Kernel419, preset
 from buddycheck.model.constants import (
@@ -14,7 +16,6 @@ from buddycheck.model.constants import (
     ZONELIST_FALLBACK,
     ZONELIST_NOFALLBACK,
 )
-from conftest import fill, machine, topology, zone
 
 NOWAIT = g.GFP_NOWAIT | g.__GFP_NOWARN
 
