@@ -223,9 +223,26 @@ class Kernel419(MempolicyOps):
         self._all_nodes = nodes_all
 
     def _free_boot_memory(self, zone):
-        """__free_pages_memory(): free [start, start+managed) in the largest aligned chunks, ascending."""
+        """free_all_bootmem()/__free_pages_memory(), then init_cma_reserved_pageblock() for CMA.
+
+        Memory outside CMA pageblocks is freed in the largest aligned chunks, ascending; each CMA
+        pageblock is then freed on its own at pageblock_order with type CMA, as the CMA areas are
+        handed to buddy after boot memory.
+        """
         start = zone.zone_start_pfn
         end = zone.zone_start_pfn + zone.managed_pages
+        cma = sorted(pb << self.pageblock_order for pb in self.zone_spec(zone).cma_pageblocks)
+        segments, cursor = [], start
+        for pb_start in cma:
+            segments.append((cursor, pb_start))
+            cursor = pb_start + self.pageblock_nr_pages
+        segments.append((cursor, end))
+        for seg_start, seg_end in segments:
+            self._free_range_in_chunks(zone, seg_start, seg_end)
+        for pb_start in cma:
+            kcall(self, "__free_one_page")(pb_start, pb_start, zone, self.pageblock_order, MIGRATE_CMA)
+
+    def _free_range_in_chunks(self, zone, start, end):
         while start < end:
             order = self.MAX_ORDER - 1
             if start:
@@ -279,7 +296,7 @@ class Kernel419(MempolicyOps):
     def override(cls, fn):
         """Replace the kernel function of the same name in this variant (a typo is an error)."""
         name = fn.__name__
-        if not hasattr(cls, name):
+        if name not in KERNEL_FUNCTIONS:
             raise AttributeError(f"{cls.__name__}: there is no kernel function {name!r} to override")
         setattr(cls, name, fn)
         return fn
@@ -377,8 +394,9 @@ class Kernel419(MempolicyOps):
     def isolate(self, start_pfn, end_pfn, cpu=0, migratetype=MIGRATE_MOVABLE):
         """start_isolate_page_range(start, end, migratetype, false): isolate whole pageblocks; 0 or -EBUSY.
 
-        4.19's callers isolate MAX_ORDER-aligned ranges; a range of single pageblocks stands for one
-        step of the kernel's isolation loop, so frees and allocations may interleave between steps.
+        The function's own contract is pageblock alignment, which is what is checked here. 4.19's
+        callers (alloc_contig_range, offlining) align to MAX_ORDER_NR_PAGES; a narrower range reaches
+        states those callers never produce (a free block larger than the range escapes isolation).
         """
         self._check_isolation_range(start_pfn, end_pfn)
         self._begin(cpu)
