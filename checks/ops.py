@@ -52,8 +52,6 @@ class Alloc:
             text = f"{m}.env = {env_code(self.env)}; {text}; {m}.env = IDLE"
         return text
 
-    def size_key(self):
-        return (0, self.order, self.cpu, self.env != IDLE)
 
 
 @dataclass(frozen=True)
@@ -69,8 +67,6 @@ class Free:
     def code(self, m="m"):
         return f"{m}.free({self.pfn}, cpu={self.cpu})"
 
-    def size_key(self):
-        return (1, 0, self.cpu, False)
 
 
 @dataclass(frozen=True)
@@ -85,8 +81,6 @@ class Drain:
     def code(self, m="m"):
         return f"{m}.drain()" if self.cpu is None else f"{m}.drain(cpu={self.cpu})"
 
-    def size_key(self):
-        return (2, 0, self.cpu or 0, False)
 
 
 @dataclass(frozen=True)
@@ -102,8 +96,6 @@ class Isolate:
     def code(self, m="m"):
         return f"{m}.isolate({self.start_pfn}, {self.end_pfn})"
 
-    def size_key(self):
-        return (3, 0, 0, False)
 
 
 @dataclass(frozen=True)
@@ -119,5 +111,3 @@ class UndoIsolate:
     def code(self, m="m"):
         return f"{m}.undo_isolate({self.start_pfn}, {self.end_pfn})"
 
-    def size_key(self):
-        return (3, 1, 0, False)

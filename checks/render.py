@@ -2,28 +2,37 @@
 
 from buddycheck.model.constants import MIGRATETYPE_NAMES
 
-FREE, PCP, ALLOCATED, UNMANAGED = ".", "p", "A", " "
+FREE, PCP, ALLOCATED, UNMANAGED, LOST, OVERLAP = ".", "p", "A", " ", "?", "X"
 
 
 def zone_map(m, zone):
-    """'.' free in buddy, 'p' on a per-cpu list, 'A' allocated, ' ' not managed; '|' between blocks."""
-    cells = [UNMANAGED] * zone.spanned_pages
+    """One character per page, '|' before each block.
+
+    '.' free in buddy, 'p' on a per-cpu list, 'A' allocated, ' ' not managed, '?' managed but in
+    no list and no allocation (a lost page), 'X' claimed by more than one block (an overlap).
+    """
+    base = zone.zone_start_pfn
+    owners = [0] * zone.spanned_pages
+    cells = [UNMANAGED if i >= zone.managed_pages else LOST for i in range(zone.spanned_pages)]
     starts = set()
+
+    def claim(pfn, npages, char):
+        starts.add(pfn)
+        for p in range(pfn, pfn + npages):
+            if 0 <= p - base < len(cells):
+                owners[p - base] += 1
+                cells[p - base] = OVERLAP if owners[p - base] > 1 else char
+
     for pfn, order, _ in m.free_blocks(zone):
-        starts.add(pfn)
-        for p in range(pfn, pfn + (1 << order)):
-            cells[p - zone.zone_start_pfn] = FREE
+        claim(pfn, 1 << order, FREE)
     for _, _, pfn in m.pcp_pages(zone):
-        starts.add(pfn)
-        cells[pfn - zone.zone_start_pfn] = PCP
+        claim(pfn, 1, PCP)
     for pfn, (order, _, _) in m.allocated.items():
         if m.page_zone(pfn) is zone:
-            starts.add(pfn)
-            for p in range(pfn, pfn + (1 << order)):
-                cells[p - zone.zone_start_pfn] = ALLOCATED
+            claim(pfn, 1 << order, ALLOCATED)
     out = []
     for i, c in enumerate(cells):
-        if i and zone.zone_start_pfn + i in starts:
+        if i and base + i in starts:
             out.append("|")
         out.append(c)
     return "".join(out)

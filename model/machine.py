@@ -18,6 +18,7 @@ that pageset spills every page at once); kswapd_order/kswapd_classzone_idx
 are observations, reset by each operation.
 """
 
+import sys
 from dataclasses import dataclass, field
 
 from . import buddy, cpuset, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
@@ -290,7 +291,9 @@ class Kernel419(MempolicyOps):
     @classmethod
     def variant(cls, name, description=""):
         """A subclass that inherits every kernel function; replace some with @Variant.override."""
-        return type(name.replace("-", "_").replace(".", "_"), (cls,), {"NAME": name, "DESCRIPTION": description})
+        module = sys._getframe(1).f_globals.get("__name__", cls.__module__)
+        return type(name.replace("-", "_").replace(".", "_"), (cls,),
+                    {"NAME": name, "DESCRIPTION": description, "__module__": module})
 
     @classmethod
     def override(cls, fn):

@@ -116,7 +116,7 @@ def build_all_zonelists(k):
 
 @kernel_function
 def __next_zones_zonelist(k, zonelist, z, highest_zoneidx, nodes):
-    """next_zones_zonelist()/__next_zones_zonelist(): advance the cursor past unsuitable entries."""
+    """__next_zones_zonelist() (next_zones_zonelist()): advance the cursor past unsuitable entries."""
     while True:
         ref = zonelist[z]
         if ref.zone_idx > highest_zoneidx:

@@ -1,0 +1,231 @@
+"""Shrinking a counterexample to the minimal one of design.md §4, keeping the same invariant failing.
+
+Minimal means, in this order: fewest operations, then the smallest machine (fewest nodes, then
+fewest pages), then the smallest arguments (orders, node ids, cpus). `simplicity_key()` is that
+order, defined once; `op_key()` is its part for one operation.
+
+`shrink()` runs these passes; every candidate is accepted only if the invariant that failed
+still fails (checked by replay or by exploration), and the trace is cut after the first step at
+which it fails:
+1. remove operations, one at a time;
+2. smaller machine: breadth-first re-exploration (`Explorer(...).check(prop).depth(n)`) of every
+   smaller machine in increasing size, each bounded by the length of the best trace so far (a
+   larger machine must give a strictly shorter trace to win), so the result is the least
+   (length, machine) pair among the machines tried;
+3. smaller arguments: replace each operation by a smaller one of the same kind that the scenario
+   offers in that state (a lower order, node id, cpu, ...), smallest first;
+then passes 1 and 3 again until nothing changes. Everything runs in a fixed order: the result is
+deterministic.
+
+Decisions:
+- Which machines are tried: for the `buddy-core` preset (scenario params `{"preset": "buddy-core",
+  "pages": N, "max_order": M, ...}`), every page count from 1 to N-1 with the same MAX_ORDER.
+  MAX_ORDER is never lowered: it decides which orders the scenario's requests may ask for, the
+  largest block the zone boots with and (in buddy-core) the pageblock order, so a smaller MAX_ORDER
+  is a different scenario, not a smaller machine. It is also not part of the §4 measure. The
+  alphabet is kept as it is; isolation ranges beyond a smaller zone are never enabled there.
+- Other machines (numa2, custom topologies) are kept as they are: removing a node or a zone
+  changes which requests are even meaningful. `MACHINE_SHRINKERS` is where another preset's
+  smaller machines would be listed.
+- Each re-exploration is bounded by `max_states`. A machine whose search hit the bound (or was
+  interrupted) without a violation is skipped and named in the result's `notes`: the result is
+  then minimal only among the machines searched to the end.
+"""
+
+from dataclasses import dataclass, field
+from inspect import signature
+
+from buddycheck.model.environment import IDLE
+from buddycheck.model.presets import PRESETS, preset
+
+from .explore import Explorer, Violation
+from .ops import Alloc, Drain, Free, Isolate, UndoIsolate
+from .scenario import Scenario
+from .trace import preset_call, replay
+
+KIND_RANK = {Alloc: 0, Free: 1, Drain: 2, Isolate: 3, UndoIsolate: 4}
+
+
+class ShrinkError(RuntimeError):
+    """The counterexample given to shrink() does not reproduce, or names a property not given."""
+
+
+@dataclass(frozen=True)
+class ShrunkViolation(Violation):
+    """A shrunk counterexample, with the scenario (possibly a smaller machine) it fails on."""
+
+    scenario: Scenario | None = field(default=None, compare=False, hash=False, repr=False)
+    original: Violation | None = field(default=None, compare=False, hash=False, repr=False)
+    notes: tuple = field(default=(), compare=False, hash=False)
+
+
+# ---- "simpler", defined once ---------------------------------------------------------------------
+
+
+def _none_first(value):
+    """None (argument not given: the default) sorts before every explicit value."""
+    return -1 if value is None else value
+
+
+def op_key(op):
+    """How simple one operation is, smaller is simpler: kind, order, node id, cpu, environment, the rest.
+
+    Kinds in the order alloc, free, drain, isolate, undo; an argument left at its default (None)
+    counts as smaller than any explicit value; an allocation with non-idle environment answers is
+    bigger the more answers differ; the remaining fields (gfp bits, pfns) break ties.
+    """
+    rank = KIND_RANK.get(type(op), len(KIND_RANK))
+    env = getattr(op, "env", IDLE)
+    env_changes = tuple((name, getattr(env, name)) for name in env.__dataclass_fields__
+                        if getattr(env, name) != getattr(IDLE, name))
+    if isinstance(op, Alloc):
+        rest = (bin(op.gfp).count("1"), op.gfp)
+    elif isinstance(op, Free):
+        rest = (op.pfn,)
+    elif isinstance(op, Isolate | UndoIsolate):
+        rest = (op.start_pfn, op.end_pfn)
+    elif isinstance(op, Drain):
+        rest = ()
+    else:
+        rest = (repr(op),)
+    return (rank, getattr(op, "order", 0), _none_first(getattr(op, "nid", None)),
+            _none_first(getattr(op, "cpu", None)), (len(env_changes), env_changes), rest)
+
+
+def machine_key(topology):
+    """How small a machine is: (nodes, pages spanned by its zones)."""
+    return (len(topology.nodes), sum(z.pages for n in topology.nodes for z in n.zones))
+
+
+def simplicity_key(trace, topology):
+    """The §4 order: fewest operations, then fewest nodes, then fewest pages, then the operations' keys."""
+    return (len(trace), *machine_key(topology), tuple(op_key(op) for op in trace))
+
+
+# ---- smaller machines -------------------------------------------------------------------------------
+
+
+def buddy_core_machines(scenario):
+    """The same buddy-core scenario on 1 .. N-1 pages, same MAX_ORDER, smallest first."""
+    _, kwargs = preset_call(scenario.params)
+    defaults = {name: p.default for name, p in signature(PRESETS["buddy-core"]).parameters.items()}
+    pages = kwargs.get("pages", defaults["pages"])
+    max_order = kwargs.get("max_order", defaults["max_order"])
+    out = []
+    for p in range(1, pages):
+        params = {**scenario.params, "pages": p}
+        topology = preset("buddy-core", pages=p, max_order=max_order)
+        out.append(Scenario(**{**scenario.__dict__, "topology": topology, "params": params}))
+    return out
+
+
+# preset name -> function(scenario) giving strictly smaller scenarios, in increasing machine_key order
+MACHINE_SHRINKERS = {"buddy-core": buddy_core_machines}
+
+
+def smaller_machines(scenario):
+    """Smaller variants of the scenario's machine, smallest first; () when it cannot be shrunk."""
+    call = preset_call(scenario.params)
+    if call is None or call[0] not in MACHINE_SHRINKERS:
+        return ()
+    if preset(call[0], **call[1]) != scenario.topology:
+        return ()  # the params do not describe the topology: nothing safe to shrink
+    return tuple(MACHINE_SHRINKERS[call[0]](scenario))
+
+
+# ---- the passes -----------------------------------------------------------------------------------------
+
+
+def reproduce(scenario, trace, prop):
+    """The violation of prop when trace is replayed, cut after its first failing step, or None."""
+    result = replay(scenario, trace, [prop], stop_at_first=True)
+    if result.disabled is not None:
+        return None
+    return result.violation_of(prop.name)
+
+
+def remove_ops(scenario, violation, prop):
+    """Drop single operations while the invariant still fails."""
+    changed = True
+    while changed:
+        changed = False
+        trace = violation.trace
+        for i in range(len(trace)):
+            found = reproduce(scenario, trace[:i] + trace[i + 1:], prop)
+            if found is not None:
+                violation, changed = found, True
+                break
+    return violation
+
+
+def simplify_ops(scenario, violation, prop):
+    """Replace operations by smaller ones of the same kind the scenario offers there, smallest first."""
+    changed = True
+    while changed:
+        changed = False
+        trace = violation.trace
+        run = replay(scenario, trace)
+        m = scenario.initial()
+        for i, op in enumerate(trace):
+            m.restore(run.initial_state if i == 0 else run.steps[i - 1].state)
+            key = op_key(op)
+            candidates = sorted((a for a in scenario.actions(m) if type(a) is type(op) and op_key(a) < key),
+                                key=op_key)
+            for candidate in candidates:
+                found = reproduce(scenario, trace[:i] + (candidate,) + trace[i + 1:], prop)
+                if found is not None:
+                    violation, changed = found, True
+                    break
+            if changed:
+                break
+    return violation
+
+
+def shrink_machine(scenario, violation, prop, max_states, notes):
+    """(scenario, violation) on the least (trace length, machine) found by bounded re-exploration."""
+    candidates = smaller_machines(scenario)
+    if not candidates:
+        notes.append(f"machine kept: {scenario.topology.name} (no smaller machines defined for it)")
+        return scenario, violation
+    best_scenario, best = scenario, violation
+    for candidate in candidates:
+        longest = len(best.trace)
+        if machine_key(candidate.topology) >= machine_key(best_scenario.topology):
+            longest -= 1  # no smaller than the best machine: only a strictly shorter trace is simpler
+        if longest < 1:
+            break
+        report = Explorer(candidate).check(prop).depth(longest).max_states(max_states).run()
+        if report.violations:
+            best_scenario, best = candidate, report.violations[0]
+        elif report.stopped_by == "interrupt":
+            notes.append(f"interrupted while searching {candidate.topology.name}: later machines not tried")
+            break
+        elif report.stopped_by is not None:
+            notes.append(f"{candidate.topology.name}: search stopped by {report.stopped_by} at depth "
+                         f"{report.depth} without a violation; skipped")
+    return best_scenario, best
+
+
+def shrink(scenario, violation, properties, *, max_states=200_000):
+    """The minimal counterexample (see the module docstring) for the invariant `violation` names.
+
+    Returns a ShrunkViolation: a Violation whose `scenario` is the scenario it fails on (a smaller
+    machine when one was found), with the `original` violation and `notes` on what was skipped.
+    """
+    prop = next((p for p in properties if p.name == violation.invariant), None)
+    if prop is None:
+        raise ShrinkError(f"no property named {violation.invariant!r} among {[p.name for p in properties]}")
+    current = reproduce(scenario, tuple(violation.trace), prop)
+    if current is None:
+        raise ShrinkError(f"the counterexample for {violation.invariant!r} does not reproduce on "
+                          f"{scenario.name} when replayed; nothing to shrink")
+    notes = []
+    current = remove_ops(scenario, current, prop)
+    scenario, current = shrink_machine(scenario, current, prop, max_states, notes)
+    while True:
+        before = current.trace
+        current = simplify_ops(scenario, remove_ops(scenario, current, prop), prop)
+        if current.trace == before:
+            break
+    return ShrunkViolation(current.invariant, current.message, current.trace, scenario=scenario,
+                           original=violation, notes=tuple(notes))
