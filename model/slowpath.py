@@ -28,9 +28,11 @@ from .constants import (
     ALLOC_NO_WATERMARKS,
     ALLOC_OOM,
     ALLOC_WMARK_HIGH,
+    ALLOC_WMARK_MASK,
     ALLOC_WMARK_MIN,
     COMPACT_COMPLETE,
     COMPACT_CONTENDED,
+    COMPACT_CONTINUE,
     COMPACT_DEFERRED,
     COMPACT_INACTIVE,
     COMPACT_PARTIAL_SKIPPED,
@@ -46,6 +48,7 @@ from .constants import (
     MIGRATE_MOVABLE,
     PAGE_ALLOC_COSTLY_ORDER,
     WMARK_HIGH,
+    WMARK_LOW,
     WMARK_MIN,
     ZONE_NORMAL,
 )
@@ -207,11 +210,32 @@ def compaction_withdrawn(result):
 
 
 @kernel_function
+def __compaction_suitable(k, zone, order, alloc_flags, classzone_idx, wmark_target):
+    """__compaction_suitable() (mm/compaction.c): SUCCESS if the order already fits, SKIPPED if order 0 cannot.
+
+    Compaction needs order-0 free pages above min (low for costly orders) plus a gap of 2 << order
+    to have migration targets.
+    """
+    watermark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK]
+    if k.zone_watermark_ok(zone, order, watermark, classzone_idx, alloc_flags):
+        return COMPACT_SUCCESS
+    watermark = zone.watermark[WMARK_LOW] if order > PAGE_ALLOC_COSTLY_ORDER else zone.watermark[WMARK_MIN]
+    watermark += 2 << order  # compact_gap()
+    if not k.__zone_watermark_ok(zone, 0, watermark, classzone_idx, ALLOC_CMA, wmark_target):
+        return COMPACT_SKIPPED
+    return COMPACT_CONTINUE
+
+
+@kernel_function
 def compaction_zonelist_suitable(k, ac, order, alloc_flags):
-    """compaction_zonelist_suitable(): some zone would pass its min watermark counting reclaimable pages."""
+    """compaction_zonelist_suitable() (mm/compaction.c): some zone has room for compaction to work.
+
+    Only a share of the reclaimable pages (reclaimable / order) is counted on top of the free ones.
+    """
     for zone in k.zonelist_zones(ac.zonelist, ac.high_zoneidx, ac.nodemask):
-        available = k.env.zone_reclaimable_pages(k, zone) + zone.nr_free_pages
-        if k.__zone_watermark_ok(zone, 0, zone.watermark[WMARK_MIN], k.ac_classzone_idx(ac), alloc_flags, available):
+        available = k.env.zone_reclaimable_pages(k, zone) // order
+        available += zone.nr_free_pages
+        if k.__compaction_suitable(zone, order, alloc_flags, k.ac_classzone_idx(ac), available) != COMPACT_SKIPPED:
             return True
     return False
 

@@ -20,14 +20,19 @@ from buddycheck.model.constants import (
     ALLOC_NO_WATERMARKS,
     ALLOC_OOM,
     ALLOC_WMARK_MIN,
+    COMPACT_COMPLETE,
     COMPACT_DEFERRED,
     COMPACT_PRIO_ASYNC,
+    COMPACT_PRIO_SYNC_FULL,
     COMPACT_PRIO_SYNC_LIGHT,
+    COMPACT_SKIPPED,
+    COMPACT_SUCCESS,
     MAX_RECLAIM_RETRIES,
     ZONE_DMA32,
     ZONE_NORMAL,
 )
-from buddycheck.model.slowpath import MAX_SLOWPATH_ROUNDS
+from buddycheck.model.environment import Environment
+from buddycheck.model.slowpath import MAX_SLOWPATH_ROUNDS, SlowpathState
 
 NOWAIT = g.GFP_NOWAIT | g.__GFP_NOWARN
 KERNEL = g.GFP_KERNEL | g.__GFP_NOWARN
@@ -516,3 +521,56 @@ def test_account_forced_for_oom_victims_and_pf_memalloc(context):
     m = memcg_machine(limit=0)
     assert m.alloc(g.GFP_KERNEL_ACCOUNT, **context).ok
     assert m.tasks[0].memcg_usage == 1
+
+
+# ---- compaction retry rules (should_compact_retry, compaction_zonelist_suitable) -------------------
+
+def compaction_machine(reclaimable=0):
+    """One Normal zone of 32 pages, min 2 / low 3 / high 4, MAX_ORDER 5, with an AllocContext set up."""
+    m = machine((zone(ZONE_NORMAL, 0, 32, wm=(2, 3, 4)),), max_order=5,
+                env=Environment(reclaimable_pages=reclaimable))
+    assert m.alloc(KERNEL).ok  # leaves m.current and m.last_ac for direct calls
+    return m
+
+
+@pytest.mark.parametrize("result, retries_before, prio_before, order, expect, retries_after, prio_after", [
+    # progress counts a retry and keeps going while retries <= 16 (order <= 3)
+    (COMPACT_SUCCESS, 0, COMPACT_PRIO_SYNC_LIGHT, 2, True, 1, COMPACT_PRIO_SYNC_LIGHT),
+    (COMPACT_SUCCESS, 16, COMPACT_PRIO_SYNC_LIGHT, 2, True, 0, COMPACT_PRIO_SYNC_FULL),  # 17 > 16: raise priority
+    # a costly order gets 16 // 4 = 4 retries, and may not go below SYNC_LIGHT
+    (COMPACT_SUCCESS, 4, COMPACT_PRIO_SYNC_LIGHT, 4, False, 5, COMPACT_PRIO_SYNC_LIGHT),
+    (COMPACT_SUCCESS, 3, COMPACT_PRIO_ASYNC, 4, True, 4, COMPACT_PRIO_ASYNC),
+    # COMPLETE goes straight to the priority check
+    (COMPACT_COMPLETE, 0, COMPACT_PRIO_ASYNC, 2, True, 0, COMPACT_PRIO_SYNC_LIGHT),
+    (COMPACT_COMPLETE, 0, COMPACT_PRIO_SYNC_FULL, 2, False, 0, COMPACT_PRIO_SYNC_FULL),
+])
+def test_should_compact_retry(result, retries_before, prio_before, order, expect, retries_after, prio_after):
+    m = compaction_machine()
+    state = SlowpathState()
+    state.compaction_retries, state.compact_priority = retries_before, prio_before
+    assert m.should_compact_retry(m.last_ac, order, 0, result, state) is expect
+    assert (state.compaction_retries, state.compact_priority) == (retries_after, prio_after)
+
+
+def test_should_compact_retry_never_for_order_0():
+    m = compaction_machine()
+    assert m.should_compact_retry(m.last_ac, 0, 0, COMPACT_SUCCESS, SlowpathState()) is False
+
+
+def test_withdrawn_compaction_asks_whether_the_zonelist_is_suitable():
+    # 31 free pages. For order 3 the zone already meets min (2) with an order-3 block: suitable.
+    m = compaction_machine()
+    assert m.should_compact_retry(m.last_ac, 3, 0, COMPACT_SKIPPED, SlowpathState()) is True
+
+
+def test_compaction_unsuitable_without_order0_room():
+    # Leave 5 free pages: order 2 fails its min watermark check (5 - 3 <= 2), and the order-0 check
+    # for compaction needs free > min 2 + compact_gap (2 << 2 = 8): 5 is not enough -> SKIPPED.
+    m = compaction_machine()
+    z = m.zones()[0]
+    while z.nr_free_pages > 5:
+        assert m.alloc(KERNEL).ok
+    assert m.compaction_zonelist_suitable(m.last_ac, 2, 0) is False
+    # 40 reclaimable pages count as 40 // order = 20 on top of the 5 free: 25 > 10, suitable
+    m.env = Environment(reclaimable_pages=40)
+    assert m.compaction_zonelist_suitable(m.last_ac, 2, 0) is True
