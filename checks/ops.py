@@ -111,3 +111,54 @@ class UndoIsolate:
     def code(self, m="m"):
         return f"{m}.undo_isolate({self.start_pfn}, {self.end_pfn})"
 
+
+
+def nodes_code(nodes):
+    return "None" if nodes is None else "{" + ", ".join(map(str, sorted(nodes))) + "}"
+
+
+@dataclass(frozen=True)
+class AllocPages:
+    """alloc_pages() (alloc_pages_current) for a task on a CPU: its mempolicy applies."""
+
+    gfp: int
+    order: int
+    cpu: int = 0
+    task: int = 0
+    in_interrupt: bool = False
+
+    def apply(self, m):
+        return m.alloc_pages(self.gfp, self.order, cpu=self.cpu, task=self.task, in_interrupt=self.in_interrupt)
+
+    def code(self, m="m"):
+        extra = ", in_interrupt=True" if self.in_interrupt else ""
+        return f"{m}.alloc_pages({gfp_code(self.gfp)}, {self.order}, cpu={self.cpu}, task={self.task}{extra})"
+
+
+@dataclass(frozen=True)
+class SetMempolicy:
+    """set_mempolicy(mode | flags, nodes) by a task."""
+
+    mode: int
+    nodes: frozenset | None = None
+    task: int = 0
+
+    def apply(self, m):
+        return m.set_mempolicy(self.mode, None if self.nodes is None else set(self.nodes), task=self.task)
+
+    def code(self, m="m"):
+        return f"{m}.set_mempolicy({self.mode}, {nodes_code(self.nodes)}, task={self.task})"
+
+
+@dataclass(frozen=True)
+class SetCpuset:
+    """A write of the task's cpuset mems: the task's and its VMAs' policies are rebound."""
+
+    task: int
+    nodes: frozenset
+
+    def apply(self, m):
+        return m.set_cpuset(self.task, set(self.nodes))
+
+    def code(self, m="m"):
+        return f"{m}.set_cpuset({self.task}, {nodes_code(self.nodes)})"

@@ -54,6 +54,8 @@ class Scenario:
     name: str
     topology: object
     allocs: tuple = ()
+    extra_ops: tuple = ()  # other operations always enabled: policies, cpusets, task allocations
+    setup: tuple = ()  # operations applied once to the booted machine before the search
     free_cpus: tuple = (0,)
     drains: tuple = ()
     isolations: tuple = ()
@@ -65,7 +67,10 @@ class Scenario:
     params: dict = field(default_factory=dict)
 
     def initial(self):
-        return self.model(self.topology)
+        m = self.model(self.topology)
+        for op in self.setup:
+            op.apply(m)
+        return m
 
     def with_model(self, model):
         """The same scenario run against another model class (a variant or a mutant)."""
@@ -74,6 +79,7 @@ class Scenario:
     def actions(self, m):
         """Every operation enabled in the machine's current state, in a fixed order."""
         ops = list(self.allocs)
+        ops.extend(self.extra_ops)
         for pfn in sorted(m.allocated):
             for cpu in self.free_cpus:
                 ops.append(Free(pfn, cpu))
