@@ -67,7 +67,11 @@ class Explorer:
         self._progress = None
 
     def check(self, *properties):
-        """Properties with `name` and `violations(before, op, result, m) -> list[str]`."""
+        """Properties with `name`, `per_state` and `violations(before, op, result, m) -> list[str]`.
+
+        A per-state property is a state invariant, judged once for each distinct state (the initial
+        one included); any other property is judged on every transition.
+        """
         self._properties.extend(properties)
         return self
 
@@ -101,6 +105,16 @@ class Explorer:
         frontier = [init]
         seen_invariants = set()
         report.reachable_states = 1
+        for prop in self._properties:
+            if getattr(prop, "per_state", False):
+                messages = prop.violations(None, None, None, m)
+                if messages:
+                    report.violations.append(Violation(prop.name, messages[0], ()))
+                    seen_invariants.add(prop.name)
+        if report.violations and self._stop_at_first:
+            report.stopped_by = "violation"
+            report.seconds = time.perf_counter() - start
+            return report
         try:
             for level in range(self._depth):
                 next_frontier = []
@@ -116,9 +130,11 @@ class Explorer:
                         for s in sc.sometimes:
                             if not report.sometimes[s.name] and s.reached_by(op, result, m):
                                 report.sometimes[s.name] = True
+                        new = m.freeze()
+                        fresh = new not in parent
                         for prop in self._properties:
-                            if prop.name in seen_invariants:
-                                continue
+                            if prop.name in seen_invariants or (getattr(prop, "per_state", False) and not fresh):
+                                continue  # a state invariant is judged once per distinct state
                             messages = prop.violations(state, op, result, m)
                             if messages:
                                 seen_invariants.add(prop.name)
@@ -128,8 +144,7 @@ class Explorer:
                             report.stopped_by = "violation"
                             report.depth = level + 1
                             return report
-                        new = m.freeze()
-                        if new not in parent:
+                        if fresh:
                             parent[new] = (state, op)
                             next_frontier.append(new)
                             report.reachable_states += 1
