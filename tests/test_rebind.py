@@ -272,3 +272,15 @@ def test_variant_registry():
     assert Kernel419_0.mpol_rebind_nodemask is not Kernel419.mpol_rebind_nodemask
     assert Kernel419_0.mpol_rebind_preferred is Kernel419.mpol_rebind_preferred
     assert Kernel419_0.mpol_rebind_policy is Kernel419.mpol_rebind_policy
+
+
+def test_rebinding_a_default_policy_changes_nothing():
+    # mpol_ops[MPOL_DEFAULT].rebind is mpol_rebind_default: no-op. 4.19 never stores a DEFAULT policy
+    # (mpol_new returns NULL for it), so only a direct call reaches it.
+    from buddycheck.model.mempolicy import MPOL_DEFAULT, Mempolicy
+
+    m = Kernel419(Topology(nodes=(NodeSpec(0, (0,), (ZoneSpec(ZONE_NORMAL, 0, 8),)),
+                                  NodeSpec(1, (1,), (ZoneSpec(ZONE_NORMAL, 8, 8),)))))
+    pol = Mempolicy(MPOL_DEFAULT, cpuset_mems_allowed=frozenset({0, 1}))
+    assert m.mpol_rebind_policy(pol, {1}) is pol or m.mpol_rebind_policy(pol, {1}) == pol
+    assert m.mpol_rebind_default(pol, frozenset({1})) is pol
