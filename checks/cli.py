@@ -1,6 +1,13 @@
-"""The `buddycheck` command line. Exit status: 0 all holds, 1 a violation, 2 bad usage or input, 3 inconclusive."""
+"""The `buddycheck` command line.
+
+Exit status: 0 everything asked for holds, 1 a violation or difference was found, 2 bad usage or
+input, 3 inconclusive (a Z3 unknown, or a search stopped by --max-states or Ctrl-C). A search that
+reaches the depth it was asked for without a violation has done its job and exits 0; its report
+says whether the state space was exhausted or bounded at that depth.
+"""
 
 import argparse
+import json
 import sys
 
 from buddycheck.model.errors import ModelError
@@ -14,10 +21,201 @@ class UsageError(Exception):
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(message)
+        raise UsageError(f"{self.prog}: {message}")
 
 
-def cmd_check(args, out):
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def order_range(text):
+    lo, sep, hi = text.partition("-")
+    try:
+        lo, hi = int(lo), int(hi if sep else lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an order range LO-HI (for example 1-3)") from None
+    return lo, hi
+
+
+def add_scenario_options(p, buddy_core_options=True):
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", metavar="NAME", help="a built-in scenario (see `buddycheck scenarios`)")
+    group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
+    p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
+    p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
+    if buddy_core_options:
+        p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
+        p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
+        p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
+
+
+def load_model(ref):
+    from buddycheck.model import Kernel419
+
+    from .trace import resolve_reference
+
+    if ref is None:
+        return Kernel419
+    model = resolve_reference(ref)
+    if not (isinstance(model, type) and issubclass(model, Kernel419)):
+        raise UsageError(f"--model {ref}: {model!r} is not a model class (a Kernel419 variant)")
+    return model
+
+
+def resolve_scenario(args, default):
+    from .scenario_file import load_scenario
+    from .scenarios import scenario
+
+    core = {k: v for k, v in (("pages", getattr(args, "pages", None)), ("max_order", getattr(args, "max_order", None)),
+                              ("orders", getattr(args, "orders", None))) if v is not None}
+    if args.config:
+        if core:
+            raise UsageError("--pages/--max-order/--orders go with --preset buddy-core, not with --config")
+        sc = load_scenario(args.config)
+    else:
+        name = args.preset or default
+        if core and name != "buddy-core":
+            raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
+        sc = scenario(name, **core)
+    sc = sc.with_model(load_model(getattr(args, "model", None)))
+    if args.depth is not None:
+        sc.depth = args.depth
+    return sc
+
+
+class Progress:
+    """A progress line on a terminal (tqdm), silent when stderr is not a terminal."""
+
+    def __init__(self, enabled):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=None, unit=" states", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def __call__(self, report):
+        if self.bar is not None:
+            self.bar.n = report.reachable_states
+            self.bar.set_postfix_str(f"depth {report.depth}, {report.transitions} transitions")
+            self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def explore_scenario(sc, properties, max_states=None, progress=True):
+    from .explore import Explorer
+
+    explorer = Explorer(sc).check(*properties)
+    if max_states is not None:
+        explorer.max_states(max_states)
+    bar = Progress(progress)
+    try:
+        return explorer.progress(bar).run()
+    finally:
+        bar.close()
+
+
+def report_lines(report, sc):
+    how = "exhausted" if report.complete else f"bounded at depth {sc.depth}"
+    if report.stopped_by == "max_states":
+        how = f"stopped at --max-states after depth {report.depth}"
+    elif report.stopped_by == "interrupt":
+        how = f"interrupted at depth {report.depth}"
+    elif report.stopped_by == "violation":
+        how = f"stopped at the first violation, depth {report.depth}"
+    lines = [
+        f"scenario {sc.name} on model {sc.model.NAME}: {sc.description}".rstrip(": "),
+        f"  {report.reachable_states} distinct states, {report.transitions} transitions, depth {report.depth}, "
+        f"{how}",
+        f"  {report.seconds:.2f} s, {report.states_per_second:.0f} states/s, "
+        f"peak memory {report.peak_memory_mb:.0f} MB",
+    ]
+    for name, reached in report.sometimes.items():
+        lines.append(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
+    return lines
+
+
+def shrunk_violations(sc, report, properties):
+    from .shrink import shrink
+
+    by_name = {p.name: p for p in properties}
+    out = []
+    for v in report.violations:
+        try:
+            out.append(shrink(sc, v, [by_name[v.invariant]]))
+        except Exception as e:  # shrinking is best effort: the BFS trace is already the shortest
+            print(f"buddycheck: shrinking failed ({e}); showing the breadth-first counterexample", file=sys.stderr)
+            out.append(v)
+    return out
+
+
+def exploration_exit(report):
+    if report.violations:
+        return EXIT_VIOLATION
+    if report.stopped_by in ("max_states", "interrupt"):
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
+
+
+def cmd_explore(args, out):
+    from .properties import all_properties
+    from .trace import emit_pytest, format_program, trace_document
+
+    sc = resolve_scenario(args, "buddy-core")
+    properties = all_properties()
+    report = explore_scenario(sc, properties, args.max_states, progress=not args.json)
+    violations = shrunk_violations(sc, report, properties) if report.violations else []
+    by_name = {p.name: p for p in properties}
+    if args.emit_pytest and violations:
+        v = violations[0]
+        emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, [by_name[v.invariant]])
+    if args.json:
+        doc = {
+            "scenario": sc.name, "model": sc.model.NAME, "reachable_states": report.reachable_states,
+            "transitions": report.transitions, "depth": report.depth, "complete": report.complete,
+            "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
+            "states_per_second": round(report.states_per_second, 1),
+            "peak_memory_mb": round(report.peak_memory_mb, 1), "sometimes": report.sometimes,
+            "violations": [trace_document(getattr(v, "scenario", None) or sc, v).__dict__ | {"length": v.length}
+                           for v in violations],
+        }
+        out(json.dumps(doc, default=_json_default, indent=2))
+        return exploration_exit(report)
+    for line in report_lines(report, sc):
+        out(line)
+    if not violations:
+        out(f"  every invariant held: {', '.join(p.name for p in properties)}")
+    for v in violations:
+        out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
+        out(format_program(getattr(v, "scenario", None) or sc, v.trace, [by_name[v.invariant]], violation=v))
+    return exploration_exit(report)
+
+
+def _json_default(value):
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if hasattr(value, "__dict__"):
+        return {k: v for k, v in value.__dict__.items() if not k.startswith("_")}
+    return str(value)
+
+
+def cmd_scenarios(args, out):
+    from .scenarios import SCENARIOS
+
+    for name, make in SCENARIOS.items():
+        out(f"{name:14} {make().description}")
+    return EXIT_OK
+
+
+def cmd_tour(args, out):
     from .tour import run_tour
 
     ok = run_tour(out)
@@ -26,11 +224,50 @@ def cmd_check(args, out):
 
 
 def build_parser():
-    parser = Parser(prog="buddycheck", description="Model-check the Linux 4.19 page allocator.")
+    parser = Parser(prog="buddycheck", description="Model-check the Linux 4.19 page allocator and NUMA policy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    check = sub.add_parser("check", help="the main job: run the built-in scenario and print the verdict")
+
+    check = sub.add_parser("check", help="the main job: theorems, then the default scenario, then a verdict")
+    add_scenario_options(check)
+    check.add_argument("--json", action="store_true", help="one JSON document on standard output")
     check.set_defaults(func=cmd_check)
+
+    explore = sub.add_parser("explore", help="breadth-first exploration of a scenario")
+    add_scenario_options(explore)
+    explore.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
+    explore.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    explore.add_argument("--emit-pytest", metavar="FILE", help="write the counterexample as a pytest file")
+    explore.set_defaults(func=cmd_explore)
+
+    bench = sub.add_parser("bench", help="speed figures of this machine")
+    bench.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    bench.set_defaults(func=cmd_bench)
+
+    scenarios = sub.add_parser("scenarios", help="list the built-in scenarios")
+    scenarios.set_defaults(func=cmd_scenarios)
+
+    tour = sub.add_parser("tour", help="a short scenario run step by step, with block maps")
+    tour.set_defaults(func=cmd_tour)
+
+    try:
+        from .prove import add_prove_parser
+    except ImportError:
+        pass
+    else:
+        add_prove_parser(sub)
     return parser
+
+
+def cmd_check(args, out):
+    from .verdict import run_check
+
+    return run_check(args, out)
+
+
+def cmd_bench(args, out):
+    from .bench import run_bench
+
+    return run_bench(args, out)
 
 
 def main(argv=None):

@@ -39,11 +39,11 @@ from buddycheck.model.environment import IDLE
 from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Explorer, Violation
-from .ops import Alloc, Drain, Free, Isolate, UndoIsolate
+from .ops import Alloc, AllocPages, Drain, Free, Isolate, SetCpuset, SetMempolicy, UndoIsolate
 from .scenario import Scenario
 from .trace import preset_call, replay
 
-KIND_RANK = {Alloc: 0, Free: 1, Drain: 2, Isolate: 3, UndoIsolate: 4}
+KIND_RANK = {Alloc: 0, AllocPages: 1, Free: 2, Drain: 3, Isolate: 4, UndoIsolate: 5, SetMempolicy: 6, SetCpuset: 7}
 
 
 class ShrinkError(RuntimeError):
@@ -78,8 +78,11 @@ def op_key(op):
     env = getattr(op, "env", IDLE)
     env_changes = tuple((name, getattr(env, name)) for name in env.__dataclass_fields__
                         if getattr(env, name) != getattr(IDLE, name))
-    if isinstance(op, Alloc):
+    if isinstance(op, Alloc | AllocPages):
         rest = (bin(op.gfp).count("1"), op.gfp)
+    elif isinstance(op, SetMempolicy | SetCpuset):
+        nodes = sorted(op.nodes or ())
+        rest = (len(nodes), nodes)
     elif isinstance(op, Free):
         rest = (op.pfn,)
     elif isinstance(op, Isolate | UndoIsolate):

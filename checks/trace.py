@@ -43,14 +43,15 @@ from buddycheck.model.gfp import format_gfp, parse_gfp
 from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Violation
-from .ops import Alloc, Drain, Free, Isolate, UndoIsolate, env_code, gfp_code
+from .ops import Alloc, AllocPages, Drain, Free, Isolate, SetCpuset, SetMempolicy, UndoIsolate, env_code, gfp_code
 from .render import machine_picture
 
 FORMAT = "buddycheck-counterexample"
 FORMAT_VERSION = 1
 
 # The JSON "kind" of each operation class.
-OP_KINDS = {"alloc": Alloc, "free": Free, "drain": Drain, "isolate": Isolate, "undo_isolate": UndoIsolate}
+OP_KINDS = {"alloc": Alloc, "free": Free, "drain": Drain, "isolate": Isolate, "undo_isolate": UndoIsolate,
+            "alloc_pages": AllocPages, "set_mempolicy": SetMempolicy, "set_cpuset": SetCpuset}
 KIND_OF = {cls: kind for kind, cls in OP_KINDS.items()}
 
 
@@ -521,6 +522,8 @@ def op_to_dict(op):
         elif f.name == "env":
             value = {n: getattr(value, n) for n in Environment.__dataclass_fields__
                      if getattr(value, n) != getattr(IDLE, n)}
+        elif isinstance(value, frozenset):
+            value = sorted(value)
         out[f.name] = value
     return out
 
@@ -581,6 +584,16 @@ def op_from_dict(data, where="op"):
                 raise TraceError(f"{fwhere}: {e}") from None
         elif name == "env":
             value = _env_from_dict(value, fwhere)
+        elif name == "nodes":
+            if value is None and f.default is None:
+                pass
+            elif not isinstance(value, list):
+                raise TraceError(f"{fwhere} = {value!r}: expected a list of node ids")
+            else:
+                value = frozenset(_want_int(v, f"{fwhere}[{i}]") for i, v in enumerate(value))
+        elif isinstance(f.default, bool):
+            if not isinstance(value, bool):
+                raise TraceError(f"{fwhere} = {value!r}: expected true or false")
         else:
             value = _want_int(value, fwhere, optional=f.default is None)
         kwargs[name] = value

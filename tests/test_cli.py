@@ -1,21 +1,85 @@
-"""The command line: the main job runs and exits 0; bad usage exits 2 without a traceback."""
+"""The command line: each command's output and exit status; bad usage exits 2 without a traceback."""
+
+import json
+
+import pytest
 
 from buddycheck.checks.cli import main
 
 
-def test_check_runs_the_tour_and_passes(capsys):
-    assert main(["check"]) == 0
-    out = capsys.readouterr().out
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_tour_runs_and_every_page_comes_back(capsys):
+    code, out, _ = run(capsys, "tour")
+    assert code == 0
     assert "verdict: every page came back" in out
     assert "alloc order 4 GFP_KERNEL -> NULL (order >= MAX_ORDER)" in out
 
 
-def test_unknown_command_is_usage_error(capsys):
-    assert main(["frobnicate"]) == 2
-    err = capsys.readouterr().err
-    assert "buddycheck: error:" in err
-    assert "Traceback" not in err
+def test_explore_buddy_core_exhausts_and_reports(capsys):
+    # 8 pages, MAX_ORDER 3, orders 0-2: the brute-force count (tests/test_brute_force.py) is 1829 states
+    code, out, _ = run(capsys, "explore", "--pages", "8", "--max-order", "3", "--orders", "0-2")
+    assert code == 0
+    assert "1829 distinct states" in out and "exhausted" in out
 
 
-def test_no_command_is_usage_error(capsys):
-    assert main([]) == 2
+def test_explore_json_is_one_document(capsys):
+    code, out, _ = run(capsys, "explore", "--pages", "4", "--max-order", "3", "--orders", "1-2", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["complete"] is True and doc["violations"] == []
+    for key in ("reachable_states", "transitions", "depth", "seconds"):
+        assert key in doc
+
+
+def test_explore_stopped_by_max_states_is_inconclusive(capsys):
+    code, out, _ = run(capsys, "explore", "--pages", "16", "--max-order", "4", "--orders", "1-3",
+                       "--max-states", "50", "--json")
+    assert code == 3
+    doc = json.loads(out)
+    assert doc["stopped_by"] == "max_states" and doc["complete"] is False
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+    (["explore", "--preset", "nope"], "unknown scenario 'nope'"),
+    (["explore", "--pages", "0"], "must be at least 1"),
+    (["explore", "--orders", "x-y"], "order range"),
+    (["explore", "--pages", "8", "--max-order", "3", "--orders", "2-5"], "need 0 <= LO <= HI < max-order 3"),
+    (["explore", "--preset", "numa2-kernel", "--pages", "8"], "go with --preset buddy-core"),
+    (["explore", "--config", "/nonexistent.toml"], "no such file"),
+    (["explore", "--model", "buddycheck.model:preset"], "is not a model class"),
+    (["explore", "--model", "no.such.module:X"], "cannot import"),
+])
+def test_bad_usage_exits_2_without_traceback(capsys, argv, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert words in err
+    assert "Traceback" not in err and out == ""
+
+
+def test_explore_finds_a_planted_bug_and_prints_a_program(capsys, tmp_path):
+    bug = tmp_path / "bug.py"
+    bug.write_text(
+        "from buddycheck.model import Kernel419\n"
+        "Bad = Kernel419.variant('no-zone-check')\n"
+        "@Bad.override\n"
+        "def expand(k, zone, page, low, high, migratetype):\n"
+        "    size = 1 << high\n"
+        "    while high > low:\n"
+        "        high -= 1\n"
+        "        size >>= 1\n"
+        "        zone.free_area[high].free_list[migratetype].insert(0, page + size)\n"
+        "        k.page_buddy[page + size] = high\n"
+        "        # nr_free not incremented: free_accounting must catch it\n"
+    )
+    code, out, _ = run(capsys, "explore", "--pages", "8", "--max-order", "3", "--orders", "1-1",
+                       "--model", f"{bug}:Bad")
+    assert code == 1
+    assert "VIOLATION of free_accounting after 1 operations" in out
+    assert "m.alloc(G.GFP_KERNEL, 1, cpu=0)" in out
