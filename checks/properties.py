@@ -5,8 +5,17 @@ state the operation started from and `m` the machine after it. The state view (s
 built once per transition and shared by every state invariant.
 """
 
-from buddycheck.spec.invariants import STATE_INVARIANTS
+from dataclasses import replace
+
+from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
+from buddycheck.model.gfp import gfp_zone
+from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
+from buddycheck.model.nodemask import next_node_in
+from buddycheck.spec.invariants import STATE_INVARIANTS, Violation
+from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import view_of
+
+from .ops import Alloc, AllocPages
 
 
 class ViewCache:
@@ -42,11 +51,110 @@ def state_properties(invariants=STATE_INVARIANTS):
     return [StateInvariantProperty(inv, cache) for inv in invariants]
 
 
+class BeforeState:
+    """The machine as it was before a transition, rebuilt once per frozen state on a scratch machine."""
+
+    def __init__(self):
+        self._frozen = None
+        self._machine = None
+        self._view = None
+
+    def get(self, m, before):
+        if self._machine is None or type(self._machine) is not type(m) or self._machine.topology != m.topology:
+            self._machine = m.copy()
+            self._frozen = None
+        if self._frozen is not before:
+            self._machine.restore(before)
+            self._frozen = before
+            self._view = view_of(self._machine)
+        return self._machine, self._view
+
+
+def policy_request(k, op):
+    """(preferred node, nodemask, interleave choice or None) that 4.19's alloc_pages_current must use.
+
+    Stated from the task's policy in the state before the operation, independently of the model's
+    policy functions: interrupt context and __GFP_THISNODE use the default (local) policy; INTERLEAVE
+    takes next_node_in(il_prev); BIND passes its nodes when the request's zone is policied and they
+    meet the cpuset; PREFERRED names its node.
+    """
+    task = k.tasks[op.task]
+    local = k.topology.cpu_to_node(op.cpu)
+    pol = task.mempolicy
+    if op.in_interrupt or (op.gfp & GFP_THISNODE_BIT) or pol is None:
+        return local, None, None
+    if pol.mode == MPOL_INTERLEAVE:
+        choice = next_node_in(task.il_prev, pol.nodes, k.topology.max_numnodes)
+        return choice, None, (pol.nodes, choice)
+    if pol.mode == MPOL_PREFERRED and not (pol.flags & MPOL_F_LOCAL):
+        return pol.preferred_node, None, None
+    if pol.mode == MPOL_BIND:
+        policy_zone = k.policy_zone if pol.nodes & k.node_states(N_HIGH_MEMORY) else 4  # ZONE_MOVABLE
+        zone_ok = gfp_zone(op.gfp, k.topology.configured_zones) >= policy_zone
+        cpuset_ok = bool(pol.nodes & task.mems_allowed)
+        return local, (pol.nodes if zone_ok and cpuset_ok else None), None
+    return local, None, None
+
+
+class StepInvariantProperty:
+    """A spec step invariant, judged on every allocation (the state before, the request, the result, after)."""
+
+    per_state = False
+
+    def __init__(self, invariant, cache, before_cache):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.cache = cache
+        self.before_cache = before_cache
+
+    def violations(self, before, op, result, m):
+        if not isinstance(op, Alloc | AllocPages) or before is None:
+            return []
+        k, before_view = self.before_cache.get(m, before)
+        if isinstance(op, Alloc):
+            request = request_of(k, op.gfp, op.order, op.cpu, op.nid)
+            request = replace(request, dirty_ok=op.env.dirty_ok)
+        else:
+            nid, nodemask, _ = policy_request(k, op)
+            request = request_of(k, op.gfp, op.order, op.cpu, nid, nodemask, op.task, in_interrupt=op.in_interrupt)
+        return [str(v) for v in self.invariant.check_step(before_view, request, result, self.cache.view(m, result))]
+
+
+class InterleaveChoiceProperty:
+    """interleave_fairness per step: each interleaved allocation takes next_node_in(il_prev, mask).
+
+    With the interleave_fairness theorem (next_node_in visits the mask round-robin from any cursor),
+    this makes any |m| consecutive choices of a task name each node of m exactly once.
+    """
+
+    per_state = False
+    name = "interleave_fairness"
+
+    def __init__(self, before_cache):
+        self.before_cache = before_cache
+
+    def violations(self, before, op, result, m):
+        if not isinstance(op, AllocPages) or before is None:
+            return []
+        k, _ = self.before_cache.get(m, before)
+        _, _, interleave = policy_request(k, op)
+        if interleave is None:
+            return []
+        mask, expected = interleave
+        chosen = m.tasks[op.task].il_prev
+        if chosen != expected:
+            previous = k.tasks[op.task].il_prev
+            return [str(Violation(self.name, f"task {op.task} interleaving over {sorted(mask)} with il_prev "
+                                             f"{previous} chose node {chosen}, not the next node {expected}",
+                                  {"chosen": chosen, "expected": expected}))]
+        return []
+
+
 def all_properties():
     """Every invariant of the catalogue the explorer can check per transition."""
-    props = state_properties()
-    try:
-        from buddycheck.spec.steps import step_properties
-    except ImportError:
-        return props
-    return props + list(step_properties())
+    cache = ViewCache()
+    before_cache = BeforeState()
+    props = [StateInvariantProperty(inv, cache) for inv in STATE_INVARIANTS]
+    props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
+    props.append(InterleaveChoiceProperty(before_cache))
+    return props
