@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from buddycheck.model.errors import ModelError
 
+CRASH = "model_crash"  # the pseudo-invariant of a model that fails on a corrupted state
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -126,6 +128,14 @@ class Explorer:
                             result = op.apply(m)
                         except ModelError:
                             continue  # not enabled here (e.g. a free the kernel would reject)
+                        except Exception as e:  # a corrupted state made the model fail: the kernel would BUG()
+                            report.transitions += 1
+                            trace = self._trace(parent, state) + (op,)
+                            message = f"{CRASH}: the model raised {type(e).__name__}: {e}"
+                            report.violations.append(Violation(CRASH, message, trace))
+                            report.stopped_by = "violation"
+                            report.depth = level + 1
+                            return report
                         report.transitions += 1
                         for s in sc.sometimes:
                             if not report.sometimes[s.name] and s.reached_by(op, result, m):
