@@ -69,12 +69,31 @@ def numa2_policy():
     )
 
 
+def numa2_mixed():
+    """Both workloads together: kernel requests from both CPUs and a task's policy allocations."""
+    k, p = numa2_kernel(), numa2_policy()
+    return Scenario(
+        name="numa2-mixed",
+        topology=k.topology,
+        allocs=k.allocs[:3],
+        extra_ops=p.extra_ops,
+        free_cpus=(0,),
+        drains=k.drains,
+        depth=6,
+        sometimes=k.sometimes,
+        description="numa2: kernel, movable and DMA32 requests, interleave/bind policies, a cpuset change, "
+                    "free, drain; depth 6",
+        params={"preset": "numa2", "scenario": "numa2-mixed"},
+    )
+
+
 SCENARIOS = {
     "buddy-core": buddy_core,
     "numa2-kernel": numa2_kernel,
     "numa2-policy": numa2_policy,
+    "numa2-mixed": numa2_mixed,
 }
-DEFAULT_SCENARIO = "numa2-kernel"
+DEFAULT_SCENARIO = "numa2-mixed"
 
 
 def scenario(name, **params):
