@@ -1,0 +1,202 @@
+"""A plain, immutable snapshot of an allocator state, as the invariants read it.
+
+`view_of(machine)` reads a `Kernel419` (or a variant) and returns a `StateView`
+made of tuples and ints only; it never changes the machine. A `StateView` can
+also be written by hand, which is how tests build deliberately broken states
+(overlapping blocks, wrong counters, ...) that no correct model reaches.
+
+What a view holds, per populated zone: its geometry (node, zone index, start,
+end, managed pages), its free blocks (pfn, order, the migratetype of the list
+that holds them), nr_free per order, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
+nr_reserved_highatomic, nr_isolate_pageblock, the per-cpu pages (cpu, list,
+pfn, cached migratetype) and per-cpu counts, watermarks and lowmem_reserve.
+Machine-wide: the allocated blocks (pfn, order, migratetype asked for, the
+zone of the head), the pageblock migratetypes, each node's zonelists,
+MAX_ORDER and pageblock_order.
+
+Left out: tasks, mempolicies and cpusets (the step invariants take them from
+the request), statistics, and the per-page PageBuddy map (the free lists are
+what the invariants judge).
+"""
+
+from dataclasses import dataclass, field, replace
+
+from buddycheck.model.constants import MIGRATETYPE_NAMES, ZONE_NAMES
+
+FREE, PCP, ALLOC = "free", "pcp", "alloc"
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    """One populated zone: geometry, free lists, counters and per-cpu lists."""
+
+    nid: int
+    zone_idx: int
+    start_pfn: int
+    end_pfn: int
+    managed: int
+    free: tuple = ()  # (pfn, order, list migratetype), sorted
+    nr_free: tuple = ()  # blocks per order, MAX_ORDER entries
+    nr_free_pages: int = 0
+    nr_free_cma_pages: int = 0
+    nr_reserved_highatomic: int = 0
+    nr_isolate_pageblock: int = 0
+    pcp: tuple = ()  # (cpu, list migratetype, pfn, cached migratetype)
+    pcp_counts: tuple = ()  # (cpu, count)
+    watermark: tuple = (0, 0, 0)
+    lowmem_reserve: tuple = (0, 0, 0, 0, 0)
+
+    @property
+    def name(self):
+        return ZONE_NAMES[self.zone_idx]
+
+    @property
+    def label(self):
+        return f"node {self.nid} zone {self.name}"
+
+    @property
+    def managed_end(self):
+        """One past the last managed pfn: the unmanaged pages are the zone's highest pfns."""
+        return self.start_pfn + self.managed
+
+    @property
+    def key(self):
+        return (self.nid, self.zone_idx)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of 2^order pages: free on a buddy list, on a per-cpu list, or allocated.
+
+    zone is an index into StateView.zones (None for an allocated block whose head lies in no zone);
+    mt is the migratetype of the list (free), the per-cpu list (pcp) or the request (alloc);
+    cached is the pcp page's cached migratetype (page->index); cpu the pcp list's CPU.
+    """
+
+    kind: str
+    pfn: int
+    order: int
+    zone: int | None
+    mt: int
+    cpu: int = -1
+    cached: int = -1
+
+    @property
+    def end(self):
+        return self.pfn + (1 << self.order)
+
+
+@dataclass(frozen=True)
+class StateView:
+    """A whole machine state as plain data; see the module docstring."""
+
+    max_order: int
+    pageblock_order: int
+    zones: tuple  # ZoneView, lowest node and zone first
+    allocated: tuple = ()  # (pfn, order, migratetype asked for)
+    pageblocks: tuple = ()  # migratetype of pageblock i (pfn >> pageblock_order)
+    zonelists: tuple = ()  # (nid, fallback ((nid, idx), ...), nofallback ((nid, idx), ...))
+    cpus: tuple = ()
+    name: str = field(default="", compare=False)
+
+    # ---- derived lookups --------------------------------------------------------------------
+    def zone_of_pfn(self, pfn):
+        """page_zone(): the index of the zone whose span holds pfn, or None."""
+        for i, z in enumerate(self.zones):
+            if z.start_pfn <= pfn < z.end_pfn:
+                return i
+        return None
+
+    def zone_index(self, nid, zone_idx):
+        for i, z in enumerate(self.zones):
+            if z.nid == nid and z.zone_idx == zone_idx:
+                return i
+        return None
+
+    def pageblock_mt(self, pfn):
+        """get_pageblock_migratetype() of pfn (-1 when pfn lies past the pageblock table)."""
+        i = pfn >> self.pageblock_order
+        return self.pageblocks[i] if 0 <= i < len(self.pageblocks) else -1
+
+    def blocks(self):
+        """Every block of the state: free, per-cpu and allocated, in that order."""
+        out = []
+        for zi, z in enumerate(self.zones):
+            out.extend(Block(FREE, pfn, order, zi, mt) for pfn, order, mt in z.free)
+        for zi, z in enumerate(self.zones):
+            out.extend(Block(PCP, pfn, 0, zi, lst, cpu, cached) for cpu, lst, pfn, cached in z.pcp)
+        for pfn, order, mt in self.allocated:
+            out.append(Block(ALLOC, pfn, order, self.zone_of_pfn(pfn), mt))
+        return out
+
+    def zonelist(self, nid, nofallback=False):
+        for n, fallback, nofb in self.zonelists:
+            if n == nid:
+                return nofb if nofallback else fallback
+        return ()
+
+    def describe_block(self, b):
+        """'block at pfn 0x6 of order 2 on node 1 zone Normal' (with the list it sits on)."""
+        where = "in no zone" if b.zone is None else f"on {self.zones[b.zone].label}"
+        if b.kind == FREE:
+            what = f"free block at pfn {b.pfn:#x} of order {b.order} ({mt_name(b.mt)} list)"
+        elif b.kind == PCP:
+            what = f"per-cpu page at pfn {b.pfn:#x} (cpu {b.cpu} {mt_name(b.mt)} list)"
+        else:
+            what = f"allocated block at pfn {b.pfn:#x} of order {b.order}"
+        return f"{what} {where}"
+
+    # ---- editing, for building broken states in tests ----------------------------------------
+    def with_zone(self, i, **changes):
+        zones = list(self.zones)
+        zones[i] = replace(zones[i], **changes)
+        return replace(self, zones=tuple(zones))
+
+    def with_(self, **changes):
+        return replace(self, **changes)
+
+
+def mt_name(mt):
+    return MIGRATETYPE_NAMES[mt] if 0 <= mt < len(MIGRATETYPE_NAMES) else f"migratetype {mt}"
+
+
+def view_of(m):
+    """The StateView of machine m (read only)."""
+    zones = []
+    for z in m.zones():
+        free = tuple(m.free_blocks(z))
+        pcp = tuple((cpu, lst, pfn, m.pcp_mt.get(pfn, -1)) for cpu, lst, pfn in m.pcp_pages(z))
+        zones.append(ZoneView(
+            nid=z.nid,
+            zone_idx=z.idx,
+            start_pfn=z.zone_start_pfn,
+            end_pfn=z.zone_end_pfn,
+            managed=z.managed_pages,
+            free=free,
+            nr_free=tuple(a.nr_free for a in z.free_area),
+            nr_free_pages=z.nr_free_pages,
+            nr_free_cma_pages=z.nr_free_cma_pages,
+            nr_reserved_highatomic=z.nr_reserved_highatomic,
+            nr_isolate_pageblock=z.nr_isolate_pageblock,
+            pcp=pcp,
+            pcp_counts=tuple((cpu, p.count) for cpu, p in sorted(z.pageset.items())),
+            watermark=tuple(z.watermark),
+            lowmem_reserve=tuple(z.lowmem_reserve),
+        ))
+    allocated = tuple(sorted((pfn, blk[0], blk[1]) for pfn, blk in m.allocated.items()))
+    zonelists = []
+    for pgdat in m.node_data:
+        lists = []
+        for zl in pgdat.node_zonelists:
+            lists.append(tuple((ref.zone.nid, ref.zone.idx) for ref in zl if ref.zone is not None))
+        zonelists.append((pgdat.node_id, lists[0], lists[1]))
+    return StateView(
+        max_order=m.MAX_ORDER,
+        pageblock_order=m.pageblock_order,
+        zones=tuple(zones),
+        allocated=allocated,
+        pageblocks=tuple(m.pageblock_flags),
+        zonelists=tuple(zonelists),
+        cpus=tuple(m.topology.cpus),
+        name=m.topology.name,
+    )

@@ -1,0 +1,99 @@
+"""`buddycheck prove`: the table, --json (one JSON list, nothing else), and the exit statuses 0/1/2/3."""
+
+import json
+
+import pytest
+import z3
+
+from buddycheck.checks import cli
+from buddycheck.checks.prove import add_prove_parser, cmd_prove
+from buddycheck.spec import theorems as T
+
+
+def run(argv):
+    """Parse argv with a parser that has the prove command and run it as cli.main would; (status, stdout lines)."""
+    parser = cli.Parser(prog="buddycheck")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=cli.Parser)
+    add_prove_parser(sub)
+    lines = []
+    try:
+        args = parser.parse_args(argv)
+        status = args.func(args, lines.append)
+    except cli.UsageError as e:
+        return cli.EXIT_USAGE, [str(e)]
+    return status, lines
+
+
+FAST = ["gfp_zone_eligibility", "policy_nodemask_cpuset"]
+
+
+def test_table_lists_each_theorem_with_parameters_status_and_seconds():
+    status, lines = run(["prove", *FAST])
+    assert status == 0
+    text = "\n".join(lines)
+    header = text.splitlines()[0].split()
+    assert header == ["theorem", "parameters", "status", "seconds"]
+    assert "policy_nodemask_cpuset  max_numnodes=1024" in text
+    rows = [line.split() for line in text.splitlines()[2:4]]
+    assert [r[0] for r in rows] == FAST and all(r[-2] == "proved" for r in rows)
+    assert "verdict: all proved (2/2 proved" in text
+
+
+def test_json_is_one_list_and_nothing_else():
+    status, lines = run(["prove", "--json", *FAST])
+    assert status == 0 and len(lines) == 1
+    doc = json.loads(lines[0])
+    assert [d["name"] for d in doc] == FAST
+    for d in doc:
+        assert d["status"] == "proved" and isinstance(d["seconds"], float)
+        assert d["vacuity"] is True and d["counterexample"] is None
+        assert set(d) >= {"name", "status", "seconds", "params", "reason"}
+
+
+def test_refuted_theorem_exits_1_and_prints_the_counterexample(monkeypatch):
+    broken = T.Theorem("buddy_plus", "buddy with + instead of xor", "-",
+                       lambda **kw: T.build_buddy_arithmetic(find_buddy=lambda p, o: p + (z3.BitVecVal(1, 64) << o)),
+                       {"max_order": 11})
+    monkeypatch.setitem(T.THEOREMS_BY_NAME, "buddy_plus", broken)
+    status, lines = run(["prove", "buddy_plus"])
+    assert status == 1
+    text = "\n".join(lines)
+    assert "buddy_plus: REFUTED" in text and "pfn: 0x" in text and "verdict: REFUTED" in text
+    status, lines = run(["prove", "--json", "buddy_plus"])
+    doc = json.loads(lines[0])
+    assert status == 1 and doc[0]["status"] == "refuted"
+    assert "buddy of the buddy is the block" in doc[0]["counterexample"]["failed"]
+
+
+def test_timeout_is_inconclusive_exit_3():
+    status, lines = run(["prove", "--json", "--timeout", "0.001", "split_merge_preserve"])
+    assert status == 3
+    assert json.loads(lines[0])[0]["status"] == "unknown"
+
+
+@pytest.mark.parametrize("argv", [["prove", "no_such_theorem"], ["prove", "--timeout", "-1"],
+                                  ["prove", "--timeout", "soon"]])
+def test_bad_usage_exits_2(argv):
+    status, lines = run(argv)
+    assert status == 2
+
+
+def test_list_prints_statements_without_proving():
+    status, lines = run(["prove", "--list", "interleave_fairness"])
+    assert status == 0
+    assert "interleave_fairness (max_numnodes=1024)" in lines[0] and "exactly once" in lines[0]
+
+
+def test_cmd_prove_is_callable_with_a_plain_namespace():
+    import argparse
+    out = []
+    status = cmd_prove(argparse.Namespace(theorems=["gfp_zone_eligibility"], json=True, timeout=None, list=False),
+                       out.append)
+    assert status == 0 and json.loads(out[0])[0]["status"] == "proved"
+
+
+def test_wired_into_the_buddycheck_command(capsys):
+    if "prove" not in cli.build_parser().format_help():
+        pytest.skip("checks/cli.py does not register the prove command yet")
+    assert cli.main(["prove", "--json", "gfp_zone_eligibility"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["name"] == "gfp_zone_eligibility"
