@@ -139,9 +139,16 @@ def scenario_from_dict(table, where="scenario"):
             else:
                 raise ConfigError(f"{where}.drain.cpus: {cpu!r} is neither 'all' nor a cpu number")
     isolations = []
+    align = max(1 << (topology.max_order - 1), 1 << topology.pageblock_order)
     for i, iso in enumerate(table.get("isolate", [])):
         w = f"{where}.isolate[{i}]"
-        isolations.append((_require(iso, "start_pfn", int, w), _require(iso, "end_pfn", int, w)))
+        start, end = _require(iso, "start_pfn", int, w), _require(iso, "end_pfn", int, w)
+        # 4.19's callers (alloc_contig_range, offlining) isolate MAX_ORDER-aligned ranges; a narrower one
+        # reaches states they never produce, where the invariants' preconditions do not hold
+        if start % align or end % align or not start < end:
+            raise ConfigError(f"{w}: pfn {start}..{end}: an isolation range must be non-empty and aligned to "
+                              f"{align} pages (MAX_ORDER_NR_PAGES and pageblocks), as 4.19's callers align it")
+        isolations.append((start, end))
     for i, t in enumerate(table.get("task", [])):
         w = f"{where}.task[{i}]"
         setup.append(AddTask(_require(t, "id", int, w), set(_ints(_require(t, "mems", list, w), f"{w}.mems"))))
