@@ -17,21 +17,26 @@ CYCLE = [(G.GFP_KERNEL, 0), (G.GFP_HIGHUSER_MOVABLE, 1), (G.GFP_KERNEL, 2), (G.G
          (G.GFP_HIGHUSER_MOVABLE, 0), (G.__GFP_RECLAIMABLE | G.GFP_KERNEL, 1)]
 
 
+def alloc_free_round(m):
+    """Allocate the CYCLE of requests on every CPU, then free every block: the number of pairs done."""
+    pages = []
+    for cpu in m.topology.cpus:
+        for gfp, order in CYCLE:
+            r = m.alloc(gfp, order, cpu=cpu)
+            if r.page is not None:
+                pages.append(r.page)
+    for p in pages:
+        m.free(p)
+    return len(pages)
+
+
 def alloc_free_rate(name, params, seconds=1.0):
     """alloc+free pairs per second: mixed requests on every CPU, then every block freed."""
     m = Kernel419(preset(name, **params))
     pairs = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        pages = []
-        for cpu in m.topology.cpus:
-            for gfp, order in CYCLE:
-                r = m.alloc(gfp, order, cpu=cpu)
-                if r.page is not None:
-                    pages.append(r.page)
-        for p in pages:
-            m.free(p)
-        pairs += len(pages)
+        pairs += alloc_free_round(m)
     return pairs / (time.perf_counter() - start)
 
 
