@@ -43,7 +43,7 @@ class StateInvariantProperty:
         self.cache = cache
 
     def violations(self, before, op, result, m):
-        return [str(v) for v in self.invariant.check(self.cache.view(m, result))]
+        return [v.message for v in self.invariant.check(self.cache.view(m, result))]
 
 
 def state_properties(invariants=STATE_INVARIANTS):
@@ -117,7 +117,7 @@ class StepInvariantProperty:
         else:
             nid, nodemask, _ = policy_request(k, op)
             request = request_of(k, op.gfp, op.order, op.cpu, nid, nodemask, op.task, in_interrupt=op.in_interrupt)
-        return [str(v) for v in self.invariant.check_step(before_view, request, result, self.cache.view(m, result))]
+        return [v.message for v in self.invariant.check_step(before_view, request, result, self.cache.view(m, result))]
 
 
 class InterleaveChoiceProperty:
@@ -144,9 +144,9 @@ class InterleaveChoiceProperty:
         chosen = m.tasks[op.task].il_prev
         if chosen != expected:
             previous = k.tasks[op.task].il_prev
-            return [str(Violation(self.name, f"task {op.task} interleaving over {sorted(mask)} with il_prev "
-                                             f"{previous} chose node {chosen}, not the next node {expected}",
-                                  {"chosen": chosen, "expected": expected}))]
+            return [Violation(self.name, f"task {op.task} interleaving over {sorted(mask)} with il_prev "
+                                         f"{previous} chose node {chosen}, not the next node {expected}",
+                              {"chosen": chosen, "expected": expected}).message]
         return []
 
 
