@@ -184,8 +184,7 @@ def cmd_explore(args, out):
             "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
             "states_per_second": round(report.states_per_second, 1),
             "peak_memory_mb": round(report.peak_memory_mb, 1), "sometimes": report.sometimes,
-            "violations": [trace_document(getattr(v, "scenario", None) or sc, v).__dict__ | {"length": v.length}
-                           for v in violations],
+            "violations": [trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
         }
         out(json.dumps(doc, default=_json_default, indent=2))
         return exploration_exit(report)

@@ -83,3 +83,23 @@ def test_explore_finds_a_planted_bug_and_prints_a_program(capsys, tmp_path):
     assert code == 1
     assert "VIOLATION of free_accounting after 1 operations" in out
     assert "m.alloc(G.GFP_KERNEL, 1, cpu=0)" in out
+
+
+def test_explore_json_reports_the_violation_with_its_trace(capsys, tmp_path):
+    bug = tmp_path / "bug.py"
+    bug.write_text(
+        "from buddycheck.model import Kernel419\n"
+        "Bad = Kernel419.variant('double-count')\n"
+        "@Bad.override\n"
+        "def rmqueue_bulk(k, zone, order, count, lst, migratetype):\n"
+        "    got = Kernel419.rmqueue_bulk(k, zone, order, count, lst, migratetype)\n"
+        "    zone.nr_free_pages += got  # forgets that the pages left buddy\n"
+        "    return got\n"
+    )
+    code, out, _ = run(capsys, "explore", "--pages", "4", "--max-order", "3", "--orders", "0-0",
+                       "--model", f"{bug}:Bad", "--json")
+    assert code == 1
+    doc = json.loads(out)
+    (v,) = doc["violations"]
+    assert v["invariant"] == "free_accounting" and v["length"] == 1
+    assert v["ops"] == [{"kind": "alloc", "gfp": "GFP_KERNEL", "order": 0, "cpu": 0, "nid": None, "env": {}}]
