@@ -248,12 +248,11 @@ def build_parser():
     tour = sub.add_parser("tour", help="a short scenario run step by step, with block maps")
     tour.set_defaults(func=cmd_tour)
 
-    try:
-        from .prove import add_prove_parser
-    except ImportError:
-        pass
-    else:
-        add_prove_parser(sub)
+    from .diff_cmd import add_diff_parser
+    from .prove import add_prove_parser
+
+    add_prove_parser(sub)
+    add_diff_parser(sub)
     return parser
 
 

@@ -162,3 +162,17 @@ class SetCpuset:
 
     def code(self, m="m"):
         return f"{m}.set_cpuset({self.task}, {nodes_code(self.nodes)})"
+
+
+@dataclass(frozen=True)
+class AddTask:
+    """A task with its own cpuset (mems), created before the search (a scenario's setup step)."""
+
+    tid: int
+    mems: frozenset
+
+    def apply(self, m):
+        return m.add_task(self.tid, set(self.mems))
+
+    def code(self, m="m"):
+        return f"{m}.add_task({self.tid}, {nodes_code(self.mems)})"

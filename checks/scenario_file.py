@@ -49,21 +49,11 @@ from buddycheck.model.errors import ConfigError
 from buddycheck.model.gfp import parse_gfp
 from buddycheck.model.mempolicy import MPOL_MODE_NAMES
 
-from .ops import Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
+from .ops import AddTask, Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
 from .scenario import Scenario
 
 SCENARIO_KEYS = {"name", "description", "depth", "max_states", "topology", "alloc", "free", "drain", "isolate",
                  "task", "policy", "cpuset", "alloc_pages"}
-
-
-class AddTask:
-    """Setup step: a task with its own cpuset."""
-
-    def __init__(self, tid, mems):
-        self.tid, self.mems = tid, mems
-
-    def apply(self, m):
-        return m.add_task(self.tid, self.mems)
 
 
 def _require(table, key, kind, where):
@@ -151,7 +141,7 @@ def scenario_from_dict(table, where="scenario"):
         isolations.append((start, end))
     for i, t in enumerate(table.get("task", [])):
         w = f"{where}.task[{i}]"
-        setup.append(AddTask(_require(t, "id", int, w), set(_ints(_require(t, "mems", list, w), f"{w}.mems"))))
+        setup.append(AddTask(_require(t, "id", int, w), frozenset(_ints(_require(t, "mems", list, w), f"{w}.mems"))))
     for i, p in enumerate(table.get("policy", [])):
         w = f"{where}.policy[{i}]"
         nodes = frozenset(_ints(p.get("nodes", []), f"{w}.nodes"))

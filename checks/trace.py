@@ -478,6 +478,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     machine_import, machine = machine_expression(scenario)
     alias, ref = _model_binding(scenario, model_ref)
     needs_env = any(isinstance(op, Alloc) and op.env != IDLE for op in trace)
+    uses_gfp = any(isinstance(op, Alloc | AllocPages) for op in trace)
     title = (f"Counterexample: {found.invariant} fails after {len(trace)} operation(s)"
              if found is not None else f"Replay of {len(trace)} operation(s)")
     lines = [
@@ -489,13 +490,14 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
         "",
     ]
     imports = [machine_import]
-    if any(isinstance(op, Alloc) for op in trace):
+    if uses_gfp:
         imports.append("from buddycheck.model import gfp as G")
     if needs_env:
         imports.append("from buddycheck.model.environment import IDLE, Environment")
     imports.append("from buddycheck.checks.render import machine_picture")
     lines += import_code([(alias, ref)], imports)
     lines += ["", f"m = {alias}({machine})"]
+    lines += [op.code() for op in scenario.setup]
     comments = step_comments(scenario, result)
     lines += comments[0]
     for op, comment in zip(trace, comments[1:]):
@@ -740,6 +742,7 @@ TRACE = (
 def test_{slug}():
     assert PROPERTY.name == INVARIANT
     m = {model}({machine})
+{setup}
     verdicts = []
     for op in TRACE:
         before = m.freeze()
@@ -779,7 +782,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     imports = [machine_import]
     kinds = sorted({type(op).__name__ for op in trace})
     imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
-    if any(isinstance(op, Alloc) for op in trace):
+    if any(isinstance(op, Alloc | AllocPages) for op in trace):
         imports.append("from buddycheck.model import gfp as G")
     if any(isinstance(op, Alloc) and op.env != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
@@ -788,7 +791,8 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     for op, step in zip(trace, result.steps):
         rows += [f"    # step {step.index + 1} -> {_one_line(step.result)}", f"    {op_expr(op)},"]
     body = PYTEST_BODY.format(invariant=violation.invariant, trace="\n".join(rows), slug=_slug(violation.invariant),
-                              model=alias, machine=machine.replace("\n", "\n    "))
+                              model=alias, machine=machine.replace("\n", "\n    "),
+                              setup="\n".join(f"    {op.code()}" for op in scenario.setup))
     text = header + "\n" + "\n".join(imports) + "\n" + body
     compile(text, "<emitted test>", "exec")
     return text

@@ -6,6 +6,16 @@
   cpuset mems in w.cpuset_mems_allowed (a mistake from 4.15, fixed in 5.2 and
   in the stable trees). The next rebind then remaps from the policy's own
   nodes, so a node's rank among the cpuset mems is lost.
+- "5.8-classzone" (Kernel58Classzone): 4.19 with the one change of 3334a45eb9e2
+  "mm/page_alloc: use ac->high_zoneidx for classzone_idx" (v5.8-rc1): the
+  watermark checks take lowmem_reserve[] of gfp_zone(gfp) (ac->high_zoneidx)
+  instead of the zone index of the first usable zone of the zonelist (the
+  preferred zoneref). They differ when the preferred node lacks the request's
+  highest zone: a MOVABLE request from a node without ZONE_MOVABLE is then
+  checked, on every node, against the reserve kept for MOVABLE requests.
+  Everything else of 5.8 (the renaming of classzone_idx to highest_zoneidx in
+  97a225e69a1f, other changes between 4.19 and 5.8) is left out: the variant
+  isolates this one behaviour for `buddycheck diff`.
 
 Each variant overrides only the kernel functions named here and inherits the rest.
 """
@@ -38,7 +48,20 @@ def mpol_rebind_nodemask(k, pol, nodes):
     return replace(pol, nodes=tmp)
 
 
+Kernel58Classzone = Kernel419.variant(
+    "5.8-classzone",
+    "Linux 4.19 with 3334a45eb9e2 (v5.8): watermark checks use the lowmem_reserve of gfp_zone(), ac->high_zoneidx",
+)
+
+
+@Kernel58Classzone.override
+def ac_classzone_idx(k, ac):
+    """ac_classzone_idx() from 5.8 (3334a45eb9e2): the request's highest usable zone type, ac->high_zoneidx."""
+    return ac.high_zoneidx
+
+
 VARIANTS = {
     "4.19": Kernel419,
     "4.19.0": Kernel419_0,
+    "5.8-classzone": Kernel58Classzone,
 }

@@ -89,3 +89,18 @@ def test_bad_scenarios_name_the_problem(table, words):
     with pytest.raises(ConfigError) as err:
         scenario_from_dict(table)
     assert words in str(err.value)
+
+
+def test_printed_program_replays_the_setup():
+    from buddycheck.checks.trace import format_program
+
+    sc = scenario_from_dict({"topology": {"preset": "numa2"}, "task": [{"id": 1, "mems": [0]}],
+                             "alloc_pages": [{"gfp": "GFP_KERNEL", "task": 1, "cpus": [1]}]})
+    text = format_program(sc, (AllocPages(G.GFP_KERNEL, 0, 1, 1),))
+    assert "m.add_task(1, {0})" in text
+    namespace = {"__name__": "replayed"}
+    exec(compile(text, "replayed", "exec"), namespace)
+    m = namespace["m"]
+    # task 1 is confined to node 0 by its cpuset: the hardwall GFP_KERNEL page comes from node 0
+    (pfn,) = m.allocated
+    assert m.page_zone(pfn).nid == 0

@@ -1,0 +1,122 @@
+"""`buddycheck diff BASE HEAD`: the shortest sequence of operations after which two models differ.
+
+    buddycheck diff BASE HEAD [--preset NAME | --config FILE] [--depth N] [--max-states N] [--json]
+
+BASE and HEAD are variant names of model/variants.py (`4.19`, `4.19.0`, `5.8-classzone`) or
+references 'module:NAME' / '/path/file.py:NAME' to a Kernel419 subclass. The scenario is a built-in
+one (`buddycheck scenarios`, plus the diff scenarios of checks/diff.py: rebind-4node,
+classzone-2node), a TOML file, or numa2-mixed by default; --pages/--max-order/--orders size
+buddy-core as for `explore`.
+
+Exit status: 0 no difference up to the bound (the report says which bound), 1 a difference (shrunk
+and printed side by side, with a program that replays it on both models), 2 bad usage (an unknown
+variant is named with the list of known ones), 3 the search was stopped by --max-states or Ctrl-C
+before the bound. With --json, standard output is one JSON document and nothing else.
+"""
+
+import json
+
+from .cli import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    Progress,
+    UsageError,
+    order_range,
+    positive_int,
+    resolve_scenario,
+)
+
+DEFAULT_DIFF_SCENARIO = "numa2-mixed"
+
+
+def add_diff_parser(subparsers):
+    """Register the `diff` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser("diff", help="the shortest sequence of operations after which two models differ")
+    p.add_argument("base", metavar="BASE", help="a variant (4.19, 4.19.0, 5.8-classzone) or 'module:NAME'")
+    p.add_argument("head", metavar="HEAD", help="a variant or a reference, compared against BASE")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", metavar="NAME",
+                       help=f"a built-in scenario or a diff scenario (default {DEFAULT_DIFF_SCENARIO})")
+    group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
+    p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
+    p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct pairs of states")
+    p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
+    p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
+    p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
+    p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    p.set_defaults(func=cmd_diff)
+    return p
+
+
+def load_variant(name, which):
+    from buddycheck.model.errors import ModelError
+
+    from .diff import resolve_model
+
+    try:
+        return resolve_model(name)
+    except ModelError as e:
+        raise UsageError(f"diff {which}: {e}") from None
+
+
+def diff_scenario(args):
+    """The scenario named by --preset/--config (a diff scenario, a built-in one, a TOML file)."""
+    from .diff import DIFF_SCENARIOS
+    from .scenarios import SCENARIOS
+
+    name = args.preset
+    if name is not None and not args.config and name in DIFF_SCENARIOS:
+        if any(getattr(args, k, None) is not None for k in ("pages", "max_order", "orders")):
+            raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
+        sc = DIFF_SCENARIOS[name]()
+        if args.depth is not None:
+            sc.depth = args.depth
+        return sc
+    if name is not None and name not in SCENARIOS:
+        raise UsageError(f"unknown scenario {name!r}; the scenarios are: {', '.join([*SCENARIOS, *DIFF_SCENARIOS])}")
+    return resolve_scenario(args, DEFAULT_DIFF_SCENARIO)
+
+
+def diff_exit(report):
+    if report.difference is not None:
+        return EXIT_VIOLATION
+    if report.stopped_by in ("max_states", "interrupt"):
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
+
+
+def cmd_diff(args, out):
+    """The body of `buddycheck diff`; returns the exit status."""
+    from .diff import diff, difference_document, format_difference_program, report_lines
+
+    base = load_variant(args.base, "BASE")
+    head = load_variant(args.head, "HEAD")
+    sc = diff_scenario(args)
+    bar = Progress(not args.json)
+    try:
+        report = diff(base, head, sc, sc.depth, args.max_states, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        out(json.dumps(difference_document(report, sc, base, head), indent=2, default=_json_default))
+        return diff_exit(report)
+    for line in report_lines(report, sc):
+        out(line)
+    if report.difference is not None and report.difference.trace:
+        try:
+            program = format_difference_program(report.difference, base, head)
+        except Exception as e:  # printing is best effort: the side-by-side table above is the result
+            out(f"\n(the replay program cannot be printed: {e})")
+        else:
+            out("\nThe difference as a program (run it with python):\n")
+            out(program)
+    return diff_exit(report)
+
+
+def _json_default(value):
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
