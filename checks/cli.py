@@ -249,10 +249,12 @@ def build_parser():
     tour.set_defaults(func=cmd_tour)
 
     from .diff_cmd import add_diff_parser
+    from .mutants_cmd import add_mutants_parser
     from .prove import add_prove_parser
 
     add_prove_parser(sub)
     add_diff_parser(sub)
+    add_mutants_parser(sub)
     return parser
 
 

@@ -176,3 +176,37 @@ class AddTask:
 
     def code(self, m="m"):
         return f"{m}.add_task({self.tid}, {nodes_code(self.mems)})"
+
+
+@dataclass(frozen=True)
+class Mmap:
+    """mmap() of an anonymous mapping [start, start + length) by a task (used in scenario setups)."""
+
+    start: int
+    length: int
+    task: int = 0
+
+    def apply(self, m):
+        return m.mmap(self.start, self.length, task=self.task)
+
+    def code(self, m="m"):
+        return f"{m}.mmap({self.start:#x}, {self.length:#x}, task={self.task})"
+
+
+@dataclass(frozen=True)
+class AllocVma:
+    """alloc_pages_vma() for the VMA of a task that holds addr; hugepage=True is the THP path."""
+
+    gfp: int
+    order: int
+    addr: int
+    cpu: int = 0
+    task: int = 0
+    hugepage: bool = True
+
+    def apply(self, m):
+        return m.alloc_vma(self.gfp, self.order, self.addr, cpu=self.cpu, task=self.task, hugepage=self.hugepage)
+
+    def code(self, m="m"):
+        return (f"{m}.alloc_vma({gfp_code(self.gfp)}, {self.order}, {self.addr:#x}, cpu={self.cpu}, "
+                f"task={self.task}, hugepage={self.hugepage})")

@@ -43,7 +43,21 @@ from buddycheck.model.gfp import format_gfp, parse_gfp
 from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Violation
-from .ops import Alloc, AllocPages, Drain, Free, Isolate, SetCpuset, SetMempolicy, UndoIsolate, env_code, gfp_code
+from .ops import (
+    AddTask,
+    Alloc,
+    AllocPages,
+    AllocVma,
+    Drain,
+    Free,
+    Isolate,
+    Mmap,
+    SetCpuset,
+    SetMempolicy,
+    UndoIsolate,
+    env_code,
+    gfp_code,
+)
 from .render import machine_picture
 
 FORMAT = "buddycheck-counterexample"
@@ -51,7 +65,8 @@ FORMAT_VERSION = 1
 
 # The JSON "kind" of each operation class.
 OP_KINDS = {"alloc": Alloc, "free": Free, "drain": Drain, "isolate": Isolate, "undo_isolate": UndoIsolate,
-            "alloc_pages": AllocPages, "set_mempolicy": SetMempolicy, "set_cpuset": SetCpuset}
+            "alloc_pages": AllocPages, "set_mempolicy": SetMempolicy, "set_cpuset": SetCpuset,
+            "mmap": Mmap, "alloc_vma": AllocVma, "add_task": AddTask}
 KIND_OF = {cls: kind for kind, cls in OP_KINDS.items()}
 
 
@@ -478,7 +493,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     machine_import, machine = machine_expression(scenario)
     alias, ref = _model_binding(scenario, model_ref)
     needs_env = any(isinstance(op, Alloc) and op.env != IDLE for op in trace)
-    uses_gfp = any(isinstance(op, Alloc | AllocPages) for op in trace)
+    uses_gfp = any(hasattr(op, "gfp") for op in (*scenario.setup, *trace))
     title = (f"Counterexample: {found.invariant} fails after {len(trace)} operation(s)"
              if found is not None else f"Replay of {len(trace)} operation(s)")
     lines = [
@@ -586,7 +601,7 @@ def op_from_dict(data, where="op"):
                 raise TraceError(f"{fwhere}: {e}") from None
         elif name == "env":
             value = _env_from_dict(value, fwhere)
-        elif name == "nodes":
+        elif name in ("nodes", "mems"):
             if value is None and f.default is None:
                 pass
             elif not isinstance(value, list):
@@ -782,7 +797,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     imports = [machine_import]
     kinds = sorted({type(op).__name__ for op in trace})
     imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
-    if any(isinstance(op, Alloc | AllocPages) for op in trace):
+    if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
         imports.append("from buddycheck.model import gfp as G")
     if any(isinstance(op, Alloc) and op.env != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
