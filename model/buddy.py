@@ -326,7 +326,8 @@ def __free_one_page(k, page, pfn, zone, order, migratetype):
             if not k.page_is_buddy(page, buddy, order):
                 merged_to_limit = False
                 break
-            list_del_free(zone, buddy, order)
+            # list_del() unlinks the buddy from whatever list holds it: its own zone's list
+            list_del_free(k.page_zone(buddy), buddy, order)
             zone.free_area[order].nr_free -= 1
             del k.page_buddy[buddy]  # rmv_page_order()
             combined_pfn = buddy_pfn & pfn

@@ -15,20 +15,15 @@ order, both sides hold a free block of that order at boot and they are buddies, 
 machine itself is the counterexample (length 0, zone_containment: the block {2, 3} reaches below
 Normal's first pfn; conservation also fails, Normal holding 6 pages of its 5).
 
-The mutant also restates __free_one_page(), changing nothing in its logic: the model's list helper
-(model/buddy.py list_del_free) looks for the buddy on the freeing zone's lists, which is exact only
-while page_is_buddy() keeps merges inside one zone. The kernel's list_del() unlinks the buddy from
-whichever list holds it, and the freeing zone's nr_free drops, and that is what the restated
-function does.
+Only page_is_buddy() is overridden: as in the kernel, __free_one_page() unlinks the buddy from the
+list that holds it (the other zone's) and decrements the freeing zone's nr_free.
 """
 
 from buddycheck.checks.ops import Alloc
 from buddycheck.checks.scenario import Scenario
 from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec
 from buddycheck.model import gfp as G
-from buddycheck.model.buddy import is_migrate_isolate
 from buddycheck.model.constants import ZONE_DMA, ZONE_NORMAL
-from buddycheck.model.mmzone import has_isolate_pageblock
 
 ZoneXmerge = Kernel419.variant("zone-xmerge", "page_is_buddy() without the page_zone_id() test (before 2.6.17)")
 
@@ -37,63 +32,6 @@ ZoneXmerge = Kernel419.variant("zone-xmerge", "page_is_buddy() without the page_
 def page_is_buddy(k, page, buddy, order):
     """page_is_buddy() before "zone handle unaligned zone boundaries": PageBuddy and the order only."""
     return k.page_buddy.get(buddy) == order
-
-
-def list_del_any_zone(k, pfn, order):
-    """list_del(&page->lru) of a free block, from whichever zone's list holds it."""
-    for zone in k.populated_zones:
-        for lst in zone.free_area[order].free_list:
-            if pfn in lst:
-                lst.remove(pfn)
-                return
-    raise AssertionError(f"pfn {pfn} of order {order} is PageBuddy but on no free list")
-
-
-@ZoneXmerge.override
-def __free_one_page(k, page, pfn, zone, order, migratetype):
-    """__free_one_page() of 4.19, with a list_del that follows the buddy into another zone's list."""
-    max_order = min(k.MAX_ORDER, k.pageblock_order + 1)
-    if not is_migrate_isolate(migratetype):
-        k.__mod_zone_freepage_state(zone, 1 << order, migratetype)
-    buddy_pfn = None
-    while True:
-        merged_to_limit = True
-        while order < max_order - 1:
-            buddy_pfn = k.__find_buddy_pfn(pfn, order)
-            buddy = page + (buddy_pfn - pfn)
-            if not k.page_is_buddy(page, buddy, order):
-                merged_to_limit = False
-                break
-            list_del_any_zone(k, buddy, order)
-            zone.free_area[order].nr_free -= 1
-            del k.page_buddy[buddy]
-            combined_pfn = buddy_pfn & pfn
-            page = page + (combined_pfn - pfn)
-            pfn = combined_pfn
-            order += 1
-        if not merged_to_limit or max_order >= k.MAX_ORDER:
-            break
-        if has_isolate_pageblock(zone):
-            buddy_pfn = k.__find_buddy_pfn(pfn, order)
-            buddy = page + (buddy_pfn - pfn)
-            buddy_mt = k.get_pageblock_migratetype(buddy)
-            if migratetype != buddy_mt and (is_migrate_isolate(migratetype) or is_migrate_isolate(buddy_mt)):
-                break
-        max_order += 1
-    k.page_buddy[page] = order
-    to_tail = False
-    if order < k.MAX_ORDER - 2 and buddy_pfn is not None:
-        combined_pfn = buddy_pfn & pfn
-        higher_page = page + (combined_pfn - pfn)
-        buddy_pfn = k.__find_buddy_pfn(combined_pfn, order + 1)
-        higher_buddy = higher_page + (buddy_pfn - combined_pfn)
-        if k.page_is_buddy(higher_page, higher_buddy, order + 1):
-            to_tail = True
-    if to_tail:
-        zone.free_area[order].free_list[migratetype].append(page)
-    else:
-        zone.free_area[order].free_list[migratetype].insert(0, page)
-    zone.free_area[order].nr_free += 1
 
 
 def zone_xmerge_scenario():
