@@ -16,12 +16,19 @@
   Everything else of 5.8 (the renaming of classzone_idx to highest_zoneidx in
   97a225e69a1f, other changes between 4.19 and 5.8) is left out: the variant
   isolates this one behaviour for `buddycheck diff`.
+- "6.8-highatomic" (Kernel68Highatomic): 4.19 with d68e39fc45f7 "mm: page_alloc: correct high
+  atomic reserve calculations" and 9cd20f3fe045 "mm: page_alloc: enforce minimum zone size to do
+  high atomic reserves" (v6.8): the reserve limit is 1% of the zone rounded up to whole pageblocks,
+  and a zone whose 1% is smaller than a pageblock reserves nothing. 4.19's limit,
+  managed/100 + pageblock_nr_pages, lets every zone reserve at least two pageblocks (known bug
+  HA-RESERVE-MAX, which 4.19 itself has: `buddycheck diff 4.19 6.8-highatomic` shows it).
 
 Each variant overrides only the kernel functions named here and inherits the rest.
 """
 
 from dataclasses import replace
 
+from .constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE
 from .machine import Kernel419
 from .mempolicy import MPOL_F_RELATIVE_NODES, MPOL_F_STATIC_NODES
 from .nodemask import mpol_relative_nodemask, nodes_remap
@@ -60,8 +67,31 @@ def ac_classzone_idx(k, ac):
     return ac.high_zoneidx
 
 
+Kernel68Highatomic = Kernel419.variant(
+    "6.8-highatomic",
+    "Linux 4.19 with d68e39fc45f7 and 9cd20f3fe045 (v6.8): highatomic reserve at most ALIGN(managed/100, pageblock)",
+)
+
+
+@Kernel68Highatomic.override
+def reserve_highatomic_pageblock(k, page, zone, alloc_order):
+    """reserve_highatomic_pageblock() from 6.8: limit ALIGN(managed/100, pageblock); none below one pageblock."""
+    if zone.managed_pages // 100 < k.pageblock_nr_pages:
+        return
+    nr = k.pageblock_nr_pages
+    max_managed = (zone.managed_pages // 100 + nr - 1) // nr * nr
+    if zone.nr_reserved_highatomic >= max_managed:
+        return
+    mt = k.get_pageblock_migratetype(page)
+    if mt not in (MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_CMA):
+        zone.nr_reserved_highatomic += nr
+        k.set_pageblock_migratetype(page, MIGRATE_HIGHATOMIC)
+        k.move_freepages_block(zone, page, MIGRATE_HIGHATOMIC)
+
+
 VARIANTS = {
     "4.19": Kernel419,
     "4.19.0": Kernel419_0,
     "5.8-classzone": Kernel58Classzone,
+    "6.8-highatomic": Kernel68Highatomic,
 }

@@ -406,3 +406,30 @@ def test_cli_main_runs_diff_once_wired(capsys):
         pytest.skip("checks/cli.py does not register `diff` yet (add_diff_parser)")
     assert main(["diff", "4.19", "5.8-classzone", "--preset", "classzone-2node", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["difference"]["length"] == 2
+
+
+def test_highatomic_reserve_limit_of_4_19_against_6_8():
+    # known-bugs 16 (HA-RESERVE-MAX), a bug 4.19 itself has: 400 pages in pageblocks of 2, 1% = 4 pages.
+    # 4.19 may reserve managed/100 + pageblock = 6 pages (3 pageblocks), 6.8 ALIGN(4, 2) = 4 (2 pageblocks).
+    # LOW above the zone: the fast path always fails, the slow path's MIN 0 passes with ALLOC_HARDER, and
+    # each order-1 GFP_ATOMIC page reserves its pageblock. The third is reserved by 4.19 only, so once it
+    # is freed a GFP_KERNEL order-1 request may take it on 6.8 (pfn 392) but not on 4.19 (pfn 388).
+    from buddycheck.checks.diff import diff
+    from buddycheck.checks.ops import Alloc, Free
+    from buddycheck.checks.scenario import Scenario
+    from buddycheck.model import NodeSpec, Topology, ZoneSpec
+    from buddycheck.model import gfp as G
+    from buddycheck.model.constants import ZONE_NORMAL
+    from buddycheck.model.variants import Kernel68Highatomic, Kernel419
+
+    zone = ZoneSpec(ZONE_NORMAL, 0, 400, watermarks=(0, 1000, 1000), pcp_high_batch=(0, 1))
+    t = Topology(nodes=(NodeSpec(0, (0,), (zone,)),), max_order=3, pageblock_order=1,
+                 page_group_by_mobility_disabled=False, min_free_kbytes=0)
+    atomic, kernel = G.GFP_ATOMIC | G.__GFP_NOWARN, G.GFP_KERNEL | G.__GFP_NOWARN
+    sc = Scenario("ha-reserve", t, allocs=(Alloc(atomic, 1), Alloc(kernel, 1)), depth=6)
+    found = diff(Kernel419, Kernel68Highatomic, sc).found
+    assert found is not None
+    assert found.trace == (Alloc(atomic, 1), Alloc(atomic, 1), Alloc(atomic, 1), Free(392), Alloc(kernel, 1))
+    last = found.steps[-1]
+    assert (last.base.observation.block, last.head.observation.block) == (388, 392)
+    assert diff(Kernel419, Kernel68Highatomic, sc, depth=4).found is None
