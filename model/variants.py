@@ -22,15 +22,23 @@
   and a zone whose 1% is smaller than a pageblock reserves nothing. 4.19's limit,
   managed/100 + pageblock_nr_pages, lets every zone reserve at least two pageblocks (known bug
   HA-RESERVE-MAX, which 4.19 itself has: `buddycheck diff 4.19 6.8-highatomic` shows it).
+- "6.10-convert-txn" (Kernel610ConvertTxn): 4.19 with the steal half of c0cd6f557b90 "mm:
+  page_alloc: fix freelist movement during block conversion" (v6.10): a fallback first counts the
+  free and compatible pages of the pageblock without moving them, and moves the free pages and
+  retypes the block only if it claims it; otherwise only the block taken moves. 4.19 moves every
+  free page of the pageblock to the new type's lists and may then leave the block's type unchanged
+  (known bug CONVERT-TXN (a), which 4.19 itself has).
 
 Each variant overrides only the kernel functions named here and inherits the rest.
 """
 
 from dataclasses import replace
 
-from .constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE
+from .buddy import allocated_page_is_movable, list_move_free
+from .constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE
 from .machine import Kernel419
 from .mempolicy import MPOL_F_RELATIVE_NODES, MPOL_F_STATIC_NODES
+from .mmzone import zone_spans_pfn
 from .nodemask import mpol_relative_nodemask, nodes_remap
 
 Kernel419_0 = Kernel419.variant(
@@ -89,9 +97,55 @@ def reserve_highatomic_pageblock(k, page, zone, alloc_order):
         k.move_freepages_block(zone, page, MIGRATE_HIGHATOMIC)
 
 
+Kernel610ConvertTxn = Kernel419.variant(
+    "6.10-convert-txn",
+    "Linux 4.19 with c0cd6f557b90 (v6.10): a fallback moves a pageblock's free pages only if it claims the block",
+)
+
+
+@Kernel610ConvertTxn.override
+def steal_suitable_fallback(k, zone, page, start_type, whole_block):
+    """steal_suitable_fallback() after c0cd6f557b90: count first, then move and retype together, or take one block."""
+    current_order = k.page_buddy[page]
+    old_block_type = k.get_pageblock_migratetype(page)
+    claim = False
+    if old_block_type == MIGRATE_HIGHATOMIC:
+        pass
+    elif current_order >= k.pageblock_order:
+        k.change_pageblock_range(page, current_order, start_type)
+    elif whole_block:
+        start = page & ~(k.pageblock_nr_pages - 1)
+        end = start + k.pageblock_nr_pages - 1
+        if zone_spans_pfn(zone, start) and zone_spans_pfn(zone, end):  # prep_move_freepages_block()
+            free_pages = movable_pages = 0
+            pfn = start
+            while pfn <= end:
+                order = k.page_buddy.get(pfn)
+                if order is not None:
+                    free_pages += 1 << order
+                    pfn += 1 << order
+                    continue
+                movable_pages += allocated_page_is_movable(k, pfn)
+                pfn += 1
+            if start_type == MIGRATE_MOVABLE:
+                alike_pages = movable_pages
+            elif old_block_type == MIGRATE_MOVABLE:
+                alike_pages = k.pageblock_nr_pages - (free_pages + movable_pages)
+            else:
+                alike_pages = 0
+            claim = (free_pages + alike_pages >= (1 << (k.pageblock_order - 1))
+                     or k.page_group_by_mobility_disabled)
+    if claim:
+        k.move_freepages_block(zone, page, start_type)
+        k.set_pageblock_migratetype(page, start_type)
+        return
+    list_move_free(zone, page, current_order, start_type)
+
+
 VARIANTS = {
     "4.19": Kernel419,
     "4.19.0": Kernel419_0,
     "5.8-classzone": Kernel58Classzone,
     "6.8-highatomic": Kernel68Highatomic,
+    "6.10-convert-txn": Kernel610ConvertTxn,
 }

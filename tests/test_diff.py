@@ -433,3 +433,28 @@ def test_highatomic_reserve_limit_of_4_19_against_6_8():
     last = found.steps[-1]
     assert (last.base.observation.block, last.head.observation.block) == (388, 392)
     assert diff(Kernel419, Kernel68Highatomic, sc, depth=4).found is None
+
+
+def test_block_conversion_of_4_19_against_6_10():
+    # known-bugs 8 (CONVERT-TXN a), a bug 4.19 itself has. One 8-page MOVABLE pageblock (pageblock_order 3):
+    # five MOVABLE pages take pfns 0-4, leaving 5 (order 0) and 6-7 (order 1). A GFP_KERNEL page then falls
+    # back to the largest MOVABLE block, 6-7, and may claim the whole pageblock: free 3 + alike 8-(3+5) = 3
+    # < 4, so it does not. 4.19 has already moved 5 and 6-7 to the UNMOVABLE lists and hands out pfn 5;
+    # 6.10 counts first, moves only 6-7 and hands out pfn 6.
+    from buddycheck.checks.diff import diff
+    from buddycheck.checks.ops import Alloc
+    from buddycheck.checks.scenario import Scenario
+    from buddycheck.model import NodeSpec, Topology, ZoneSpec
+    from buddycheck.model import gfp as G
+    from buddycheck.model.constants import ZONE_NORMAL
+    from buddycheck.model.variants import Kernel419, Kernel610ConvertTxn
+
+    zone = ZoneSpec(ZONE_NORMAL, 0, 8, watermarks=(0, 0, 0), pcp_high_batch=(0, 1))
+    t = Topology(nodes=(NodeSpec(0, (0,), (zone,)),), max_order=4, pageblock_order=3,
+                 page_group_by_mobility_disabled=False, min_free_kbytes=0)
+    movable, kernel = Alloc(G.GFP_HIGHUSER_MOVABLE, 0), Alloc(G.GFP_KERNEL, 0)
+    sc = Scenario("convert", t, allocs=(movable, kernel), depth=7)
+    found = diff(Kernel419, Kernel610ConvertTxn, sc).found
+    assert found is not None and found.trace == (movable,) * 5 + (kernel,)
+    last = found.steps[-1]
+    assert (last.base.observation.block, last.head.observation.block) == (5, 6)
