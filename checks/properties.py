@@ -58,6 +58,20 @@ class BeforeState:
         self._frozen = None
         self._machine = None
         self._view = None
+        self._request = None
+
+    def request(self, m, before, op):
+        """The spec's Request for an allocation from `before`, built once for all step invariants."""
+        if self._request is not None and self._request[0] is before and self._request[1] is op:
+            return self._request[2]
+        k, _ = self.get(m, before)
+        if isinstance(op, Alloc):
+            request = replace(request_of(k, op.gfp, op.order, op.cpu, op.nid), dirty_ok=op.env.dirty_ok)
+        else:
+            nid, nodemask, _ = policy_request(k, op)
+            request = request_of(k, op.gfp, op.order, op.cpu, nid, nodemask, op.task, in_interrupt=op.in_interrupt)
+        self._request = (before, op, request)
+        return request
 
     def get(self, m, before):
         if self._machine is None or type(self._machine) is not type(m) or self._machine.topology != m.topology:
@@ -110,13 +124,8 @@ class StepInvariantProperty:
     def violations(self, before, op, result, m):
         if not isinstance(op, Alloc | AllocPages) or before is None:
             return []
-        k, before_view = self.before_cache.get(m, before)
-        if isinstance(op, Alloc):
-            request = request_of(k, op.gfp, op.order, op.cpu, op.nid)
-            request = replace(request, dirty_ok=op.env.dirty_ok)
-        else:
-            nid, nodemask, _ = policy_request(k, op)
-            request = request_of(k, op.gfp, op.order, op.cpu, nid, nodemask, op.task, in_interrupt=op.in_interrupt)
+        _, before_view = self.before_cache.get(m, before)
+        request = self.before_cache.request(m, before, op)
         return [v.message for v in self.invariant.check_step(before_view, request, result, self.cache.view(m, result))]
 
 
