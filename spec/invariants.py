@@ -369,6 +369,60 @@ class FreeAccounting(StateInvariant):
         return z3.And(terms) if terms else z3.BoolVal(True)
 
 
+# ---- highatomic_accounting --------------------------------------------------------------------------
+class HighatomicAccounting(StateInvariant):
+    name = "highatomic_accounting"
+    meaning = "nr_reserved_highatomic >= pageblock_nr_pages x the zone's HIGHATOMIC pageblocks"
+    kernel = ("reserve_highatomic_pageblock() adds pageblock_nr_pages exactly when it retypes a pageblock to "
+              "HIGHATOMIC (the only place that does); unreserve_highatomic_pageblock() takes them off only when "
+              "the pageblock it retypes is still HIGHATOMIC (4855e4a7f29d); steal_suitable_fallback() never "
+              "claims a HIGHATOMIC pageblock (88ed365ea227)")
+    exceptions = (
+        "only the lower bound holds in 4.19: isolating a HIGHATOMIC pageblock, or stealing a free block larger "
+        "than a pageblock, retypes HIGHATOMIC pageblocks without giving their reserve back",
+    )
+
+    @staticmethod
+    def highatomic_blocks(view):
+        """HIGHATOMIC pageblocks per zone (a pageblock belongs to the zone that holds its first pfn)."""
+        table = pageblock_zones(tuple(ZoneSpan(z.start_pfn, z.end_pfn) for z in view.zones),
+                                view.pageblock_order, len(view.pageblocks))
+        blocks = [0] * len(view.zones)
+        for i, mt in enumerate(view.pageblocks):
+            if mt == MIGRATE_HIGHATOMIC and table[i] is not None:
+                blocks[table[i]] += 1
+        return blocks
+
+    def bad(self, reserved, want):
+        return reserved < want
+
+    def check(self, view):
+        nr = 1 << view.pageblock_order
+        out = []
+        for z, blocks in zip(view.zones, self.highatomic_blocks(view)):
+            want = nr * blocks
+            if self.bad(z.nr_reserved_highatomic, want):
+                out.append(self.violation(
+                    f"{z.label}: nr_reserved_highatomic = {z.nr_reserved_highatomic} but it has {blocks} HighAtomic "
+                    f"pageblock(s) of {nr} pages (needs {self.relation} {want})",
+                    zone=z.label, reserved=z.nr_reserved_highatomic, blocks=blocks))
+        return out
+
+    relation = ">="
+
+    def encode(self, sym):
+        sh = sym.shape
+        nr = 1 << sh.pageblock_order
+        terms = []
+        for zi, sz in enumerate(sym.zones):
+            count = bv(0)
+            for i, pb in enumerate(sym.pageblocks):
+                if sh.pageblock_zone(i) == zi:
+                    count = count + z3.If(pb == MIGRATE_HIGHATOMIC, bv(1), bv(0))
+            terms.append(sz.nr_reserved_highatomic >= count * nr)  # signed, as the kernel's long counters
+        return z3.And(terms) if terms else z3.BoolVal(True)
+
+
 # ---- migratetype_consistency ------------------------------------------------------------------------
 def pcp_list_ok(lst, cached):
     """The per-cpu rule: a page sits on the list of its cached type; HIGHATOMIC and CMA pages ride MOVABLE."""
@@ -460,6 +514,7 @@ STATE_INVARIANTS = (
     MaximalCoalescing(),
     FreeAccounting(),
     MigratetypeConsistency(),
+    HighatomicAccounting(),
 )
 BY_NAME = {inv.name: inv for inv in STATE_INVARIANTS}
 

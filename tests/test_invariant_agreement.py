@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from buddycheck.model import Kernel419, ModelError, preset
 from buddycheck.model import gfp as G
-from buddycheck.model.constants import MIGRATE_ISOLATE, MIGRATE_TYPES
+from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.symbolic import SLOT_QUANTUM
 from buddycheck.spec.view import view_of
@@ -152,7 +152,8 @@ def split_block(v, rng):
 def bad_counter(v, rng):
     zi = rng.randrange(len(v.zones))
     z = v.zones[zi]
-    which = rng.choice(("nr_free", "nr_free_pages", "nr_free_cma_pages", "nr_isolate_pageblock", "pcp_counts"))
+    which = rng.choice(("nr_free", "nr_free_pages", "nr_free_cma_pages", "nr_isolate_pageblock", "pcp_counts",
+                        "nr_reserved_highatomic"))
     delta = rng.choice((-1, 1, 2))
     if which == "nr_free":
         o = rng.randrange(v.max_order)
@@ -190,7 +191,18 @@ def retype(v, rng):
     return v.with_(pageblocks=tuple(pbs))
 
 
-BREAKERS = (dup_block, nudge_pfn, bump_order, move_zone, alloc_outside, drop_block, split_block, bad_counter, retype)
+def unreserved_highatomic(v, rng):
+    """A pageblock turned HIGHATOMIC without the reserve growing (or the reserve nudged down)."""
+    if rng.random() < 0.5:
+        zi = rng.randrange(len(v.zones))
+        return v.with_zone(zi, nr_reserved_highatomic=v.zones[zi].nr_reserved_highatomic - 1)
+    pbs = list(v.pageblocks)
+    pbs[rng.randrange(len(pbs))] = MIGRATE_HIGHATOMIC
+    return v.with_(pageblocks=tuple(pbs))
+
+
+BREAKERS = (dup_block, nudge_pfn, bump_order, move_zone, alloc_outside, drop_block, split_block, bad_counter, retype,
+            unreserved_highatomic)
 
 
 def broken(v, rng, n):

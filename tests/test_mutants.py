@@ -11,7 +11,7 @@ import pytest
 
 from buddycheck.checks.mutants import CATALOGUE, MUTANTS, explore, kill
 from buddycheck.checks.mutants.highatomic import HaDoubleDec, HaSteal, ha_double_dec_scenario
-from buddycheck.checks.mutants.properties import HighatomicAccounting, thp_target_node
+from buddycheck.checks.mutants.properties import HighatomicReserveExact, thp_target_node
 from buddycheck.checks.trace import replay
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
@@ -19,6 +19,7 @@ from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGR
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
 from buddycheck.model.machine import Task
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, Mempolicy
+from buddycheck.spec.invariants import HighatomicAccounting
 from buddycheck.spec.view import view_of
 
 NAMES = [m.name for m in CATALOGUE]
@@ -248,10 +249,10 @@ def test_highatomic_accounting_on_edited_states():
     assert HighatomicAccounting().check(one_block)  # 0 reserved < 4 pages of one HIGHATOMIC pageblock
     reserved = one_block.with_zone(0, nr_reserved_highatomic=4)
     assert HighatomicAccounting().check(reserved) == []
-    assert HighatomicAccounting(exact=True).check(reserved) == []
+    assert HighatomicReserveExact().check(reserved) == []
     over = one_block.with_zone(0, nr_reserved_highatomic=8)
     assert HighatomicAccounting().check(over) == []
-    assert HighatomicAccounting(exact=True).check(over)
+    assert HighatomicReserveExact().check(over)
 
 
 def test_thp_target_node_follows_the_policy():

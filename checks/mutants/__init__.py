@@ -31,7 +31,7 @@ from .highatomic import HaDoubleDec, HaSteal, ha_double_dec_scenario, ha_steal_s
 from .isolation import IsoMergeBuddy, IsoMergeOrder, IsoUndoNoMerge, isolation_scenario
 from .mempolicy import IlNextRebind, ThpNotThisnode, ThpPreferred, il_next_rebind_scenario, thp_scenario
 from .pcp import PcpStaleIsolate, pcp_stale_isolate_scenario
-from .properties import HighatomicAccounting, InterleaveCursor, ThpNode
+from .properties import HighatomicReserveExact, InterleaveCursor, ThpNode
 from .watermark import WmarkNeg, wmark_neg_scenario
 
 
@@ -182,13 +182,13 @@ CATALOGUE = (
         "ha-double-dec", HaDoubleDec, "4855e4a7f29d", "mm: prevent double decrease of nr_reserved_highatomic", _HA,
         "unreserve_highatomic_pageblock() decremented nr_reserved_highatomic for any page on a HIGHATOMIC list; a "
         "page drained back there after its pageblock was unreserved made it decrement twice for one pageblock",
-        "", "highatomic_accounting", ha_double_dec_scenario, 3, (HighatomicAccounting,)),
+        "", "highatomic_accounting", ha_double_dec_scenario, 3),
     Mutant(
         "ha-steal", HaSteal, "88ed365ea227", "mm: don't steal highatomic pageblock", _HA + " (sibling fix)",
         "steal_suitable_fallback() could claim a HIGHATOMIC pageblock for another migratetype without taking it "
         "off nr_reserved_highatomic, so the reserve counted a pageblock that was no longer reserved",
         "", "highatomic_reserve_exact", ha_steal_scenario, 5,
-        (HighatomicAccounting, lambda: HighatomicAccounting(exact=True))),
+        (HighatomicReserveExact,)),
     Mutant(
         "thp-preferred", ThpPreferred, "unverified", "mm, thp: respect MPOL_PREFERRED policy with non-local node",
         _THP + " (a)",

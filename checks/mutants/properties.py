@@ -4,9 +4,9 @@ Each has a `name`, `per_state`, `violations(before, op, result, m) -> list[str]`
 checks/properties.py) and the texts of a spec invariant (`meaning`, `kernel`, `exceptions`), so
 that it can move into spec/ as it is.
 
-- highatomic_accounting (state): nr_reserved_highatomic >= pageblock_nr_pages x the zone's
-  HIGHATOMIC pageblocks. 4.19 keeps it everywhere.
-- highatomic_reserve_exact (state): the same with equality. 4.19 keeps it only while no pageblock
+- highatomic_reserve_exact (state): spec's highatomic_accounting (nr_reserved_highatomic >=
+  pageblock_nr_pages x the zone's HIGHATOMIC pageblocks, which 4.19 keeps everywhere) with
+  equality. 4.19 keeps it only while no pageblock
   is ever isolated and no free block is larger than a pageblock (MAX_ORDER - 1 <= pageblock_order);
   a scenario that uses it must stay inside those preconditions.
 - thp_node (step, alloc_pages_vma with hugepage): a THP lands on the node 4.19 targets
@@ -17,58 +17,28 @@ that it can move into spec/ as it is.
 
 from buddycheck.checks.ops import AllocPages, AllocVma, SetMempolicy
 from buddycheck.checks.properties import BeforeState
-from buddycheck.model.constants import MIGRATE_HIGHATOMIC
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED
-from buddycheck.spec.invariants import Violation
-from buddycheck.spec.symbolic import ZoneSpan, pageblock_zones
+from buddycheck.spec.invariants import HighatomicAccounting, Violation
 from buddycheck.spec.view import view_of
 
 
-class HighatomicAccounting:
-    """nr_reserved_highatomic against the zone's HIGHATOMIC pageblocks (at least; with exact=True, equal)."""
+class HighatomicReserveExact(HighatomicAccounting):
+    """highatomic_reserve_exact: spec's highatomic_accounting with equality, under its preconditions."""
 
+    name = "highatomic_reserve_exact"
+    meaning = "nr_reserved_highatomic = pageblock_nr_pages x the zone's HIGHATOMIC pageblocks"
+    exceptions = (
+        "holds only while no pageblock is isolated (set_migratetype_isolate retypes a HIGHATOMIC "
+        "pageblock without giving its reserve back) and no free block spans more than one pageblock "
+        "(steal_suitable_fallback's change_pageblock_range retypes every pageblock such a block covers)",)
+    relation = "="
     per_state = True
-    kernel = ("reserve_highatomic_pageblock() adds pageblock_nr_pages exactly when it retypes a pageblock to "
-              "HIGHATOMIC (the only place that does); unreserve_highatomic_pageblock() takes them off only when "
-              "the pageblock it retypes is still HIGHATOMIC (4855e4a7f29d); steal_suitable_fallback() never "
-              "claims a HIGHATOMIC pageblock (88ed365ea227)")
 
-    def __init__(self, exact=False):
-        self.exact = exact
-        if exact:
-            self.name = "highatomic_reserve_exact"
-            self.meaning = "nr_reserved_highatomic = pageblock_nr_pages x the zone's HIGHATOMIC pageblocks"
-            self.exceptions = (
-                "holds only while no pageblock is isolated (set_migratetype_isolate retypes a HIGHATOMIC "
-                "pageblock without giving its reserve back) and no free block spans more than one pageblock "
-                "(steal_suitable_fallback's change_pageblock_range retypes every pageblock such a block covers)",)
-        else:
-            self.name = "highatomic_accounting"
-            self.meaning = "nr_reserved_highatomic >= pageblock_nr_pages x the zone's HIGHATOMIC pageblocks"
-            self.exceptions = ()
-
-    def check(self, view):
-        nr = 1 << view.pageblock_order
-        table = pageblock_zones(tuple(ZoneSpan(z.start_pfn, z.end_pfn) for z in view.zones),
-                                view.pageblock_order, len(view.pageblocks))
-        blocks = [0] * len(view.zones)
-        for i, mt in enumerate(view.pageblocks):
-            if mt == MIGRATE_HIGHATOMIC and table[i] is not None:
-                blocks[table[i]] += 1
-        out = []
-        for zi, z in enumerate(view.zones):
-            want = nr * blocks[zi]
-            bad = z.nr_reserved_highatomic != want if self.exact else z.nr_reserved_highatomic < want
-            if bad:
-                relation = "=" if self.exact else ">="
-                out.append(Violation(self.name, f"{z.label}: nr_reserved_highatomic = {z.nr_reserved_highatomic} "
-                                                f"but it has {blocks[zi]} HighAtomic pageblock(s) of {nr} pages "
-                                                f"(needs {relation} {want})",
-                                     {"zone": z.label, "reserved": z.nr_reserved_highatomic, "blocks": blocks[zi]}))
-        return out
+    def bad(self, reserved, want):
+        return reserved != want
 
     def violations(self, before, op, result, m):
-        return [str(v) for v in self.check(view_of(m))]
+        return [v.message for v in self.check(view_of(m))]
 
 
 def thp_target_node(task, vma, local):
