@@ -103,3 +103,22 @@ def test_explore_json_reports_the_violation_with_its_trace(capsys, tmp_path):
     (v,) = doc["violations"]
     assert v["invariant"] == "free_accounting" and v["length"] == 1
     assert v["ops"] == [{"kind": "alloc", "gfp": "GFP_KERNEL", "order": 0, "cpu": 0, "nid": None, "env": {}}]
+
+
+def test_interrupt_ends_with_a_partial_report():
+    # Ctrl-C during a search: the explorer returns what it has, marked as interrupted (exit 3 in the CLI)
+    from buddycheck.checks.explore import Explorer
+    from buddycheck.checks.scenarios import scenario
+
+    class Interrupt:
+        name, per_state, calls = "interrupt", False, 0
+
+        def violations(self, before, op, result, m):
+            self.calls += 1
+            if self.calls == 50:
+                raise KeyboardInterrupt
+            return []
+
+    report = Explorer(scenario("buddy-core")).check(Interrupt()).run()
+    assert report.stopped_by == "interrupt" and not report.complete
+    assert 1 < report.reachable_states < 1829 and report.transitions == 50
