@@ -5,7 +5,7 @@ from buddycheck.model import preset
 from buddycheck.model.errors import ConfigError
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE
 
-from .ops import Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
+from .ops import Alloc, AllocPages, Drain, Isolate, SetCpuset, SetMempolicy
 from .scenario import STANDARD_SOMETIMES, Scenario, Sometimes, fell_back_to_remote_node
 
 
@@ -69,6 +69,28 @@ def numa2_policy():
     )
 
 
+def isolated_a_range(op, result, m):
+    return isinstance(op, Isolate) and result.value == 0
+
+
+def numa2_isolation():
+    """Two nodes: kernel requests while MAX_ORDER-aligned ranges of node 0 are isolated and given back."""
+    k = numa2_kernel()
+    return Scenario(
+        name="numa2-isolation",
+        topology=k.topology,
+        allocs=k.allocs,
+        free_cpus=(0,),
+        drains=k.drains,
+        isolations=((8, 16), (16, 24)),
+        depth=5,
+        sometimes=k.sometimes + (Sometimes("a pageblock range was isolated", isolated_a_range),),
+        description="numa2, 5 allocation kinds, free, drain, isolation and undo of pfn 8-15 (DMA32) and "
+                    "16-23 (Normal); depth 5",
+        params={"preset": "numa2", "scenario": "numa2-isolation"},
+    )
+
+
 def numa2_mixed():
     """Both workloads together: kernel requests from both CPUs and a task's policy allocations."""
     k, p = numa2_kernel(), numa2_policy()
@@ -91,6 +113,7 @@ SCENARIOS = {
     "buddy-core": buddy_core,
     "numa2-kernel": numa2_kernel,
     "numa2-policy": numa2_policy,
+    "numa2-isolation": numa2_isolation,
     "numa2-mixed": numa2_mixed,
 }
 DEFAULT_SCENARIO = "numa2-mixed"
