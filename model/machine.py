@@ -472,16 +472,11 @@ class Kernel419(MempolicyOps):
             tuple(self.pageblock_flags),
             tasks,
             self.cpusets_on,
-            self.freeze_extra(),
         )
-
-    def freeze_extra(self):
-        """State that layers above the allocator (mempolicy) add to the frozen value."""
-        return ()
 
     def restore(self, frozen):
         """Thaw: make this machine's dynamic state equal to a frozen value (statistics kept)."""
-        zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on, extra = frozen
+        zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on = frozen
         for z, (lists, nr_free, nfp, ncma, nrh, niso, pcps) in zip(self.populated_zones, zones):
             for area, area_lists, n in zip(z.free_area, lists, nr_free):
                 area.free_list = [list(lst) for lst in area_lists]
@@ -504,10 +499,6 @@ class Kernel419(MempolicyOps):
             task.vmas = vmas
             self.tasks[tid] = task
         self.cpusets_on = cpusets_on
-        self.restore_extra(extra)
-
-    def restore_extra(self, extra):
-        """Counterpart of freeze_extra()."""
 
     def copy(self):
         """A new machine of the same class, topology and env, in this machine's state."""
