@@ -222,6 +222,10 @@ class Kernel419(MempolicyOps):
                 zone.pageset[cpu] = PerCpuPages(zone.pcp_high, zone.pcp_batch)
         self.tasks[0] = Task(0, nodes_all)
         self._all_nodes = nodes_all
+        self._cpus = frozenset(t.cpus)
+        self._cpu_node = {cpu: node.nid for node in t.nodes for cpu in node.cpus}
+        for zone in self.populated_zones:
+            zone.pcp_cpus = tuple(sorted(zone.pageset))
 
     def _free_boot_memory(self, zone):
         """free_all_bootmem()/__free_pages_memory(), then init_cma_reserved_pageblock() for CMA.
@@ -275,7 +279,7 @@ class Kernel419(MempolicyOps):
 
     def numa_node_id(self):
         """numa_node_id(): the node of the current CPU."""
-        return self.topology.cpu_to_node(self.current.cpu)
+        return self._cpu_node[self.current.cpu]
 
     zonelist_zones = zonelist.zonelist_zones
     zonelist_cursor = zonelist.zonelist_cursor
@@ -306,7 +310,7 @@ class Kernel419(MempolicyOps):
 
     # ---- the operations ---------------------------------------------------------------------
     def _begin(self, cpu, task=None, **flags):
-        if cpu not in self.topology.cpus:
+        if cpu not in self._cpus:
             raise InvalidOperation(f"cpu {cpu} does not exist (cpus: {list(self.topology.cpus)})")
         if task is None:
             task = self.tasks[0]
@@ -451,13 +455,13 @@ class Kernel419(MempolicyOps):
         on_pcp = []
         for z in self.populated_zones:
             pcps = []
-            for cpu in sorted(z.pageset):
+            for cpu in z.pcp_cpus:
                 p = z.pageset[cpu]
-                pcps.append((p.count, tuple(tuple(lst) for lst in p.lists)))
+                pcps.append((p.count, tuple(map(tuple, p.lists))))
                 for lst in p.lists:
                     on_pcp.extend(lst)
             zones.append((
-                tuple(tuple(tuple(lst) for lst in area.free_list) for area in z.free_area),
+                tuple(tuple(map(tuple, area.free_list)) for area in z.free_area),
                 tuple(area.nr_free for area in z.free_area),
                 z.nr_free_pages, z.nr_free_cma_pages, z.nr_reserved_highatomic, z.nr_isolate_pageblock,
                 tuple(pcps),
@@ -479,14 +483,14 @@ class Kernel419(MempolicyOps):
         zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on = frozen
         for z, (lists, nr_free, nfp, ncma, nrh, niso, pcps) in zip(self.populated_zones, zones):
             for area, area_lists, n in zip(z.free_area, lists, nr_free):
-                area.free_list = [list(lst) for lst in area_lists]
+                area.free_list = list(map(list, area_lists))
                 area.nr_free = n
             z.nr_free_pages, z.nr_free_cma_pages = nfp, ncma
             z.nr_reserved_highatomic, z.nr_isolate_pageblock = nrh, niso
-            for cpu, (count, plists) in zip(sorted(z.pageset), pcps):
+            for cpu, (count, plists) in zip(z.pcp_cpus, pcps):
                 p = z.pageset[cpu]
                 p.count = count
-                p.lists = [list(lst) for lst in plists]
+                p.lists = list(map(list, plists))
         self.page_buddy = dict(page_buddy)
         self.pcp_mt = dict(pcp_mt)
         self.allocated = dict(allocated)
