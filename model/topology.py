@@ -10,7 +10,7 @@ zone's highest pfns and never enter the buddy allocator); memory hotplug;
 node and CPU hotplug.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .constants import LOCAL_DISTANCE, MAX_NR_ZONES, REMOTE_DISTANCE, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NAMES
 from .errors import ConfigError
@@ -73,7 +73,6 @@ class Topology:
     memcg_kmem_enabled: bool = False
     gfp_allowed_mask: int | None = None  # None: __GFP_BITS_MASK (after boot)
     name: str = "custom"
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
         validate_topology(self)
