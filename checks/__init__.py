@@ -1,0 +1,1 @@
+"""Engines over the model: exploration, shrinking, counterexamples, diff, mutants and the command line."""
