@@ -11,7 +11,7 @@ from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
-from buddycheck.spec.invariants import STATE_INVARIANTS, Violation
+from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import view_of
 
@@ -155,9 +155,8 @@ class InterleaveChoiceProperty:
         chosen = m.tasks[op.task].il_prev
         if chosen != expected:
             previous = k.tasks[op.task].il_prev
-            return [Violation(self.name, f"task {op.task} interleaving over {sorted(mask)} with il_prev "
-                                         f"{previous} chose node {chosen}, not the next node {expected}",
-                              {"chosen": chosen, "expected": expected}).message]
+            return [f"task {op.task} interleaving over {sorted(mask)} with il_prev {previous} chose node "
+                    f"{chosen}, not the next node {expected}"]
         return []
 
 
