@@ -12,6 +12,8 @@ import sys
 
 from buddycheck.model.errors import ModelError
 
+from .explore import SymmetryBroken
+
 EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
 
 
@@ -49,6 +51,8 @@ def add_scenario_options(p, buddy_core_options=True):
     group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
     p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
     p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
+    p.add_argument("--symmetry", action="store_true",
+                   help="treat whole MAX_ORDER blocks of a zone as interchangeable (exact; audited as it runs)")
     if buddy_core_options:
         p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
         p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
@@ -86,6 +90,8 @@ def resolve_scenario(args, default):
     sc = sc.with_model(load_model(getattr(args, "model", None)))
     if args.depth is not None:
         sc.depth = args.depth
+    if getattr(args, "symmetry", False):
+        sc.symmetry = True
     return sc
 
 
@@ -138,6 +144,8 @@ def report_lines(report, sc):
         f"  {report.seconds:.2f} s, {report.states_per_second:.0f} states/s, "
         f"peak memory {report.peak_memory_mb:.0f} MB",
     ]
+    for reduction in report.reductions:
+        lines.append(f"  {reduction}; {report.audited} transitions audited against relabelled units")
     for name, reached in report.sometimes.items():
         lines.append(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
     return lines
@@ -184,6 +192,7 @@ def cmd_explore(args, out):
             "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
             "states_per_second": round(report.states_per_second, 1),
             "peak_memory_mb": round(report.peak_memory_mb, 1), "sometimes": report.sometimes,
+            "reductions": list(report.reductions), "symmetry_audits": report.audited,
             "violations": [trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
         }
         out(json.dumps(doc, default=_json_default, indent=2))
@@ -278,7 +287,7 @@ def main(argv=None):
     except UsageError as e:
         print(f"buddycheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except ModelError as e:
+    except (ModelError, SymmetryBroken) as e:
         print(f"buddycheck: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

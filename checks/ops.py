@@ -64,6 +64,10 @@ class Free:
     def apply(self, m):
         return m.free(self.pfn, cpu=self.cpu)
 
+    def relabel(self, f):
+        """The same free of the block that a relabelling of pfns `f` moved."""
+        return Free(f(self.pfn), self.cpu)
+
     def code(self, m="m"):
         return f"{m}.free({self.pfn}, cpu={self.cpu})"
 

@@ -63,6 +63,7 @@ class Scenario:
     max_states: int = 2_000_000
     sometimes: tuple = STANDARD_SOMETIMES
     model: type = Kernel419
+    symmetry: bool = False  # quotient by exchangeable MAX_ORDER units (model/symmetry.py)
     description: str = ""
     params: dict = field(default_factory=dict)
 
@@ -75,6 +76,15 @@ class Scenario:
     def with_model(self, model):
         """The same scenario run against another model class (a variant or a mutant)."""
         return Scenario(**{**self.__dict__, "model": model})
+
+    def symmetry_problem(self):
+        """Why this alphabet is not closed under exchanging units, or None."""
+        if self.isolations:
+            return "isolation ranges name pfns, so exchanging units would change the operations"
+        for op in self.allocs + self.extra_ops:
+            if isinstance(op, Free | Isolate | UndoIsolate):
+                return f"{op.code()} names a pfn, so exchanging units would change the operations"
+        return None
 
     def actions(self, m):
         """Every operation enabled in the machine's current state, in a fixed order."""

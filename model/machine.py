@@ -478,30 +478,47 @@ class Kernel419(MempolicyOps):
             self.cpusets_on,
         )
 
-    def restore(self, frozen):
-        """Thaw: make this machine's dynamic state equal to a frozen value (statistics kept)."""
+    def restore(self, frozen, current=None):
+        """Thaw: make this machine's dynamic state equal to a frozen value (statistics kept).
+
+        `current`, when given, must be what `freeze()` returns for the machine right now: only the
+        parts that differ from it are rebuilt (the explorer restores one state many times).
+        """
         zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on = frozen
-        for z, (lists, nr_free, nfp, ncma, nrh, niso, pcps) in zip(self.populated_zones, zones):
-            for area, area_lists, n in zip(z.free_area, lists, nr_free):
-                area.free_list = list(map(list, area_lists))
+        if current is None:
+            current = (((None,) * 7,) * len(zones), None, None, None, None, None, None)
+        for z, zf, zc in zip(self.populated_zones, zones, current[0]):
+            if zf == zc:
+                continue
+            lists, nr_free, nfp, ncma, nrh, niso, pcps = zf
+            old_lists = zc[0] or (None,) * len(lists)
+            for area, area_lists, old, n in zip(z.free_area, lists, old_lists, nr_free):
+                if area_lists != old:
+                    area.free_list = list(map(list, area_lists))
                 area.nr_free = n
             z.nr_free_pages, z.nr_free_cma_pages = nfp, ncma
             z.nr_reserved_highatomic, z.nr_isolate_pageblock = nrh, niso
-            for cpu, (count, plists) in zip(z.pcp_cpus, pcps):
-                p = z.pageset[cpu]
-                p.count = count
-                p.lists = list(map(list, plists))
-        self.page_buddy = dict(page_buddy)
-        self.pcp_mt = dict(pcp_mt)
-        self.allocated = dict(allocated)
-        self.pageblock_flags = list(pageblocks)
-        self.tasks = {}
-        for tid, mems, pol, il_prev, limit, usage, vmas in tasks:
-            task = Task(tid, mems, limit, il_prev)
-            task.memcg_usage = usage
-            task.mempolicy = pol
-            task.vmas = vmas
-            self.tasks[tid] = task
+            if pcps != zc[6]:
+                for cpu, (count, plists) in zip(z.pcp_cpus, pcps):
+                    p = z.pageset[cpu]
+                    p.count = count
+                    p.lists = list(map(list, plists))
+        if page_buddy != current[1]:
+            self.page_buddy = dict(page_buddy)
+        if pcp_mt != current[2]:
+            self.pcp_mt = dict(pcp_mt)
+        if allocated != current[3]:
+            self.allocated = dict(allocated)
+        if pageblocks != current[4]:
+            self.pageblock_flags = list(pageblocks)
+        if tasks != current[5]:
+            self.tasks = {}
+            for tid, mems, pol, il_prev, limit, usage, vmas in tasks:
+                task = Task(tid, mems, limit, il_prev)
+                task.memcg_usage = usage
+                task.mempolicy = pol
+                task.vmas = vmas
+                self.tasks[tid] = task
         self.cpusets_on = cpusets_on
 
     def copy(self):

@@ -28,6 +28,7 @@ Rules, restated:
 """
 
 from collections import deque
+from itertools import permutations
 from dataclasses import dataclass
 
 
@@ -152,11 +153,36 @@ class BruteBuddy:
         for pfn, _ in state[1]:
             yield ("free", pfn), self.free(state, pfn)
 
+    # ---- symmetry: whole top-order blocks exchanged ------------------------------------------
+    def orbit_key(self, state):
+        """The smallest relabelling of the state over every permutation of its whole top-order blocks.
+
+        Slow on purpose (n! relabellings): an independent definition of "the same up to exchanging
+        blocks" to hold the explorer's linear-time canonical form against.
+        """
+        size = 1 << (self.max_order - 1)
+        blocks = self.pages // size
+        best = None
+        for perm in permutations(range(blocks)):
+            def move(pfn):
+                return perm[pfn // size] * size + pfn % size if pfn < blocks * size else pfn
+
+            free, allocated = state
+            image = (tuple(tuple(move(p) for p in lst) for lst in free),
+                     tuple(sorted((move(p), o) for p, o in allocated)))
+            if best is None or image < best:
+                best = image
+        return best
+
     # ---- exhaustion ---------------------------------------------------------------------------
-    def explore(self, orders, limit=5_000_000):
-        """Breadth-first search of every state reachable from boot with this alphabet."""
+    def explore(self, orders, limit=5_000_000, symmetric=False):
+        """Breadth-first search of every state reachable from boot with this alphabet.
+
+        symmetric: count orbits under exchanging whole top-order blocks (one state of each expanded).
+        """
+        key = self.orbit_key if symmetric else (lambda state: state)
         start = self.initial()
-        seen = {start}
+        seen = {key(start)}
         frontier = deque([(start, 0)])
         depth = 0
         transitions = 0
@@ -165,8 +191,9 @@ class BruteBuddy:
             depth = max(depth, dist)
             for _, nxt in self.successors(state, orders):
                 transitions += 1
-                if nxt not in seen:
-                    seen.add(nxt)
+                k = key(nxt)
+                if k not in seen:
+                    seen.add(k)
                     if len(seen) > limit:
                         raise RuntimeError(f"more than {limit} states")
                     frontier.append((nxt, dist + 1))
