@@ -28,8 +28,8 @@ Rules, restated:
 """
 
 from collections import deque
-from itertools import permutations
 from dataclasses import dataclass
+from itertools import permutations
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class BruteBuddy:
         blocks = self.pages // size
         best = None
         for perm in permutations(range(blocks)):
-            def move(pfn):
+            def move(pfn, perm=perm):
                 return perm[pfn // size] * size + pfn % size if pfn < blocks * size else pfn
 
             free, allocated = state
