@@ -1,8 +1,9 @@
 """`buddycheck bench`: the speed figures of this machine, measured in one run.
 
 Figures: allocation+free throughput of the model on each preset; exhaustive exploration of
-buddy-core (16 and 24 pages, MAX_ORDER 4, orders 1-3) with every invariant; the default `check`
-scenario; the theorem suite and interleave fairness at 1024 nodes.
+buddy-core (16 and 24 pages, MAX_ORDER 4, orders 1-3) with every invariant, with and without the
+symmetry reduction (the speed-up is a ratio of two figures of this run); the default `check`
+scenario, also both ways; the theorem suite and interleave fairness at 1024 nodes.
 """
 
 import json
@@ -40,12 +41,14 @@ def alloc_free_rate(name, params, seconds=1.0):
     return pairs / (time.perf_counter() - start)
 
 
-def exploration_figures(sc):
+def exploration_figures(sc, symmetry=False):
     from .explore import Explorer
     from .properties import all_properties
 
+    sc.symmetry = symmetry
     r = Explorer(sc).check(*all_properties()).run()
-    return {"scenario": sc.name, "description": sc.description, "reachable_states": r.reachable_states,
+    return {"scenario": sc.name, "description": sc.description, "symmetry": symmetry,
+            "reachable_states": r.reachable_states,
             "transitions": r.transitions, "depth": r.depth, "complete": r.complete,
             "seconds": round(r.seconds, 2), "states_per_second": round(r.states_per_second),
             "violations": len(r.violations)}
@@ -62,14 +65,22 @@ def run_bench(args, out):
         if not args.json:
             out(f"alloc+free on {name:10} {figures['alloc_free_per_second'][name]:>9,} pairs/s")
     figures["explorations"] = []
-    for sc in (scenario("buddy-core", pages=16, max_order=4, orders=(1, 3)),
-               scenario("buddy-core", pages=24, max_order=4, orders=(1, 3)),
-               scenario(DEFAULT_SCENARIO)):
-        f = exploration_figures(sc)
-        figures["explorations"].append(f)
+    for make in (lambda: scenario("buddy-core", pages=16, max_order=4, orders=(1, 3)),
+                 lambda: scenario("buddy-core", pages=24, max_order=4, orders=(1, 3)),
+                 lambda: scenario(DEFAULT_SCENARIO)):
+        pair = []
+        for symmetry in (False, True):
+            sc = make()
+            f = exploration_figures(sc, symmetry)
+            pair.append(f)
+            figures["explorations"].append(f)
+            if not args.json:
+                out(f"explore {sc.name:12} {sc.description}{' [symmetry]' if symmetry else ''}: "
+                    f"{f['reachable_states']:,} states, {f['transitions']:,} transitions, {f['seconds']} s, "
+                    f"{f['states_per_second']:,} states/s")
+        pair[1]["speedup"] = round(pair[0]["seconds"] / pair[1]["seconds"], 2) if pair[1]["seconds"] else None
         if not args.json:
-            out(f"explore {sc.name:12} {sc.description}: {f['reachable_states']:,} states, "
-                f"{f['transitions']:,} transitions, {f['seconds']} s, {f['states_per_second']:,} states/s")
+            out(f"  symmetry: {pair[1]['speedup']}x faster in this run")
     start = time.perf_counter()
     results = prove_all()
     figures["theorems_seconds"] = round(time.perf_counter() - start, 2)

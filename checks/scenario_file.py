@@ -3,6 +3,7 @@
     name = "two-node-kernel"
     depth = 5
     max_states = 200000
+    symmetry = false           # true: exchange whole MAX_ORDER blocks of a zone (model/symmetry.py)
 
     [topology]                 # a topology table (model/config.py) or a preset
     preset = "numa2"
@@ -52,7 +53,7 @@ from buddycheck.model.mempolicy import MPOL_MODE_NAMES
 from .ops import AddTask, Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
 from .scenario import Scenario
 
-SCENARIO_KEYS = {"name", "description", "depth", "max_states", "topology", "alloc", "free", "drain", "isolate",
+SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "topology", "alloc", "free", "drain", "isolate",
                  "task", "policy", "cpuset", "alloc_pages"}
 
 
@@ -160,12 +161,15 @@ def scenario_from_dict(table, where="scenario"):
     for key, value in (("depth", depth), ("max_states", max_states)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{where}.{key} = {value!r}: expected a positive integer")
+    symmetry = table.get("symmetry", False)
+    if not isinstance(symmetry, bool):
+        raise ConfigError(f"{where}.symmetry = {symmetry!r}: expected true or false")
     if not allocs and not extra:
         raise ConfigError(f"{where}: no operations: give at least one [[alloc]] or [[alloc_pages]]")
     return Scenario(
         name=table.get("name", "scenario"), topology=topology, allocs=tuple(allocs), extra_ops=tuple(extra),
         setup=tuple(setup), free_cpus=free_cpus, drains=tuple(drains), isolations=tuple(isolations),
-        depth=depth, max_states=max_states, description=table.get("description", ""),
+        depth=depth, max_states=max_states, description=table.get("description", ""), symmetry=symmetry,
         params={"config": table},
     )
 

@@ -78,6 +78,8 @@ def test_a_full_scenario_file(tmp_path):
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL", "orders": ["x"]}]}, "alloc[0].orders"),
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL", "env": {"luck": 1}}]}, "unknown answer 'luck'"),
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}], "depth": 0}, "depth = 0"),
+    ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}], "symmetry": "yes"},
+     "symmetry = 'yes': expected true or false"),
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}], "drain": {"cpus": ["some"]}},
      "neither 'all' nor a cpu"),
     ({"topology": {"preset": "numa2"}, "policy": [{"mode": "MPOL_SOMETIMES"}]}, "mode = 'MPOL_SOMETIMES'"),
@@ -89,6 +91,12 @@ def test_bad_scenarios_name_the_problem(table, words):
     with pytest.raises(ConfigError) as err:
         scenario_from_dict(table)
     assert words in str(err.value)
+
+
+def test_symmetry_is_off_unless_asked_for():
+    table = {"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}]}
+    assert scenario_from_dict(table).symmetry is False
+    assert scenario_from_dict({**table, "symmetry": True}).symmetry is True
 
 
 def test_printed_program_replays_the_setup():
