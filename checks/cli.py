@@ -8,7 +8,9 @@ says whether the state space was exhausted or bounded at that depth.
 
 import argparse
 import json
+import signal
 import sys
+import threading
 
 from buddycheck.model.errors import ModelError
 
@@ -200,7 +202,13 @@ def cmd_explore(args, out):
     for line in report_lines(report, sc):
         out(line)
     if not violations:
-        out(f"  every invariant held: {', '.join(p.name for p in properties)}")
+        names = ", ".join(p.name for p in properties)
+        if report.stopped_by in ("max_states", "interrupt"):
+            out(f"  no violation in the part explored (the search was cut short): {names}")
+        elif report.complete:
+            out(f"  every invariant held in every reachable state: {names}")
+        else:
+            out(f"  every invariant held to depth {report.depth}: {names}")
     for v in violations:
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, [by_name[v.invariant]], violation=v))
@@ -279,8 +287,15 @@ def cmd_bench(args, out):
     return run_bench(args, out)
 
 
+def _terminated(signum, frame):
+    # `timeout` and job schedulers send SIGTERM: end like Ctrl-C, with the partial report
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     out = print
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         args = build_parser().parse_args(argv)
         return args.func(args, out)

@@ -122,3 +122,28 @@ def test_interrupt_ends_with_a_partial_report():
     report = Explorer(scenario("buddy-core")).check(Interrupt()).run()
     assert report.stopped_by == "interrupt" and not report.complete
     assert 1 < report.reachable_states < 1829 and report.transitions == 50
+
+
+def test_sigterm_ends_like_ctrl_c_with_a_partial_report():
+    # `timeout` sends SIGTERM: the report of what was explored still prints, marked as cut short
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "buddycheck.checks.cli", "explore", "--pages", "24"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "interrupted at depth" in out
+    assert "no violation in the part explored (the search was cut short)" in out
+    assert "Traceback" not in err
+
+
+def test_a_complete_search_says_every_reachable_state(capsys):
+    code, out, _ = run(capsys, "explore", "--pages", "4", "--max-order", "3", "--orders", "1-2")
+    assert code == 0 and "every invariant held in every reachable state" in out
+    code, out, _ = run(capsys, "explore", "--pages", "16", "--max-order", "4", "--orders", "1-3", "--depth", "3")
+    assert code == 0 and "every invariant held to depth 3" in out
