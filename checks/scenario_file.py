@@ -53,8 +53,8 @@ from buddycheck.model.mempolicy import MPOL_MODE_NAMES
 from .ops import AddTask, Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
 from .scenario import Scenario
 
-SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "topology", "alloc", "free", "drain", "isolate",
-                 "task", "policy", "cpuset", "alloc_pages"}
+SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "topology", "alloc", "free", "drain",
+                 "isolate", "task", "policy", "cpuset", "alloc_pages"}
 
 
 def _require(table, key, kind, where):

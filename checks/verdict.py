@@ -19,7 +19,13 @@ def run_check(args, out):
     report = explore_scenario(sc, properties, progress=not args.json)
     seconds = time.perf_counter() - started
 
+    cut_short = report.stopped_by in ("max_states", "interrupt")
     how = "exhausted" if report.complete else f"every sequence of up to {sc.depth} operations"
+    if cut_short:
+        how = f"only the part explored before the search was cut short ({report.stopped_by})"
+    if report.reductions:
+        how += ", one state per exchange of whole MAX_ORDER blocks"
+    clean = "no violation" if cut_short else "holds"
     rows = []
     for t in theorems:
         params = ", ".join(f"{k}={v}" for k, v in t.params.items())
@@ -29,7 +35,7 @@ def run_check(args, out):
     for p in properties:
         kind = "every state" if getattr(p, "per_state", False) else "every transition"
         where = f"{kind} of {sc.name}, {how} ({report.reachable_states} states)"
-        rows.append((p.name, where, "violated" if p.name in violated else "holds", None))
+        rows.append((p.name, where, "violated" if p.name in violated else clean, None))
     for name, reached in report.sometimes.items():
         rows.append((f"sometimes: {name}", f"{sc.name}, {how}", "reached" if reached else "NOT reached", None))
 
@@ -49,7 +55,7 @@ def run_check(args, out):
                             "transitions": report.transitions, "depth": report.depth, "complete": report.complete,
                             "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
                             "states_per_second": round(report.states_per_second, 1),
-                            "sometimes": report.sometimes,
+                            "sometimes": report.sometimes, "reductions": list(report.reductions),
                             "violations": [{"invariant": v.invariant, "message": v.message, "length": v.length}
                                            for v in report.violations]},
             "verdict": [{"invariant": r[0], "checked": r[1], "result": r[2]} for r in rows],

@@ -147,3 +147,25 @@ def test_a_complete_search_says_every_reachable_state(capsys):
     assert code == 0 and "every invariant held in every reachable state" in out
     code, out, _ = run(capsys, "explore", "--pages", "16", "--max-order", "4", "--orders", "1-3", "--depth", "3")
     assert code == 0 and "every invariant held to depth 3" in out
+
+
+def test_check_proves_explores_and_prints_one_verdict_table(capsys):
+    code, out, _ = run(capsys, "check", "--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "1-2",
+                       "--symmetry")
+    assert code == 0
+    assert "split_merge_preserve" in out and "proved" in out
+    assert "symmetry: interchangeable 4-page units per zone (2)" in out
+    row = next(line for line in out.splitlines() if line.startswith("no_overlap "))
+    assert "holds" in row and "exhausted, one state per exchange of whole MAX_ORDER blocks" in row
+    assert out.rstrip().splitlines()[-1].startswith("verdict: everything holds")
+
+
+def test_check_of_a_broken_model_exits_1_with_the_violation(capsys):
+    code, out, _ = run(capsys, "check", "--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "1-1",
+                       "--json", "--model", "planted_models:ExpandUpper")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["exit"] == 1
+    assert [(v["invariant"], v["length"]) for v in doc["exploration"]["violations"]] == [("no_overlap", 1)]
+    rows = {r["invariant"]: r["result"] for r in doc["verdict"]}
+    assert rows["no_overlap"] == "violated" and rows["conservation"] == "holds"
