@@ -234,3 +234,13 @@ def test_the_report_says_what_was_reduced(capsys):
     out = capsys.readouterr().out
     assert "917 distinct states" in out
     assert "symmetry: interchangeable 8-page units per zone (2)" in out
+
+
+def test_the_json_report_names_the_reduction_and_the_audits(capsys):
+    import json
+
+    assert main(["explore", "--preset", "buddy-core", "--pages", "16", "--symmetry", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["reachable_states"] == 917 and doc["complete"] is True
+    assert doc["reductions"] == ["symmetry: interchangeable 8-page units per zone (2)"]
+    assert doc["symmetry_audits"] == 6326 // 32  # one transition in 32, by default
