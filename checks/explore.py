@@ -3,6 +3,13 @@
 Built as a builder: `Explorer(scenario).check(*properties).depth(n).max_states(n).run()`.
 Every state reached is checked against every state property, and every transition against every
 step property; a violation found at BFS depth d has no shorter counterexample.
+
+With `scenario.symmetry` the visited set holds one canonical key per orbit under exchanging whole
+MAX_ORDER units of a zone (model/symmetry.py) and the frontier holds the first concrete state of
+each orbit, so traces stay concrete and replay on the plain model. Every property is about zones,
+nodes and block shapes, never a particular pfn, so it has the same verdict on the whole orbit. The
+reduction is exact only for a model that treats units alike: every `audit_every`-th transition is
+re-run on relabelled units and a difference stops the search with SymmetryBroken.
 """
 
 import resource
