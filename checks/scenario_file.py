@@ -3,7 +3,7 @@
     name = "two-node-kernel"
     depth = 5
     max_states = 200000
-    symmetry = false           # true: exchange whole MAX_ORDER blocks of a zone (model/symmetry.py)
+    symmetry = false           # explore/check: exchange whole MAX_ORDER blocks (model/symmetry.py)
 
     [topology]                 # a topology table (model/config.py) or a preset
     preset = "numa2"
