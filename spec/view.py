@@ -119,7 +119,13 @@ class StateView:
         return self.pageblocks[i] if 0 <= i < len(self.pageblocks) else -1
 
     def blocks(self):
-        """Every block of the state: free, per-cpu and allocated, in that order."""
+        """Every block of the state: free, per-cpu and allocated, in that order (a tuple, built once)."""
+        built = self.__dict__.get("_blocks")
+        if built is None:
+            built = self.__dict__["_blocks"] = tuple(self._build_blocks())
+        return built
+
+    def _build_blocks(self):
         out = []
         for zi, z in enumerate(self.zones):
             out.extend(Block(FREE, pfn, order, zi, mt) for pfn, order, mt in z.free)
