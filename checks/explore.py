@@ -12,7 +12,10 @@ reduction is exact only for a model that treats units alike: every `audit_every`
 re-run on relabelled units and a difference stops the search with SymmetryBroken.
 """
 
+import gc
+import multiprocessing as mp
 import resource
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -81,6 +84,7 @@ class Explorer:
         self._stop_at_first = True
         self._progress = None
         self._audit_every = 32
+        self._workers = 1
 
     def check(self, *properties):
         """Properties with `name`, `per_state` and `violations(before, op, result, m) -> list[str]`.
@@ -114,105 +118,50 @@ class Explorer:
         self._progress = callback
         return self
 
+    def workers(self, n):
+        """Expand each large BFS level in n forked processes; the result is the same as with one."""
+        self._workers = n
+        return self
+
     def run(self):
         sc = self.scenario
         report = Report(sc.name, sc.model.NAME)
         report.sometimes = {s.name: False for s in sc.sometimes}
         start = time.perf_counter()
-        last_tick = start
         m = sc.initial()
         init = m.freeze()
         sym = self._symmetry(m)
         if sym is not None:
             report.reductions = (sym.describe(),)
-            key_of = _memoized(sym.canonical)
-            audits = sym.swaps()
+            key_of = _Memo(sym.canonical)
         else:
             key_of = _identity
         init_key = key_of(init)
-        parent = {init_key: None}  # state key -> (previous state's key, operation)
+        level = _Level(self, m, sym, key_of, {init_key: None}, set())
         frontier = [(init_key, init)]  # under symmetry, a key's state is the first of its orbit reached
-        seen_invariants = set()
         report.reachable_states = 1
         for prop in self._properties:
             if getattr(prop, "per_state", False):
                 messages = prop.violations(None, None, None, m)
                 if messages:
                     report.violations.append(Violation(prop.name, messages[0], ()))
-                    seen_invariants.add(prop.name)
+                    level.seen_invariants.add(prop.name)
         if report.violations and self._stop_at_first:
             report.stopped_by = "violation"
             report.seconds = time.perf_counter() - start
             return report
-        holds = init  # the frozen state the machine holds, so restores rebuild only what differs
         try:
-            for level in range(self._depth):
-                next_frontier = []
-                for state_key, state in frontier:
-                    m.restore(state, holds)
-                    holds = state
-                    for op in sc.actions(m):
-                        if holds is not state:
-                            m.restore(state, holds)
-                            holds = state
-                        try:
-                            result = op.apply(m)
-                        except ModelError:
-                            holds = None  # the model promises no change on misuse; do not rely on it
-                            continue  # not enabled here (e.g. a free the kernel would reject)
-                        except Exception as e:  # a corrupted state made the model fail: the kernel would BUG()
-                            report.transitions += 1
-                            trace = self._trace(parent, state_key) + (op,)
-                            message = f"{CRASH}: the model raised {type(e).__name__}: {e}"
-                            report.violations.append(Violation(CRASH, message, trace))
-                            report.stopped_by = "violation"
-                            report.depth = level + 1
-                            return report
-                        report.transitions += 1
-                        for s in sc.sometimes:
-                            if not report.sometimes[s.name] and s.reached_by(op, result, m):
-                                report.sometimes[s.name] = True
-                        new = holds = m.freeze()
-                        new_key = key_of(new)
-                        fresh = new_key not in parent
-                        for prop in self._properties:
-                            if prop.name in seen_invariants or (getattr(prop, "per_state", False) and not fresh):
-                                continue  # a state invariant is judged once per distinct state
-                            messages = prop.violations(state, op, result, m)
-                            if messages:
-                                seen_invariants.add(prop.name)
-                                trace = self._trace(parent, state_key) + (op,)
-                                report.violations.append(Violation(prop.name, messages[0], trace))
-                        if report.violations and self._stop_at_first:
-                            report.stopped_by = "violation"
-                            report.depth = level + 1
-                            return report
-                        if sym is not None and self._audit_every and report.transitions % self._audit_every == 0:
-                            self._audit(m, sym, audits[report.transitions // self._audit_every % len(audits)],
-                                        state, op, new)
-                            report.audited += 1
-                            holds = None
-                        if fresh:
-                            parent[new_key] = (state_key, op)
-                            next_frontier.append((new_key, new))
-                            report.reachable_states += 1
-                            if report.reachable_states >= self._max_states:
-                                report.stopped_by = "max_states"
-                                report.depth = level + 1
-                                return report
-                    if self._progress is not None:
-                        now = time.perf_counter()
-                        if now - last_tick > 0.5:
-                            last_tick = now
-                            report.seconds = now - start
-                            report.depth = level
-                            self._progress(report)
-                if not next_frontier:
-                    report.complete = True
-                    report.depth = level
+            for depth in range(self._depth):
+                level.report, level.started = report, start
+                slices = level.expand(frontier)
+                frontier = self._merge(report, level, slices, depth)
+                if report.stopped_by is not None:
                     return report
-                frontier = next_frontier
-                report.depth = level + 1
+                if not frontier:
+                    report.complete = True
+                    report.depth = depth
+                    return report
+                report.depth = depth + 1
             return report
         except KeyboardInterrupt:
             report.stopped_by = "interrupt"
@@ -220,6 +169,40 @@ class Explorer:
         finally:
             report.seconds = time.perf_counter() - start
             report.peak_memory_mb = peak_rss_mb()
+
+    def _merge(self, report, level, slices, depth):
+        """Fold the slices of one level into the report, in order: the next frontier."""
+        next_frontier = []
+        parent = level.parent
+        for part in slices:
+            if part.error is not None:
+                raise part.error
+            report.transitions += part.transitions
+            report.audited += part.audited
+            for name in part.sometimes:
+                report.sometimes[name] = True
+            for key, state, parent_key, op in part.candidates:
+                if key in parent:
+                    continue
+                parent[key] = (parent_key, op)
+                level.key_of.remember(state, key)
+                next_frontier.append((key, state))
+                report.reachable_states += 1
+                if report.reachable_states >= self._max_states:
+                    report.stopped_by = "max_states"
+                    report.depth = depth + 1
+                    return next_frontier
+            for v in part.violations:
+                if v.invariant not in level.seen_invariants:
+                    level.seen_invariants.add(v.invariant)
+                    report.violations.append(v)
+            if part.stopped_by == "interrupt":
+                raise KeyboardInterrupt
+            if report.violations and (self._stop_at_first or part.stopped_by == "violation"):
+                report.stopped_by = "violation"
+                report.depth = depth + 1
+                return next_frontier
+        return next_frontier
 
     def _symmetry(self, m):
         if not getattr(self.scenario, "symmetry", False):
@@ -260,14 +243,154 @@ def _identity(state):
     return state
 
 
-def _memoized(canonical):
-    # a concrete state is reached again and again from different representatives
-    cache = {}
+_identity.remember = lambda state, key: None
 
-    def key_of(state):
-        key = cache.get(state)
+
+@dataclass
+class _Slice:
+    """What expanding a run of one level's states found, in the order a sequential search meets it."""
+
+    candidates: list = field(default_factory=list)  # (key, state, parent key, op), new to this slice
+    violations: list = field(default_factory=list)
+    transitions: int = 0
+    audited: int = 0
+    sometimes: set = field(default_factory=set)
+    stopped_by: str | None = None  # "violation" or "interrupt"
+    error: Exception | None = None  # SymmetryBroken, raised again by the parent process
+
+
+class _Level:
+    """Expands the states of one BFS level, in this process or in forked ones."""
+
+    MIN_PER_WORKER = 64  # below this a fork costs more than it saves
+
+    def __init__(self, explorer, m, sym, key_of, parent, seen_invariants):
+        self.explorer, self.m, self.sym, self.key_of = explorer, m, sym, key_of
+        self.parent, self.seen_invariants = parent, seen_invariants
+        self.audits = sym.swaps() if sym is not None else ()
+        self.holds = None  # the frozen state the machine holds, so restores rebuild only what differs
+        self.report, self.started = None, 0.0
+
+    def expand(self, frontier):
+        n = self.explorer._workers
+        if n <= 1 or len(frontier) < n * self.MIN_PER_WORKER or "fork" not in mp.get_all_start_methods():
+            return [self.expand_slice(frontier, 0, progress=True)]
+        size = -(-len(frontier) // n)
+        chunks = [(frontier[i:i + size], i) for i in range(0, len(frontier), size)]
+        ctx = mp.get_context("fork")
+        gc.freeze()  # children share the parent's objects; a collection would copy every page
+        procs, readers = [], []
+        try:
+            for chunk, offset in chunks:
+                reader, writer = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=self._child, args=(writer, chunk, offset), daemon=True)
+                proc.start()
+                writer.close()
+                procs.append(proc)
+                readers.append(reader)
+            return [reader.recv() for reader in readers]
+        finally:
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+                proc.join()
+            gc.unfreeze()
+
+    def _child(self, writer, chunk, offset):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent process decides when to stop
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.holds = None
+        writer.send(self.expand_slice(chunk, offset, progress=False))
+        writer.close()
+
+    def expand_slice(self, items, offset, progress):
+        """Every transition out of `items` (frontier positions offset, offset+1, ...), in order."""
+        ex, m, parent, key_of, sym = self.explorer, self.m, self.parent, self.key_of, self.sym
+        sc = ex.scenario
+        out = _Slice()
+        local = set()
+        seen = set(self.seen_invariants)
+        props = ex._properties
+        every = ex._audit_every if sym is not None else 0
+        last_tick = time.perf_counter()
+        holds = self.holds
+        try:
+            for index, (state_key, state) in enumerate(items, offset):
+                m.restore(state, holds)
+                holds = state
+                for op_index, op in enumerate(sc.actions(m)):
+                    if holds is not state:
+                        m.restore(state, holds)
+                        holds = state
+                    try:
+                        result = op.apply(m)
+                    except ModelError:
+                        holds = None  # the model promises no change on misuse; do not rely on it
+                        continue  # not enabled here (e.g. a free the kernel would reject)
+                    except Exception as e:  # a corrupted state made the model fail: the kernel would BUG()
+                        out.transitions += 1
+                        message = f"{CRASH}: the model raised {type(e).__name__}: {e}"
+                        out.violations.append(Violation(CRASH, message, Explorer._trace(parent, state_key) + (op,)))
+                        out.stopped_by = "violation"
+                        return out
+                    out.transitions += 1
+                    for s in sc.sometimes:
+                        if s.name not in out.sometimes and s.reached_by(op, result, m):
+                            out.sometimes.add(s.name)
+                    new = holds = m.freeze()
+                    new_key = key_of(new)
+                    fresh = new_key not in parent and new_key not in local
+                    for prop in props:
+                        if prop.name in seen or (getattr(prop, "per_state", False) and not fresh):
+                            continue  # a state invariant is judged once per distinct state
+                        messages = prop.violations(state, op, result, m)
+                        if messages:
+                            seen.add(prop.name)
+                            trace = Explorer._trace(parent, state_key) + (op,)
+                            out.violations.append(Violation(prop.name, messages[0], trace))
+                    if out.violations and ex._stop_at_first:
+                        out.stopped_by = "violation"
+                        return out
+                    # which transitions are audited depends on their place in the level, not on the workers
+                    if every and (index * 31 + op_index) % every == 0:
+                        Explorer._audit(m, sym, self.audits[(index + op_index) % len(self.audits)], state, op, new)
+                        out.audited += 1
+                        holds = None
+                    if fresh:
+                        local.add(new_key)
+                        out.candidates.append((new_key, new, state_key, op))
+                if progress and ex._progress is not None:
+                    now = time.perf_counter()
+                    if now - last_tick > 0.5:
+                        last_tick = now
+                        r = self.report
+                        shown = Report(r.scenario, r.model, r.reachable_states + len(out.candidates),
+                                       r.transitions + out.transitions, r.depth, seconds=now - self.started)
+                        ex._progress(shown)
+        except KeyboardInterrupt:
+            out.stopped_by = "interrupt"
+            holds = None
+        except SymmetryBroken as e:
+            out.error = e
+            holds = None
+        finally:
+            self.holds = holds
+        return out
+
+
+class _Memo:
+    """Canonical keys of concrete states: one is reached again and again from different representatives."""
+
+    def __init__(self, canonical):
+        self.canonical = canonical
+        self.cache = {}
+
+    def __call__(self, state):
+        key = self.cache.get(state)
         if key is None:
-            key = cache[state] = canonical(state)
+            key = self.cache[state] = self.canonical(state)
         return key
 
-    return key_of
+    def remember(self, state, key):
+        self.cache[state] = key
+

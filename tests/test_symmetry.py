@@ -243,4 +243,4 @@ def test_the_json_report_names_the_reduction_and_the_audits(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["reachable_states"] == 917 and doc["complete"] is True
     assert doc["reductions"] == ["symmetry: interchangeable 8-page units per zone (2)"]
-    assert doc["symmetry_audits"] == 6326 // 32  # one transition in 32, by default
+    assert 6326 / 32 * 0.75 < doc["symmetry_audits"] < 6326 / 32 * 1.5  # about one transition in 32, by default
