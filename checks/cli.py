@@ -53,6 +53,8 @@ def add_scenario_options(p, buddy_core_options=True):
     group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
     p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
     p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
+    p.add_argument("--workers", type=positive_int, metavar="N", default=1,
+                   help="expand each large breadth-first level in N processes (same result, sooner)")
     p.add_argument("--symmetry", action="store_true",
                    help="treat whole MAX_ORDER blocks of a zone as interchangeable (exact; audited as it runs)")
     if buddy_core_options:
@@ -118,10 +120,10 @@ class Progress:
             self.bar.close()
 
 
-def explore_scenario(sc, properties, max_states=None, progress=True):
+def explore_scenario(sc, properties, max_states=None, progress=True, workers=1):
     from .explore import Explorer
 
-    explorer = Explorer(sc).check(*properties)
+    explorer = Explorer(sc).check(*properties).workers(workers)
     if max_states is not None:
         explorer.max_states(max_states)
     bar = Progress(progress)
@@ -181,7 +183,7 @@ def cmd_explore(args, out):
 
     sc = resolve_scenario(args, "buddy-core")
     properties = all_properties()
-    report = explore_scenario(sc, properties, args.max_states, progress=not args.json)
+    report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers)
     violations = shrunk_violations(sc, report, properties) if report.violations else []
     by_name = {p.name: p for p in properties}
     if args.emit_pytest and violations:

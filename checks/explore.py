@@ -171,17 +171,18 @@ class Explorer:
             report.peak_memory_mb = peak_rss_mb()
 
     def _merge(self, report, level, slices, depth):
-        """Fold the slices of one level into the report, in order: the next frontier."""
+        """Fold the slices of one level into the report, in order: the next frontier.
+
+        A slice records at which of its transitions each thing happened, so a stop at --max-states
+        counts exactly what a one-process search would have seen when it stopped.
+        """
         next_frontier = []
         parent = level.parent
         for part in slices:
             if part.error is not None:
                 raise part.error
-            report.transitions += part.transitions
-            report.audited += part.audited
-            for name in part.sometimes:
-                report.sometimes[name] = True
-            for key, state, parent_key, op in part.candidates:
+            stop = None
+            for key, state, parent_key, op, at in part.candidates:
                 if key in parent:
                     continue
                 parent[key] = (parent_key, op)
@@ -189,13 +190,22 @@ class Explorer:
                 next_frontier.append((key, state))
                 report.reachable_states += 1
                 if report.reachable_states >= self._max_states:
-                    report.stopped_by = "max_states"
-                    report.depth = depth + 1
-                    return next_frontier
-            for v in part.violations:
-                if v.invariant not in level.seen_invariants:
+                    stop = at
+                    break
+            upto = part.transitions if stop is None else stop
+            report.transitions += upto
+            report.audited += sum(1 for at in part.audits if at <= upto)
+            for name, at in part.sometimes.items():
+                if at <= upto:
+                    report.sometimes[name] = True
+            for v, at in part.violations:
+                if at <= upto and v.invariant not in level.seen_invariants:
                     level.seen_invariants.add(v.invariant)
                     report.violations.append(v)
+            if stop is not None:
+                report.stopped_by = "max_states"
+                report.depth = depth + 1
+                return next_frontier
             if part.stopped_by == "interrupt":
                 raise KeyboardInterrupt
             if report.violations and (self._stop_at_first or part.stopped_by == "violation"):
@@ -250,11 +260,12 @@ _identity.remember = lambda state, key: None
 class _Slice:
     """What expanding a run of one level's states found, in the order a sequential search meets it."""
 
-    candidates: list = field(default_factory=list)  # (key, state, parent key, op), new to this slice
-    violations: list = field(default_factory=list)
+    # each event carries `at`: the number of this slice's transitions up to and including its own
+    candidates: list = field(default_factory=list)  # (key, state, parent key, op, at), new to this slice
+    violations: list = field(default_factory=list)  # (Violation, at)
     transitions: int = 0
-    audited: int = 0
-    sometimes: set = field(default_factory=set)
+    audits: list = field(default_factory=list)  # at
+    sometimes: dict = field(default_factory=dict)  # name -> at, the first time it was reached
     stopped_by: str | None = None  # "violation" or "interrupt"
     error: Exception | None = None  # SymmetryBroken, raised again by the parent process
 
@@ -273,22 +284,29 @@ class _Level:
 
     def expand(self, frontier):
         n = self.explorer._workers
+        budget = self.explorer._max_states - self.report.reachable_states  # new states that can still count
         if n <= 1 or len(frontier) < n * self.MIN_PER_WORKER or "fork" not in mp.get_all_start_methods():
-            return [self.expand_slice(frontier, 0, progress=True)]
+            return [self.expand_slice(frontier, 0, progress=True, budget=budget)]
         size = -(-len(frontier) // n)
         chunks = [(frontier[i:i + size], i) for i in range(0, len(frontier), size)]
         ctx = mp.get_context("fork")
         gc.freeze()  # children share the parent's objects; a collection would copy every page
         procs, readers = [], []
         try:
-            for chunk, offset in chunks:
+            for chunk, offset in chunks[1:]:
                 reader, writer = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=self._child, args=(writer, chunk, offset), daemon=True)
                 proc.start()
                 writer.close()
                 procs.append(proc)
                 readers.append(reader)
-            return [reader.recv() for reader in readers]
+            first = self.expand_slice(*chunks[0], progress=True, budget=budget)  # this process takes the first run
+            if first.stopped_by is not None or first.error is not None:
+                return [first]  # what the others found comes after the stop
+            try:
+                return [first] + [reader.recv() for reader in readers]
+            except EOFError:
+                raise RuntimeError("a worker process of the exploration died without a result") from None
         finally:
             for proc in procs:
                 if proc.is_alive():
@@ -300,10 +318,11 @@ class _Level:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent process decides when to stop
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.holds = None
-        writer.send(self.expand_slice(chunk, offset, progress=False))
+        # no budget here: some of a later run's states may already be in an earlier run
+        writer.send(self.expand_slice(chunk, offset, progress=False, budget=float("inf")))
         writer.close()
 
-    def expand_slice(self, items, offset, progress):
+    def expand_slice(self, items, offset, progress, budget):
         """Every transition out of `items` (frontier positions offset, offset+1, ...), in order."""
         ex, m, parent, key_of, sym = self.explorer, self.m, self.parent, self.key_of, self.sym
         sc = ex.scenario
@@ -330,13 +349,15 @@ class _Level:
                     except Exception as e:  # a corrupted state made the model fail: the kernel would BUG()
                         out.transitions += 1
                         message = f"{CRASH}: the model raised {type(e).__name__}: {e}"
-                        out.violations.append(Violation(CRASH, message, Explorer._trace(parent, state_key) + (op,)))
+                        trace = Explorer._trace(parent, state_key) + (op,)
+                        out.violations.append((Violation(CRASH, message, trace), out.transitions))
                         out.stopped_by = "violation"
                         return out
                     out.transitions += 1
+                    at = out.transitions
                     for s in sc.sometimes:
                         if s.name not in out.sometimes and s.reached_by(op, result, m):
-                            out.sometimes.add(s.name)
+                            out.sometimes[s.name] = at
                     new = holds = m.freeze()
                     new_key = key_of(new)
                     fresh = new_key not in parent and new_key not in local
@@ -347,18 +368,20 @@ class _Level:
                         if messages:
                             seen.add(prop.name)
                             trace = Explorer._trace(parent, state_key) + (op,)
-                            out.violations.append(Violation(prop.name, messages[0], trace))
+                            out.violations.append((Violation(prop.name, messages[0], trace), at))
                     if out.violations and ex._stop_at_first:
                         out.stopped_by = "violation"
                         return out
                     # which transitions are audited depends on their place in the level, not on the workers
                     if every and (index * 31 + op_index) % every == 0:
                         Explorer._audit(m, sym, self.audits[(index + op_index) % len(self.audits)], state, op, new)
-                        out.audited += 1
+                        out.audits.append(at)
                         holds = None
                     if fresh:
                         local.add(new_key)
-                        out.candidates.append((new_key, new, state_key, op))
+                        out.candidates.append((new_key, new, state_key, op, at))
+                        if len(out.candidates) >= budget:
+                            return out  # the merge stops at --max-states within these
                 if progress and ex._progress is not None:
                     now = time.perf_counter()
                     if now - last_tick > 0.5:

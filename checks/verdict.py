@@ -16,7 +16,7 @@ def run_check(args, out):
     started = time.perf_counter()
     theorems = prove_all()
     properties = all_properties()
-    report = explore_scenario(sc, properties, progress=not args.json)
+    report = explore_scenario(sc, properties, progress=not args.json, workers=args.workers)
     seconds = time.perf_counter() - started
 
     cut_short = report.stopped_by in ("max_states", "interrupt")
