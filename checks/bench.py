@@ -2,11 +2,12 @@
 
 Figures: allocation+free throughput of the model on each preset; exhaustive exploration of
 buddy-core (16 and 24 pages, MAX_ORDER 4, orders 1-3) with every invariant, with and without the
-symmetry reduction (the speed-up is a ratio of two figures of this run); the default `check`
-scenario, also both ways; the theorem suite and interleave fairness at 1024 nodes.
+symmetry reduction (the speed-up is a ratio of two figures of this run) and then with one worker
+per core; the default `check` scenario, also both ways; the theorem suite and interleave fairness at 1024 nodes.
 """
 
 import json
+import os
 import time
 
 from buddycheck.model import Kernel419, preset
@@ -41,13 +42,13 @@ def alloc_free_rate(name, params, seconds=1.0):
     return pairs / (time.perf_counter() - start)
 
 
-def exploration_figures(sc, symmetry=False):
+def exploration_figures(sc, symmetry=False, workers=1):
     from .explore import Explorer
     from .properties import all_properties
 
     sc.symmetry = symmetry
-    r = Explorer(sc).check(*all_properties()).run()
-    return {"scenario": sc.name, "description": sc.description, "symmetry": symmetry,
+    r = Explorer(sc).check(*all_properties()).workers(workers).run()
+    return {"scenario": sc.name, "description": sc.description, "symmetry": symmetry, "workers": workers,
             "reachable_states": r.reachable_states,
             "transitions": r.transitions, "depth": r.depth, "complete": r.complete,
             "seconds": round(r.seconds, 2), "states_per_second": round(r.states_per_second),
@@ -81,6 +82,16 @@ def run_bench(args, out):
         pair[1]["speedup"] = round(pair[0]["seconds"] / pair[1]["seconds"], 2) if pair[1]["seconds"] else None
         if not args.json:
             out(f"  symmetry: {pair[1]['speedup']}x faster in this run")
+    cores = os.cpu_count() or 1
+    if cores > 1:
+        sc = scenario("buddy-core", pages=24, max_order=4, orders=(1, 3))
+        f = exploration_figures(sc, True, workers=cores)
+        base = figures["explorations"][3]["seconds"]
+        f["speedup"] = round(base / f["seconds"], 2) if f["seconds"] else None
+        figures["explorations"].append(f)
+        if not args.json:
+            out(f"explore {sc.name:12} {sc.description} [symmetry, {cores} workers]: {f['seconds']} s, "
+                f"{f['speedup']}x faster than one process in this run")
     start = time.perf_counter()
     results = prove_all()
     figures["theorems_seconds"] = round(time.perf_counter() - start, 2)
