@@ -39,9 +39,10 @@ from buddycheck.model.machine import AllocResult, OpResult
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE
 from buddycheck.model.mempolicy_api import SyscallResult
 
-from .explore import peak_rss_mb
+from .level import trace_to
 from .ops import Alloc, AllocPages, SetCpuset, SetMempolicy, nodes_code
 from .properties import all_properties
+from .report import peak_rss_mb
 from .scenario import Scenario
 from .shrink import machine_key, op_key, smaller_machines
 from .trace import KIND_OF, TraceError, import_code, machine_expression, object_reference, op_expr
@@ -327,14 +328,6 @@ def reproduce(base_sc, head_sc, trace):
     return Difference(tuple(trace[:n]), run.steps[:n], run.initial, base_sc)
 
 
-def _trace(parent, pair):
-    ops = []
-    while parent[pair] is not None:
-        pair, op = parent[pair]
-        ops.append(op)
-    return tuple(reversed(ops))
-
-
 def search(base_sc, head_sc, depth, max_states, report, progress=None):
     """Breadth-first search over pairs of states; the first difference (a shortest one) or None.
 
@@ -375,7 +368,7 @@ def search(base_sc, head_sc, depth, max_states, report, progress=None):
                     if step.differs:
                         report.stopped_by = "difference"
                         report.depth = level + 1
-                        trace = _trace(parent, pair) + (op,)
+                        trace = trace_to(parent, pair) + (op,)
                         return reproduce(base_sc, head_sc, trace) or Difference(trace, (step,), None, base_sc)
                     if fresh:
                         parent[new] = (pair, op)

@@ -9,14 +9,15 @@ import pytest
 from planted_models import PLANTED
 
 from buddycheck.checks.cli import main
-from buddycheck.checks.explore import Explorer, SymmetryBroken, _Level
+from buddycheck.checks.explore import Explorer, SymmetryBroken
+from buddycheck.checks.level import Level
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenarios import buddy_core, scenario
 
 
 @pytest.fixture(autouse=True)
 def split_every_level(monkeypatch):
-    monkeypatch.setattr(_Level, "MIN_PER_WORKER", 1)
+    monkeypatch.setattr(Level, "MIN_PER_WORKER", 1)
 
 
 def outcome(report):
