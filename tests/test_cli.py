@@ -133,7 +133,7 @@ def test_sigterm_ends_like_ctrl_c_with_a_partial_report():
 
     proc = subprocess.Popen([sys.executable, "-m", "buddycheck.checks.cli", "explore", "--pages", "24"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(3)
+    time.sleep(8)  # well past start-up (the handler is installed first thing), far before the end (minutes)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
