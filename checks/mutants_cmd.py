@@ -12,21 +12,10 @@ length, seconds, expected_invariant, expected_length, as_expected, also, states,
 known_bug, kind, message, trace) and nothing else.
 """
 
-import argparse
 import json
 import sys
 
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE = 0, 1, 2
-
-
-def depth_arg(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 0")
-    return value
+from .cli import EXIT_OK, EXIT_USAGE, EXIT_VIOLATION, whole_number
 
 
 def add_mutants_parser(subparsers):
@@ -34,7 +23,7 @@ def add_mutants_parser(subparsers):
     p = subparsers.add_parser("mutants", help="re-introduced kernel bugs: is each one caught, by what, how fast")
     p.add_argument("names", nargs="*", metavar="NAME", help="mutants to run (default: the whole catalogue)")
     p.add_argument("--json", action="store_true", help="print one JSON list of results and nothing else")
-    p.add_argument("--depth", type=depth_arg, metavar="N",
+    p.add_argument("--depth", type=whole_number(0), metavar="N",
                    help="explore N operations instead of each mutant's pinned counterexample length")
     p.add_argument("--list", action="store_true", help="list the catalogue (commit, bug, invariant) and exit")
     p.set_defaults(func=cmd_mutants)

@@ -8,7 +8,7 @@ assumptions_satisfiable) and nothing else.
 
 import json
 
-EXIT_OK, EXIT_VIOLATION, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 3
+from .cli import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 
 
 def add_prove_parser(subparsers):
