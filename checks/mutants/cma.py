@@ -33,7 +33,7 @@ from buddycheck.model.constants import (
     MIGRATE_UNMOVABLE,
     ZONE_NORMAL,
 )
-from buddycheck.model.mmzone import has_isolate_pageblock
+from buddycheck.model.kernel import KERNEL_FUNCTIONS
 from buddycheck.model.page_isolation import EBUSY, is_migrate_isolate_page
 
 # ---- CMA-WMARK -------------------------------------------------------------------------------------------
@@ -153,47 +153,9 @@ def unset_migratetype_isolate(k, page, migratetype):
 @CmaIsoCount.override
 def __free_one_page(k, page, pfn, zone, order, migratetype):
     """__free_one_page() of 4.19 except that a page freed into an ISOLATE pageblock is counted as free."""
-    max_order = min(k.MAX_ORDER, k.pageblock_order + 1)
-    k.__mod_zone_freepage_state(zone, 1 << order, migratetype)
-    buddy_pfn = None
-    while True:
-        merged_to_limit = True
-        while order < max_order - 1:
-            buddy_pfn = k.__find_buddy_pfn(pfn, order)
-            buddy = page + (buddy_pfn - pfn)
-            if not k.page_is_buddy(page, buddy, order):
-                merged_to_limit = False
-                break
-            list_del_free(zone, buddy, order)
-            zone.free_area[order].nr_free -= 1
-            del k.page_buddy[buddy]
-            combined_pfn = buddy_pfn & pfn
-            page = page + (combined_pfn - pfn)
-            pfn = combined_pfn
-            order += 1
-        if not merged_to_limit or max_order >= k.MAX_ORDER:
-            break
-        if has_isolate_pageblock(zone):
-            buddy_pfn = k.__find_buddy_pfn(pfn, order)
-            buddy = page + (buddy_pfn - pfn)
-            buddy_mt = k.get_pageblock_migratetype(buddy)
-            if migratetype != buddy_mt and (is_migrate_isolate(migratetype) or is_migrate_isolate(buddy_mt)):
-                break
-        max_order += 1
-    k.page_buddy[page] = order
-    to_tail = False
-    if order < k.MAX_ORDER - 2 and buddy_pfn is not None:
-        combined_pfn = buddy_pfn & pfn
-        higher_page = page + (combined_pfn - pfn)
-        buddy_pfn = k.__find_buddy_pfn(combined_pfn, order + 1)
-        higher_buddy = higher_page + (buddy_pfn - combined_pfn)
-        if k.page_is_buddy(higher_page, higher_buddy, order + 1):
-            to_tail = True
-    if to_tail:
-        zone.free_area[order].free_list[migratetype].append(page)
-    else:
-        zone.free_area[order].free_list[migratetype].insert(0, page)
-    zone.free_area[order].nr_free += 1
+    if is_migrate_isolate(migratetype):
+        k.__mod_zone_freepage_state(zone, 1 << order, migratetype)  # 4.19 counts every other page itself
+    KERNEL_FUNCTIONS["__free_one_page"](k, page, pfn, zone, order, migratetype)
 
 
 def cma_iso_count_scenario():

@@ -37,13 +37,13 @@ IsoMergeOrder = Kernel419.variant(
     "__free_one_page() merges up to MAX_ORDER-1 whatever the buddy's pageblock (before 3c605096d315)")
 
 
-@IsoMergeOrder.override
-def __free_one_page(k, page, pfn, zone, order, migratetype):
-    """__free_one_page() before 3c605096d315: merge with free buddies up to MAX_ORDER-1, isolation or not."""
+def free_one_page_merging_up_to(k, page, pfn, zone, order, migratetype, max_order):
+    """__free_one_page() as it was before d9dddbf55667: merge while below max_order-1, looking at no
+    buddy's pageblock, then list the block at the head or, under 4.19's tail rule, at the tail."""
     if not is_migrate_isolate(migratetype):
         k.__mod_zone_freepage_state(zone, 1 << order, migratetype)
     buddy_pfn = None
-    while order < k.MAX_ORDER - 1:
+    while order < max_order - 1:
         buddy_pfn = k.__find_buddy_pfn(pfn, order)
         buddy = page + (buddy_pfn - pfn)
         if not k.page_is_buddy(page, buddy, order):
@@ -69,6 +69,12 @@ def __free_one_page(k, page, pfn, zone, order, migratetype):
     else:
         zone.free_area[order].free_list[migratetype].insert(0, page)
     zone.free_area[order].nr_free += 1
+
+
+@IsoMergeOrder.override
+def __free_one_page(k, page, pfn, zone, order, migratetype):
+    """__free_one_page() before 3c605096d315: merge with free buddies up to MAX_ORDER-1, isolation or not."""
+    free_one_page_merging_up_to(k, page, pfn, zone, order, migratetype, k.MAX_ORDER)
 
 
 def isolation_topology():
@@ -102,38 +108,8 @@ IsoMergeBuddy = Kernel419.variant(
 @IsoMergeBuddy.override
 def __free_one_page(k, page, pfn, zone, order, migratetype):
     """__free_one_page() between 3c605096d315 and d9dddbf55667: only an ISOLATE page stops at pageblock_order."""
-    max_order = k.MAX_ORDER
-    if is_migrate_isolate(migratetype):
-        max_order = min(k.MAX_ORDER, k.pageblock_order + 1)
-    else:
-        k.__mod_zone_freepage_state(zone, 1 << order, migratetype)
-    buddy_pfn = None
-    while order < max_order - 1:
-        buddy_pfn = k.__find_buddy_pfn(pfn, order)
-        buddy = page + (buddy_pfn - pfn)
-        if not k.page_is_buddy(page, buddy, order):
-            break
-        list_del_free(zone, buddy, order)
-        zone.free_area[order].nr_free -= 1
-        del k.page_buddy[buddy]
-        combined_pfn = buddy_pfn & pfn
-        page = page + (combined_pfn - pfn)
-        pfn = combined_pfn
-        order += 1
-    k.page_buddy[page] = order
-    to_tail = False
-    if order < k.MAX_ORDER - 2 and buddy_pfn is not None:
-        combined_pfn = buddy_pfn & pfn
-        higher_page = page + (combined_pfn - pfn)
-        buddy_pfn = k.__find_buddy_pfn(combined_pfn, order + 1)
-        higher_buddy = higher_page + (buddy_pfn - combined_pfn)
-        if k.page_is_buddy(higher_page, higher_buddy, order + 1):
-            to_tail = True
-    if to_tail:
-        zone.free_area[order].free_list[migratetype].append(page)
-    else:
-        zone.free_area[order].free_list[migratetype].insert(0, page)
-    zone.free_area[order].nr_free += 1
+    max_order = min(k.MAX_ORDER, k.pageblock_order + 1) if is_migrate_isolate(migratetype) else k.MAX_ORDER
+    free_one_page_merging_up_to(k, page, pfn, zone, order, migratetype, max_order)
 
 
 # ---- ISO-UNDO-NO-MERGE -----------------------------------------------------------------------------------
