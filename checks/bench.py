@@ -66,9 +66,11 @@ def run_bench(args, out):
         if not args.json:
             out(f"alloc+free on {name:10} {figures['alloc_free_per_second'][name]:>9,} pairs/s")
     figures["explorations"] = []
-    for make in (lambda: scenario("buddy-core", pages=16, max_order=4, orders=(1, 3)),
-                 lambda: scenario("buddy-core", pages=24, max_order=4, orders=(1, 3)),
-                 lambda: scenario(DEFAULT_SCENARIO)):
+    makers = {"core-16": lambda: scenario("buddy-core", pages=16, max_order=4, orders=(1, 3)),
+              "core-24": lambda: scenario("buddy-core", pages=24, max_order=4, orders=(1, 3)),
+              "check": lambda: scenario(DEFAULT_SCENARIO)}
+    pairs = {}  # (plain, symmetric) figures of each scenario
+    for label, make in makers.items():
         pair = []
         for symmetry in (False, True):
             sc = make()
@@ -80,13 +82,14 @@ def run_bench(args, out):
                     f"{f['reachable_states']:,} states, {f['transitions']:,} transitions, {f['seconds']} s, "
                     f"{f['states_per_second']:,} states/s")
         pair[1]["speedup"] = round(pair[0]["seconds"] / pair[1]["seconds"], 2) if pair[1]["seconds"] else None
+        pairs[label] = pair
         if not args.json:
             out(f"  symmetry: {pair[1]['speedup']}x faster in this run")
     cores = os.cpu_count() or 1
     if cores > 1:
-        sc = scenario("buddy-core", pages=24, max_order=4, orders=(1, 3))
+        sc = makers["core-24"]()
         f = exploration_figures(sc, True, workers=cores)
-        base = figures["explorations"][3]["seconds"]
+        base = pairs["core-24"][1]["seconds"]
         f["speedup"] = round(base / f["seconds"], 2) if f["seconds"] else None
         figures["explorations"].append(f)
         if not args.json:

@@ -97,9 +97,9 @@ class Explorer:
             report.stopped_by = "violation"
             report.seconds = time.perf_counter() - start
             return report
+        level.report, level.started = report, start
         try:
             for depth in range(self._depth):
-                level.report, level.started = report, start
                 slices = level.expand(frontier)
                 frontier = self._merge(report, level, slices, depth)
                 if report.stopped_by is not None:

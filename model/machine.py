@@ -485,33 +485,32 @@ class Kernel419(MempolicyOps):
         parts that differ from it are rebuilt (the explorer restores one state many times).
         """
         zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on = frozen
-        if current is None:
-            current = (((None,) * 7,) * len(zones), None, None, None, None, None, None)
-        for z, zf, zc in zip(self.populated_zones, zones, current[0]):
+        old = current or (None,) * 7  # None equals no frozen part: everything is rebuilt
+        for z, zf, zc in zip(self.populated_zones, zones, old[0] or (None,) * len(zones)):
             if zf == zc:
                 continue
             lists, nr_free, nfp, ncma, nrh, niso, pcps = zf
-            old_lists = zc[0] or (None,) * len(lists)
-            for area, area_lists, old, n in zip(z.free_area, lists, old_lists, nr_free):
-                if area_lists != old:
+            old_lists = zc[0] if zc else (None,) * len(lists)
+            for area, area_lists, old_area_lists, n in zip(z.free_area, lists, old_lists, nr_free):
+                if area_lists != old_area_lists:
                     area.free_list = list(map(list, area_lists))
                 area.nr_free = n
             z.nr_free_pages, z.nr_free_cma_pages = nfp, ncma
             z.nr_reserved_highatomic, z.nr_isolate_pageblock = nrh, niso
-            if pcps != zc[6]:
+            if zc is None or pcps != zc[6]:
                 for cpu, (count, plists) in zip(z.pcp_cpus, pcps):
                     p = z.pageset[cpu]
                     p.count = count
                     p.lists = list(map(list, plists))
-        if page_buddy != current[1]:
+        if page_buddy != old[1]:
             self.page_buddy = dict(page_buddy)
-        if pcp_mt != current[2]:
+        if pcp_mt != old[2]:
             self.pcp_mt = dict(pcp_mt)
-        if allocated != current[3]:
+        if allocated != old[3]:
             self.allocated = dict(allocated)
-        if pageblocks != current[4]:
+        if pageblocks != old[4]:
             self.pageblock_flags = list(pageblocks)
-        if tasks != current[5]:
+        if tasks != old[5]:
             self.tasks = {}
             for tid, mems, pol, il_prev, limit, usage, vmas in tasks:
                 task = Task(tid, mems, limit, il_prev)

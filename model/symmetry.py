@@ -51,25 +51,14 @@ class UnitSymmetry:
         shift, group_of = self.shift, self.group_of
         ranked = [[] for _ in self.groups]
         seen = set()
-        for lists, _nr, _a, _b, _c, _d, pcps in frozen[0]:
-            for order_lists in lists:
-                for lst in order_lists:
-                    for pfn in lst:
-                        u = pfn >> shift
-                        if u not in seen:
-                            seen.add(u)
-                            g = group_of.get(u)
-                            if g is not None:
-                                ranked[g].append(u)
-            for _count, plists in pcps:
-                for lst in plists:
-                    for pfn in lst:
-                        u = pfn >> shift
-                        if u not in seen:
-                            seen.add(u)
-                            g = group_of.get(u)
-                            if g is not None:
-                                ranked[g].append(u)
+        for lst in _ordered_lists(frozen):
+            for pfn in lst:
+                u = pfn >> shift
+                if u not in seen:
+                    seen.add(u)
+                    g = group_of.get(u)
+                    if g is not None:
+                        ranked[g].append(u)
         contents = None
         unit_map = {}
         for g, units in enumerate(self.groups):
@@ -141,3 +130,12 @@ class UnitSymmetry:
     def swaps(self):
         """Non-trivial relabellings for audits: each pair of neighbouring units of each group, exchanged."""
         return [{a: b, b: a} for units in self.groups for a, b in zip(units, units[1:])]
+
+
+def _ordered_lists(frozen):
+    """Every list whose order is state, zone by zone: the free lists, then the per-cpu lists."""
+    for lists, _nr, _a, _b, _c, _d, pcps in frozen[0]:
+        for per_order in lists:
+            yield from per_order
+        for _count, plists in pcps:
+            yield from plists
