@@ -82,7 +82,7 @@ class Explorer:
             report.reductions = (sym.describe(),)
             key_of = _Memo(sym.canonical)
         else:
-            key_of = _identity
+            key_of = _Exact()
         init_key = key_of(init)
         level = Level(self, m, sym, key_of, {init_key: None}, set())
         frontier = [(init_key, init)]  # under symmetry, a key's state is the first of its orbit reached
@@ -171,11 +171,14 @@ class Explorer:
         return None if sym.trivial else sym
 
 
-def _identity(state):
-    return state
+class _Exact:
+    """Without a reduction a state is its own key."""
 
+    def __call__(self, state):
+        return state
 
-_identity.remember = lambda state, key: None
+    def remember(self, state, key):
+        pass
 
 
 class _Memo:
