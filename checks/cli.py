@@ -46,6 +46,17 @@ def whole_number(minimum):
 positive_int = whole_number(1)
 
 
+def positive_float(text):
+    """An argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
 def order_range(text):
     lo, sep, hi = text.partition("-")
     try:
@@ -253,9 +264,19 @@ def build_parser():
     parser = Parser(prog="buddycheck", description="Model-check the Linux 4.19 page allocator and NUMA policy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    check = sub.add_parser("check", help="the main job: theorems, then the default scenario, then a verdict")
+    check = sub.add_parser("check", help="the main job: theorems, the default portfolio, then a verdict")
     add_scenario_options(check)
     check.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    check.add_argument("--time", type=positive_float, metavar="SECONDS",
+                       help="exploration time shared by the scenarios (default: 36 for the portfolio; a single "
+                            "scenario goes to its depth)")
+    check.add_argument("--invariant", action="append", metavar="NAME", help="check only this invariant (repeatable)")
+    check.add_argument("--skip", action="append", metavar="NAME", help="do not check this invariant (repeatable)")
+    check.add_argument("--fail-on-difference", action="store_true",
+                       help="with --model: a behavioural difference from the base fails the check (exit 1)")
+    check.add_argument("--coverage", metavar="FILE", help="write the per-line coverage of the model as LCOV")
+    check.add_argument("--no-coverage", action="store_true",
+                       help="do not measure coverage (faster; an overridden function is then not known to have run)")
     check.set_defaults(func=cmd_check)
 
     explore = sub.add_parser("explore", help="breadth-first exploration of a scenario")

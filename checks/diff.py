@@ -274,6 +274,9 @@ class DiffReport:
             return f"stopped by --max-states ({self.max_states} pairs of states) after depth {self.depth}"
         if self.stopped_by == "interrupt":
             return f"interrupted at depth {self.depth}"
+        if self.stopped_by == "time":
+            return (f"stopped by its share of the time: every sequence of up to {self.depth} operations, "
+                    f"and some of {self.depth + 1}")
         if self.complete:
             return f"exhausted: every reachable pair of states seen, deepest after {self.depth} operation(s)"
         return f"bounded at depth {self.depth_bound}: every sequence of up to {self.depth_bound} operations"
@@ -328,14 +331,16 @@ def reproduce(base_sc, head_sc, trace):
     return Difference(tuple(trace[:n]), run.steps[:n], run.initial, base_sc)
 
 
-def search(base_sc, head_sc, depth, max_states, report, progress=None):
+def search(base_sc, head_sc, depth, max_states, report, progress=None, deadline=None, coverage=None):
     """Breadth-first search over pairs of states; the first difference (a shortest one) or None.
 
     Fills `report` (pairs seen, transitions, depth, complete, stopped_by) as the explorer fills its report.
+    `deadline` (time.perf_counter() value) ends the search between two pairs, as a bound on its depth;
+    `coverage` (checks/coverage.py ModelCoverage) counts the head model's calls.
     """
     start = time.perf_counter()
     last_tick = start
-    mb, mh = base_sc.initial(), head_sc.initial()
+    mb, mh = base_sc.initial(), head_sc.initial(None if coverage is None else coverage.count_calls)
     props_b, props_h = all_properties(), all_properties()
     init = (mb.freeze(), mh.freeze())
     parent = {init: None}
@@ -349,6 +354,10 @@ def search(base_sc, head_sc, depth, max_states, report, progress=None):
         for level in range(depth):
             next_frontier = []
             for pair in frontier:
+                if deadline is not None and time.perf_counter() > deadline:
+                    report.stopped_by = "time"
+                    report.depth = level
+                    return None
                 sb, sh = pair
                 mb.restore(sb)
                 for op in base_sc.actions(mb):
@@ -485,19 +494,28 @@ def shrink_difference(base_sc, head_cls, difference, *, max_states=200_000):
 # ---- the entry point ------------------------------------------------------------------------------------
 
 
-def diff(base_cls, head_cls, scenario, depth=None, max_states=None, *, shrink=True, progress=None):
+def diff(base_cls, head_cls, scenario, depth=None, max_states=None, *, shrink=True, progress=None, seconds=None,
+         coverage=None):
     """Explore base_cls and head_cls on scenario's operations; a DiffReport with the simplest difference.
 
     depth and max_states default to the scenario's. The scenario's own model is ignored: both
-    models run the same machine, setup and operations.
+    models run the same machine, setup and operations. `seconds` bounds the search's time (then the
+    depth every sequence reached is the bound); `coverage` measures the search (checks/coverage.py).
     """
     depth = scenario.depth if depth is None else depth
     max_states = scenario.max_states if max_states is None else max_states
     base_sc, head_sc = scenario.with_model(base_cls), scenario.with_model(head_cls)
     report = DiffReport(base_cls.NAME, head_cls.NAME, scenario.name, depth, max_states)
     start = time.perf_counter()
+    deadline = None if seconds is None else start + seconds
     try:
-        found = search(base_sc, head_sc, depth, max_states, report, progress)
+        if coverage is not None:
+            coverage.start()
+        try:
+            found = search(base_sc, head_sc, depth, max_states, report, progress, deadline, coverage)
+        finally:
+            if coverage is not None:
+                coverage.stop()
         report.found = found
         report.difference = found
         if found is not None and shrink:

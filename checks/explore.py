@@ -32,6 +32,8 @@ class Explorer:
         self._progress = None
         self._audit_every = 32
         self._workers = 1
+        self._deadline = None
+        self._coverage = None
 
     def check(self, *properties):
         """Properties with `name`, `per_state` and `violations(before, op, result, m) -> list[str]`.
@@ -70,12 +72,31 @@ class Explorer:
         self._workers = n
         return self
 
+    def time_limit(self, seconds):
+        """Stop after `seconds` (between two states): the report gives the depth every sequence reached."""
+        self._deadline = None if seconds is None else time.perf_counter() + seconds
+        return self
+
+    def coverage(self, measure):
+        """Measure which kernel functions run (checks/coverage.py ModelCoverage), boot included."""
+        self._coverage = measure
+        return self
+
     def run(self):
         sc = self.scenario
         report = Report(sc.name, sc.model.NAME)
         report.sometimes = {s.name: False for s in sc.sometimes}
         start = time.perf_counter()
-        m = sc.initial()
+        if self._coverage is not None:
+            self._coverage.start()
+            try:
+                return self._run(sc, report, start)
+            finally:
+                self._coverage.stop()
+        return self._run(sc, report, start)
+
+    def _run(self, sc, report, start):
+        m = sc.initial(self._coverage.count_calls if self._coverage is not None else None)
         init = m.freeze()
         sym = self._symmetry(m)
         if sym is not None:
@@ -104,6 +125,10 @@ class Explorer:
                 frontier = self._merge(report, level, slices, depth)
                 if report.stopped_by is not None:
                     return report
+                if self._deadline is not None and time.perf_counter() > self._deadline and frontier:
+                    report.stopped_by = "time"
+                    report.depth = depth + 1
+                    return report
                 if not frontier:
                     report.complete = True
                     report.depth = depth
@@ -128,6 +153,8 @@ class Explorer:
         for part in slices:
             if part.error is not None:
                 raise part.error
+            if part.coverage is not None:
+                self._coverage.merge(part.coverage)
             stop = None
             for key, state, parent_key, op, at in part.candidates:
                 if key in parent:
@@ -155,6 +182,10 @@ class Explorer:
                 return next_frontier
             if part.stopped_by == "interrupt":
                 raise KeyboardInterrupt
+            if part.stopped_by == "time":
+                report.stopped_by = "time"
+                report.depth = depth  # the last level every sequence reached; depth + 1 in part
+                return next_frontier
             if report.violations and (self._stop_at_first or part.stopped_by == "violation"):
                 report.stopped_by = "violation"
                 report.depth = depth + 1

@@ -28,7 +28,8 @@ class Slice:
     transitions: int = 0
     audits: list = field(default_factory=list)  # at
     sometimes: dict = field(default_factory=dict)  # name -> at, the first time it was reached
-    stopped_by: str | None = None  # "violation" or "interrupt"
+    stopped_by: str | None = None  # "violation", "interrupt" or "time"
+    coverage: tuple | None = None  # what a forked worker measured (checks/coverage.py payload)
     error: Exception | None = None  # SymmetryBroken, raised again by the parent process
 
 
@@ -80,8 +81,14 @@ class Level:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent process decides when to stop
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.holds = None
+        measure = self.explorer._coverage
+        if measure is not None:
+            measure.calls.clear()  # the parent's counts are its own; send back this process's only
         # no budget here: some of a later run's states may already be in an earlier run
-        writer.send(self.expand_slice(chunk, offset, progress=False, budget=float("inf")))
+        out = self.expand_slice(chunk, offset, progress=False, budget=float("inf"))
+        if measure is not None:
+            out.coverage = measure.payload()
+        writer.send(out)
         writer.close()
 
     def expand_slice(self, items, offset, progress, budget):
@@ -93,10 +100,14 @@ class Level:
         seen = set(self.seen_invariants)
         props = ex._properties
         every = ex._audit_every if sym is not None else 0
+        deadline = ex._deadline
         last_tick = time.perf_counter()
         holds = self.holds
         try:
             for index, (state_key, state) in enumerate(items, offset):
+                if deadline is not None and time.perf_counter() > deadline:
+                    out.stopped_by = "time"
+                    return out
                 m.restore(state, holds)
                 holds = state
                 for op_index, op in enumerate(sc.actions(m)):

@@ -67,8 +67,12 @@ class Scenario:
     description: str = ""
     params: dict = field(default_factory=dict)
 
-    def initial(self):
-        m = self.model(self.topology)
+    def initial(self, prepare=None):
+        """The booted machine after the setup steps; prepare(m) runs on the new machine before it boots."""
+        m = self.model.__new__(self.model)
+        if prepare is not None:
+            prepare(m)
+        m.__init__(self.topology)
         for op in self.setup:
             op.apply(m)
         return m

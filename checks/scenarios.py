@@ -119,6 +119,11 @@ SCENARIOS = {
 DEFAULT_SCENARIO = "numa2-mixed"
 
 
+def portfolio_scenarios():
+    """The default portfolio of `buddycheck check`."""
+    return [make() for make in SCENARIOS.values()]
+
+
 def scenario(name, **params):
     if name not in SCENARIOS:
         raise ConfigError(f"unknown scenario {name!r}; the built-in scenarios are: {', '.join(SCENARIOS)}")

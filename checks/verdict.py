@@ -1,86 +1,288 @@
-"""`buddycheck check`: the theorems, then the default scenario explored, then one verdict table."""
+"""`buddycheck check`: the theorems, the portfolio explored with coverage, and one verdict table.
+
+Without --preset/--config the scenarios are the default portfolio (checks/portfolio_scenarios/),
+which together run the whole model. A model with a base (a variant: `--model X`) is judged against
+it: a violation the base also has on the same operations is listed as known and does not fail the
+check; one it lacks is a regression (exit 1); behavioural differences from the base are listed, and
+fail the check only with --fail-on-difference. An overridden kernel function that never ran makes
+the verdict inconclusive (exit 3): the check says nothing about it.
+"""
 
 import json
+import sys
 import time
 
-from .cli import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION, explore_scenario, report_lines, resolve_scenario
+from .cli import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION, UsageError, load_model, resolve_scenario
+from .coverage import ModelCoverage
+from .portfolio import UnknownInvariant, explore_portfolio
+
+DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
+
+
+def scenarios_of(args):
+    """The scenario the user named, or the default portfolio."""
+    from .scenarios import portfolio_scenarios
+
+    if args.preset or args.config:
+        return [resolve_scenario(args, None)]
+    scenarios = portfolio_scenarios()
+    if args.depth is not None:
+        for sc in scenarios:
+            sc.depth = min(sc.depth, args.depth)
+    return scenarios
+
+
+class ScenarioProgress:
+    """One progress line per scenario on a terminal; silent when standard error is not one."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, sc, report):
+        now = time.perf_counter()
+        if self.enabled and now - self.last > 0.3:
+            self.last = now
+            print(f"\r  {sc.name}: {report.reachable_states} states, depth {report.depth}\033[K",
+                  end="", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.enabled:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
 def run_check(args, out):
     from buddycheck.spec.theorems import Status, prove_all
 
-    from .properties import all_properties
-    from .scenarios import DEFAULT_SCENARIO
-
-    sc = resolve_scenario(args, DEFAULT_SCENARIO)
+    model = load_model(args.model)
+    base = model.base_model()
+    scenarios = scenarios_of(args)
+    seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
+    measure = None if args.no_coverage else ModelCoverage(model)
     started = time.perf_counter()
     theorems = prove_all()
-    properties = all_properties()
-    report = explore_scenario(sc, properties, progress=not args.json, workers=args.workers)
-    seconds = time.perf_counter() - started
+    bar = ScenarioProgress(not args.json)
+    try:
+        runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
+                                 skip=args.skip or (), coverage=measure, workers=args.workers, progress=bar)
+    except UnknownInvariant as e:
+        raise UsageError(str(e)) from None
+    finally:
+        bar.close()
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
+    elapsed = time.perf_counter() - started
 
-    cut_short = report.stopped_by in ("max_states", "interrupt")
-    how = "exhausted" if report.complete else f"every sequence of up to {sc.depth} operations"
-    if cut_short:
-        how = f"only the part explored before the search was cut short ({report.stopped_by})"
-    if report.reductions:
-        how += ", one state per exchange of whole MAX_ORDER blocks"
-    clean = "no violation" if cut_short else "holds"
-    rows = []
-    for t in theorems:
-        params = ", ".join(f"{k}={v}" for k, v in t.params.items())
-        rows.append((t.name, f"Z3 proof for all inputs ({params})" if params else "Z3 proof for all inputs",
-                     t.status.value, round(t.seconds, 2)))
-    violated = {v.invariant: v for v in report.violations}
-    for p in properties:
-        kind = "every state" if getattr(p, "per_state", False) else "every transition"
-        where = f"{kind} of {sc.name}, {how} ({report.reachable_states} states)"
-        rows.append((p.name, where, "violated" if p.name in violated else clean, None))
-    for name, reached in report.sometimes.items():
-        rows.append((f"sometimes: {name}", f"{sc.name}, {how}", "reached" if reached else "NOT reached", None))
-
-    refuted = any(t.status is Status.REFUTED for t in theorems)
-    unknown = any(t.status is Status.UNKNOWN for t in theorems)
-    if refuted or report.violations:
-        code = EXIT_VIOLATION
-    elif unknown or report.stopped_by in ("max_states", "interrupt"):
-        code = EXIT_INCONCLUSIVE
-    else:
-        code = EXIT_OK
-
+    verdict = Verdict(model, base, theorems, runs, coverage, args)
+    code = verdict.exit_code(Status)
     if args.json:
-        out(json.dumps({
-            "theorems": [t.to_json() for t in theorems],
-            "exploration": {"scenario": sc.name, "model": sc.model.NAME, "reachable_states": report.reachable_states,
-                            "transitions": report.transitions, "depth": report.depth, "complete": report.complete,
-                            "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
-                            "states_per_second": round(report.states_per_second, 1),
-                            "sometimes": report.sometimes, "reductions": list(report.reductions),
-                            "violations": [{"invariant": v.invariant, "message": v.message, "length": v.length}
-                                           for v in report.violations]},
-            "verdict": [{"invariant": r[0], "checked": r[1], "result": r[2]} for r in rows],
-            "seconds": round(seconds, 2),
-            "exit": code,
-        }, indent=2))
+        out(json.dumps(verdict.document(code, elapsed), indent=2, default=str))
         return code
-
-    out("theorems (Z3):")
-    for t in theorems:
-        out(f"  {t.name:26} {t.status.value:8} {t.seconds:6.2f} s" + (f"  {t.reason}" if t.reason and
-                                                                    t.status is not Status.PROVED else ""))
-    out("")
-    for line in report_lines(report, sc):
+    for line in verdict.text(code, elapsed, Status):
         out(line)
-    for v in report.violations:
-        out(f"  VIOLATION of {v.invariant} after {v.length} operations: {v.message}")
-        out("    " + "; ".join(op.code() for op in v.trace))
-        out(f"    (run `buddycheck explore --preset {sc.name} --depth {max(v.length, 1)}` for the shrunk program)")
-    out("")
-    width = max(len(r[0]) for r in rows)
-    out(f"{'invariant':{width}}  {'result':11}  how it was checked")
-    for name, checked, result, _ in rows:
-        out(f"{name:{width}}  {result:11}  {checked}")
-    verdict = {EXIT_OK: "everything holds", EXIT_VIOLATION: "VIOLATED",
-               EXIT_INCONCLUSIVE: "inconclusive"}[code]
-    out(f"\nverdict: {verdict} ({seconds:.1f} s)")
     return code
+
+
+class Verdict:
+    """The rows of one check and the exit status they give."""
+
+    def __init__(self, model, base, theorems, runs, coverage, args):
+        self.model, self.base, self.theorems, self.runs, self.coverage = model, base, theorems, runs, coverage
+        self.args = args
+        self.against = base is not model
+
+    # ---- what was found ----------------------------------------------------------------------------
+    def regressions(self):
+        return [(run, v) for run in self.runs for v in run.violations]
+
+    def known(self):
+        return [(run, v) for run in self.runs for v in run.known]
+
+    def differences(self):
+        return [run for run in self.runs if run.diff is not None and run.diff.difference is not None]
+
+    def cut_short(self):
+        return [run for run in self.runs if run.cut_short]
+
+    def exit_code(self, Status):
+        if any(t.status is Status.REFUTED for t in self.theorems) or self.regressions():
+            return EXIT_VIOLATION
+        if self.coverage is not None and self.coverage.unexercised_overrides():
+            return EXIT_INCONCLUSIVE
+        if any(t.status is Status.UNKNOWN for t in self.theorems) or self.cut_short():
+            return EXIT_INCONCLUSIVE
+        if self.args.fail_on_difference and self.differences():
+            return EXIT_VIOLATION
+        return EXIT_OK
+
+    # ---- rows --------------------------------------------------------------------------------------
+    def rows(self):
+        """(kind, name, result, how it was checked) per theorem, invariant, goal and overridden function."""
+        rows = []
+        for t in self.theorems:
+            params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+            how = f"Z3 proof for all inputs ({params})" if params else "Z3 proof for all inputs"
+            if self.against:
+                how += ", of 4.19's encoding"
+            rows.append(("theorem", t.name, t.status.value, how))
+        states = sum(run.report.reachable_states for run in self.runs)
+        scope = f"{len(self.runs)} scenario{'s' if len(self.runs) != 1 else ''}, {states} states"
+        if len(self.runs) == 1:
+            scope = f"{self.runs[0].scenario.name}, {self.runs[0].reach()} ({states} states)"
+        clean = "no violation" if self.cut_short() else "holds"
+        names = []
+        for run in self.runs:
+            for p in run.properties:
+                if p.name not in names:
+                    names.append(p.name)
+        per_state = {p.name: getattr(p, "per_state", False) for run in self.runs for p in run.properties}
+        regressed = {v.invariant for _, v in self.regressions()}
+        known = {v.invariant for _, v in self.known()}
+        for name in names:
+            kind = "state invariant" if per_state[name] else "step invariant"
+            where = f"every {'state' if per_state[name] else 'transition'} of {scope}"
+            if name in regressed:
+                result = "violated"
+            elif name in known:
+                result = "known in base"
+                where += f"; the base {self.base.NAME} violates it on the same operations"
+            else:
+                result = clean
+            rows.append((kind, name, result, where))
+        for run in self.runs:
+            for goal, reached in run.report.sometimes.items():
+                if not reached:
+                    rows.append(("goal", f"sometimes: {goal}", "NOT reached", f"{run.scenario.name}, {run.reach()}"))
+        if self.coverage is not None:
+            for f in self.coverage.overridden():
+                result = "never ran" if not f.reached else ("ran" if f.branches == f.branches_total else "partly")
+                rows.append(("overridden function", f.name, result,
+                             f"{f.calls} calls, lines {f.lines}/{f.lines_total}, branches "
+                             f"{f.branches}/{f.branches_total} ({f.where})"))
+        for run in self.runs:
+            if run.diff is not None:
+                d = run.diff
+                result = "differs" if d.difference is not None else "same"
+                how = (f"{run.scenario.name}: {d.difference.summary()} after {d.difference.length} operation(s)"
+                       if d.difference is not None else f"{run.scenario.name}: {d.bound_text()}")
+                rows.append(("difference", f"behaviour vs {self.base.NAME}", result, how))
+        return rows
+
+    # ---- text --------------------------------------------------------------------------------------
+    def text(self, code, elapsed, Status):
+        lines = ["theorems (Z3):"]
+        for t in self.theorems:
+            lines.append(f"  {t.name:26} {t.status.value:8} {t.seconds:6.2f} s" + (
+                f"  {t.reason}" if t.reason and t.status is not Status.PROVED else ""))
+        what = f"model {self.model.NAME}" + (f", judged against its base {self.base.NAME}" if self.against else "")
+        lines += ["", f"scenarios ({what}):"]
+        width = max(len(run.scenario.name) for run in self.runs)
+        for run in self.runs:
+            r = run.report
+            goals = sum(r.sometimes.values())
+            for reduction in r.reductions:
+                lines.append(f"  {run.scenario.name}: {reduction}; {r.audited} transitions audited")
+            lines.append(f"  {run.scenario.name:{width}}  {r.reachable_states:7} states  {r.transitions:8} transitions"
+                         f"  {r.seconds:5.1f} s  goals {goals}/{len(r.sometimes)}  {run.reach()}")
+        if self.coverage is not None:
+            lines += ["", "coverage: " + self.coverage.summary()]
+            partial = [f for f in self.coverage.functions
+                       if f.overridden or f.lines < f.lines_total or f.branches < f.branches_total]
+            shown = [f for f in partial if f.overridden or not f.reached or f.branches < f.branches_total]
+            lines += self.coverage.table(shown)
+            hidden = len(self.coverage.functions) - len(shown)
+            lines.append(f"  ({hidden} kernel functions with every branch taken not shown; --json lists all, "
+                         f"--coverage FILE writes every line)")
+            for w in self.coverage.warnings():
+                lines.append(f"  WARNING: {w}")
+        for run, v in self.regressions():
+            lines += ["", self._violation_heading(run, v)]
+            lines.append("    " + "; ".join(op.code() for op in v.trace))
+            lines.append(f"    (rerun: {self.rerun_hint(run, v)})")
+        for run, v in self.known():
+            lines += ["", f"known in the base {self.base.NAME}: {v.invariant} in {run.scenario.name} after "
+                          f"{v.length} operations: {v.message}",
+                      "    " + "; ".join(op.code() for op in v.trace)]
+        for run in self.differences():
+            d = run.diff.difference
+            lines += ["", f"behaviour differs from {self.base.NAME} in {run.scenario.name} {d.summary()}:"]
+            for step in d.steps:
+                mark = "!" if step.differs else " "
+                lines.append(f"  {mark} {step.op.code()}")
+                if step.differs:
+                    lines.append(f"      {self.base.NAME}: {step.base.text}")
+                    lines.append(f"      {self.model.NAME}: {step.head.text}")
+            lines.append(f"    (details: buddycheck diff {self._ref(self.base)} {self._ref(self.model)} "
+                         f"{self._scenario_option(run)})")
+        lines.append("")
+        rows = self.rows()
+        width = max(len(r[1]) for r in rows)
+        lines.append(f"{'':20}{'':2}{'invariant':{width}}  {'result':13}  how it was checked")
+        for kind, name, result, how in rows:
+            lines.append(f"{kind:20}  {name:{width}}  {result:13}  {how}")
+        text = {EXIT_OK: "everything holds", EXIT_VIOLATION: "VIOLATED", EXIT_INCONCLUSIVE: "inconclusive"}[code]
+        if code == EXIT_INCONCLUSIVE and self.coverage is not None and self.coverage.unexercised_overrides():
+            names = ", ".join(f.name for f in self.coverage.unexercised_overrides())
+            text += f": the changed function(s) {names} never ran"
+        lines.append(f"\nverdict: {text} ({elapsed:.1f} s)")
+        return lines
+
+    def _violation_heading(self, run, v):
+        why = f" (the base {self.base.NAME} keeps it on these operations)" if self.against else ""
+        return f"VIOLATION of {v.invariant} in {run.scenario.name} after {v.length} operations{why}: {v.message}"
+
+    def _ref(self, cls):
+        return self.args.model if cls is self.model and self.args.model else cls.NAME
+
+    def _scenario_option(self, run):
+        path = run.scenario.params.get("path") if isinstance(run.scenario.params, dict) else None
+        return f"--config {path}" if path else f"--preset {run.scenario.name}"
+
+    def rerun_hint(self, run, v):
+        """The command that shows this counterexample shrunk and printed as a program."""
+        parts = ["buddycheck explore", self._scenario_option(run), f"--depth {max(v.length, 1)}"]
+        if self.args.model:
+            parts.append(f"--model {self.args.model}")
+        return " ".join(parts)
+
+    # ---- JSON --------------------------------------------------------------------------------------
+    def document(self, code, elapsed):
+        from .trace import trace_document
+
+        def trace_doc(run, v):
+            try:
+                return trace_document(getattr(v, "scenario", None) or run.scenario, v)
+            except Exception:  # a scenario that cannot be named in printed code: keep the essentials
+                return {"invariant": v.invariant, "message": v.message, "length": v.length,
+                        "ops": [op.code() for op in v.trace]}
+
+        scenarios = []
+        for run in self.runs:
+            r = run.report
+            entry = {"scenario": run.scenario.name, "reachable_states": r.reachable_states,
+                     "transitions": r.transitions, "depth": r.depth, "complete": r.complete,
+                     "stopped_by": r.stopped_by, "reach": run.reach(), "seconds": round(r.seconds, 3),
+                     "share_seconds": None if run.share is None else round(run.share, 3),
+                     "sometimes": r.sometimes, "reductions": list(r.reductions),
+                     "violations": [trace_doc(run, v) for v in run.violations],
+                     "known": [trace_doc(run, v) for v in run.known]}
+            if run.diff is not None:
+                d = run.diff
+                entry["difference"] = None if d.difference is None else {
+                    "length": d.difference.length, "summary": d.difference.summary(),
+                    "ops": [step.op.code() for step in d.difference.steps],
+                    "base": d.difference.last.base.text, "head": d.difference.last.head.text}
+                entry["diff_bound"] = d.bound_text()
+            scenarios.append(entry)
+        return {
+            "model": self.model.NAME, "base": self.base.NAME,
+            "theorems": [t.to_json() for t in self.theorems],
+            "scenarios": scenarios,
+            "coverage": None if self.coverage is None else self.coverage.to_json(),
+            "verdict": [{"kind": k, "invariant": n, "result": r, "checked": h} for k, n, r, h in self.rows()],
+            "warnings": [] if self.coverage is None else self.coverage.warnings(),
+            "seconds": round(elapsed, 2),
+            "exit": code,
+        }
+

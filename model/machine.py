@@ -149,6 +149,7 @@ class Kernel419(MempolicyOps):
 
     NAME = "4.19"
     DESCRIPTION = "Linux 4.19 (stable, with the mpol_rebind_nodemask fix 29b190fa774d)"
+    BASE = None  # the model a variant is judged against (`variant()` sets it; None: 4.19)
 
     def __init__(self, topology, env=IDLE):
         self.topology = topology
@@ -294,10 +295,19 @@ class Kernel419(MempolicyOps):
     # ---- variants -------------------------------------------------------------------------
     @classmethod
     def variant(cls, name, description=""):
-        """A subclass that inherits every kernel function; replace some with @Variant.override."""
+        """A subclass that inherits every kernel function; replace some with @Variant.override.
+
+        The variant's BASE, the model its check is judged against, is the class it derives from; a
+        variant may set another (`V.BASE = Kernel419_0`).
+        """
         module = sys._getframe(1).f_globals.get("__name__", cls.__module__)
         return type(name.replace("-", "_").replace(".", "_"), (cls,),
-                    {"NAME": name, "DESCRIPTION": description, "__module__": module})
+                    {"NAME": name, "DESCRIPTION": description, "__module__": module, "BASE": cls})
+
+    @classmethod
+    def base_model(cls):
+        """The model this one is judged against: its BASE, else 4.19 (which is its own base)."""
+        return cls.BASE or Kernel419
 
     @classmethod
     def override(cls, fn):

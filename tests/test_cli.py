@@ -155,8 +155,8 @@ def test_check_proves_explores_and_prints_one_verdict_table(capsys):
     assert code == 0
     assert "split_merge_preserve" in out and "proved" in out
     assert "symmetry: interchangeable 4-page units per zone (2)" in out
-    row = next(line for line in out.splitlines() if line.startswith("no_overlap "))
-    assert "holds" in row and "exhausted, one state per exchange of whole MAX_ORDER blocks" in row
+    row = next(line for line in out.splitlines() if line.split()[2:3] == ["no_overlap"])
+    assert "holds" in row and "exhausted at depth" in row and "one state per exchange of whole MAX_ORDER blocks" in row
     assert out.rstrip().splitlines()[-1].startswith("verdict: everything holds")
 
 
@@ -166,6 +166,7 @@ def test_check_of_a_broken_model_exits_1_with_the_violation(capsys):
     assert code == 1
     doc = json.loads(out)
     assert doc["exit"] == 1
-    assert [(v["invariant"], v["length"]) for v in doc["exploration"]["violations"]] == [("no_overlap", 1)]
+    [sc] = doc["scenarios"]
+    assert [(v["invariant"], v["length"]) for v in sc["violations"]] == [("no_overlap", 1)]
     rows = {r["invariant"]: r["result"] for r in doc["verdict"]}
     assert rows["no_overlap"] == "violated" and rows["conservation"] == "holds"

@@ -1,0 +1,150 @@
+"""Checking a model on a list of scenarios within one time budget: what `buddycheck check` runs.
+
+Each scenario is explored breadth-first with every selected invariant, past the first violation (one
+counterexample per invariant), for a share of the time: the time left divided by the scenarios left,
+so a scenario that is exhausted early leaves its time to the next ones and the search goes deepest
+where states are cheap. A search stopped by its share is bounded at the last depth every sequence
+reached, which the report says; it is not cut short in the sense of --max-states or Ctrl-C.
+
+Against a base model (a variant is checked against the model it derives from):
+- each violation of the model is replayed on the base: if the base also violates the invariant on
+  the same operations it is `known` in the base; otherwise it is a regression;
+- the same scenarios are explored as a diff of base and model (checks/diff.py), for the rest of the
+  time, so that every behavioural change is listed with its shortest sequence.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from .diff import diff
+from .explore import Explorer
+from .properties import all_properties
+from .shrink import shrink
+from .trace import replay
+
+DIFF_SHARE = 0.35  # of the exploration time, given to the diff against the base when there is one
+
+
+class UnknownInvariant(ValueError):
+    """--invariant or --skip named an invariant the catalogue does not have."""
+
+
+def properties_for(scenario, only=(), skip=()):
+    """Fresh property objects for one scenario: the catalogue plus the scenario's own, selected by name."""
+    props = all_properties() + list(getattr(scenario, "invariants", ()))
+    return select(props, only, skip)
+
+
+def select(props, only=(), skip=()):
+    names = [p.name for p in props]
+    for name in (*only, *skip):
+        if name not in names:
+            raise UnknownInvariant(f"unknown invariant {name!r}; the invariants are: {', '.join(names)}")
+    return [p for p in props if (not only or p.name in only) and p.name not in skip]
+
+
+@dataclass
+class ScenarioRun:
+    """One scenario's exploration (and diff) within the portfolio."""
+
+    scenario: object
+    report: object  # checks/report.py Report
+    share: float | None  # seconds given to its exploration (None: no time limit)
+    properties: list
+    violations: list = field(default_factory=list)  # regressions: violations the base does not have
+    known: list = field(default_factory=list)  # violations the base has on the same operations
+    diff: object = None  # checks/diff.py DiffReport, when checked against a base
+
+    def reach(self):
+        """How far the search went, in words that claim no more than it did."""
+        how = self._depth_reached()
+        if self.report.reductions:
+            how += ", one state per exchange of whole MAX_ORDER blocks"
+        return how
+
+    def _depth_reached(self):
+        r = self.report
+        if r.complete:
+            return f"exhausted at depth {r.depth}"
+        if r.stopped_by == "time":
+            return f"every sequence of up to {r.depth} operations, some of {r.depth + 1} (time share)"
+        if r.stopped_by == "max_states":
+            return f"stopped at {r.reachable_states} states (max_states) after depth {r.depth}"
+        if r.stopped_by == "interrupt":
+            return f"interrupted after depth {r.depth}"
+        return f"every sequence of up to {r.depth} operations"
+
+    @property
+    def cut_short(self):
+        return self.report.stopped_by in ("max_states", "interrupt")
+
+
+def shrunk(scenario, violation, properties):
+    """The violation shrunk (checks/shrink.py), or as found when shrinking cannot improve it."""
+    try:
+        return shrink(scenario, violation, properties)
+    except Exception:  # shrinking is best effort: the breadth-first trace is already a shortest one
+        return violation
+
+
+def known_in_base(base_scenario, violation, properties):
+    """Does the base violate the same invariant on the same operations?"""
+    prop = next((p for p in properties if p.name == violation.invariant), None)
+    if prop is None:  # the model crashed or hung: does the base fail on the same operations too?
+        try:
+            base_scenario.initial() if not violation.trace else replay(base_scenario, violation.trace, (), strict=False)
+        except Exception:
+            return True
+        return False
+    if not violation.trace:
+        m = base_scenario.initial()
+        return bool(prop.violations(None, None, None, m)) if getattr(prop, "per_state", False) else False
+    try:
+        result = replay(base_scenario, violation.trace, [prop], strict=False)
+    except Exception:  # the base crashes on these operations: that is not the same violation
+        return False
+    return result.violation_of(violation.invariant) is not None
+
+
+def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(), coverage=None, workers=1,
+                      progress=None, diff_coverage=True):
+    """Explore every scenario on `model` within `seconds` in all; a list of ScenarioRun.
+
+    With `base` (a model class other than `model`), violations are split into regressions and ones
+    known in the base, and a share of the time goes to diffing base and model on the same scenarios.
+    `progress(scenario, report)` is called as each search goes.
+    """
+    against = base is not None and base is not model
+    explore_seconds = None if seconds is None else seconds * (1 - DIFF_SHARE) if against else seconds
+    runs = []
+    deadline = None if seconds is None else time.perf_counter() + explore_seconds
+    for i, sc in enumerate(scenarios):
+        sc = sc.with_model(model)
+        share = None if deadline is None else max(0.0, (deadline - time.perf_counter()) / (len(scenarios) - i))
+        props = properties_for(sc, only, skip)
+        explorer = Explorer(sc).check(*props).all_violations().workers(workers).time_limit(share)
+        if coverage is not None:
+            explorer.coverage(coverage)
+        if progress is not None:
+            explorer.progress(lambda report, sc=sc: progress(sc, report))
+        report = explorer.run()
+        run = ScenarioRun(sc, report, share, props)
+        for v in report.violations:
+            v = shrunk(sc, v, props)
+            where = getattr(v, "scenario", None) or sc  # shrinking may have found a smaller machine
+            if against and known_in_base(where.with_model(base), v, props):
+                run.known.append(v)
+            else:
+                run.violations.append(v)
+        runs.append(run)
+        if report.stopped_by == "interrupt":
+            break
+    if against and not any(r.report.stopped_by == "interrupt" for r in runs):
+        diff_deadline = None if seconds is None else time.perf_counter() + seconds * DIFF_SHARE
+        for i, run in enumerate(runs):
+            share = None if diff_deadline is None else max(0.0, (diff_deadline - time.perf_counter()) / (len(runs) - i))
+            run.diff = diff(base, model, run.scenario, seconds=share,
+                            coverage=coverage if diff_coverage else None)
+            if run.diff.stopped_by == "interrupt":
+                break
+    return runs
