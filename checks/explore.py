@@ -156,12 +156,13 @@ class Explorer:
             if part.coverage is not None:
                 self._coverage.merge(part.coverage)
             stop = None
-            for key, state, parent_key, op, at in part.candidates:
+            for key, state, parent_key, op, at, bad in part.candidates:
                 if key in parent:
                     continue
                 parent[key] = (parent_key, op)
                 level.key_of.remember(state, key)
-                next_frontier.append((key, state))
+                if not bad:  # a violating state is reported, not expanded
+                    next_frontier.append((key, state))
                 report.reachable_states += 1
                 if report.reachable_states >= self._max_states:
                     stop = at

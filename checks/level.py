@@ -23,7 +23,7 @@ class Slice:
     """What expanding a run of one level's states found, in the order a sequential search meets it."""
 
     # each event carries `at`: the number of this slice's transitions up to and including its own
-    candidates: list = field(default_factory=list)  # (key, state, parent key, op, at), new to this slice
+    candidates: list = field(default_factory=list)  # (key, state, parent key, op, at, bad), new to this slice
     violations: list = field(default_factory=list)  # (Violation, at)
     transitions: int = 0
     audits: list = field(default_factory=list)  # at
@@ -100,6 +100,9 @@ class Level:
         seen = set(self.seen_invariants)
         props = ex._properties
         every = ex._audit_every if sym is not None else 0
+        # past the first violation, a state reached by a violating transition is not expanded: what
+        # follows a broken state (a crash on a corrupted list, say) is not a finding of its own
+        prune = not ex._stop_at_first
         deadline = ex._deadline
         last_tick = time.perf_counter()
         holds = self.holds
@@ -134,14 +137,19 @@ class Level:
                     new = holds = m.freeze()
                     new_key = key_of(new)
                     fresh = new_key not in parent and new_key not in local
+                    bad = False
                     for prop in props:
-                        if prop.name in seen or (getattr(prop, "per_state", False) and not fresh):
+                        if getattr(prop, "per_state", False) and not fresh:
                             continue  # a state invariant is judged once per distinct state
+                        if prop.name in seen and not prune:
+                            continue
                         messages = prop.violations(state, op, result, m)
                         if messages:
-                            seen.add(prop.name)
-                            trace = trace_to(parent, state_key) + (op,)
-                            out.violations.append((Violation(prop.name, messages[0], trace), at))
+                            bad = True
+                            if prop.name not in seen:
+                                seen.add(prop.name)
+                                trace = trace_to(parent, state_key) + (op,)
+                                out.violations.append((Violation(prop.name, messages[0], trace), at))
                     if out.violations and ex._stop_at_first:
                         out.stopped_by = "violation"
                         return out
@@ -152,7 +160,7 @@ class Level:
                         holds = None
                     if fresh:
                         local.add(new_key)
-                        out.candidates.append((new_key, new, state_key, op, at))
+                        out.candidates.append((new_key, new, state_key, op, at, bad))
                         if len(out.candidates) >= budget:
                             return out  # the merge stops at --max-states within these
                 if progress and ex._progress is not None:
