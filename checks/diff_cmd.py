@@ -62,8 +62,7 @@ def load_variant(name, which):
 
 def diff_scenario(args):
     """The scenario named by --preset/--config (a diff scenario, a built-in one, a TOML file)."""
-    from .diff import DIFF_SCENARIOS
-    from .scenarios import SCENARIOS
+    from .scenarios import DIFF_SCENARIOS, SCENARIOS
 
     name = args.preset
     if name is not None and not args.config and name in DIFF_SCENARIOS:

@@ -1,7 +1,8 @@
 """Built-in scenarios with names: what `buddycheck explore --preset NAME` and `buddycheck check` run."""
 
+from buddycheck.model import NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model import gfp as G
-from buddycheck.model import preset
+from buddycheck.model.constants import ZONE_MOVABLE, ZONE_NORMAL
 from buddycheck.model.errors import ConfigError
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE
 
@@ -116,6 +117,66 @@ SCENARIOS = {
     "numa2-isolation": numa2_isolation,
     "numa2-mixed": numa2_mixed,
 }
+# ---- scenarios made for diff --------------------------------------------------------------------
+
+
+def rebind_4node():
+    """Four nodes: a task's BIND/INTERLEAVE policy, two cpuset writes, and allocations through the policy.
+
+    Shows the rebind difference of 4.19.0 (docs/regression-howto.md): BIND {1}, cpuset {0,1,2},
+    cpuset {2,3} leaves the policy on node 3 in 4.19 (node 1 is second of {0,1,2}, the second of
+    {2,3} is 3) and on node 2 in 4.19.0 (which remaps from the policy's own nodes {1}).
+    """
+    zone = dict(watermarks=(0, 0, 0), lowmem_reserve=(0,) * 5, pcp_high_batch=(0, 1))
+    topology = Topology(nodes=tuple(NodeSpec(n, (n,), (ZoneSpec(ZONE_NORMAL, 4 * n, 4, **zone),))
+                                    for n in range(4)),
+                        max_order=2, pageblock_order=1, page_group_by_mobility_disabled=False, min_free_kbytes=0,
+                        name="numa4-small")
+    ops = (
+        SetMempolicy(MPOL_BIND, frozenset({1})),
+        SetMempolicy(MPOL_INTERLEAVE, frozenset({0, 1})),
+        SetCpuset(0, frozenset({0, 1, 2})),
+        SetCpuset(0, frozenset({2, 3})),
+        AllocPages(G.GFP_KERNEL, 0, cpu=0),
+    )
+    return Scenario(name="rebind-4node", topology=topology, extra_ops=ops, free_cpus=(), depth=4,
+                    description="4 nodes of 4 pages, BIND {1} or INTERLEAVE {0,1}, cpuset writes {0,1,2} and "
+                                "{2,3}, alloc_pages through the policy; depth 4",
+                    params={"scenario": "rebind-4node"})
+
+
+def classzone_2node():
+    """The classzone change of 5.8: node 1 lacks ZONE_MOVABLE, so 4.19's classzone for its MOVABLE requests is NORMAL.
+
+    Node 0: NORMAL pfn 0-3 (min = low = high = 1) and MOVABLE pfn 4-5; lowmem_reserve_ratio 1 for
+    NORMAL gives node 0's NORMAL a reserve of 2 pages against MOVABLE-class requests (its node's
+    MOVABLE managed pages / 1). Node 1: NORMAL pfn 8-9 only. Setup allocates node 1's two pages and
+    node 0's MOVABLE pair, so a GFP_HIGHUSER_MOVABLE request from CPU 1 walks N1.NORMAL, N0.MOVABLE,
+    N0.NORMAL and can only be served by N0.NORMAL. 4.19 checks it against lowmem_reserve[NORMAL] = 0
+    (the preferred zoneref is N1.NORMAL) and takes pages while free > 1; 5.8 checks it against
+    lowmem_reserve[MOVABLE] = 2 and takes one page (4 > 1 + 2, then 3 > 3 fails).
+    """
+    topology = Topology(nodes=(
+        NodeSpec(0, (0,), (ZoneSpec(ZONE_NORMAL, 0, 4, watermarks=(1, 1, 1), pcp_high_batch=(0, 1)),
+                           ZoneSpec(ZONE_MOVABLE, 4, 2, watermarks=(0, 0, 0), pcp_high_batch=(0, 1)))),
+        NodeSpec(1, (1,), (ZoneSpec(ZONE_NORMAL, 8, 2, watermarks=(0, 0, 0), pcp_high_batch=(0, 1)),)),
+    ), max_order=2, pageblock_order=1, lowmem_reserve_ratio=(256, 256, 1, 0, 0),
+        page_group_by_mobility_disabled=False, min_free_kbytes=0, name="classzone-2node")
+    setup = (Alloc(G.GFP_KERNEL | G.__GFP_THISNODE, 1, cpu=1),
+             Alloc(G.GFP_HIGHUSER_MOVABLE | G.__GFP_THISNODE, 1, cpu=0))
+    allocs = (Alloc(G.GFP_HIGHUSER_MOVABLE, 0, cpu=1),)
+    return Scenario(name="classzone-2node", topology=topology, allocs=allocs, setup=setup, free_cpus=(1,),
+                    depth=4, sometimes=(),
+                    description="classzone: node 1 without MOVABLE, movable requests from its CPU, frees; depth 4",
+                    params={"scenario": "classzone-2node"})
+
+
+DIFF_SCENARIOS = {
+    "rebind-4node": rebind_4node,
+    "classzone-2node": classzone_2node,
+}
+
+
 DEFAULT_SCENARIO = "numa2-mixed"
 
 
@@ -124,9 +185,19 @@ def portfolio_scenarios():
     return [make() for make in SCENARIOS.values()]
 
 
+def builtin_scenarios():
+    """Every built-in scenario by name: the presets, the diff scenarios and the default portfolio."""
+    named = {name: make for name, make in SCENARIOS.items()}
+    named.update(DIFF_SCENARIOS)
+    for sc in portfolio_scenarios():
+        named.setdefault(sc.name, lambda sc=sc: sc)
+    return named
+
+
 def scenario(name, **params):
-    if name not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {name!r}; the built-in scenarios are: {', '.join(SCENARIOS)}")
+    known = builtin_scenarios()
+    if name not in known:
+        raise ConfigError(f"unknown scenario {name!r}; the built-in scenarios are: {', '.join(known)}")
     if params and name != "buddy-core":
         raise ConfigError(f"scenario {name!r} takes no --pages/--max-order/--orders")
-    return SCENARIOS[name](**params)
+    return known[name](**params)

@@ -13,7 +13,6 @@ from planted_models import PLANTED, ExpandUpper, InterleaveSkip
 
 from buddycheck.checks.cli import Parser, UsageError
 from buddycheck.checks.diff import (
-    DIFF_SCENARIOS,
     Observation,
     diff,
     differing_fields,
@@ -26,7 +25,7 @@ from buddycheck.checks.diff import (
 from buddycheck.checks.diff_cmd import add_diff_parser
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
-from buddycheck.checks.scenarios import buddy_core, numa2_policy
+from buddycheck.checks.scenarios import DIFF_SCENARIOS, buddy_core, numa2_policy
 from buddycheck.model import Event, Kernel419, preset
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import ZONE_MOVABLE, ZONE_NORMAL
