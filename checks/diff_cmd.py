@@ -61,19 +61,7 @@ def load_variant(name, which):
 
 
 def diff_scenario(args):
-    """The scenario named by --preset/--config (a diff scenario, a built-in one, a TOML file)."""
-    from .scenarios import DIFF_SCENARIOS, SCENARIOS
-
-    name = args.preset
-    if name is not None and not args.config and name in DIFF_SCENARIOS:
-        if any(getattr(args, k, None) is not None for k in ("pages", "max_order", "orders")):
-            raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
-        sc = DIFF_SCENARIOS[name]()
-        if args.depth is not None:
-            sc.depth = args.depth
-        return sc
-    if name is not None and name not in SCENARIOS:
-        raise UsageError(f"unknown scenario {name!r}; the scenarios are: {', '.join([*SCENARIOS, *DIFF_SCENARIOS])}")
+    """The scenario named by --preset/--config (any built-in scenario, a TOML file), numa2-mixed by default."""
     return resolve_scenario(args, DEFAULT_DIFF_SCENARIO)
 
 

@@ -1,0 +1,116 @@
+"""`buddycheck check --model X`: a verdict relative to the base, coverage of X's changes, invariant selection.
+
+The theorems are left out here (tests/test_prove_cli.py and tests/test_cli.py run them); these tests
+are about what the exploration part of the verdict says.
+"""
+
+import json
+
+import pytest
+
+import buddycheck.spec.theorems as theorems
+from buddycheck.checks.cli import main
+from buddycheck.checks.portfolio import explore_portfolio
+from buddycheck.checks.scenarios import scenario
+from buddycheck.model import Kernel419
+from buddycheck.model.variants import Kernel58Classzone
+from check_variants import ExpandUpperToo, NeverRuns
+from planted_models import ExpandUpper
+
+SMALL = ["--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "1-1"]
+
+
+@pytest.fixture(autouse=True)
+def no_theorems(monkeypatch):
+    monkeypatch.setattr(theorems, "prove_all", lambda: [])
+
+
+def check(capsys, *argv):
+    code = main(["check", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def rows(doc):
+    return {(r["kind"], r["invariant"]): r for r in doc["verdict"]}
+
+
+def test_a_variant_whose_change_never_ran_is_inconclusive_and_names_the_function(capsys):
+    code, out, _ = check(capsys, *SMALL, "--model", "check_variants:NeverRuns")
+    assert code == 3
+    assert "WARNING: your change to reserve_highatomic_pageblock (" in out and "was never executed" in out
+    assert out.rstrip().splitlines()[-1].startswith(
+        "verdict: inconclusive: the changed function(s) reserve_highatomic_pageblock never ran")
+    code, out, _ = check(capsys, *SMALL, "--model", "check_variants:NeverRuns", "--json")
+    doc = json.loads(out)
+    assert code == 3 and doc["exit"] == 3
+    [f] = doc["coverage"]["overridden"]
+    assert f["function"] == "reserve_highatomic_pageblock" and f["calls"] == 0 and f["lines"]["executed"] == 0
+    assert rows(doc)[("overridden function", "reserve_highatomic_pageblock")]["result"] == "never ran"
+
+
+def test_the_coverage_object_of_the_json_document(capsys):
+    code, out, _ = check(capsys, *SMALL, "--json")
+    cov = json.loads(out)["coverage"]
+    assert code == 0
+    for key, part in (("functions", "reached"), ("lines", "executed"), ("branches", "executed")):
+        assert 0 < cov[key][part] < cov[key]["of"]
+    assert cov["functions"]["of"] == len(cov["per_function"])
+    expand = next(f for f in cov["per_function"] if f["function"] == "expand")
+    assert expand["calls"] > 0 and expand["lines"]["executed"] == expand["lines"]["of"]
+
+
+def test_a_regression_fails_with_the_shrunk_counterexample_and_a_rerun_hint(capsys):
+    code, out, _ = check(capsys, *SMALL, "--model", "planted_models:ExpandUpper")
+    assert code == 1
+    assert "VIOLATION of no_overlap in buddy-core after 1 operations (the base 4.19 keeps it on these operations)" \
+        in out
+    assert "(rerun: buddycheck explore --preset buddy-core --depth 1 --model planted_models:ExpandUpper)" in out
+
+
+def test_a_violation_the_base_has_too_is_known_and_does_not_fail(capsys):
+    assert ExpandUpperToo.base_model() is ExpandUpper
+    code, out, _ = check(capsys, *SMALL, "--model", "check_variants:ExpandUpperToo", "--json")
+    doc = json.loads(out)
+    assert code == 0, out
+    [sc] = doc["scenarios"]
+    assert sc["violations"] == [] and [k["invariant"] for k in sc["known"]] == ["no_overlap"]
+    assert rows(doc)[("state invariant", "no_overlap")]["result"] == "known in base"
+    assert doc["base"] == "expand-upper"
+
+
+def test_behaviour_differences_are_listed_and_fail_only_when_asked(capsys):
+    argv = ["--preset", "classzone-2node", "--model", "buddycheck.model.variants:Kernel58Classzone"]
+    code, out, _ = check(capsys, *argv)
+    assert code == 0
+    assert "behaviour differs from 4.19 in classzone-2node at step 2" in out
+    code, out, _ = check(capsys, *argv, "--fail-on-difference", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["scenarios"][0]["difference"]["length"] == 2
+
+
+def test_invariants_can_be_chosen_and_skipped(capsys):
+    code, out, _ = check(capsys, *SMALL, "--invariant", "no_overlap", "--invariant", "conservation", "--json")
+    names = [r["invariant"] for r in json.loads(out)["verdict"] if r["kind"].endswith("invariant")]
+    assert code == 0 and names == ["no_overlap", "conservation"]
+    code, out, _ = check(capsys, *SMALL, "--skip", "no_overlap", "--model", "planted_models:ExpandUpper", "--json")
+    doc = json.loads(out)
+    assert ("state invariant", "no_overlap") not in rows(doc)
+    code, _, err = check(capsys, *SMALL, "--invariant", "no_such_rule")
+    assert code == 2 and "unknown invariant 'no_such_rule'" in err
+
+
+def test_each_scenario_gets_a_share_of_the_time_and_says_how_far_it_went():
+    scenarios = [scenario("numa2-mixed"), scenario("buddy-core", pages=8, max_order=3, orders=(1, 2))]
+    runs = explore_portfolio(scenarios, Kernel419, seconds=1.0)
+    mixed, core = runs
+    assert mixed.report.stopped_by == "time" and not mixed.report.complete
+    assert mixed.reach() == f"every sequence of up to {mixed.report.depth} operations, some of " \
+                            f"{mixed.report.depth + 1} (time share)"
+    assert core.report.complete and core.reach().startswith("exhausted at depth")
+    assert not mixed.cut_short
+
+
+def test_the_base_of_a_variant_is_the_model_it_derives_from():
+    assert Kernel419.base_model() is Kernel419
+    assert NeverRuns.base_model() is Kernel419 and Kernel58Classzone.base_model() is Kernel419
