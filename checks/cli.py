@@ -139,17 +139,73 @@ class Progress:
             self.bar.close()
 
 
-def explore_scenario(sc, properties, max_states=None, progress=True, workers=1):
+def explore_scenario(sc, properties, max_states=None, progress=True, workers=1, coverage=None, keep_going=False):
     from .explore import Explorer
 
     explorer = Explorer(sc).check(*properties).workers(workers)
     if max_states is not None:
         explorer.max_states(max_states)
+    if coverage is not None:
+        explorer.coverage(coverage)
+    if keep_going:
+        explorer.all_violations()
     bar = Progress(progress)
     try:
         return explorer.progress(bar).run()
     finally:
         bar.close()
+
+
+def add_coverage_options(p):
+    p.add_argument("--coverage", metavar="FILE", help="write the per-line coverage of the model as LCOV")
+    p.add_argument("--no-coverage", action="store_true",
+                   help="do not measure coverage (faster; an overridden function is then not known to have run)")
+
+
+def add_invariant_options(p):
+    p.add_argument("--invariant", action="append", metavar="NAME", help="check only this invariant (repeatable)")
+    p.add_argument("--skip", action="append", metavar="NAME", help="do not check this invariant (repeatable)")
+
+
+def coverage_for(args, model):
+    """A ModelCoverage for this command, or None with --no-coverage; --coverage's path is checked first."""
+    from .coverage import ModelCoverage
+
+    if args.no_coverage:
+        if args.coverage:
+            raise UsageError("--coverage FILE and --no-coverage exclude each other")
+        return None
+    if args.coverage:
+        check_writable(args.coverage, "--coverage")
+    return ModelCoverage(model)
+
+
+def check_writable(path, option):
+    """Refuse an output path before a search rather than after it."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write a file there")
+
+
+def coverage_lines(report):
+    """The coverage summary and the warnings about a variant's overridden functions."""
+    lines = ["  coverage: " + report.summary()]
+    for f in report.overridden():
+        lines.append(f"  overridden {f.name} ({f.where}): {f.calls} calls, lines {f.lines}/{f.lines_total}, "
+                     f"branches {f.branches}/{f.branches_total}")
+    lines += [f"  WARNING: {w}" for w in report.warnings()]
+    return lines
+
+
+def selected_properties(args, sc):
+    from .portfolio import UnknownInvariant, properties_for
+
+    try:
+        return properties_for(sc, getattr(args, "invariant", None) or (), getattr(args, "skip", None) or ())
+    except UnknownInvariant as e:
+        raise UsageError(str(e)) from None
 
 
 def report_lines(report, sc):
@@ -188,21 +244,29 @@ def shrunk_violations(sc, report, properties):
     return out
 
 
-def exploration_exit(report):
+def exploration_exit(report, coverage=None):
     if report.violations:
         return EXIT_VIOLATION
     if report.stopped_by in ("max_states", "interrupt"):
         return EXIT_INCONCLUSIVE
+    if coverage is not None and coverage.unexercised_overrides():
+        return EXIT_INCONCLUSIVE  # a changed function that never ran: nothing was checked about it
     return EXIT_OK
 
 
 def cmd_explore(args, out):
-    from .properties import all_properties
     from .trace import emit_pytest, format_program, trace_document
 
     sc = resolve_scenario(args, "buddy-core")
-    properties = all_properties()
-    report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers)
+    if args.emit_pytest:
+        check_writable(args.emit_pytest, "--emit-pytest")
+    properties = selected_properties(args, sc)
+    measure = coverage_for(args, sc.model)
+    report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers,
+                              coverage=measure, keep_going=args.keep_going)
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
     violations = shrunk_violations(sc, report, properties) if report.violations else []
     by_name = {p.name: p for p in properties}
     if args.emit_pytest and violations:
@@ -217,14 +281,21 @@ def cmd_explore(args, out):
             "peak_memory_mb": round(report.peak_memory_mb, 1), "sometimes": report.sometimes,
             "reductions": list(report.reductions), "symmetry_audits": report.audited,
             "violations": [trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
+            "coverage": None if coverage is None else coverage.to_json(),
         }
         out(json.dumps(doc, default=_json_default, indent=2))
-        return exploration_exit(report)
+        return exploration_exit(report, coverage)
     for line in report_lines(report, sc):
         out(line)
+    if coverage is not None:
+        for line in coverage_lines(coverage):
+            out(line)
     if not violations:
         names = ", ".join(p.name for p in properties)
-        if report.stopped_by in ("max_states", "interrupt"):
+        if coverage is not None and coverage.unexercised_overrides():
+            out(f"  INCONCLUSIVE: no violation, but the changed function(s) "
+                f"{', '.join(f.name for f in coverage.unexercised_overrides())} never ran")
+        elif report.stopped_by in ("max_states", "interrupt"):
             out(f"  no violation in the part explored (the search was cut short): {names}")
         elif report.complete:
             out(f"  every invariant held in every reachable state: {names}")
@@ -233,7 +304,7 @@ def cmd_explore(args, out):
     for v in violations:
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, [by_name[v.invariant]], violation=v))
-    return exploration_exit(report)
+    return exploration_exit(report, coverage)
 
 
 def _json_default(value):
@@ -270,13 +341,10 @@ def build_parser():
     check.add_argument("--time", type=positive_float, metavar="SECONDS",
                        help="exploration time shared by the scenarios (default: 36 for the portfolio; a single "
                             "scenario goes to its depth)")
-    check.add_argument("--invariant", action="append", metavar="NAME", help="check only this invariant (repeatable)")
-    check.add_argument("--skip", action="append", metavar="NAME", help="do not check this invariant (repeatable)")
     check.add_argument("--fail-on-difference", action="store_true",
                        help="with --model: a behavioural difference from the base fails the check (exit 1)")
-    check.add_argument("--coverage", metavar="FILE", help="write the per-line coverage of the model as LCOV")
-    check.add_argument("--no-coverage", action="store_true",
-                       help="do not measure coverage (faster; an overridden function is then not known to have run)")
+    add_invariant_options(check)
+    add_coverage_options(check)
     check.set_defaults(func=cmd_check)
 
     explore = sub.add_parser("explore", help="breadth-first exploration of a scenario")
@@ -284,6 +352,10 @@ def build_parser():
     explore.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
     explore.add_argument("--json", action="store_true", help="one JSON document on standard output")
     explore.add_argument("--emit-pytest", metavar="FILE", help="write the counterexample as a pytest file")
+    explore.add_argument("--keep-going", action="store_true",
+                         help="explore past the first violation: one counterexample per invariant")
+    add_invariant_options(explore)
+    add_coverage_options(explore)
     explore.set_defaults(func=cmd_explore)
 
     bench = sub.add_parser("bench", help="speed figures of this machine")

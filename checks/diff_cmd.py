@@ -22,6 +22,9 @@ from .cli import (
     EXIT_VIOLATION,
     Progress,
     UsageError,
+    add_coverage_options,
+    coverage_for,
+    coverage_lines,
     order_range,
     positive_int,
     resolve_scenario,
@@ -45,6 +48,7 @@ def add_diff_parser(subparsers):
     p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
     p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
     p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    add_coverage_options(p)
     p.set_defaults(func=cmd_diff)
     return p
 
@@ -65,11 +69,13 @@ def diff_scenario(args):
     return resolve_scenario(args, DEFAULT_DIFF_SCENARIO)
 
 
-def diff_exit(report):
+def diff_exit(report, coverage=None):
     if report.difference is not None:
         return EXIT_VIOLATION
     if report.stopped_by in ("max_states", "interrupt"):
         return EXIT_INCONCLUSIVE
+    if coverage is not None and coverage.unexercised_overrides():
+        return EXIT_INCONCLUSIVE  # "equivalent" would claim something about code that never ran
     return EXIT_OK
 
 
@@ -80,16 +86,25 @@ def cmd_diff(args, out):
     base = load_variant(args.base, "BASE")
     head = load_variant(args.head, "HEAD")
     sc = diff_scenario(args)
+    measure = coverage_for(args, head)
     bar = Progress(not args.json)
     try:
-        report = diff(base, head, sc, sc.depth, args.max_states, progress=bar)
+        report = diff(base, head, sc, sc.depth, args.max_states, progress=bar, coverage=measure)
     finally:
         bar.close()
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
     if args.json:
-        out(json.dumps(difference_document(report, sc, base, head), indent=2, default=_json_default))
-        return diff_exit(report)
+        doc = difference_document(report, sc, base, head)
+        doc["coverage"] = None if coverage is None else coverage.to_json()
+        out(json.dumps(doc, indent=2, default=_json_default))
+        return diff_exit(report, coverage)
     for line in report_lines(report, sc):
         out(line)
+    if coverage is not None:
+        for line in coverage_lines(coverage):
+            out(line)
     if report.difference is not None and report.difference.trace:
         try:
             program = format_difference_program(report.difference, base, head)
@@ -98,7 +113,7 @@ def cmd_diff(args, out):
         else:
             out("\nThe difference as a program (run it with python):\n")
             out(program)
-    return diff_exit(report)
+    return diff_exit(report, coverage)
 
 
 def _json_default(value):

@@ -12,8 +12,15 @@ import json
 import sys
 import time
 
-from .cli import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION, UsageError, load_model, resolve_scenario
-from .coverage import ModelCoverage
+from .cli import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_VIOLATION,
+    UsageError,
+    coverage_for,
+    load_model,
+    resolve_scenario,
+)
 from .portfolio import UnknownInvariant, explore_portfolio
 
 DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
@@ -58,7 +65,7 @@ def run_check(args, out):
     base = model.base_model()
     scenarios = scenarios_of(args)
     seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
-    measure = None if args.no_coverage else ModelCoverage(model)
+    measure = coverage_for(args, model)
     started = time.perf_counter()
     theorems = prove_all()
     bar = ScenarioProgress(not args.json)

@@ -7,6 +7,8 @@ are about what the exploration part of the verdict says.
 import json
 
 import pytest
+from check_variants import ExpandUpperToo, NeverRuns
+from planted_models import ExpandUpper
 
 import buddycheck.spec.theorems as theorems
 from buddycheck.checks.cli import main
@@ -14,8 +16,6 @@ from buddycheck.checks.portfolio import explore_portfolio
 from buddycheck.checks.scenarios import scenario
 from buddycheck.model import Kernel419
 from buddycheck.model.variants import Kernel58Classzone
-from check_variants import ExpandUpperToo, NeverRuns
-from planted_models import ExpandUpper
 
 SMALL = ["--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "1-1"]
 
@@ -114,3 +114,24 @@ def test_each_scenario_gets_a_share_of_the_time_and_says_how_far_it_went():
 def test_the_base_of_a_variant_is_the_model_it_derives_from():
     assert Kernel419.base_model() is Kernel419
     assert NeverRuns.base_model() is Kernel419 and Kernel58Classzone.base_model() is Kernel419
+
+
+def test_explore_and_diff_say_when_a_changed_function_never_ran(capsys, tmp_path):
+    code = main(["explore", *SMALL, "--model", "check_variants:NeverRuns", "--coverage", str(tmp_path / "x.lcov")])
+    out = capsys.readouterr().out
+    assert code == 3 and "INCONCLUSIVE: no violation, but the changed function(s) reserve_highatomic_pageblock" in out
+    assert "SF:" in (tmp_path / "x.lcov").read_text()
+    code = main(["diff", "4.19", "check_variants:NeverRuns", *SMALL, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 3 and doc["equivalent"] and doc["coverage"]["overridden"][0]["lines"]["executed"] == 0
+
+
+def test_explore_keeps_going_past_the_first_violation(capsys):
+    code = main(["explore", *SMALL, "--model", "planted_models:ExpandUpper", "--keep-going", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and [v["invariant"] for v in doc["violations"]][:1] == ["no_overlap"]
+
+
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_search(capsys, tmp_path):
+    code = main(["explore", *SMALL, "--coverage", str(tmp_path / "missing" / "x.lcov")])
+    assert code == 2 and "--coverage" in capsys.readouterr().err

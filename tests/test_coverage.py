@@ -1,13 +1,14 @@
 """Coverage of the model's kernel functions: what ran, counted per function, merged across workers."""
 
+from check_variants import NeverRuns
+from planted_models import ExpandUpper
+
 from buddycheck.checks.coverage import ModelCoverage, overridden_functions
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.level import Level
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenarios import scenario
 from buddycheck.model import Kernel419
-from check_variants import NeverRuns
-from planted_models import ExpandUpper
 
 
 def measured(sc, workers=1):
