@@ -316,10 +316,19 @@ def _json_default(value):
 
 
 def cmd_scenarios(args, out):
-    from .scenarios import SCENARIOS
+    from .scenarios import DIFF_SCENARIOS, SCENARIOS, portfolio_scenarios
 
+    portfolio = portfolio_scenarios()
+    width = max(len(name) for name in [*SCENARIOS, *DIFF_SCENARIOS, *(sc.name for sc in portfolio)])
+    out("the default portfolio of `buddycheck check` (each is also a --preset):")
+    for sc in portfolio:
+        out(f"  {sc.name:{width}}  {sc.description}")
+    out("presets:")
     for name, make in SCENARIOS.items():
-        out(f"{name:14} {make().description}")
+        out(f"  {name:{width}}  {make().description}")
+    out("made for `buddycheck diff`:")
+    for name, make in DIFF_SCENARIOS.items():
+        out(f"  {name:{width}}  {make().description}")
     return EXIT_OK
 
 
