@@ -14,6 +14,11 @@ iterator, `policy_nodemask`, the expand and merge transitions) are plain
 functions over Z3 terms so that tests can evaluate them against the Python
 model on many inputs, and so that a deliberately broken variant can be
 passed in to see the theorem refuted.
+
+A theorem is about 4.19's functions as encoded. `Theorem.functions` names the kernel functions
+(model/kernel.py) whose behaviour its encoding states and spec/comparisons.py compares;
+`Theorem.not_compared` those it states that no comparison exercises. spec/agreement.py uses them to
+judge a variant that overrides one.
 """
 
 import time
