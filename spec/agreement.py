@@ -23,7 +23,7 @@ COMPARISONS = {
     "buddy_arithmetic": ((C.find_buddy_cases, 1000), (C.transition_cases, 400)),
     "split_merge_preserve": ((C.transition_cases, 400),),
     "interleave_fairness": ((C.interleave_cases, 60),),
-    "zonelist_nodemask": ((C.zonelist_cases, 300),),
+    "zonelist_nodemask": ((C.zonelist_cases, 200),),
     "policy_nodemask_cpuset": ((C.policy_nodemask_cases, 1000), (C.cpuset_gate_cases, None)),
 }
 
