@@ -24,7 +24,8 @@ COMPARISONS = {
     "split_merge_preserve": ((C.transition_cases, 400),),
     "interleave_fairness": ((C.interleave_cases, 60),),
     "zonelist_nodemask": ((C.zonelist_cases, 200),),
-    "policy_nodemask_cpuset": ((C.policy_nodemask_cases, 1000), (C.cpuset_gate_cases, None)),
+    "policy_nodemask_cpuset": ((C.policy_nodemask_cases, 1000), (C.cpuset_gate_cases, None),
+                               (C.fast_path_cases, None)),
 }
 
 

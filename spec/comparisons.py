@@ -17,12 +17,21 @@ from dataclasses import dataclass, field, replace
 import z3
 
 from buddycheck.model import preset
-from buddycheck.model.constants import ZONE_DMA, ZONE_DMA32, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NAMES, ZONE_NORMAL
+from buddycheck.model.constants import (
+    ALLOC_WMARK_LOW,
+    ZONE_DMA,
+    ZONE_DMA32,
+    ZONE_HIGHMEM,
+    ZONE_MOVABLE,
+    ZONE_NAMES,
+    ZONE_NORMAL,
+)
 from buddycheck.model.errors import InvalidGfpZone
 from buddycheck.model.gfp import __GFP_HARDWALL, GFP_KERNEL, gfp_zone
 from buddycheck.model.machine import Current, Task
 from buddycheck.model.mempolicy import MPOL_INTERLEAVE, N_HIGH_MEMORY, Mempolicy
 from buddycheck.model.mmzone import Zoneref
+from buddycheck.model.page_alloc import AllocContext
 
 from . import theorems as T
 
@@ -299,6 +308,53 @@ def cpuset_gate_cases(model_cls, n=None):
                     yield _raised(values, exc)
                     continue
                 yield Case(values, bool(got) == want, bool(got), want)
+
+
+def fast_path_cases(model_cls, n=None):
+    """The fast path (k.prepare_alloc_pages, k.finalise_ac, k.get_page_from_freelist) of an order-0 GFP_KERNEL
+    request on a freshly booted numa2, against fast_path_allows: the page comes from a node the encoding
+    allows, and the fast path fails only when it allows none (every zone is above its LOW mark at boot).
+    Every preferred node, nodemask (none or a nonempty subset), mems_allowed, cpusets_enabled, in_interrupt
+    and oom_victim (n is ignored: the space is enumerated)."""
+    m = model_cls(preset("numa2"))
+    booted = m.freeze()
+    w = 1024
+    node, mask, mems = z3.BitVec("node", T.NODE_BITS), z3.BitVec("mask", w), z3.BitVec("mems", w)
+    has_mask, cpusets, interrupt, victim = z3.Bools("has_mask cpusets in_interrupt oom_victim")
+    allowed = T.fast_path_allows(node, has_mask, mask, cpusets, mems, interrupt, victim)
+    everything = frozenset(m.topology.node_ids)
+    subsets = (frozenset({0}), frozenset({1}), everything)
+    for nid in sorted(everything):
+        cpu = next(c for c in m.topology.cpus if m.topology.cpu_to_node(c) == nid)
+        for nodemask in (None,) + subsets:
+            for mems_allowed in subsets:
+                for flags in range(8):
+                    on, intr, oom = bool(flags & 1), bool(flags & 2), bool(flags & 4)
+                    values = {"preferred node": nid, "nodemask": None if nodemask is None else sorted(nodemask),
+                              "mems_allowed": sorted(mems_allowed), "cpusets enabled": on, "in interrupt": intr,
+                              "oom victim": oom}
+                    fixed_inputs = ((has_mask, z3.BoolVal(nodemask is not None)), (mask, _bits(nodemask or (), w)),
+                                    (mems, _bits(mems_allowed, w)), (cpusets, z3.BoolVal(on)),
+                                    (interrupt, z3.BoolVal(intr)), (victim, z3.BoolVal(oom)))
+                    want = [x for x in sorted(everything)
+                            if fixed(allowed, fixed_inputs + ((node, z3.BitVecVal(x, T.NODE_BITS)),))]
+                    m.restore(booted)
+                    m.cpusets_on = on
+                    m.current = Current(cpu=cpu, task=Task(0, mems_allowed), all_nodes=everything, in_interrupt=intr,
+                                        oom_victim=oom)
+                    try:
+                        ac = AllocContext()
+                        ok, alloc_mask, alloc_flags = m.prepare_alloc_pages(GFP_KERNEL, 0, nid, nodemask, ac,
+                                                                            GFP_KERNEL, ALLOC_WMARK_LOW)
+                        m.finalise_ac(GFP_KERNEL, ac)
+                        page = m.get_page_from_freelist(alloc_mask, 0, alloc_flags, ac) if ok else None
+                    except Exception as exc:
+                        yield _raised(values, exc)
+                        continue
+                    got = None if page is None else m.page_zone(page).nid
+                    agrees = got in want if got is not None else not want
+                    yield Case(values, agrees, f"node {got}" if got is not None else "no page",
+                               f"one of nodes {want}" if want else "no page")
 
 
 # ---- gfp_zone (a helper, not a kernel function a variant can override) -------------------------------------

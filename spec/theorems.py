@@ -741,8 +741,8 @@ THEOREMS = (
             "__cpuset_zone_allowed",
             build_policy_nodemask, {"max_numnodes": 1024},
             ("policy_nodemask", "apply_policy_zone", "cpuset_nodemask_valid_mems_allowed", "cpuset_zone_allowed",
-             "__cpuset_zone_allowed", "__cpuset_node_allowed", "cpusets_enabled"),
-            ("prepare_alloc_pages", "get_page_from_freelist")),
+             "__cpuset_zone_allowed", "__cpuset_node_allowed", "cpusets_enabled", "prepare_alloc_pages",
+             "get_page_from_freelist")),
     Theorem("gfp_zone_eligibility",
             "over all 16 combinations of the zone modifiers and all 8 configurations of DMA, DMA32 and HIGHMEM, "
             "GFP_ZONE_BAD flags exactly the combinations naming two or more of DMA, DMA32, HIGHMEM, and every "

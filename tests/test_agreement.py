@@ -1,14 +1,17 @@
 """agreement(): a theorem about 4.19's encoding is judged for a variant by comparing the variant's
 overridden functions with the encoding; the first differing input is reported, decoded."""
 
+from dataclasses import replace
+
 from planted_models import BuddyPlus, ExpandUpper, InterleaveSkip, ThisnodeFallback
 
 from buddycheck.model import Kernel419
 from buddycheck.model.buddy import expand as expand_419
+from buddycheck.model.constants import ALLOC_CPUSET
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
 from buddycheck.model.variants import VARIANTS
 from buddycheck.spec.agreement import AGREES, DIFFERS, NOT_COMPARED, agreement
-from buddycheck.spec.theorems import THEOREMS
+from buddycheck.spec.theorems import THEOREMS, THEOREMS_BY_NAME
 
 SameExpand = Kernel419.variant("same-expand", "expand rewritten, behaving as 4.19's")
 
@@ -18,12 +21,12 @@ def expand(k, zone, page, low, high, migratetype):
     expand_419(k, zone, page, low, high, migratetype)
 
 
-UncomparedFastPath = Kernel419.variant("fast-path-copy", "get_page_from_freelist overridden")
+NoHardwall = Kernel419.variant("no-hardwall", "the fast path forgets the cpuset check under ALLOC_CPUSET")
 
 
-@UncomparedFastPath.override
+@NoHardwall.override
 def get_page_from_freelist(k, gfp_mask, order, alloc_flags, ac):
-    return Kernel419.get_page_from_freelist(k, gfp_mask, order, alloc_flags, ac)
+    return Kernel419.get_page_from_freelist(k, gfp_mask, order, alloc_flags & ~ALLOC_CPUSET, ac)
 
 
 def test_every_declared_function_is_a_kernel_function():
@@ -74,10 +77,26 @@ def test_interleave_skipping_a_node_differs():
                               "encoding": {"node": 47, "il_prev after": 47}}
 
 
+def test_a_fast_path_without_the_cpuset_check_differs():
+    (row,) = agreement(NoHardwall)
+    assert row.theorem == "policy_nodemask_cpuset" and row.functions == ("get_page_from_freelist",)
+    assert row.status == DIFFERS and row.inputs == 1000 + 48 + 34
+    assert row.difference == {"input": {"preferred node": 0, "nodemask": [0], "mems_allowed": [1],
+                                        "cpusets enabled": True, "in interrupt": False, "oom victim": False},
+                              "model": "node 0", "encoding": "no page"}
+
+
 def test_an_overridden_function_no_comparison_exercises_is_not_proved():
-    (row,) = agreement(UncomparedFastPath)
+    stated = replace(THEOREMS_BY_NAME["policy_nodemask_cpuset"], not_compared=("finalise_ac",))
+    Finalise = Kernel419.variant("finalise-copy")
+
+    @Finalise.override
+    def finalise_ac(k, gfp_mask, ac):
+        Kernel419.finalise_ac(k, gfp_mask, ac)
+
+    (row,) = agreement(Finalise, theorems=(stated,))
     assert row.theorem == "policy_nodemask_cpuset" and row.status == NOT_COMPARED and row.inputs == 0
-    assert row.text().endswith("not compared with the encoding: not proved for fast-path-copy")
+    assert row.text() == "finalise-copy's finalise_ac not compared with the encoding: not proved for finalise-copy"
 
 
 def test_a_variant_overriding_nothing_encoded_gives_no_rows():

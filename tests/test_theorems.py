@@ -203,6 +203,10 @@ def test_cpuset_gate_matches_fast_path_allows_on_every_combination():
     assert _all_agree(C.cpuset_gate_cases(Kernel419)) == 2 * 3 * 8
 
 
+def test_fast_path_matches_fast_path_allows_on_every_combination():
+    assert _all_agree(C.fast_path_cases(Kernel419)) == 2 * 4 * 3 * 8
+
+
 def test_expand_and_free_transitions_match_the_model_on_1000_steps():
     """Each model step on buddy-core(64 pages, MAX_ORDER 4) is a transition the Z3 relation allows,
     and the state after it satisfies the zone invariants as the encoding states them."""
