@@ -12,10 +12,11 @@ from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
 from buddycheck.spec.invariants import STATE_INVARIANTS
+from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import view_of
 
-from .ops import Alloc, AllocPages
+from .ops import Alloc, AllocPages, AllocVma, SetMempolicy
 
 
 class ViewCache:
@@ -160,6 +161,51 @@ class InterleaveChoiceProperty:
         return []
 
 
+class ThpNodeProperty:
+    """thp_node (spec/operation_invariants.py) on every THP that alloc_pages_vma() served."""
+
+    per_state = False
+
+    def __init__(self, before_cache, invariant=THP_NODE):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.before_cache = before_cache
+
+    def violations(self, before, op, result, m):
+        if not isinstance(op, AllocVma) or not op.hugepage or before is None or getattr(result, "page", None) is None:
+            return []
+        k, _ = self.before_cache.get(m, before)
+        task = k.tasks[op.task]
+        vma = next((v for v in task.vmas if v.start <= op.addr < v.end), None)
+        return [str(v) for v in self.invariant.check(task, vma, k.topology.cpu_to_node(op.cpu), op.task,
+                                                     result.page, result.nid)]
+
+
+class InterleaveCursorProperty:
+    """interleave_cursor (spec/operation_invariants.py) on every transition."""
+
+    per_state = False
+
+    def __init__(self, invariant=INTERLEAVE_CURSOR):
+        self.invariant = invariant
+        self.name = invariant.name
+
+    def violations(self, before, op, result, m):
+        if before is None:
+            return []
+        own = getattr(op, "task", None) if isinstance(op, AllocPages | SetMempolicy) else None
+        after = {t: task.il_prev for t, task in m.tasks.items()}
+        cursors = frozen_cursors(before)
+        if cursors == after:
+            return []
+        return [str(v) for v in self.invariant.check(cursors, after, own, op.code())]
+
+
+def frozen_cursors(frozen):
+    """task id -> il_prev, read from a frozen state (Kernel419.freeze: tasks are (tid, mems, policy, il_prev, ...))."""
+    return {task[0]: task[3] for task in frozen[5]}
+
+
 def all_properties():
     """Every invariant of the catalogue the explorer can check per transition."""
     cache = ViewCache()
@@ -167,4 +213,5 @@ def all_properties():
     props = [StateInvariantProperty(inv, cache) for inv in STATE_INVARIANTS]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
+    props += [ThpNodeProperty(before_cache), InterleaveCursorProperty()]
     return props

@@ -11,7 +11,6 @@ import pytest
 
 from buddycheck.checks.mutants import CATALOGUE, MUTANTS, explore, kill
 from buddycheck.checks.mutants.highatomic import HaDoubleDec, HaSteal, ha_double_dec_scenario
-from buddycheck.checks.mutants.properties import HighatomicReserveExact, thp_target_node
 from buddycheck.checks.trace import replay
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
@@ -19,7 +18,8 @@ from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGR
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
 from buddycheck.model.machine import Task
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, Mempolicy
-from buddycheck.spec.invariants import HighatomicAccounting
+from buddycheck.spec.invariants import HighatomicAccounting, HighatomicReserveExact
+from buddycheck.spec.operation_invariants import thp_target_node
 from buddycheck.spec.view import view_of
 
 NAMES = [m.name for m in CATALOGUE]

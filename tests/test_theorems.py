@@ -6,13 +6,10 @@ import random
 import pytest
 import z3
 
-from buddycheck.model import Kernel419, preset
-from buddycheck.model.constants import ZONE_DMA, ZONE_DMA32, ZONE_HIGHMEM, ZONE_MOVABLE, ZONE_NORMAL
-from buddycheck.model.errors import InvalidGfpZone
-from buddycheck.model.gfp import gfp_zone
-from buddycheck.model.machine import Current, Task
-from buddycheck.model.mmzone import Zoneref
+from buddycheck.model import Kernel419
+from buddycheck.model.constants import ZONE_NORMAL
 from buddycheck.model.nodemask import next_node_in as model_next_node_in
+from buddycheck.spec import comparisons as C
 from buddycheck.spec import theorems as T
 from buddycheck.spec.theorems import THEOREMS_BY_NAME, Query, Status, prove_queries
 
@@ -142,49 +139,40 @@ def test_zonelist_walk_ignoring_the_nodemask_is_refuted():
         assert any(node not in cex["nodemask"] for node, _ in yielded)
 
 
-# ---- the encodings are the model's functions -------------------------------------------------------------
+# ---- the encodings are the model's functions (the comparisons of spec/comparisons.py, on Kernel419) ------
+def _all_agree(cases):
+    count = 0
+    for case in cases:
+        assert case.agrees, case
+        count += 1
+    return count
+
+
 def test_find_buddy_encoding_matches_the_model_on_1000_inputs():
-    m = Kernel419(preset("buddy-core", pages=16, max_order=4))
-    rng = random.Random(1)
-    pfn, order = z3.BitVec("pfn", 64), z3.BitVec("order", 64)
-    term = T.find_buddy_pfn(pfn, order)
-    for _ in range(1000):
-        o = rng.randrange(11)
-        p = rng.randrange(1 << 64) & ~((1 << o) - 1)
-        got = fixed(z3.substitute(term, (pfn, z3.BitVecVal(p, 64)), (order, z3.BitVecVal(o, 64))))
-        assert got == m.__find_buddy_pfn(p, o)
-
-
-def _forall_over(positions):
-    return lambda body: z3.And([body(z3.IntVal(i)) for i in sorted(positions)])
-
-
-def _relation(cursor, r, mask, w, positions):
-    return T.next_node_in(z3.IntVal(cursor), z3.IntVal(r), lambda i: z3.BoolVal(i.as_long() in mask), z3.IntVal(w),
-                          _forall_over(positions))
+    assert _all_agree(C.find_buddy_cases(Kernel419, 1000)) == 1000
 
 
 @pytest.mark.parametrize("count", [120, pytest.param(1200, marks=pytest.mark.slow)])
 def test_next_node_in_relation_matches_the_model(count):
-    """The relation holds for the model's answer and fails for another node of the mask or the cursor.
+    """The relation holds for the model's interleave choice (which becomes il_prev); it fails for another
+    node of the mask or the cursor, so it pins the choice down.
 
     Its quantified statements say "no node of the mask in ...": an instance at a position outside the mask
     is true whatever the guard, so the check enumerates the mask's nodes, the cursor's and result's
     neighbours, both ends and a few random positions (test_..._full_enumeration checks all positions).
     """
+    assert _all_agree(C.interleave_cases(Kernel419, count)) == count
     rng = random.Random(2)
     for k in range(count):
         w = (8, 64, 1024)[k % 3]
         mask = frozenset(rng.sample(range(w), rng.randint(1, min(w, 6))))
         cursor = rng.randrange(w)
         want = model_next_node_in(cursor, mask, w)
-        near = {x for c in (cursor, want) for x in (c - 1, c, c + 1) if 0 <= x < w}
-        positions = set(mask) | near | {0, w - 1} | {rng.randrange(w) for _ in range(6)}
-        assert fixed(_relation(cursor, want, mask, w, positions)) is True, (cursor, sorted(mask), want)
+        positions = C.interleave_positions(rng, cursor, want, mask, w)
         others = sorted((mask | {cursor}) - {want})
         if others:
             other = rng.choice(others)
-            assert fixed(_relation(cursor, other, mask, w, positions)) is False, (cursor, sorted(mask), other)
+            assert C.fixed(C.next_node_relation(cursor, other, mask, w, positions)) is False, (cursor, sorted(mask))
 
 
 def test_next_node_in_relation_full_enumeration():
@@ -195,127 +183,38 @@ def test_next_node_in_relation_full_enumeration():
         cursor = rng.randrange(w)
         want = model_next_node_in(cursor, mask, w)
         for r in range(w):
-            assert fixed(_relation(cursor, r, mask, w, range(w))) is (r == want)
+            assert C.fixed(C.next_node_relation(cursor, r, mask, w, range(w))) is (r == want)
 
 
 def test_gfp_zone_encoding_matches_the_model_on_every_combination_and_1000_masks():
-    rng = random.Random(3)
-    bits = z3.BitVec("b", 64)
-    flags = z3.Bools("d d32 h")
-    configs = []
-    for mask in range(8):
-        has = (bool(mask & 1), bool(mask & 2), bool(mask & 4))
-        configured = {ZONE_NORMAL, ZONE_MOVABLE} | {z for z, on in zip((ZONE_DMA, ZONE_DMA32, ZONE_HIGHMEM), has) if on}
-        configs.append((has, frozenset(configured)))
-    inputs = [(b, c) for b in range(16) for c in configs] + [(rng.randrange(1 << 23), rng.choice(configs))
-                                                            for _ in range(1000)]
-    z, bad = T.gfp_zone_lookup(bits, *flags)
-    for gfp, (has, configured) in inputs:
-        subst = [(bits, z3.BitVecVal(gfp & 0xF, 64))] + [(f, z3.BoolVal(v)) for f, v in zip(flags, has)]
-        is_bad = fixed(z3.substitute(bad, *subst))
-        try:
-            want = gfp_zone(gfp, configured)
-        except InvalidGfpZone:
-            assert is_bad
-            continue
-        assert not is_bad and fixed(z3.substitute(z, *subst)) == want
-
-
-class _Zone:
-    def __init__(self, nid, idx):
-        self.nid, self.idx = nid, idx
+    assert _all_agree(C.gfp_zone_cases(1000)) == 16 * 8 + 1000
 
 
 @pytest.mark.parametrize("count", [300, pytest.param(1000, marks=pytest.mark.slow)])
 def test_zonelist_walk_matches_the_model_iterator(count):
-    m = Kernel419(preset("buddy-core", pages=16, max_order=4))
-    rng = random.Random(4)
-    n = 6
-    entries = [(z3.BitVec(f"n{i}", T.NODE_BITS), z3.BitVec(f"z{i}", T.ZONE_BITS)) for i in range(n)]
-    nodes, has_nodes, high = z3.BitVec("mask", 1024), z3.Bool("has"), z3.BitVec("high", T.ZONE_BITS)
-    cursors, _ = T.zonelist_walk(entries, high, nodes, has_nodes)
-    for _ in range(count):
-        zl = [(rng.choice((0, 1, 7, 1023)), rng.randrange(5)) for _ in range(n)]
-        mask = frozenset(rng.sample((0, 1, 7, 1023), rng.randint(0, 4))) if rng.random() < 0.7 else None
-        hi = rng.randrange(5)
-        refs = [Zoneref(_Zone(a, b)) for a, b in zl] + [Zoneref(None)]
-        want = [(z.nid, z.idx) for z in m.zonelist_zones(refs, hi, mask)]
-        subst = [(high, z3.BitVecVal(hi, T.ZONE_BITS)), (has_nodes, z3.BoolVal(mask is not None)),
-                 (nodes, z3.BitVecVal(sum(1 << b for b in (mask or ())), 1024))]
-        for (nv, zv), (a, b) in zip(entries, zl):
-            subst += [(nv, z3.BitVecVal(a, T.NODE_BITS)), (zv, z3.BitVecVal(b, T.ZONE_BITS))]
-        got = [zl[c] for c in (fixed(z3.substitute(c, *subst)) for c in cursors) if c < n]
-        assert got == want
+    assert _all_agree(C.zonelist_cases(Kernel419, count)) == count
 
 
 def test_policy_nodemask_encoding_matches_the_model_on_1000_inputs():
-    from buddycheck.model.mempolicy import N_HIGH_MEMORY, Mempolicy
-    m = Kernel419(preset("numa2"))
-    rng = random.Random(5)
-    w = 1024
-    mode, pol, mems, hm = z3.BitVec("mode", 8), z3.BitVec("pol", w), z3.BitVec("mems", w), z3.BitVec("hm", w)
-    pz, zone = z3.BitVec("pz", T.ZONE_BITS), z3.BitVec("zone", T.ZONE_BITS)
-    applies, _ = T.policy_nodemask(mode, pol, hm, pz, zone, mems)
-    pool = (0, 1, 2, 5, 63, 1023)
-    gfps = (0, 0x1, 0x2, 0x4, 0x8, 0xA, 0xC)
-    for _ in range(1000):
-        md = rng.randrange(5)
-        nodes = frozenset(rng.sample(pool, rng.randint(1, 3)))
-        allowed = frozenset(rng.sample(pool, rng.randint(1, 3)))
-        high_memory = frozenset(rng.sample(pool, rng.randint(0, 3)))
-        m.policy_zone = rng.choice((ZONE_DMA, ZONE_DMA32, ZONE_NORMAL))
-        m.__dict__.setdefault("_node_states_cache", {})[N_HIGH_MEMORY] = high_memory
-        m.current = Current(cpu=0, task=Task(0, allowed), all_nodes=frozenset(pool))
-        gfp = rng.choice(gfps)
-        z = gfp_zone(gfp, m.topology.configured_zones)
-        want = m.policy_nodemask(gfp, Mempolicy(md, nodes=nodes)) is not None
-
-        def bvs(s):
-            return z3.BitVecVal(sum(1 << b for b in s), w)
-        got = fixed(z3.substitute(applies, (mode, z3.BitVecVal(md, 8)), (pol, bvs(nodes)), (mems, bvs(allowed)),
-                                  (hm, bvs(high_memory)), (pz, z3.BitVecVal(m.policy_zone, T.ZONE_BITS)),
-                                  (zone, z3.BitVecVal(z, T.ZONE_BITS))))
-        assert got == want, (md, nodes, allowed, high_memory, m.policy_zone, gfp)
+    assert _all_agree(C.policy_nodemask_cases(Kernel419, 1000)) == 1000
 
 
-def _bits(m, zone, n, mo):
-    free = [0] * mo
-    alloc = [0] * mo
-    for pfn, order, _ in m.free_blocks(zone):
-        free[order] |= 1 << pfn
-    for pfn, (order, _, _) in m.allocated.items():
-        alloc[order] |= 1 << pfn
-    return free, alloc
+def test_cpuset_gate_matches_fast_path_allows_on_every_combination():
+    assert _all_agree(C.cpuset_gate_cases(Kernel419)) == 2 * 3 * 8
+
+
+def test_fast_path_matches_fast_path_allows_on_every_combination():
+    assert _all_agree(C.fast_path_cases(Kernel419)) == 2 * 4 * 3 * 8
 
 
 def test_expand_and_free_transitions_match_the_model_on_1000_steps():
-    """Each model step on buddy-core(64 pages, MAX_ORDER 4) is a transition the Z3 relation allows."""
-    n, mo = 64, 4
-    m = Kernel419(preset("buddy-core", pages=n, max_order=mo))
-    zone = m.zones()[0]
-    pre, post = T.ZoneBits("a", n, mo), T.ZoneBits("b", n, mo)
-    p = z3.BitVec("p", n)
-    splits = {(lo, hi): T.expand_transition(pre, post, p, lo, hi) for hi in range(mo) for lo in range(hi + 1)}
-    frees = {o: T.free_transition(pre, post, p, o) for o in range(mo)}
+    """Each model step on buddy-core(64 pages, MAX_ORDER 4) is a transition the Z3 relation allows,
+    and the state after it satisfies the zone invariants as the encoding states them."""
+    post = T.ZoneBits("b", C.TRANSITION_PAGES, C.TRANSITION_MAX_ORDER)
     inv = z3.And(list(T.zone_invariants(post).values()))
-    rng = random.Random(6)
-    checked = 0
-    while checked < 1000:
-        f0, a0 = _bits(m, zone, n, mo)
-        if m.allocated and rng.random() < 0.45:
-            page = rng.choice(sorted(m.allocated))
-            order = m.allocated[page][0]
-            m.free(page)
-            rels = [(frees[order], page)]
-        else:
-            order = rng.randrange(mo)
-            r = m.alloc(0, order=order)
-            if not r.ok:
-                continue
-            rels = [(splits[(order, hi)], r.page) for hi in range(order, mo)]
-        f1, a1 = _bits(m, zone, n, mo)
-        subst = [(v, z3.BitVecVal(x, n)) for v, x in zip(pre.free + pre.alloc + post.free + post.alloc,
-                                                          f0 + a0 + f1 + a1)]
-        assert any(fixed(z3.substitute(rel, *(subst + [(p, z3.BitVecVal(page, n))]))) for rel, page in rels)
-        assert fixed(z3.substitute(inv, *subst))
-        checked += 1
+    count = 0
+    for case in C.transition_cases(Kernel419, 1000):
+        assert case.agrees, case
+        assert C.fixed(inv, case.subst)
+        count += 1
+    assert count == 1000

@@ -3,13 +3,13 @@
 Each `Mutant` is a named variant of Kernel419 (model/machine.py `Kernel419.variant`) that overrides
 only the kernel functions the bug touches, with the commit that fixed it, what went wrong, how the
 mistake maps onto 4.19 when the fix came in code 4.19 lacks, the invariant expected to catch it,
-the scenario it is checked on (after /work/shared/known-bugs.md's smallest scenario), and the length
+the scenario it is checked on (after the known-bugs list's smallest scenario), and the length
 of its shortest counterexample. tests/test_mutants.py pins every length; `buddycheck mutants`
 (checks/mutants_cmd.py) runs the catalogue.
 
 Killing a mutant: breadth-first exploration of its scenario against the mutant, with every property
-of checks/properties.py plus the mutant's extra properties (checks/mutants/properties.py), to the
-pinned length; the mutant is killed when some invariant fails. The unmutated Kernel419 passes the
+of checks/properties.py (the whole catalogue, as the default check judges it), to the pinned length;
+the mutant is killed when some invariant fails. The unmutated Kernel419 passes the
 same scenario at that depth, and one operation less does not break the expected invariant.
 
 Known-bugs entries that are not here, and why: 8 CONVERT-TXN and 16 HA-RESERVE-MAX are behaviour
@@ -31,7 +31,6 @@ from .highatomic import HaDoubleDec, HaSteal, ha_double_dec_scenario, ha_steal_s
 from .isolation import IsoMergeBuddy, IsoMergeOrder, IsoUndoNoMerge, isolation_scenario
 from .mempolicy import IlNextRebind, ThpNotThisnode, ThpPreferred, il_next_rebind_scenario, thp_scenario
 from .pcp import PcpStaleIsolate, pcp_stale_isolate_scenario
-from .properties import HighatomicReserveExact, InterleaveCursor, ThpNode
 from .watermark import WmarkNeg, wmark_neg_scenario
 
 
@@ -49,12 +48,11 @@ class Mutant:
     invariant: str  # the invariant expected to catch it
     scenario: object  # () -> Scenario
     length: int  # operations in the shortest counterexample
-    extra_properties: tuple = ()  # () -> property, for invariants spec/ does not state
     kind: str = "bug"  # "bug", or "partial revert" (half of a fix taken back)
 
     def properties(self):
-        """Every property the mutant is judged by: checks/properties.py's and its own extras (fresh objects)."""
-        return all_properties() + [make() for make in self.extra_properties]
+        """Every property the mutant is judged by: checks/properties.py's (fresh objects)."""
+        return all_properties()
 
     def checked_scenario(self, model=None):
         """The mutant's scenario with the mutant (or `model`) as the machine."""
@@ -187,20 +185,19 @@ CATALOGUE = (
         "ha-steal", HaSteal, "88ed365ea227", "mm: don't steal highatomic pageblock", _HA + " (sibling fix)",
         "steal_suitable_fallback() could claim a HIGHATOMIC pageblock for another migratetype without taking it "
         "off nr_reserved_highatomic, so the reserve counted a pageblock that was no longer reserved",
-        "", "highatomic_reserve_exact", ha_steal_scenario, 5,
-        (HighatomicReserveExact,)),
+        "", "highatomic_reserve_exact", ha_steal_scenario, 5),
     Mutant(
         "thp-preferred", ThpPreferred, "unverified", "mm, thp: respect MPOL_PREFERRED policy with non-local node",
         _THP + " (a)",
         "the THP path of alloc_pages_vma() tried the CPU's node even under MPOL_PREFERRED naming another node, "
         "so `numactl -p1 -C0` put huge pages on node 0",
-        "", "thp_node", lambda: thp_scenario("thp-preferred", 2), 2, (ThpNode,)),
+        "", "thp_node", lambda: thp_scenario("thp-preferred", 2), 2),
     Mutant(
         "thp-not-thisnode", ThpNotThisnode, "unverified",
         "mm, thp: really limit transparent hugepage allocation to local node", _THP + " (b)",
         "the one-node THP attempt lacked __GFP_THISNODE, so it only preferred the node and silently took a "
         "remote huge page instead of falling back to small pages",
-        "", "thp_node", lambda: thp_scenario("thp-not-thisnode", 2), 2, (ThpNode,)),
+        "", "thp_node", lambda: thp_scenario("thp-not-thisnode", 2), 2),
     Mutant(
         "il-next-rebind", IlNextRebind, "unverified (about 45816682b2cd)",
         "mm, mempolicy: stop adjusting current->il_next in mpol_rebind_nodemask()",
@@ -208,8 +205,7 @@ CATALOGUE = (
         "rebinding any policy after a cpuset change rewrote the current task's interleave cursor, although the "
         "policy could be another task's or a VMA's, so the task's interleave sequence jumped",
         "4.19 keeps il_prev, not il_next; the mutant's mpol_rebind_nodemask() moves current->il_prev into the "
-        "rebound mask as the old code moved il_next", "interleave_cursor", il_next_rebind_scenario, 2,
-        (InterleaveCursor,)),
+        "rebound mask as the old code moved il_next", "interleave_cursor", il_next_rebind_scenario, 2),
 )
 
 MUTANTS = {m.name: m for m in CATALOGUE}

@@ -14,9 +14,10 @@ a page of it sat on a normal free list (freed from a per-cpu list under a type c
 reservation), without taking it off nr_reserved_highatomic. 4.19 never claims a HIGHATOMIC pageblock
 (it moves the single block).
 
-Both are caught by the HIGHATOMIC accounting invariants of checks/mutants/properties.py, which
-spec/ does not state yet: nr_reserved_highatomic >= pageblock_nr_pages x HIGHATOMIC pageblocks
-(always, in 4.19), and the equality where no pageblock is isolated and no block exceeds a pageblock.
+Both are caught by the HIGHATOMIC accounting invariants of spec/invariants.py:
+highatomic_accounting, nr_reserved_highatomic >= pageblock_nr_pages x HIGHATOMIC pageblocks (always,
+in 4.19), and highatomic_reserve_exact, the equality (within its exceptions: no HIGHATOMIC pageblock
+isolated, no larger-than-pageblock free block covering one).
 """
 
 from buddycheck.checks.ops import Alloc, Drain, Free

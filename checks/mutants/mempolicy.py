@@ -8,7 +8,7 @@ really limit transparent hugepage allocation to local node" (David Rientjes): th
 lacked __GFP_THISNODE, so it only preferred that node and could land elsewhere. 4.19's
 alloc_pages_vma() has both fixes (hpage_node, then __alloc_pages_node(hpage_node, gfp |
 __GFP_THISNODE)); each mutant is 4.19's alloc_pages_vma() with one of them taken out. A THP is an
-order-1 block here; the invariant is thp_node (checks/mutants/properties.py).
+order-1 block here; the invariant is thp_node (spec/operation_invariants.py).
 
 IL-NEXT-REBIND re-introduces the mistake removed by "mm, mempolicy: stop adjusting current->il_next
 in mpol_rebind_nodemask()" (Vlastimil Babka, v4.13; mainline id unverified). Before it, rebinding a

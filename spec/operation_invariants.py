@@ -1,0 +1,86 @@
+"""Invariants about one operation that a state or an allocation request alone cannot judge.
+
+thp_node needs to know that the allocation was a transparent huge page from alloc_pages_vma() and for
+which VMA; interleave_cursor needs to know whose operation it was. Each has the texts of a state
+invariant (name, meaning, kernel, exceptions) and a `check(...)` over plain values, returning
+`Violation`s; checks/properties.py feeds them the operation and the machines before and after.
+
+No Z3 encoding: thp_node is the policy's choice of one node, a table lookup stated in
+thp_target_node() below, and interleave_cursor says which operations may write a field; neither has a
+for-all question over inputs that a solver would answer beyond what the concrete check sees. The
+interleave choice itself (next_node_in) is the interleave_fairness theorem.
+"""
+
+from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED
+
+from .invariants import Violation
+
+
+def thp_target_node(task, vma, local):
+    """The node 4.19's alloc_pages_vma() sends a THP to (its __GFP_THISNODE attempt), or None if not judged.
+
+    DEFAULT and local PREFERRED: the CPU's node; PREFERRED {n}: n; BIND whose nodes hold the CPU's node:
+    that node. INTERLEAVE (offset interleave, not the THP path) and other BIND masks are not judged.
+    """
+    pol = vma.policy if vma is not None and vma.policy is not None else task.mempolicy
+    if pol is None:
+        return local
+    if pol.mode == MPOL_PREFERRED:
+        return local if pol.flags & MPOL_F_LOCAL else pol.preferred_node
+    if pol.mode == MPOL_BIND:
+        return local if local in pol.nodes else None
+    if pol.mode == MPOL_INTERLEAVE:
+        return None
+    return local
+
+
+class ThpNode:
+    """thp_node: a THP from alloc_pages_vma() lies on the node 4.19 targets, or the allocation fails."""
+
+    name = "thp_node"
+    meaning = ("a transparent huge page (alloc_pages_vma with hugepage) comes from the node its policy names: "
+               "MPOL_PREFERRED's node, else the CPU's node, or the allocation fails")
+    kernel = ("alloc_pages_vma(): hpage_node is the policy's preferred node for a non-local MPOL_PREFERRED "
+              "(fix 'respect MPOL_PREFERRED policy with non-local node'), and the one attempt is "
+              "__alloc_pages_node(hpage_node, gfp | __GFP_THISNODE) (fix 'really limit transparent hugepage "
+              "allocation to local node'), which walks the NOFALLBACK zonelist of that node only")
+    exceptions = ("INTERLEAVE policies and BIND masks without the CPU's node are not judged",)
+
+    def check(self, task, vma, local, tid, pfn, nid):
+        """task and vma as before the allocation, local the CPU's node, pfn and nid the THP served."""
+        target = thp_target_node(task, vma, local)
+        if target is None or nid == target:
+            return []
+        return [Violation(self.name, f"THP at pfn {pfn:#x} came from node {nid}, but the policy of task {tid} "
+                                     f"sends it to node {target} only", {"node": nid, "target": target})]
+
+
+class InterleaveCursor:
+    """interleave_cursor: only a task's own interleaved allocation or set_mempolicy moves its il_prev."""
+
+    name = "interleave_cursor"
+    meaning = ("a task's interleave cursor (il_prev) changes only when that task allocates under its INTERLEAVE "
+               "policy or sets a policy; rebinding a policy (a cpuset change) leaves every cursor alone")
+    kernel = ("interleave_nodes() stores the node it chose in current->il_prev and do_set_mempolicy() resets it "
+              "for a new INTERLEAVE policy; since 4.13 (il_next became il_prev) mpol_rebind_nodemask() no longer "
+              "touches it, and interleave_nodes() picks next_node_in(il_prev, mask) from the mask of the moment")
+    exceptions = ()
+
+    def check(self, cursors_before, cursors_after, own, what):
+        """cursors_*: task id -> il_prev; own: the task whose allocation or set_mempolicy it was (None: no task's);
+        what: the operation, for the message."""
+        out = []
+        for tid, after in sorted(cursors_after.items()):
+            before = cursors_before.get(tid)
+            if before is None or tid == own or before == after:
+                continue
+            out.append(Violation(self.name, f"task {tid}'s interleave cursor il_prev went from {before} to {after} "
+                                            f"in an operation that is not its own interleaved allocation or "
+                                            f"set_mempolicy ({what})", {"task": tid}))
+        return out
+
+
+THP_NODE, INTERLEAVE_CURSOR = ThpNode(), InterleaveCursor()
+OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR)
+
+__all__ = ["INTERLEAVE_CURSOR", "OPERATION_INVARIANTS", "THP_NODE", "InterleaveCursor", "ThpNode", "thp_target_node"]
