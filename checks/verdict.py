@@ -68,6 +68,7 @@ def run_check(args, out):
     measure = coverage_for(args, model)
     started = time.perf_counter()
     theorems = prove_all()
+    agreements = theorem_agreements(model)
     bar = ScenarioProgress(not args.json)
     try:
         runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
@@ -81,7 +82,7 @@ def run_check(args, out):
         measure.write_lcov(args.coverage)
     elapsed = time.perf_counter() - started
 
-    verdict = Verdict(model, base, theorems, runs, coverage, args)
+    verdict = Verdict(model, base, theorems, runs, coverage, args, agreements)
     code = verdict.exit_code(Status)
     if args.json:
         out(json.dumps(verdict.document(code, elapsed), indent=2, default=str))
@@ -91,13 +92,25 @@ def run_check(args, out):
     return code
 
 
+def theorem_agreements(model):
+    """{theorem: text} for each theorem whose encoded functions the model overrides (spec/agreement.py)."""
+    from buddycheck.spec.agreement import agreement
+
+    try:
+        return {a.theorem: (a.agrees, a.text()) for a in agreement(model)}
+    except Exception as e:  # the variant's function failed on a comparison input: it is not the encoding
+        return {"*": (False, f"{model.NAME}'s functions raised {type(e).__name__} ({e}) when compared with the "
+                             f"encodings: not proved for {model.NAME}")}
+
+
 class Verdict:
     """The rows of one check and the exit status they give."""
 
-    def __init__(self, model, base, theorems, runs, coverage, args):
+    def __init__(self, model, base, theorems, runs, coverage, args, agreements=None):
         self.model, self.base, self.theorems, self.runs, self.coverage = model, base, theorems, runs, coverage
         self.args = args
         self.against = base is not model
+        self.agreements = agreements or {}
 
     # ---- what was found ----------------------------------------------------------------------------
     def regressions(self):
@@ -130,9 +143,12 @@ class Verdict:
         for t in self.theorems:
             params = ", ".join(f"{k}={v}" for k, v in t.params.items())
             how = f"Z3 proof for all inputs ({params})" if params else "Z3 proof for all inputs"
-            if self.against:
-                how += ", of 4.19's encoding"
-            rows.append(("theorem", t.name, t.status.value, how))
+            result = t.status.value
+            agreed = self.agreements.get(t.name) or self.agreements.get("*")
+            if agreed is not None and t.status.value == "proved":
+                how = f"{t.status.value} for 4.19's encoding; {agreed[1]} ({how})"
+                result = "proved" if agreed[0] else f"not proved for {self.model.NAME}"
+            rows.append(("theorem", t.name, result, how))
         states = sum(run.report.reachable_states for run in self.runs)
         scope = f"{len(self.runs)} scenario{'s' if len(self.runs) != 1 else ''}, {states} states"
         if len(self.runs) == 1:
@@ -225,9 +241,10 @@ class Verdict:
         lines.append("")
         rows = self.rows()
         width = max(len(r[1]) for r in rows)
-        lines.append(f"{'':20}{'':2}{'invariant':{width}}  {'result':13}  how it was checked")
+        result_width = max(13, *(len(r[2]) for r in rows))
+        lines.append(f"{'':20}{'':2}{'invariant':{width}}  {'result':{result_width}}  how it was checked")
         for kind, name, result, how in rows:
-            lines.append(f"{kind:20}  {name:{width}}  {result:13}  {how}")
+            lines.append(f"{kind:20}  {name:{width}}  {result:{result_width}}  {how}")
         text = {EXIT_OK: "everything holds", EXIT_VIOLATION: "VIOLATED", EXIT_INCONCLUSIVE: "inconclusive"}[code]
         if code == EXIT_INCONCLUSIVE and self.coverage is not None and self.coverage.unexercised_overrides():
             names = ", ".join(f.name for f in self.coverage.unexercised_overrides())
@@ -285,6 +302,7 @@ class Verdict:
         return {
             "model": self.model.NAME, "base": self.base.NAME,
             "theorems": [t.to_json() for t in self.theorems],
+            "agreement": {name: {"agrees": ok, "text": text} for name, (ok, text) in self.agreements.items()},
             "scenarios": scenarios,
             "coverage": None if self.coverage is None else self.coverage.to_json(),
             "verdict": [{"kind": k, "invariant": n, "result": r, "checked": h} for k, n, r, h in self.rows()],

@@ -17,6 +17,7 @@ from buddycheck.checks.scenarios import scenario
 from buddycheck.model import Kernel419
 from buddycheck.model.variants import Kernel58Classzone
 
+PROVE_ALL = theorems.prove_all
 SMALL = ["--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "1-1"]
 
 
@@ -135,3 +136,16 @@ def test_explore_keeps_going_past_the_first_violation(capsys):
 def test_an_output_path_that_cannot_be_written_is_refused_before_the_search(capsys, tmp_path):
     code = main(["explore", *SMALL, "--coverage", str(tmp_path / "missing" / "x.lcov")])
     assert code == 2 and "--coverage" in capsys.readouterr().err
+
+
+def test_a_theorem_whose_encoded_function_the_variant_changed_is_not_proved_for_it(capsys, monkeypatch):
+    monkeypatch.setattr(theorems, "prove_all", lambda: PROVE_ALL(names=["buddy_arithmetic"]))
+    code, out, _ = check(capsys, *SMALL, "--model", "planted_models:BuddyPlus", "--json")
+    doc = json.loads(out)
+    row = rows(doc)[("theorem", "buddy_arithmetic")]
+    assert row["result"] == "not proved for buddy-plus"
+    assert row["checked"].startswith("proved for 4.19's encoding; buddy-plus's __find_buddy_pfn differs from the "
+                                     "encoding at pfn=")
+    assert doc["agreement"]["buddy_arithmetic"]["agrees"] is False
+    code, out, _ = check(capsys, *SMALL, "--json")
+    assert rows(json.loads(out))[("theorem", "buddy_arithmetic")]["result"] == "proved"
