@@ -13,9 +13,15 @@ variant in which the explorer catches it (tests/test_planted_variants.py pins th
 5. reclaim-memalloc-leak         __alloc_pages_direct_reclaim  only when direct reclaim reports progress
 6. highatomic-multiblock-halfport  reserve_highatomic_pageblock  only with pageblock_order < MAX_ORDER - 1
 7. vmstat-drain-whole-batch      drain_zone_pages          never: no operation reaches it
+
+UNCAUGHT holds a plausible slip of situation 6 that no invariant of spec/ can catch (see
+steal-head-pageblock-only): the catalogue states nothing about which pageblock types a fallback
+leaves, so a mistake in the retyping of fallback stealing shows only when it also breaks the
+HIGHATOMIC, ISOLATE or CMA accounting.
 """
 
 from buddycheck.model import Kernel419
+from buddycheck.model.buddy import list_move_free
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE
 from buddycheck.model.mempolicy import MPOL_F_LOCAL, MPOL_PREFERRED
 from buddycheck.model.page_isolation import EBUSY, is_migrate_isolate_page
@@ -97,7 +103,8 @@ def set_migratetype_isolate(k, page, migratetype, skip_hwpoisoned_pages):
     ret = -EBUSY
     nr_pages = 0
     if not is_migrate_isolate_page(k, page):
-        if not k.has_unmovable_pages(zone, page, 0, migratetype, skip_hwpoisoned_pages):
+        pages_found = 0  # memory_isolate_notify(MEM_ISOLATE_COUNT): no notifier registered
+        if not k.has_unmovable_pages(zone, page, pages_found, migratetype, skip_hwpoisoned_pages):
             ret = 0
     if ret == 0:
         mt = k.get_pageblock_migratetype(page)
@@ -221,6 +228,52 @@ def drain_zone_pages(k, zone, pcp):
     if to_drain > 0:
         k.free_pcppages_bulk(zone, to_drain, pcp)
 
+
+# ---- a slip of situation 6 that no invariant catches ----------------------------------------------------
+
+StealHeadPageblockOnly = Kernel419.variant(
+    "steal-head-pageblock-only",
+    "steal_suitable_fallback() retypes only the first pageblock of a free block larger than a pageblock")
+
+
+@StealHeadPageblockOnly.override
+def steal_suitable_fallback(k, zone, page, start_type, whole_block):
+    """steal_suitable_fallback() with set_pageblock_migratetype() where 4.19 calls change_pageblock_range().
+
+    Written on a configuration where pageblock_order = MAX_ORDER - 1, the two calls do the same
+    (a free block is never larger than one pageblock); with pageblock_order < MAX_ORDER - 1 a stolen
+    block of a higher order keeps its later pageblocks in the old type, although expand() puts their
+    halves on the new type's lists. Fragmentation suffers, but no invariant of spec/ states which type
+    a pageblock should have after a fallback (migratetype_consistency exempts free blocks outside
+    ISOLATE from matching their pageblock), so nothing catches it: tests/test_planted_variants.py shows
+    the divergence from 4.19 and the clean exploration.
+    """
+    current_order = k.page_buddy[page]
+    old_block_type = k.get_pageblock_migratetype(page)
+    single_page = False
+    if old_block_type == MIGRATE_HIGHATOMIC:
+        single_page = True
+    elif current_order >= k.pageblock_order:
+        k.set_pageblock_migratetype(page, start_type)  # the slip: 4.19 retypes every pageblock of the block
+        single_page = True
+    elif not whole_block:
+        single_page = True
+    if not single_page:
+        free_pages, movable_pages = k.move_freepages_block(zone, page, start_type)
+        if start_type == MIGRATE_MOVABLE:
+            alike_pages = movable_pages
+        elif old_block_type == MIGRATE_MOVABLE:
+            alike_pages = k.pageblock_nr_pages - (free_pages + movable_pages)
+        else:
+            alike_pages = 0
+        if free_pages:
+            if free_pages + alike_pages >= (1 << (k.pageblock_order - 1)) or k.page_group_by_mobility_disabled:
+                k.set_pageblock_migratetype(page, start_type)
+            return
+    list_move_free(zone, page, current_order, start_type)
+
+
+UNCAUGHT = {"steal-head-pageblock-only": StealHeadPageblockOnly}
 
 VARIANTS = {
     "cma-fallback-cached-movable": CmaFallbackCachedMovable,
