@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from buddycheck.model import Kernel419
 
 from .ops import Free, Isolate, UndoIsolate
+from .watchdog import DEFAULT_OP_BUDGET, watch
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,16 @@ class Scenario:
     symmetry: bool = False  # quotient by exchangeable MAX_ORDER units (model/symmetry.py)
     description: str = ""
     params: dict = field(default_factory=dict)
+    op_budget: float = DEFAULT_OP_BUDGET  # wall-clock seconds for one operation (checks/watchdog.py)
 
-    def initial(self):
-        m = self.model(self.topology)
+    def initial(self, op_budget=None):
+        """The booted machine after the setup; booting and each setup operation run within the budget."""
+        budget = self.op_budget if op_budget is None else op_budget
+        with watch(budget):
+            m = self.model(self.topology)
         for op in self.setup:
-            op.apply(m)
+            with watch(budget):
+                op.apply(m)
         return m
 
     def with_model(self, model):
