@@ -5,7 +5,8 @@ that code still runs, the SIGALRM handler raises `ModelHang` in it, so the inner
 traceback is where the model was looping. The handler raises only while an operation is in flight:
 a signal that arrives after the operation ended is ignored. Timers belong to a process and signals
 to its main thread, so in any other thread `watch` does nothing, and a forked process re-arms its
-own timer (a timer is not inherited by fork). Nested watches keep the outer budget.
+own timer (a timer is not inherited by fork). Nested watches keep the outer budget. The first armed
+watch installs the SIGALRM handler for good: nothing else in the process may use SIGALRM.
 
 Why wall-clock time is sound here: a loop that never ends exceeds any budget, by any clock. A
 healthy operation takes well under a millisecond, so a budget of seconds is only exceeded by a
@@ -15,7 +16,6 @@ machine so loaded that it stalls for that long; the only cost of such a stall is
 
 import signal
 import threading
-from contextlib import contextmanager
 
 DEFAULT_OP_BUDGET = 2.0  # seconds of wall-clock time for one operation (or for booting the machine)
 
@@ -29,6 +29,7 @@ class ModelHang(Exception):
 
 
 _in_flight = None  # the budget of the operation running now, or None
+_handler_installed = False  # whether _on_alarm is installed: the watchdog owns SIGALRM once it has armed a timer
 
 
 def _on_alarm(signum, frame):
@@ -36,20 +37,36 @@ def _on_alarm(signum, frame):
         raise ModelHang(_in_flight)
 
 
-@contextmanager
-def watch(budget):
-    """Run the body with `budget` seconds of wall-clock time (None or <= 0: no limit)."""
-    global _in_flight
-    if (not budget or budget <= 0 or _in_flight is not None
-            or threading.current_thread() is not threading.main_thread()):
-        yield
-        return
-    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
-        signal.signal(signal.SIGALRM, _on_alarm)
-    _in_flight = budget
-    signal.setitimer(signal.ITIMER_REAL, budget)
-    try:
-        yield
-    finally:
-        _in_flight = None  # first, so an alarm that fires now is ignored
-        signal.setitimer(signal.ITIMER_REAL, 0)
+class watch:
+    """`with watch(budget):` runs the body with `budget` seconds of wall-clock time (None or <= 0: no limit).
+
+    A class rather than a generator: it is entered once per operation, so it is kept cheap.
+    """
+
+    __slots__ = ("budget", "armed")
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.armed = False
+
+    def __enter__(self):
+        global _in_flight, _handler_installed
+        budget = self.budget
+        if not budget or budget <= 0 or _in_flight is not None or \
+                threading.get_ident() != threading.main_thread().ident:
+            return self
+        if not _handler_installed:  # once per process (a forked one inherits it): asking costs microseconds
+            signal.signal(signal.SIGALRM, _on_alarm)
+            _handler_installed = True
+        _in_flight = budget
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, budget)
+        return self
+
+    def __exit__(self, *exc):
+        global _in_flight
+        if self.armed:
+            self.armed = False
+            _in_flight = None  # first, so an alarm that fires now is ignored
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return False

@@ -274,3 +274,39 @@ def test_a_nested_watch_keeps_the_outer_budget():
                 while True:
                     pass
     assert info.value.budget == 0.05
+
+
+def test_a_failure_in_the_setup_is_a_counterexample_of_length_0(tmp_path):
+    from planted_failures import ExpandDivides
+
+    from buddycheck.checks.ops import Alloc
+    from buddycheck.model import gfp as G
+
+    sc = scenario_of("expand-divides")
+    sc.setup = (Alloc(G.GFP_KERNEL, 0),) * 3  # the third splits two orders
+    sc = sc.with_model(ExpandDivides)
+    v = explore(sc).violations[0]
+    assert (v.invariant, v.trace, v.failure.function) == (CRASH, (), "expand")
+    error, line = program_failure(format_program(sc, (), violation=v), tmp_path)
+    assert isinstance(error, ZeroDivisionError)
+    namespace = {"__name__": "pinned"}
+    exec(compile(pytest_source(sc, v, []), "<pinned>", "exec"), namespace)
+    namespace["test_pinned_model_crash"]()
+
+
+BootSpins = Kernel419.variant("boot-spins", "__free_one_page never ends for a boot-time MAX_ORDER-1 block")
+
+
+@BootSpins.override
+def __free_one_page(k, page, pfn, zone, order, migratetype):
+    while order == k.MAX_ORDER - 1:
+        pass
+    Kernel419.__free_one_page(k, page, pfn, zone, order, migratetype)
+
+
+def test_a_hang_while_booting_is_a_counterexample_of_length_0():
+    sc = scenario_of("boot-free-fails").with_model(BootSpins)
+    v = explore(sc).violations[0]
+    assert (v.invariant, v.trace, v.failure.function, v.failure.file) == (HANG, (), "__free_one_page",
+                                                                           os.path.abspath(__file__))
+    assert replay(sc, ()).failure.failure.same_as(v.failure)
