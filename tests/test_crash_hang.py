@@ -111,7 +111,7 @@ def test_shrinking_keeps_the_same_failure(name):
     assert again is not None and again.failure.same_as(v.failure) and again.trace == shrunk.trace
 
 
-def test_shrinking_a_property_violation_skips_a_machine_that_crashes_instead():
+def test_a_crash_is_matched_by_its_own_failure_and_by_no_property_when_shrinking():
     from buddycheck.checks.shrink import SameFailure, matches
 
     v = found("expand-divides")
