@@ -237,7 +237,7 @@ def shrunk_violations(sc, report, properties):
     out = []
     for v in report.violations:
         try:
-            out.append(shrink(sc, v, [by_name[v.invariant]]))
+            out.append(shrink(sc, v, [by_name[v.invariant]] if v.invariant in by_name else []))
         except Exception as e:  # shrinking is best effort: the BFS trace is already the shortest
             print(f"buddycheck: shrinking failed ({e}); showing the breadth-first counterexample", file=sys.stderr)
             out.append(v)
@@ -269,9 +269,12 @@ def cmd_explore(args, out):
         measure.write_lcov(args.coverage)
     violations = shrunk_violations(sc, report, properties) if report.violations else []
     by_name = {p.name: p for p in properties}
+
+    def props_of(v):  # a crash or hang (model_crash, model_hang) is judged by no property
+        return [by_name[v.invariant]] if v.invariant in by_name else []
     if args.emit_pytest and violations:
         v = violations[0]
-        emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, [by_name[v.invariant]])
+        emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
     if args.json:
         doc = {
             "scenario": sc.name, "model": sc.model.NAME, "reachable_states": report.reachable_states,
@@ -303,7 +306,7 @@ def cmd_explore(args, out):
             out(f"  every invariant held to depth {report.depth}: {names}")
     for v in violations:
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
-        out(format_program(getattr(v, "scenario", None) or sc, v.trace, [by_name[v.invariant]], violation=v))
+        out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
     return exploration_exit(report, coverage)
 
 

@@ -10,7 +10,8 @@ offers. After each operation the two outcomes are compared:
   -errno) and what it reported; for every operation the events it caused (kind and details). An
   operation that one model refuses (ModelError: not enabled there) and the other runs is a
   difference; one refused by both is not a transition. A model that crashes (any other exception)
-  is observed as a crash of that exception type;
+  is observed as a crash of that exception type, and an operation still running after the
+  scenario's `op_budget` (checks/watchdog.py) as a crash of type ModelHang;
 - the verdict of every invariant of `all_properties()`, judged on each model: an invariant violated
   in one and not the other is a difference (one violated in both is not).
 
@@ -43,6 +44,7 @@ from .report import peak_rss_mb
 from .scenario import Scenario
 from .shrink import machine_key, op_key, smaller_machines
 from .trace import KIND_OF, TraceError, import_code, machine_expression, object_reference, op_expr
+from .watchdog import DEFAULT_OP_BUDGET, watch
 
 # ---- the observable of one operation, defined once ------------------------------------------------
 
@@ -126,11 +128,12 @@ def judge(props, before, op, result, m, per_state=True):
     return tuple(out)
 
 
-def apply_op(op, m):
-    """(outcome, Observation) of op on m: the result, or the exception it raised."""
+def apply_op(op, m, budget=DEFAULT_OP_BUDGET):
+    """(outcome, Observation) of op on m: the result, or the exception it raised (ModelHang past the budget)."""
     try:
-        outcome = op.apply(m)
-    except Exception as e:  # ModelError: not enabled here; anything else: the model crashed
+        with watch(budget):
+            outcome = op.apply(m)
+    except Exception as e:  # ModelError: not enabled here; anything else: the model crashed or hung
         return e, observe(e)
     return outcome, observe(outcome)
 
@@ -175,14 +178,14 @@ class StepPair:
             self.base.observation.status != self.head.observation.status
 
 
-def step_pair(index, op, mb, mh, props_b, props_h, before_b, before_h, per_state=True):
+def step_pair(index, op, mb, mh, props_b, props_h, before_b, before_h, per_state=True, budget=DEFAULT_OP_BUDGET):
     """Apply op to both machines (each in its `before` state already) and compare the outcomes.
 
     Invariants are judged only on a model that ran the operation; with per_state False only the
     step invariants are (see `judged()`).
     """
-    rb, ob = apply_op(op, mb)
-    rh, oh = apply_op(op, mh)
+    rb, ob = apply_op(op, mb, budget)
+    rh, oh = apply_op(op, mh, budget)
     return judged(StepPair(index, op, Side(ob, outcome_text(rb)), Side(oh, outcome_text(rh))),
                   (rb, mb, props_b, before_b), (rh, mh, props_h, before_h), per_state)
 
@@ -308,7 +311,7 @@ def replay_pair(base_sc, head_sc, trace, *, stop_at_first=True):
         if op not in base_sc.actions(mb):
             return PairReplay(tuple(steps), init, first, f"step {i + 1} ({op.code()}) is not offered here")
         sb, sh = mb.freeze(), mh.freeze()
-        pair = step_pair(i, op, mb, mh, props_b, props_h, sb, sh)
+        pair = step_pair(i, op, mb, mh, props_b, props_h, sb, sh, budget=base_sc.op_budget)
         if not pair.enabled_somewhere:
             return PairReplay(tuple(steps), init, first, f"step {i + 1} ({op.code()}) is refused by both models")
         steps.append(pair)
@@ -337,7 +340,7 @@ def search(base_sc, head_sc, depth, max_states, report, progress=None, deadline=
     """
     start = time.perf_counter()
     last_tick = start
-    mb, mh = base_sc.initial(), head_sc.initial(None if coverage is None else coverage.count_calls)
+    mb, mh = base_sc.initial(), head_sc.initial(prepare=None if coverage is None else coverage.count_calls)
     props_b, props_h = all_properties(), all_properties()
     init = (mb.freeze(), mh.freeze())
     parent = {init: None}
@@ -360,8 +363,8 @@ def search(base_sc, head_sc, depth, max_states, report, progress=None, deadline=
                 for op in base_sc.actions(mb):
                     mb.restore(sb)
                     mh.restore(sh)
-                    rb, ob = apply_op(op, mb)
-                    rh, oh = apply_op(op, mh)
+                    rb, ob = apply_op(op, mb, base_sc.op_budget)
+                    rh, oh = apply_op(op, mh, base_sc.op_budget)
                     step = StepPair(level, op, Side(ob, ""), Side(oh, ""))
                     if not step.enabled_somewhere:
                         continue  # refused by both: not enabled here

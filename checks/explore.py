@@ -10,14 +10,25 @@ each orbit, so traces stay concrete and replay on the plain model. Every propert
 nodes and block shapes, never a particular pfn, so it has the same verdict on the whole orbit. The
 reduction is exact only for a model that treats units alike: every `audit_every`-th transition is
 re-run on relabelled units and a difference stops the search with SymmetryBroken.
+
+A model that fails is a counterexample too (checks/failure.py): an exception other than ModelError
+raised by an operation is a `model_crash` violation, and an operation still running after its budget
+(`op_budget(seconds)`, default the scenario's `op_budget`, 2 s) is stopped by the watchdog
+(checks/watchdog.py) and is a `model_hang` violation, both with the trace that reaches them and the
+function and file:line of the model where it happened. A failure while booting or running the
+scenario's setup is a counterexample of length 0. The budget is wall-clock time: a loop that never
+ends exceeds every budget, and a healthy operation takes well under a millisecond, so only a machine
+stalled for the whole budget could make a false hang (which its replay would not confirm).
 """
 
 import time
 
+from buddycheck.model.errors import ModelError
 from buddycheck.model.symmetry import UnitSymmetry
 
+from .failure import failure_of
 from .level import Level
-from .report import CRASH, Report, SymmetryBroken, Violation, peak_rss_mb  # noqa: F401  (this module's API)
+from .report import CRASH, HANG, Report, SymmetryBroken, Violation, peak_rss_mb  # noqa: F401  (this module's API)
 
 
 class Explorer:
@@ -34,6 +45,7 @@ class Explorer:
         self._workers = 1
         self._deadline = None
         self._coverage = None
+        self._op_budget = getattr(scenario, "op_budget", None)
 
     def check(self, *properties):
         """Properties with `name`, `per_state` and `violations(before, op, result, m) -> list[str]`.
@@ -67,6 +79,11 @@ class Explorer:
         self._progress = callback
         return self
 
+    def op_budget(self, seconds):
+        """Stop an operation (or the boot) after `seconds` of wall-clock time as a `model_hang` (None: never)."""
+        self._op_budget = seconds
+        return self
+
     def workers(self, n):
         """Expand each large BFS level in n forked processes; the result is the same as with one."""
         self._workers = n
@@ -96,7 +113,17 @@ class Explorer:
         return self._run(sc, report, start)
 
     def _run(self, sc, report, start):
-        m = sc.initial(self._coverage.count_calls if self._coverage is not None else None)
+        prepare = self._coverage.count_calls if self._coverage is not None else None
+        try:
+            m = sc.initial(self._op_budget, prepare)
+        except ModelError:
+            raise  # the scenario's setup is not enabled on this machine: a bad scenario, not a model failure
+        except Exception as e:  # the model crashed or hung while booting or in the setup
+            report.violations.append(failure_of(e, sc.model, before_first_op=True).violation(()))
+            report.stopped_by = "violation"
+            report.seconds = time.perf_counter() - start
+            report.peak_memory_mb = peak_rss_mb()
+            return report
         init = m.freeze()
         sym = self._symmetry(m)
         if sym is not None:

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 from buddycheck.model.errors import ModelError
 
-from .report import CRASH, Report, SymmetryBroken, Violation
+from .failure import failure_of
+from .report import Report, SymmetryBroken, Violation
+from .watchdog import watch
 
 
 @dataclass
@@ -118,15 +120,16 @@ class Level:
                         m.restore(state, holds)
                         holds = state
                     try:
-                        result = op.apply(m)
+                        with watch(ex._op_budget):  # re-armed per operation, so also in a forked worker
+                            result = op.apply(m)
                     except ModelError:
                         holds = None  # the model promises no change on misuse; do not rely on it
                         continue  # not enabled here (e.g. a free the kernel would reject)
-                    except Exception as e:  # a corrupted state made the model fail: the kernel would BUG()
+                    except Exception as e:  # a crash (the kernel would BUG()) or a hang (ModelHang)
+                        holds = None
                         out.transitions += 1
-                        message = f"{CRASH}: the model raised {type(e).__name__}: {e}"
                         trace = trace_to(parent, state_key) + (op,)
-                        out.violations.append((Violation(CRASH, message, trace), out.transitions))
+                        out.violations.append((failure_of(e, sc.model).violation(trace), out.transitions))
                         out.stopped_by = "violation"
                         return out
                     out.transitions += 1
@@ -155,7 +158,7 @@ class Level:
                         return out
                     # which transitions are audited depends on their place in the level, not on the workers
                     if every and (index * 31 + op_index) % every == 0:
-                        audit(m, sym, self.audits[(index + op_index) % len(self.audits)], state, op, new)
+                        audit(m, sym, self.audits[(index + op_index) % len(self.audits)], state, op, new, ex._op_budget)
                         out.audits.append(at)
                         holds = None
                     if fresh:
@@ -182,13 +185,14 @@ class Level:
         return out
 
 
-def audit(m, sym, unit_map, state, op, new):
+def audit(m, sym, unit_map, state, op, new, budget=None):
     """Check one transition against its image under a relabelling of units."""
     f = sym.pfn_map(unit_map)
     image_op = op.relabel(f) if hasattr(op, "relabel") else op
     m.restore(sym.relabel(state, unit_map))
     try:
-        image_op.apply(m)
+        with watch(budget):
+            image_op.apply(m)
     except Exception as e:
         raise SymmetryBroken(
             f"{image_op.code()} raised {type(e).__name__} ({e}) on the relabelled state, while {op.code()} "

@@ -3,7 +3,8 @@
 import resource
 from dataclasses import dataclass, field
 
-CRASH = "model_crash"  # the pseudo-invariant of a model that fails on a corrupted state
+CRASH = "model_crash"  # the pseudo-invariant of a model that raised an exception (the kernel would BUG())
+HANG = "model_hang"  # the pseudo-invariant of an operation that did not finish (the kernel would hang)
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,8 @@ class Violation:
     invariant: str
     message: str
     trace: tuple
+    # for CRASH and HANG: the checks.failure.Failure (exception type, function, file:line)
+    failure: object = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def length(self):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from buddycheck.model import Kernel419
 
 from .ops import Free, Isolate, UndoIsolate
+from .watchdog import DEFAULT_OP_BUDGET, watch
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,22 @@ class Scenario:
     symmetry: bool = False  # quotient by exchangeable MAX_ORDER units (model/symmetry.py)
     description: str = ""
     params: dict = field(default_factory=dict)
+    op_budget: float = DEFAULT_OP_BUDGET  # wall-clock seconds for one operation (checks/watchdog.py)
 
-    def initial(self, prepare=None):
-        """The booted machine after the setup steps; prepare(m) runs on the new machine before it boots."""
+    def initial(self, op_budget=None, prepare=None):
+        """The booted machine after the setup; booting and each setup operation run within the budget.
+
+        prepare(m), when given, runs on the new machine before it boots (to count its kernel calls).
+        """
+        budget = self.op_budget if op_budget is None else op_budget
         m = self.model.__new__(self.model)
         if prepare is not None:
             prepare(m)
-        m.__init__(self.topology)
+        with watch(budget):
+            m.__init__(self.topology)
         for op in self.setup:
-            op.apply(m)
+            with watch(budget):
+                op.apply(m)
         return m
 
     def with_model(self, model):

@@ -6,7 +6,9 @@ order, defined once; `op_key()` is its part for one operation.
 
 `shrink()` runs these passes; every candidate is accepted only if the invariant that failed
 still fails (checked by replay or by exploration), and the trace is cut after the first step at
-which it fails:
+which it fails. For a model that crashed or hung (`model_crash`, `model_hang`) the candidate must
+fail the same way: the same exception type raised in the same function (checks/failure.py,
+`Failure.same_as`); no property is needed for it. The passes:
 1. remove operations, one at a time;
 2. smaller machine: breadth-first re-exploration (`Explorer(...).check(prop).depth(n)`) of every
    smaller machine in increasing size, each bounded by the length of the best trace so far (a
@@ -38,7 +40,8 @@ from inspect import signature
 from buddycheck.model.environment import IDLE
 from buddycheck.model.presets import PRESETS, preset
 
-from .explore import Explorer, Violation
+from .explore import CRASH, HANG, Explorer, Violation
+from .failure import Failure
 from .ops import Alloc, AllocPages, Drain, Free, Isolate, SetCpuset, SetMempolicy, UndoIsolate
 from .scenario import Scenario
 from .trace import preset_call, replay
@@ -139,8 +142,33 @@ def smaller_machines(scenario):
 # ---- the passes -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SameFailure:
+    """What a candidate must show when shrinking a crash or hang: a failure that is `same_as` this one."""
+
+    failure: Failure
+
+    @property
+    def name(self):
+        return self.failure.kind
+
+    def matches(self, violation):
+        return self.failure.same_as(getattr(violation, "failure", None))
+
+
+def matches(prop, violation):
+    """Whether a violation found on a candidate is the one being shrunk."""
+    if isinstance(prop, SameFailure):
+        return prop.matches(violation)
+    return violation.invariant == prop.name
+
+
 def reproduce(scenario, trace, prop):
-    """The violation of prop when trace is replayed, cut after its first failing step, or None."""
+    """The violation of prop (or the same failure) when trace is replayed, cut after its first failing step, or None."""
+    if isinstance(prop, SameFailure):
+        result = replay(scenario, trace)
+        found = result.failure
+        return found if result.disabled is None and found is not None and prop.matches(found) else None
     result = replay(scenario, trace, [prop], stop_at_first=True)
     if result.disabled is not None:
         return None
@@ -167,6 +195,8 @@ def simplify_ops(scenario, violation, prop):
     while changed:
         changed = False
         trace = violation.trace
+        if not trace:
+            break
         run = replay(scenario, trace)
         m = scenario.initial()
         for i, op in enumerate(trace):
@@ -195,11 +225,18 @@ def shrink_machine(scenario, violation, prop, max_states, notes):
         longest = len(best.trace)
         if machine_key(candidate.topology) >= machine_key(best_scenario.topology):
             longest -= 1  # no smaller than the best machine: only a strictly shorter trace is simpler
-        if longest < 1:
+        if longest < 0:
             break
-        report = Explorer(candidate).check(prop).depth(longest).max_states(max_states).run()
-        if report.violations:
-            best_scenario, best = candidate, report.violations[0]
+        explorer = Explorer(candidate).depth(longest).max_states(max_states)
+        if not isinstance(prop, SameFailure):
+            explorer.check(prop)
+        report = explorer.run()
+        found = [v for v in report.violations if matches(prop, v)]
+        if found:
+            best_scenario, best = candidate, found[0]
+        elif report.violations:
+            notes.append(f"{candidate.topology.name}: the search stopped at another violation "
+                         f"({report.violations[0].message}); skipped")
         elif report.stopped_by == "interrupt":
             notes.append(f"interrupted while searching {candidate.topology.name}: later machines not tried")
             break
@@ -216,6 +253,8 @@ def shrink(scenario, violation, properties, *, max_states=200_000):
     machine when one was found), with the `original` violation and `notes` on what was skipped.
     """
     prop = next((p for p in properties if p.name == violation.invariant), None)
+    if violation.invariant in (CRASH, HANG):
+        prop = _failure_target(scenario, violation)
     if prop is None:
         raise ShrinkError(f"no property named {violation.invariant!r} among {[p.name for p in properties]}")
     current = reproduce(scenario, tuple(violation.trace), prop)
@@ -230,5 +269,14 @@ def shrink(scenario, violation, properties, *, max_states=200_000):
         current = simplify_ops(scenario, remove_ops(scenario, current, prop), prop)
         if current.trace == before:
             break
-    return ShrunkViolation(current.invariant, current.message, current.trace, scenario=scenario,
+    return ShrunkViolation(current.invariant, current.message, current.trace, current.failure, scenario=scenario,
                            original=violation, notes=tuple(notes))
+
+
+def _failure_target(scenario, violation):
+    """The SameFailure to shrink a crash or hang towards (from the violation, else from its replay), or None."""
+    failure = violation.failure
+    if failure is None:
+        found = replay(scenario, tuple(violation.trace)).failure
+        failure = found.failure if found is not None and found.invariant == violation.invariant else None
+    return None if failure is None else SameFailure(failure)

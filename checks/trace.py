@@ -9,6 +9,12 @@ A trace is a tuple of operations (checks/ops.py) applied in order from `scenario
 - `trace_to_json()` / `trace_from_json()` store a counterexample as a JSON document and load it.
 - `emit_pytest()` writes a pytest file that pins a counterexample (see its docstring).
 
+A model that crashes or hangs (checks/failure.py) is a counterexample like any other: replay ends
+at the operation that failed and reports it as the violation (`model_crash` / `model_hang`, with
+`ReplayResult.failure`); the printed program runs the operations and its last statement raises
+(a hang runs inside the watchdog, which stops it with ModelHang); the JSON document carries the
+failure (exception type, function, file:line); the pinned test asserts the last operation fails so.
+
 How the machine is built in printed code: a scenario whose `params` name a built-in preset
 (`{"preset": "buddy-core", "pages": 24, "max_order": 4, ...}`) prints as `preset(name, ...)`
 with the preset's own parameters, after checking that this call gives the scenario's topology.
@@ -42,7 +48,8 @@ from buddycheck.model.errors import ConfigError, ModelError
 from buddycheck.model.gfp import format_gfp, parse_gfp
 from buddycheck.model.presets import PRESETS, preset
 
-from .explore import Violation
+from .explore import CRASH, HANG, Violation
+from .failure import failure_from_dict, failure_of
 from .ops import (
     AddTask,
     Alloc,
@@ -59,6 +66,7 @@ from .ops import (
     gfp_code,
 )
 from .render import machine_picture
+from .watchdog import watch
 
 FORMAT = "buddycheck-counterexample"
 FORMAT_VERSION = 1
@@ -104,22 +112,29 @@ class DisabledStep:
 class ReplayResult:
     """Every step that ran, the first violation (trace cut after its step), and a disabled step if any."""
 
-    initial_state: tuple
+    initial_state: tuple | None  # None when the model failed while booting or in the setup
     steps: tuple
     first_violation: Violation | None = None
     disabled: DisabledStep | None = None
+    failure: Violation | None = None  # the model crashed or hung at the operation after the last step
+
 
     @property
     def ok(self):
         return self.first_violation is None and self.disabled is None
 
     def violation_of(self, invariant):
-        """The first step at which `invariant` failed, as a Violation, or None."""
+        """The first step at which `invariant` failed (CRASH, HANG: the failure), as a Violation, or None."""
         for step in self.steps:
             for name, message in step.violations:
                 if name == invariant:
                     return Violation(name, message, tuple(s.op for s in self.steps[:step.index + 1]))
+        if self.failure is not None and self.failure.invariant == invariant:
+            return self.failure
         return None
+
+
+NOT_OFFERED = "the scenario does not offer this operation here (not in its alphabet, or not enabled)"
 
 
 def replay(scenario, trace, properties=(), *, stop_at_first=False, strict=True):
@@ -127,9 +142,16 @@ def replay(scenario, trace, properties=(), *, stop_at_first=False, strict=True):
 
     With `strict`, an operation must also be one the scenario offers in that state
     (`scenario.actions(m)`); an operation that raises ModelError, or is not offered, ends the
-    replay and is reported in `disabled` with the step and the reason.
+    replay and is reported in `disabled` with the step and the reason. Any other exception, or an
+    operation past the scenario's `op_budget`, ends it too: the model failed (`failure`).
     """
-    m = scenario.initial()
+    try:
+        m = scenario.initial()
+    except ModelError:
+        raise
+    except Exception as e:  # the model crashed or hung while booting or in the setup
+        failed = failure_of(e, scenario.model, before_first_op=True).violation(())
+        return ReplayResult(None, (), failed, None, failed)
     initial = m.freeze()
     state = initial
     steps = []
@@ -137,12 +159,17 @@ def replay(scenario, trace, properties=(), *, stop_at_first=False, strict=True):
     for index, op in enumerate(trace):
         offered = not strict or op in scenario.actions(m)
         try:
-            result = op.apply(m)
+            with watch(scenario.op_budget):
+                result = op.apply(m)
         except ModelError as e:
             return ReplayResult(initial, tuple(steps), first, DisabledStep(index, op, str(e)))
+        except Exception as e:  # the model crashed or hung (ModelHang) on this operation
+            if not offered:
+                return ReplayResult(initial, tuple(steps), first, DisabledStep(index, op, NOT_OFFERED))
+            failed = failure_of(e, scenario.model).violation(tuple(trace[:index + 1]))
+            return ReplayResult(initial, tuple(steps), first or failed, None, failed)
         if not offered:
-            reason = "the scenario does not offer this operation here (not in its alphabet, or not enabled)"
-            return ReplayResult(initial, tuple(steps), first, DisabledStep(index, op, reason))
+            return ReplayResult(initial, tuple(steps), first, DisabledStep(index, op, NOT_OFFERED))
         verdicts = []
         for prop in properties:
             for message in prop.violations(state, op, result, m):
@@ -489,13 +516,22 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     """
     trace = tuple(trace)
     result = _replayed(scenario, trace, properties)
+    failed = result.failure
     found = violation if violation is not None else result.first_violation
+    if failed is not None:
+        found = failed  # nothing after the failing operation runs
     machine_import, machine = machine_expression(scenario)
     alias, ref = _model_binding(scenario, model_ref)
     needs_env = any(isinstance(op, Alloc) and op.env != IDLE for op in trace)
     uses_gfp = any(hasattr(op, "gfp") for op in (*scenario.setup, *trace))
-    title = (f"Counterexample: {found.invariant} fails after {len(trace)} operation(s)"
-             if found is not None else f"Replay of {len(trace)} operation(s)")
+    if failed is not None:
+        title = f"Counterexample: {found.invariant}, the model fails at operation {len(trace)}"
+        if result.initial_state is None:
+            title = f"Counterexample: {found.invariant}, the model fails while booting or in the setup"
+    elif found is not None:
+        title = f"Counterexample: {found.invariant} fails after {len(trace)} operation(s)"
+    else:
+        title = f"Replay of {len(trace)} operation(s)"
     lines = [
         f'"""{_doc_text(title)} on model {_doc_text(scenario.model.NAME)} (scenario {_doc_text(scenario.name)}).',
         "",
@@ -510,17 +546,34 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     if needs_env:
         imports.append("from buddycheck.model.environment import IDLE, Environment")
     imports.append("from buddycheck.checks.render import machine_picture")
+    if failed is not None and failed.invariant == HANG:
+        imports.append("from buddycheck.checks.watchdog import watch")
     lines += import_code([(alias, ref)], imports)
-    lines += ["", f"m = {alias}({machine})"]
-    lines += [op.code() for op in scenario.setup]
+    boot = [f"m = {alias}({machine})", *(op.code() for op in scenario.setup)]
+    if result.initial_state is None:  # booting or the setup fails: nothing else runs
+        return "\n".join(lines + [""] + _failing(boot, failed, scenario.op_budget) + [""])
+    lines += [""] + boot
     comments = step_comments(scenario, result)
     lines += comments[0]
     for op, comment in zip(trace, comments[1:]):
         lines.append(op.code())
         lines += comment
+    if failed is not None:
+        op = trace[len(result.steps)]
+        return "\n".join(lines + _failing([op.code()], failed, scenario.op_budget) + [""])
     lines += _ending(found, result)
     lines += ["", "print(machine_picture(m))", ""]
     return "\n".join(lines)
+
+
+def _failing(statements, failed, budget):
+    """The statements at which the model fails, with why as a comment; a hang runs under the watchdog."""
+    lines = [f"# the model fails here: {_one_line(failed.invariant)}"]
+    lines += _comment(str(failed.message).splitlines(), "#   ")
+    if failed.invariant != HANG:
+        return lines + list(statements)
+    lines.append(f"# (the watchdog stops it after {budget:g} s with ModelHang)")
+    return lines + [f"with watch({budget!r}):"] + [textwrap.indent(code, "    ") for code in statements]
 
 
 # ---- JSON --------------------------------------------------------------------------------------
@@ -628,13 +681,14 @@ class TraceDocument:
     invariant: str
     message: str
     ops: tuple
+    failure: object = None  # for model_crash / model_hang: the checks.failure.Failure
 
     @property
     def length(self):
         return len(self.ops)
 
     def violation(self):
-        return Violation(self.invariant, self.message, self.ops)
+        return Violation(self.invariant, self.message, self.ops, failure=self.failure)
 
 
 def trace_document(scenario, violation, *, model_ref=None):
@@ -659,6 +713,7 @@ def trace_document(scenario, violation, *, model_ref=None):
         "message": violation.message,
         "length": len(violation.trace),
         "ops": [op_to_dict(op) for op in violation.trace],
+        **({"failure": violation.failure.as_dict()} if getattr(violation, "failure", None) is not None else {}),
     }
 
 
@@ -702,8 +757,14 @@ def trace_from_json(text):
         if not isinstance(model_ref, str):
             raise TraceError(f"counterexample: 'model_ref' = {model_ref!r}: expected a string or null")
         split_reference(model_ref)
+    failure = doc.get("failure")
+    if failure is not None:
+        if not isinstance(failure, dict) or failure.get("kind") not in (CRASH, HANG):
+            raise TraceError(f"counterexample: 'failure' = {failure!r}: expected an object with 'kind' "
+                             f"{CRASH!r} or {HANG!r}")
+        failure = failure_from_dict(failure)
     return TraceDocument(doc.get("scenario", ""), params, doc.get("model", ""), model_ref,
-                         doc["invariant"], doc.get("message", ""), ops)
+                         doc["invariant"], doc.get("message", ""), ops, failure)
 
 
 # ---- pytest ----------------------------------------------------------------------------------------
@@ -773,6 +834,99 @@ def test_{slug}():
 '''
 
 
+PYTEST_FAILURE_DOC = '''"""Pinned counterexample: the model fails ({invariant}) at operation {n}
+on model {model} (scenario {scenario}).
+
+{message}
+
+While the bug is present this test PASSES: it replays the operations on the model and asserts that
+the first one to fail is operation {n} (0: booting or the setup), {what} in {function}.
+Once the bug is fixed it FAILS, so the fix is noticed. Then flip it into a regression test:
+set EXPECT_FAILURE = False, and the test asserts that every operation of this sequence runs.
+"""
+'''
+
+PYTEST_FAILURE_BODY = '''
+EXPECT_FAILURE = True
+KIND = {kind!r}
+ERROR = {error!r}
+FUNCTION = {function!r}
+BUDGET = {budget!r}  # seconds of wall-clock time per operation before the watchdog stops it
+
+TRACE = (
+{trace}
+)
+
+
+def run():
+    """(operation number, Failure) of the first step that fails (0: booting or the setup), or None."""
+    step = 0
+    try:
+        with watch(BUDGET):
+            m = {model}({machine})
+{setup}        for step, op in enumerate(TRACE, 1):
+            with watch(BUDGET):
+                op.apply(m)
+    except ModelError:
+        raise  # an operation that is not enabled: the trace no longer fits the model
+    except Exception as e:
+        return step, failure_of(e, {model})
+    return None
+
+
+def test_{slug}():
+    failed = run()
+    if EXPECT_FAILURE:
+        assert failed is not None, "no operation failed (if the bug was fixed, see the module docstring)"
+        step, failure = failed
+        assert (step, failure.kind, failure.error, failure.function) == (len(TRACE), KIND, ERROR, FUNCTION), (
+            f"expected {{KIND}} ({{ERROR}} in {{FUNCTION}}) at operation {{len(TRACE)}}, got {{failure.message}} "
+            f"at operation {{step}}")
+    else:
+        assert failed is None, f"operation {{failed[0]}}: {{failed[1].message}}"
+'''
+
+
+def failure_pytest_source(scenario, violation, *, model_ref=None):
+    """The pinned test of a crash or hang: the last operation fails with the same exception in the same function."""
+    trace = tuple(violation.trace)
+    result = _replayed(scenario, trace, ())
+    failed = result.failure
+    if failed is None or len(failed.trace) != len(trace) or failed.invariant != violation.invariant or (
+            violation.failure is not None and not violation.failure.same_as(failed.failure)):
+        raise TraceError(f"the {violation.invariant} counterexample does not reproduce on {scenario.name} "
+                         f"when replayed (got {failed.message if failed is not None else 'no failure'})")
+    failure = failed.failure
+    machine_import, machine = machine_expression(scenario)
+    alias, ref = _model_binding(scenario, model_ref)
+    what = "stopped by the watchdog" if failure.kind == HANG else f"raising {failure.error}"
+    header = PYTEST_FAILURE_DOC.format(invariant=failure.kind, n=len(trace), what=what, function=failure.function,
+                                       model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
+                                       message=textwrap.fill(_doc_text(failed.message), 100))
+    imports = [machine_import, "from buddycheck.checks.failure import failure_of",
+               "from buddycheck.checks.watchdog import watch", "from buddycheck.model.errors import ModelError"]
+    kinds = sorted({type(op).__name__ for op in trace})
+    if kinds:
+        imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
+    if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
+        imports.append("from buddycheck.model import gfp as G")
+    if any(isinstance(op, Alloc) and op.env != IDLE for op in trace):
+        imports.append("from buddycheck.model.environment import Environment")
+    imports = import_code([(alias, ref)], imports)
+    rows = []
+    for i, op in enumerate(trace):
+        outcome = _one_line(result.steps[i].result) if i < len(result.steps) else f"fails: {failure.kind}"
+        rows += [f"    # step {i + 1} -> {outcome}", f"    {op_expr(op)},"]
+    setup = "".join(f"        with watch(BUDGET):\n            {op.code()}\n" for op in scenario.setup)
+    body = PYTEST_FAILURE_BODY.format(kind=failure.kind, error=failure.error, function=failure.function,
+                                      budget=scenario.op_budget, trace="\n".join(rows),
+                                      slug=_slug(failure.kind), model=alias,
+                                      machine=machine.replace("\n", "\n            "), setup=setup)
+    text = header + "\n" + "\n".join(imports) + "\n" + body
+    compile(text, "<emitted test>", "exec")
+    return text
+
+
 def _slug(text):
     word = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
     while "__" in word:
@@ -782,6 +936,8 @@ def _slug(text):
 
 def pytest_source(scenario, violation, properties, *, model_ref=None, property_ref=None):
     """The text emit_pytest() writes."""
+    if violation.invariant in (CRASH, HANG):
+        return failure_pytest_source(scenario, violation, model_ref=model_ref)
     prop = next((p for p in properties if p.name == violation.invariant), None)
     if prop is None:
         raise TraceError(f"no property named {violation.invariant!r} among "
@@ -820,6 +976,8 @@ def emit_pytest(path, scenario, violation, properties, *, model_ref=None, proper
     `violation.invariant` is violated at the last step (and not before), so it starts failing when
     the bug is fixed. To keep it as a regression test after the fix, set `EXPECT_VIOLATION = False`
     in the written file: it then asserts the invariant holds at every step of the same sequence.
+    A crash or hang (`model_crash`, `model_hang`) needs no property: the test asserts that the last
+    operation fails with the same exception type in the same function of the model.
     The file is written atomically (a temporary file renamed into place). Returns the path.
     """
     return write_atomic(path, pytest_source(scenario, violation, properties, model_ref=model_ref,

@@ -1,0 +1,72 @@
+"""A wall-clock budget for one operation of the model: a loop that never ends becomes an exception.
+
+`watch(seconds)` arms `setitimer(ITIMER_REAL)` around the code it wraps; when the timer fires while
+that code still runs, the SIGALRM handler raises `ModelHang` in it, so the innermost frame of the
+traceback is where the model was looping. The handler raises only while an operation is in flight:
+a signal that arrives after the operation ended is ignored. Timers belong to a process and signals
+to its main thread, so in any other thread `watch` does nothing, and a forked process re-arms its
+own timer (a timer is not inherited by fork). Nested watches keep the outer budget. The first armed
+watch installs the SIGALRM handler for good: nothing else in the process may use SIGALRM.
+
+Why wall-clock time is sound here: a loop that never ends exceeds any budget, by any clock. A
+healthy operation takes well under a millisecond, so a budget of seconds is only exceeded by a
+machine so loaded that it stalls for that long; the only cost of such a stall is a false
+`model_hang`, whose replay (with the same budget) shows it at once.
+"""
+
+import signal
+import threading
+
+DEFAULT_OP_BUDGET = 2.0  # seconds of wall-clock time for one operation (or for booting the machine)
+
+
+class ModelHang(Exception):
+    """An operation of the model ran past its budget: a loop that would hang the kernel."""
+
+    def __init__(self, budget):
+        super().__init__(f"did not finish within {budget:g} s")
+        self.budget = budget
+
+
+_in_flight = None  # the budget of the operation running now, or None
+_handler_installed = False  # whether _on_alarm is installed: the watchdog owns SIGALRM once it has armed a timer
+
+
+def _on_alarm(signum, frame):
+    if _in_flight is not None:
+        raise ModelHang(_in_flight)
+
+
+class watch:
+    """`with watch(budget):` runs the body with `budget` seconds of wall-clock time (None or <= 0: no limit).
+
+    A class rather than a generator: it is entered once per operation, so it is kept cheap.
+    """
+
+    __slots__ = ("budget", "armed")
+
+    def __init__(self, budget):
+        self.budget = budget
+        self.armed = False
+
+    def __enter__(self):
+        global _in_flight, _handler_installed
+        budget = self.budget
+        if not budget or budget <= 0 or _in_flight is not None or \
+                threading.get_ident() != threading.main_thread().ident:
+            return self
+        if not _handler_installed:  # once per process (a forked one inherits it): asking costs microseconds
+            signal.signal(signal.SIGALRM, _on_alarm)
+            _handler_installed = True
+        _in_flight = budget
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, budget)
+        return self
+
+    def __exit__(self, *exc):
+        global _in_flight
+        if self.armed:
+            self.armed = False
+            _in_flight = None  # first, so an alarm that fires now is ignored
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return False
