@@ -128,10 +128,15 @@ class Level:
                     except Exception as e:  # a crash (the kernel would BUG()) or a hang (ModelHang)
                         holds = None
                         out.transitions += 1
-                        trace = trace_to(parent, state_key) + (op,)
-                        out.violations.append((failure_of(e, sc.model).violation(trace), out.transitions))
-                        out.stopped_by = "violation"
-                        return out
+                        failure = failure_of(e, sc.model)
+                        if failure.kind not in seen:  # past the first violation: one per kind, a dead end
+                            seen.add(failure.kind)
+                            trace = trace_to(parent, state_key) + (op,)
+                            out.violations.append((failure.violation(trace), out.transitions))
+                        if ex._stop_at_first:
+                            out.stopped_by = "violation"
+                            return out
+                        continue
                     out.transitions += 1
                     at = out.transitions
                     for s in sc.sometimes:

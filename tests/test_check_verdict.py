@@ -149,3 +149,26 @@ def test_a_theorem_whose_encoded_function_the_variant_changed_is_not_proved_for_
     assert doc["agreement"]["buddy_arithmetic"]["agrees"] is False
     code, out, _ = check(capsys, *SMALL, "--json")
     assert rows(json.loads(out))[("theorem", "buddy_arithmetic")]["result"] == "proved"
+
+
+def test_a_crash_and_a_hang_are_regressions_with_the_function_named(capsys):
+    code, out, _ = check(capsys, "--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "0-0",
+                         "--model", "planted_failures:ExpandDivides", "--json")
+    doc = json.loads(out)
+    [v] = doc["scenarios"][0]["violations"]
+    assert code == 1 and v["invariant"] == "model_crash" and v["length"] == 1
+    assert "ZeroDivisionError" in v["message"] and "in expand at" in v["message"]
+    assert rows(doc)[("state invariant", "no_overlap")]["result"] == "holds"
+
+
+def test_past_the_first_violation_a_crash_is_a_dead_end_not_the_end():
+    from buddycheck.checks.explore import Explorer
+    from buddycheck.checks.properties import all_properties
+    from planted_failures import ExpandDivides
+
+    sc = scenario("buddy-core", pages=8, max_order=3, orders=(0, 1)).with_model(ExpandDivides)
+    first = Explorer(sc).check(*all_properties()).run()
+    every = Explorer(sc).check(*all_properties()).all_violations().run()
+    assert first.stopped_by == "violation" and [v.invariant for v in first.violations] == ["model_crash"]
+    assert [v.invariant for v in every.violations] == ["model_crash"] and every.complete
+    assert every.reachable_states > first.reachable_states
