@@ -39,11 +39,12 @@ from buddycheck.model.environment import IDLE
 from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Explorer, Violation
-from .ops import Alloc, AllocPages, Drain, Free, Isolate, SetCpuset, SetMempolicy, UndoIsolate
+from .ops import Alloc, AllocPages, AllocVma, Drain, Free, Isolate, Mbind, SetCpuset, SetMempolicy, UndoIsolate
 from .scenario import Scenario
 from .trace import preset_call, replay
 
-KIND_RANK = {Alloc: 0, AllocPages: 1, Free: 2, Drain: 3, Isolate: 4, UndoIsolate: 5, SetMempolicy: 6, SetCpuset: 7}
+KIND_RANK = {Alloc: 0, AllocPages: 1, Free: 2, Drain: 3, Isolate: 4, UndoIsolate: 5, SetMempolicy: 6, SetCpuset: 7,
+             AllocVma: 8, Mbind: 9}
 
 
 class ShrinkError(RuntimeError):
@@ -78,15 +79,17 @@ def op_key(op):
     env = getattr(op, "env", IDLE)
     env_changes = tuple((name, getattr(env, name)) for name in env.__dataclass_fields__
                         if getattr(env, name) != getattr(IDLE, name))
-    if isinstance(op, Alloc | AllocPages):
-        rest = (bin(op.gfp).count("1"), op.gfp)
-    elif isinstance(op, SetMempolicy | SetCpuset):
+    if isinstance(op, Alloc | AllocPages | AllocVma):
+        flags = tuple(f for f in ("in_interrupt", "pf_memalloc", "rt_task", "oom_victim", "hugepage")
+                      if getattr(op, f, False))
+        rest = (bin(op.gfp).count("1"), op.gfp, len(flags), flags, sorted(getattr(op, "nodes", None) or ()))
+    elif isinstance(op, SetMempolicy | SetCpuset | Mbind):
         nodes = sorted(op.nodes or ())
         rest = (len(nodes), nodes)
     elif isinstance(op, Free):
         rest = (op.pfn,)
     elif isinstance(op, Isolate | UndoIsolate):
-        rest = (op.start_pfn, op.end_pfn)
+        rest = (op.start_pfn, op.end_pfn, op.migratetype)
     elif isinstance(op, Drain):
         rest = ()
     else:

@@ -51,8 +51,10 @@ from .ops import (
     Drain,
     Free,
     Isolate,
+    Mbind,
     Mmap,
     SetCpuset,
+    SetMemcgLimit,
     SetMempolicy,
     UndoIsolate,
     env_code,
@@ -66,8 +68,13 @@ FORMAT_VERSION = 1
 # The JSON "kind" of each operation class.
 OP_KINDS = {"alloc": Alloc, "free": Free, "drain": Drain, "isolate": Isolate, "undo_isolate": UndoIsolate,
             "alloc_pages": AllocPages, "set_mempolicy": SetMempolicy, "set_cpuset": SetCpuset,
-            "mmap": Mmap, "alloc_vma": AllocVma, "add_task": AddTask}
+            "mmap": Mmap, "alloc_vma": AllocVma, "add_task": AddTask, "mbind": Mbind,
+            "set_memcg_limit": SetMemcgLimit}
 KIND_OF = {cls: kind for kind, cls in OP_KINDS.items()}
+# Fields newer than the format's first version: written only when they differ from their default,
+# so documents of operations that do not use them read as before.
+QUIET_FIELDS = {Alloc: {"nodes", "in_interrupt", "pf_memalloc", "rt_task", "oom_victim"}, AllocPages: {"env"},
+                AllocVma: {"env"}, Isolate: {"migratetype"}, UndoIsolate: {"migratetype"}}
 
 
 class TraceError(ConfigError):
@@ -492,7 +499,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     found = violation if violation is not None else result.first_violation
     machine_import, machine = machine_expression(scenario)
     alias, ref = _model_binding(scenario, model_ref)
-    needs_env = any(isinstance(op, Alloc) and op.env != IDLE for op in trace)
+    needs_env = any(getattr(op, "env", IDLE) != IDLE for op in trace)
     uses_gfp = any(hasattr(op, "gfp") for op in (*scenario.setup, *trace))
     title = (f"Counterexample: {found.invariant} fails after {len(trace)} operation(s)"
              if found is not None else f"Replay of {len(trace)} operation(s)")
@@ -532,8 +539,11 @@ def op_to_dict(op):
     if kind is None:
         raise TraceError(f"operation {op!r}: not one of the known kinds ({', '.join(OP_KINDS)})")
     out = {"kind": kind}
+    quiet = QUIET_FIELDS.get(type(op), ())
     for f in fields(op):
         value = getattr(op, f.name)
+        if f.name in quiet and value == f.default:
+            continue
         if f.name == "gfp":
             value = format_gfp(value)
         elif f.name == "env":
@@ -799,7 +809,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
     if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
         imports.append("from buddycheck.model import gfp as G")
-    if any(isinstance(op, Alloc) and op.env != IDLE for op in trace):
+    if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
     imports = import_code([(alias, ref), ("PROPERTY", pref)], imports)
     rows = []
