@@ -9,7 +9,7 @@ ran that leave no trace in the result or the state (model/machine.py `observe`).
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC
 from buddycheck.model.errors import ConfigError
 
-from .ops import Alloc, AllocPages, AllocVma, Free, Isolate, Mbind, SetCpuset, SetMempolicy
+from .ops import Alloc, AllocPages, AllocVma, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy
 from .scenario import Sometimes, allocation_failed, fell_back_to_remote_node, merged_on_free, split_a_block
 
 ALLOCATIONS = (Alloc, AllocPages, AllocVma)
@@ -57,8 +57,8 @@ def isolated_a_cma_range(op, result, m):
 
 
 def syscall_rejected(op, result, m):
-    """A mempolicy system call or cpuset write returned an error (-EINVAL, -EPERM...)."""
-    return isinstance(op, SetMempolicy | Mbind | SetCpuset) and result.ret < 0
+    """A mempolicy system call or cpuset write returned an error (-EINVAL, -EFAULT...)."""
+    return isinstance(op, SetMempolicy | Mbind | SetCpuset | GetMempolicy) and result.ret < 0
 
 
 def policy_set(op, result, m):

@@ -27,7 +27,9 @@ def env_code(env):
     return f"Environment({fields})"
 
 
-CONTEXT_FLAGS = ("in_interrupt", "pf_memalloc", "rt_task", "oom_victim")  # Current flags spec's Request knows
+# the flags of model/machine.py's Current that the model reads (spec/steps.py's Request knows the first five)
+CONTEXT_FLAGS = ("in_interrupt", "in_serving_softirq", "pf_memalloc", "rt_task", "oom_victim", "memalloc_noio",
+                 "memalloc_nofs", "pf_dumpcore")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class Alloc:
     pf_memalloc: bool = False
     rt_task: bool = False
     oom_victim: bool = False
+    in_serving_softirq: bool = False
+    memalloc_noio: bool = False
+    memalloc_nofs: bool = False
+    pf_dumpcore: bool = False
 
     def context(self):
         return {flag: True for flag in CONTEXT_FLAGS if getattr(self, flag)}
@@ -177,17 +183,37 @@ class AllocPages:
 
 @dataclass(frozen=True)
 class SetMempolicy:
-    """set_mempolicy(mode | flags, nodes) by a task."""
+    """set_mempolicy(mode | flags, nodes, maxnode) by a task (maxnode None: a full mask)."""
 
     mode: int
     nodes: frozenset | None = None
     task: int = 0
+    maxnode: int | None = None
 
     def apply(self, m):
-        return m.set_mempolicy(self.mode, None if self.nodes is None else set(self.nodes), task=self.task)
+        return m.set_mempolicy(self.mode, None if self.nodes is None else set(self.nodes), maxnode=self.maxnode,
+                               task=self.task)
 
     def code(self, m="m"):
-        return f"{m}.set_mempolicy({self.mode}, {nodes_code(self.nodes)}, task={self.task})"
+        extra = "" if self.maxnode is None else f", maxnode={self.maxnode}"
+        return f"{m}.set_mempolicy({self.mode}, {nodes_code(self.nodes)}{extra}, task={self.task})"
+
+
+@dataclass(frozen=True)
+class GetMempolicy:
+    """get_mempolicy(&policy, nmask, maxnode, addr, flags) by a task: reads, changes nothing."""
+
+    flags: int = 0  # MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
+    addr: int = 0
+    task: int = 0
+    maxnode: int | None = None
+
+    def apply(self, m):
+        return m.get_mempolicy(self.flags, self.addr, maxnode=self.maxnode, task=self.task)
+
+    def code(self, m="m"):
+        extra = "" if self.maxnode is None else f", maxnode={self.maxnode}"
+        return f"{m}.get_mempolicy({self.flags:#x}, {self.addr:#x}{extra}, task={self.task})"
 
 
 @dataclass(frozen=True)
@@ -264,13 +290,15 @@ class Mbind:
     nodes: frozenset | None = None
     flags: int = 0  # MPOL_MF_*
     task: int = 0
+    maxnode: int | None = None
 
     def apply(self, m):
         return m.mbind(self.start, self.length, self.mode, None if self.nodes is None else set(self.nodes),
-                       flags=self.flags, task=self.task)
+                       maxnode=self.maxnode, flags=self.flags, task=self.task)
 
     def code(self, m="m"):
         extra = f", flags={self.flags:#x}" if self.flags else ""
+        extra += "" if self.maxnode is None else f", maxnode={self.maxnode}"
         return (f"{m}.mbind({self.start:#x}, {self.length:#x}, {self.mode:#x}, {nodes_code(self.nodes)}{extra}, "
                 f"task={self.task})")
 

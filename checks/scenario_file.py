@@ -34,7 +34,9 @@ Operations, each enabled in every state (a table with lists expands to one opera
     context = ["in_interrupt"] # optional: in_interrupt, pf_memalloc, rt_task, oom_victim (model/machine.py Current)
     env = { reclaim_progress = 1 }   # optional answers of model/environment.py; a list of tables is one
                                      # operation per table: fail_alloc, node_reclaim_result, dirty_ok,
-                                     # reclaim_progress, compact_result, reclaimable_pages, oom_victim_found
+                                     # reclaim_progress, compact_result, reclaimable_pages, oom_victim_found;
+                                     # compact_result and node_reclaim_result also by name: "COMPACT_SUCCESS",
+                                     # "NODE_RECLAIM_SOME" (model/constants.py)
 
     [[alloc_pages]]            # alloc_pages() for a task: its policy applies
     gfp = "GFP_KERNEL"
@@ -83,6 +85,13 @@ Operations, each enabled in every state (a table with lists expands to one opera
     task = 0
     nodes = [1]
 
+    [[get_mempolicy]]          # get_mempolicy() by a task (reads only: what it returns is the result)
+    task = 0
+    flags = ["MPOL_F_ADDR"]    # optional: MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
+    addr = 0x200000
+
+[[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask).
+
 Checks the scenario brings besides spec/'s invariants (paths relative to the scenario file):
 
     [[sometimes]]              # a goal of your own (instead of, or inline beside, built-in names:
@@ -103,12 +112,16 @@ the file, the key and the value.
 import os
 from itertools import product
 
+from buddycheck.model import constants
 from buddycheck.model.config import load_toml, topology_from_dict
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_MOVABLE
 from buddycheck.model.environment import Environment
 from buddycheck.model.errors import ConfigError
 from buddycheck.model.gfp import parse_gfp
 from buddycheck.model.mempolicy import (
+    MPOL_F_ADDR,
+    MPOL_F_MEMS_ALLOWED,
+    MPOL_F_NODE,
     MPOL_F_RELATIVE_NODES,
     MPOL_F_STATIC_NODES,
     MPOL_MF_MOVE,
@@ -125,6 +138,7 @@ from .ops import (
     AllocPages,
     AllocVma,
     Drain,
+    GetMempolicy,
     Mbind,
     Mmap,
     SetCpuset,
@@ -136,9 +150,16 @@ from .user_checks import UserStateInvariant, UserStepInvariant, resolve_callable
 
 SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "sometimes", "invariant", "topology",
                  "task", "mmap", "alloc", "alloc_pages", "alloc_vma", "free", "drain", "isolate", "policy", "mbind",
-                 "cpuset"}
+                 "cpuset", "get_mempolicy"}
 MODE_FLAGS = {"MPOL_F_STATIC_NODES": MPOL_F_STATIC_NODES, "MPOL_F_RELATIVE_NODES": MPOL_F_RELATIVE_NODES}
 MBIND_FLAGS = {"MPOL_MF_STRICT": MPOL_MF_STRICT, "MPOL_MF_MOVE": MPOL_MF_MOVE, "MPOL_MF_MOVE_ALL": MPOL_MF_MOVE_ALL}
+GET_FLAGS = {"MPOL_F_NODE": MPOL_F_NODE, "MPOL_F_ADDR": MPOL_F_ADDR, "MPOL_F_MEMS_ALLOWED": MPOL_F_MEMS_ALLOWED}
+# answers that may be given by their kernel names
+ANSWER_NAMES = {
+    "compact_result": [n for n in dir(constants) if n.startswith("COMPACT_") and "PRIO" not in n
+                       and isinstance(getattr(constants, n), int)],
+    "node_reclaim_result": [n for n in dir(constants) if n.startswith("NODE_RECLAIM_")],
+}
 MIGRATETYPES = {"MOVABLE": MIGRATE_MOVABLE, "CMA": MIGRATE_CMA}
 
 # the keys of each table and the kind of value each takes
@@ -154,9 +175,10 @@ TABLE_KEYS = {
     "free": {"cpus": INTS},
     "drain": {"cpus": None},
     "isolate": {"start_pfn": INT, "end_pfn": INT, "migratetype": STR},
-    "policy": {"task": INT, "mode": STR, "flags": STRS, "nodes": NODES},
+    "policy": {"task": INT, "mode": STR, "flags": STRS, "nodes": NODES, "maxnode": INT},
     "mbind": {"task": INT, "start": INT, "length": INT, "mode": STR, "flags": STRS, "nodes": NODES,
-              "mbind_flags": STRS},
+              "mbind_flags": STRS, "maxnode": INT},
+    "get_mempolicy": {"task": INT, "flags": STRS, "addr": INT, "maxnode": INT},
     "cpuset": {"task": INT, "nodes": NODES},
     "sometimes": {"name": STR, "predicate": STR},
     "invariant": {"name": STR, "state": STR, "step": STR},
@@ -225,7 +247,11 @@ def _one_env(env, where):
         raise ConfigError(f"{where} = {env!r}: expected a table of answers")
     known = Environment.__dataclass_fields__
     default = Environment()
+    env = dict(env)
     for key, value in env.items():
+        if key in ANSWER_NAMES and isinstance(value, str):
+            names = ANSWER_NAMES[key]
+            env[key] = value = getattr(constants, _names([value], names, f"{where}.{key}")[0])
         if key not in known:
             raise ConfigError(f"{where}: unknown answer {key!r} = {value!r} (known: {', '.join(known)})")
         want_bool = isinstance(getattr(default, key), bool)
@@ -310,10 +336,14 @@ def _allocs(doc, where):
 def _extra_ops(doc, where):
     ops = []
     for t, w in _tables(doc, "policy", where, ("mode",)):
-        ops.append(SetMempolicy(_mode(t, w), _nodes(t), t.get("task", 0)))
+        ops.append(SetMempolicy(_mode(t, w), _nodes(t), t.get("task", 0), t.get("maxnode")))
     for t, w in _tables(doc, "mbind", where, ("start", "length", "mode")):
         ops.append(Mbind(t["start"], t["length"], _mode(t, w), _nodes(t),
-                         _bits(t.get("mbind_flags", []), MBIND_FLAGS, f"{w}.mbind_flags"), t.get("task", 0)))
+                         _bits(t.get("mbind_flags", []), MBIND_FLAGS, f"{w}.mbind_flags"), t.get("task", 0),
+                         t.get("maxnode")))
+    for t, w in _tables(doc, "get_mempolicy", where):
+        ops.append(GetMempolicy(_bits(t.get("flags", []), GET_FLAGS, f"{w}.flags"), t.get("addr", 0),
+                                t.get("task", 0), t.get("maxnode")))
     for t, _ in _tables(doc, "cpuset", where, ("nodes",)):
         ops.append(SetCpuset(t.get("task", 0), _nodes(t)))
     for t, w in _tables(doc, "alloc_pages", where):

@@ -44,12 +44,14 @@ from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Violation
 from .ops import (
+    CONTEXT_FLAGS,
     AddTask,
     Alloc,
     AllocPages,
     AllocVma,
     Drain,
     Free,
+    GetMempolicy,
     Isolate,
     Mbind,
     Mmap,
@@ -69,12 +71,12 @@ FORMAT_VERSION = 1
 OP_KINDS = {"alloc": Alloc, "free": Free, "drain": Drain, "isolate": Isolate, "undo_isolate": UndoIsolate,
             "alloc_pages": AllocPages, "set_mempolicy": SetMempolicy, "set_cpuset": SetCpuset,
             "mmap": Mmap, "alloc_vma": AllocVma, "add_task": AddTask, "mbind": Mbind,
-            "set_memcg_limit": SetMemcgLimit}
+            "set_memcg_limit": SetMemcgLimit, "get_mempolicy": GetMempolicy}
 KIND_OF = {cls: kind for kind, cls in OP_KINDS.items()}
 # Fields newer than the format's first version: written only when they differ from their default,
 # so documents of operations that do not use them read as before.
-QUIET_FIELDS = {Alloc: {"nodes", "in_interrupt", "pf_memalloc", "rt_task", "oom_victim"}, AllocPages: {"env"},
-                AllocVma: {"env"}, Isolate: {"migratetype"}, UndoIsolate: {"migratetype"}}
+QUIET_FIELDS = {Alloc: {"nodes", *CONTEXT_FLAGS}, AllocPages: {"env"},
+                AllocVma: {"env"}, Isolate: {"migratetype"}, UndoIsolate: {"migratetype"}, SetMempolicy: {"maxnode"}}
 
 
 class TraceError(ConfigError):
