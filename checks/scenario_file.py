@@ -90,7 +90,8 @@ Operations, each enabled in every state (a table with lists expands to one opera
     flags = ["MPOL_F_ADDR"]    # optional: MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
     addr = 0x200000
 
-[[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask).
+[[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask); a mode, mbind_flags and
+get_mempolicy's flags may be raw integers, to reach the system calls' error returns.
 
 Checks the scenario brings besides spec/'s invariants (paths relative to the scenario file):
 
@@ -165,6 +166,7 @@ MIGRATETYPES = {"MOVABLE": MIGRATE_MOVABLE, "CMA": MIGRATE_CMA}
 # the keys of each table and the kind of value each takes
 INT, BOOL, STR, INTS, STRS, NODES, TABLE = "an integer", "true or false", "a string", "a list of integers", \
     "a list of strings", "a list of node ids", "a table"
+NAME_OR_INT, NAMES_OR_INT = "a name or an integer", "a list of names or an integer"
 TABLE_KEYS = {
     "task": {"id": INT, "mems": NODES, "memcg_limit": INT},
     "mmap": {"task": INT, "start": INT, "length": INT},
@@ -175,10 +177,10 @@ TABLE_KEYS = {
     "free": {"cpus": INTS},
     "drain": {"cpus": None},
     "isolate": {"start_pfn": INT, "end_pfn": INT, "migratetype": STR},
-    "policy": {"task": INT, "mode": STR, "flags": STRS, "nodes": NODES, "maxnode": INT},
-    "mbind": {"task": INT, "start": INT, "length": INT, "mode": STR, "flags": STRS, "nodes": NODES,
-              "mbind_flags": STRS, "maxnode": INT},
-    "get_mempolicy": {"task": INT, "flags": STRS, "addr": INT, "maxnode": INT},
+    "policy": {"task": INT, "mode": NAME_OR_INT, "flags": STRS, "nodes": NODES, "maxnode": INT},
+    "mbind": {"task": INT, "start": INT, "length": INT, "mode": NAME_OR_INT, "flags": STRS, "nodes": NODES,
+              "mbind_flags": NAMES_OR_INT, "maxnode": INT},
+    "get_mempolicy": {"task": INT, "flags": NAMES_OR_INT, "addr": INT, "maxnode": INT},
     "cpuset": {"task": INT, "nodes": NODES},
     "sometimes": {"name": STR, "predicate": STR},
     "invariant": {"name": STR, "state": STR, "step": STR},
@@ -202,6 +204,10 @@ def _type_ok(kind, value):
         return isinstance(value, list) and all(map(_is_int, value))
     if kind == STRS:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == NAME_OR_INT:
+        return isinstance(value, str) or _is_int(value)
+    if kind == NAMES_OR_INT:
+        return _is_int(value) or isinstance(value, list) and all(isinstance(v, str) for v in value)
     return isinstance(value, dict)
 
 
@@ -278,6 +284,8 @@ def _names(values, known, where):
 
 
 def _bits(values, known, where):
+    if _is_int(values):
+        return values  # a raw value, for the system calls' -EINVAL paths
     out = 0
     for v in _names(values, known, where):
         out |= known[v]
@@ -286,6 +294,8 @@ def _bits(values, known, where):
 
 def _mode(table, where):
     text = table["mode"]
+    if _is_int(text):  # a raw mode number (one past MPOL_LOCAL is -EINVAL)
+        return text | _bits(table.get("flags", []), MODE_FLAGS, f"{where}.flags")
     if text not in MPOL_MODE_NAMES:
         raise ConfigError(f"{where}.mode = {text!r}: not one of {', '.join(MPOL_MODE_NAMES)}")
     return MPOL_MODE_NAMES.index(text) | _bits(table.get("flags", []), MODE_FLAGS, f"{where}.flags")
