@@ -1,4 +1,12 @@
-"""Built-in scenarios with names: what `buddycheck explore --preset NAME` and `buddycheck check` run."""
+"""Built-in scenarios with names: what `buddycheck explore --preset NAME` and `buddycheck check` run.
+
+`portfolio_scenarios()` is the default check's portfolio: the TOML files of checks/portfolio_scenarios/
+(package data), each a small machine and alphabet aimed at one part of the allocator; docs/coverage.md
+says what each is for and what the portfolio leaves unreached.
+"""
+
+import tomllib
+from importlib.resources import files
 
 from buddycheck.model import gfp as G
 from buddycheck.model import preset
@@ -7,6 +15,10 @@ from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE
 
 from .ops import Alloc, AllocPages, Drain, Isolate, SetCpuset, SetMempolicy
 from .scenario import STANDARD_SOMETIMES, Scenario, Sometimes, fell_back_to_remote_node
+from .scenario_file import scenario_from_dict
+
+PORTFOLIO_PACKAGE = "buddycheck.checks"
+PORTFOLIO_FOLDER = "portfolio_scenarios"
 
 
 def buddy_core(pages=16, max_order=4, orders=(1, 3)):
@@ -125,3 +137,22 @@ def scenario(name, **params):
     if params and name != "buddy-core":
         raise ConfigError(f"scenario {name!r} takes no --pages/--max-order/--orders")
     return SCENARIOS[name](**params)
+
+
+def portfolio_files():
+    """The portfolio's TOML files (importlib.resources Traversables), in file-name order."""
+    folder = files(PORTFOLIO_PACKAGE) / PORTFOLIO_FOLDER
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
+
+
+def portfolio_scenarios():
+    """Every portfolio scenario, loaded and validated, in file-name order."""
+    out = []
+    for f in portfolio_files():
+        where = f"{PORTFOLIO_FOLDER}/{f.name}"
+        try:
+            doc = tomllib.loads(f.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{where}: not valid TOML: {e}") from None
+        out.append(scenario_from_dict(doc, where))
+    return out
