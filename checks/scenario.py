@@ -96,10 +96,14 @@ class Scenario:
         address in no VMA: such an operation would be silently disabled in every state.
         """
         where = where or f"scenario {self.name}"
-        try:
-            m = self.initial()
-        except ModelError as e:
-            raise ConfigError(f"{where}: a setup step fails: {e}") from None
+        m = self.model(self.topology)
+        for op in self.setup:
+            try:
+                result = op.apply(m)
+            except ModelError as e:
+                raise ConfigError(f"{where}: setup step {op.code()} fails: {e}") from None
+            if isinstance(op, Alloc) and not result.ok:
+                raise ConfigError(f"{where}: setup allocation {op.code()} fails: {result.reason}")
         t = self.topology
         for cpu in self.free_cpus:
             _check(cpu in t.cpus, where, "free.cpus", cpu, f"no such CPU (cpus: {list(t.cpus)})")

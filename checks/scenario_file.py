@@ -23,6 +23,11 @@ Setup, applied once to the booted machine before the search:
     start = 0x200000           # bytes, page-aligned
     length = 0x400000
 
+    [[alloc]]                  # an [[alloc]] table with setup = true is made once, in order, after the
+    setup = true               # tasks and mappings: a machine that starts with memory in use (each
+    gfp = "GFP_HIGHUSER_MOVABLE|__GFP_MEMALLOC"   # must succeed; the blocks may be freed in the search)
+    orders = [5, 4]
+
 Operations, each enabled in every state (a table with lists expands to one operation per combination):
 
     [[alloc]]                  # __alloc_pages_nodemask(): each gfp x order x cpu x env is one operation
@@ -170,7 +175,8 @@ NAME_OR_INT, NAMES_OR_INT = "a name or an integer", "a list of names or an integ
 TABLE_KEYS = {
     "task": {"id": INT, "mems": NODES, "memcg_limit": INT},
     "mmap": {"task": INT, "start": INT, "length": INT},
-    "alloc": {"gfp": None, "orders": INTS, "cpus": INTS, "nid": INT, "nodes": NODES, "context": STRS, "env": None},
+    "alloc": {"gfp": None, "orders": INTS, "cpus": INTS, "nid": INT, "nodes": NODES, "context": STRS, "env": None,
+              "setup": BOOL},
     "alloc_pages": {"gfp": None, "orders": INTS, "cpus": INTS, "task": INT, "in_interrupt": BOOL, "env": None},
     "alloc_vma": {"gfp": None, "orders": INTS, "cpus": INTS, "task": INT, "addr": INT, "hugepage": BOOL,
                   "env": None},
@@ -334,13 +340,15 @@ def _setup(doc, where):
 
 
 def _allocs(doc, where):
-    allocs = []
+    """(the alphabet's allocations, the setup's allocations)."""
+    allocs, setup = [], []
     for t, w in _tables(doc, "alloc", where):
         gfp = _gfp(t, w)
         flags = {f: True for f in _names(t.get("context", []), CONTEXT_FLAGS, f"{w}.context")}
         for order, cpu, env in _combinations(t, w):
-            allocs.append(Alloc(gfp, order, cpu, t.get("nid"), env, _nodes(t), **flags))
-    return allocs
+            (setup if t.get("setup", False) else allocs).append(
+                Alloc(gfp, order, cpu, t.get("nid"), env, _nodes(t), **flags))
+    return allocs, setup
 
 
 def _extra_ops(doc, where):
@@ -437,7 +445,7 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
     if "topology" not in doc:
         raise ConfigError(f"{where}: missing [topology] table")
     topology = topology_from_dict(doc["topology"], f"{where}.topology")
-    allocs, extra = _allocs(doc, where), _extra_ops(doc, where)
+    (allocs, setup_allocs), extra = _allocs(doc, where), _extra_ops(doc, where)
     free_cpus = ()
     if "free" in doc:
         free_cpus = tuple(_table(doc["free"], "free", f"{where}.free").get("cpus", [0]))
@@ -451,7 +459,7 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
         kwargs["sometimes"] = _sometimes(doc, where, base_dir)
     sc = Scenario(
         name=doc.get("name", "scenario"), topology=topology, allocs=tuple(allocs), extra_ops=tuple(extra),
-        setup=tuple(_setup(doc, where)), free_cpus=free_cpus, drains=tuple(_drains(doc, where)),
+        setup=tuple(_setup(doc, where) + setup_allocs), free_cpus=free_cpus, drains=tuple(_drains(doc, where)),
         isolations=tuple(_isolations(doc, where)), depth=_positive(doc, "depth", 6, where),
         max_states=_positive(doc, "max_states", 2_000_000, where), description=doc.get("description", ""),
         symmetry=symmetry, invariants=_invariants(doc, where, base_dir), params={"config": doc}, **kwargs,
