@@ -136,7 +136,7 @@ def scenario(name, **params):
         raise ConfigError(f"unknown scenario {name!r}; the built-in scenarios are: {', '.join(SCENARIOS)}")
     if params and name != "buddy-core":
         raise ConfigError(f"scenario {name!r} takes no --pages/--max-order/--orders")
-    return SCENARIOS[name](**params)
+    return SCENARIOS[name](**params).validate(f"scenario {name}")
 
 
 def portfolio_files():
