@@ -126,6 +126,10 @@ class Scenario:
         """The same scenario run against another model class (a variant or a mutant)."""
         return Scenario(**{**self.__dict__, "model": model})
 
+    def with_goals(self, sometimes):
+        """The same scenario with other sometimes-goals."""
+        return Scenario(**{**self.__dict__, "sometimes": tuple(sometimes)})
+
     def symmetry_problem(self):
         """Why this alphabet is not closed under exchanging units, or None."""
         if self.isolations:

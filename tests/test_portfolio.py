@@ -76,3 +76,14 @@ def test_the_portfolio_kills_the_mutant(name):
     assert found[invariant] == length == min(found.values())
     clean = Explorer(sc).check(*mutant.properties()).run()
     assert clean.violations == []
+
+
+def test_every_built_in_goal_is_reached_somewhere_in_the_portfolio():
+    """A goal that no scenario reaches would hide a vacuous run; each has a scenario where it fires."""
+    from buddycheck.checks.goals import GOALS
+
+    reached = set()
+    for sc in portfolio_scenarios():
+        report = Explorer(sc.with_goals(tuple(GOALS.values()))).depth(min(sc.depth, GOAL_DEPTH)).run()
+        reached |= {name for name, hit in report.sometimes.items() if hit}
+    assert reached == {g.name for g in GOALS.values()}
