@@ -67,10 +67,11 @@ class BeforeState:
             return self._request[2]
         k, _ = self.get(m, before)
         if isinstance(op, Alloc):
-            request = replace(request_of(k, op.gfp, op.order, op.cpu, op.nid), dirty_ok=op.env.dirty_ok)
+            request = request_of(k, op.gfp, op.order, op.cpu, op.nid, op.nodes, **op.context())
         else:
             nid, nodemask, _ = policy_request(k, op)
             request = request_of(k, op.gfp, op.order, op.cpu, nid, nodemask, op.task, in_interrupt=op.in_interrupt)
+        request = replace(request, dirty_ok=op.env.dirty_ok)  # the scratch machine's env is the idle one
         self._request = (before, op, request)
         return request
 

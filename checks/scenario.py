@@ -7,8 +7,22 @@ allocated block, drains, and isolation of pageblock ranges and its undo.
 from dataclasses import dataclass, field
 
 from buddycheck.model import Kernel419
+from buddycheck.model.errors import ConfigError, ModelError
+from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
-from .ops import Free, Isolate, UndoIsolate
+from .ops import (
+    Alloc,
+    AllocPages,
+    AllocVma,
+    Drain,
+    Free,
+    GetMempolicy,
+    Isolate,
+    Mbind,
+    SetCpuset,
+    SetMempolicy,
+    UndoIsolate,
+)
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
 
@@ -68,6 +82,7 @@ class Scenario:
     description: str = ""
     params: dict = field(default_factory=dict)
     op_budget: float = DEFAULT_OP_BUDGET  # wall-clock seconds for one operation (checks/watchdog.py)
+    invariants: tuple = ()  # the scenario's own properties (checks/user_checks.py), checked besides spec/'s
 
     def initial(self, op_budget=None, prepare=None):
         """The booted machine after the setup; booting and each setup operation run within the budget.
@@ -85,9 +100,47 @@ class Scenario:
                 op.apply(m)
         return m
 
+    def validate(self, where=None):
+        """ConfigError naming the operation, field and value for what the machine could never run.
+
+        A CPU, node or task that does not exist, an order >= MAX_ORDER, a gfp mask the machine
+        rejects, an isolation range outside the zones or not aligned as 4.19's callers align it, an
+        address in no VMA: such an operation would be silently disabled in every state.
+        """
+        where = where or f"scenario {self.name}"
+        m = self.model(self.topology)
+        for op in self.setup:
+            try:
+                result = op.apply(m)
+            except ModelError as e:
+                raise ConfigError(f"{where}: setup step {op.code()} fails: {e}") from None
+            if isinstance(op, Alloc) and not result.ok:
+                raise ConfigError(f"{where}: setup allocation {op.code()} fails: {result.reason}")
+        t = self.topology
+        for cpu in self.free_cpus:
+            _check(cpu in t.cpus, where, "free.cpus", cpu, f"no such CPU (cpus: {list(t.cpus)})")
+        for op in self.allocs + self.extra_ops + self.drains:
+            _validate_op(m, op, where)
+        align = max(1 << (t.max_order - 1), 1 << t.pageblock_order)
+        for start, end, *_ in self.isolations:
+            # 4.19's callers (alloc_contig_range, offlining) isolate MAX_ORDER-aligned ranges; a narrower one
+            # reaches states they never produce, where the invariants' preconditions do not hold
+            _check(start % align == 0 and end % align == 0 and start < end, where, "isolate", f"{start}..{end}",
+                   f"an isolation range must be non-empty and aligned to {align} pages (MAX_ORDER_NR_PAGES and "
+                   "pageblocks), as 4.19's callers align it")
+            try:
+                m._check_isolation_range(start, end)
+            except ModelError as e:
+                raise ConfigError(f"{where}: isolate = {start}..{end}: {e}") from None
+        return self
+
     def with_model(self, model):
         """The same scenario run against another model class (a variant or a mutant)."""
         return Scenario(**{**self.__dict__, "model": model})
+
+    def with_goals(self, sometimes):
+        """The same scenario with other sometimes-goals."""
+        return Scenario(**{**self.__dict__, "sometimes": tuple(sometimes)})
 
     def symmetry_problem(self):
         """Why this alphabet is not closed under exchanging units, or None."""
@@ -98,6 +151,14 @@ class Scenario:
                 return f"{op.code()} names a pfn, so exchanging units would change the operations"
         return None
 
+    def isolation_ops(self):
+        """The isolations and undos of the alphabet (a range given as (start, end) or (start, end, migratetype))."""
+        ops = []
+        for iso in self.isolations:
+            ops.append(Isolate(*iso))
+            ops.append(UndoIsolate(*iso))
+        return ops
+
     def actions(self, m):
         """Every operation enabled in the machine's current state, in a fixed order."""
         ops = list(self.allocs)
@@ -106,7 +167,47 @@ class Scenario:
             for cpu in self.free_cpus:
                 ops.append(Free(pfn, cpu))
         ops.extend(self.drains)
-        for start, end in self.isolations:
-            ops.append(Isolate(start, end))
-            ops.append(UndoIsolate(start, end))
+        ops.extend(self.isolation_ops())
         return ops
+
+
+def _check(ok, where, key, value, why):
+    if not ok:
+        raise ConfigError(f"{where}: {key} = {value!r}: {why}")
+
+
+def _validate_op(m, op, where):
+    """The static checks of one operation against the booted machine `m` (after the scenario's setup)."""
+    t = m.topology
+    w = f"{where}: {op.code()}"
+    cpu = getattr(op, "cpu", None)
+    if cpu is not None:
+        _check(cpu in t.cpus, w, "cpu", cpu, f"no such CPU (cpus: {list(t.cpus)})")
+    if isinstance(op, Drain):
+        return
+    task = getattr(op, "task", None)
+    if task is not None:
+        _check(task in m.tasks, w, "task", task, f"no such task (tasks: {sorted(m.tasks)}; add one with [[task]])")
+    if isinstance(op, Alloc | AllocPages | AllocVma):
+        _check(0 <= op.order < t.max_order, w, "order", op.order, f"not below MAX_ORDER = {t.max_order}")
+        try:
+            m.validate_gfp(op.gfp)
+        except ModelError as e:
+            raise ConfigError(f"{w}: gfp = {op.gfp:#x}: {e}") from None
+    if isinstance(op, Alloc):
+        if op.nid is not None:
+            _check(op.nid in t.node_ids, w, "nid", op.nid, f"no such node (nodes: {list(t.node_ids)})")
+        for nid in sorted(op.nodes or ()):
+            _check(nid in t.node_ids, w, "nodes", nid, f"no such node (nodes: {list(t.node_ids)})")
+    if isinstance(op, AllocVma):
+        vmas = m.tasks[op.task].vmas
+        _check(any(v.start <= op.addr < v.end for v in vmas), w, "addr", op.addr,
+               f"in no VMA of task {op.task} (map one with [[mmap]])")
+    if isinstance(op, GetMempolicy) and op.flags & MPOL_F_NODE and op.flags & MPOL_F_ADDR:
+        raise ConfigError(f"{w}: flags = {op.flags:#x}: MPOL_F_NODE|MPOL_F_ADDR asks the node of a mapped page, "
+                          "which the model does not have (no page tables)")
+    # the node ids of system calls are the user's input, checked by the kernel itself (-EINVAL is a result
+    # worth exploring), so they need not exist
+    if isinstance(op, SetMempolicy | Mbind | SetCpuset):
+        for nid in sorted(op.nodes or ()):
+            _check(nid >= 0, w, "nodes", nid, "node ids are non-negative")

@@ -1,4 +1,12 @@
-"""Built-in scenarios with names: what `buddycheck explore --preset NAME` and `buddycheck check` run."""
+"""Built-in scenarios with names: what `buddycheck explore --preset NAME` and `buddycheck check` run.
+
+`portfolio_scenarios()` is the default check's portfolio: the TOML files of checks/portfolio_scenarios/
+(package data), each a small machine and alphabet aimed at one part of the allocator; docs/coverage.md
+says what each is for and what the portfolio leaves unreached.
+"""
+
+import tomllib
+from importlib.resources import files
 
 from buddycheck.model import NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model import gfp as G
@@ -8,6 +16,10 @@ from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE
 
 from .ops import Alloc, AllocPages, Drain, Isolate, SetCpuset, SetMempolicy
 from .scenario import STANDARD_SOMETIMES, Scenario, Sometimes, fell_back_to_remote_node
+from .scenario_file import scenario_from_dict
+
+PORTFOLIO_PACKAGE = "buddycheck.checks"
+PORTFOLIO_FOLDER = "portfolio_scenarios"
 
 
 def buddy_core(pages=16, max_order=4, orders=(1, 3)):
@@ -180,24 +192,35 @@ DIFF_SCENARIOS = {
 DEFAULT_SCENARIO = "numa2-mixed"
 
 
-def portfolio_scenarios():
-    """The default portfolio of `buddycheck check`."""
-    return [make() for make in SCENARIOS.values()]
-
-
-def builtin_scenarios():
-    """Every built-in scenario by name: the presets, the diff scenarios and the default portfolio."""
-    named = {name: make for name, make in SCENARIOS.items()}
-    named.update(DIFF_SCENARIOS)
-    for sc in portfolio_scenarios():
-        named.setdefault(sc.name, lambda sc=sc: sc)
-    return named
-
-
 def scenario(name, **params):
-    known = builtin_scenarios()
-    if name not in known:
-        raise ConfigError(f"unknown scenario {name!r}; the built-in scenarios are: {', '.join(known)}")
+    """A built-in scenario by name: a preset, a diff scenario or one of the default portfolio."""
     if params and name != "buddy-core":
         raise ConfigError(f"scenario {name!r} takes no --pages/--max-order/--orders")
-    return known[name](**params)
+    make = SCENARIOS.get(name) or DIFF_SCENARIOS.get(name)
+    if make is not None:
+        return make(**params).validate(f"scenario {name}")
+    portfolio = portfolio_scenarios()  # loaded only for a name that is none of the others
+    for sc in portfolio:
+        if sc.name == name:
+            return sc
+    known = [*SCENARIOS, *DIFF_SCENARIOS, *(sc.name for sc in portfolio)]
+    raise ConfigError(f"unknown scenario {name!r}; the built-in scenarios are: {', '.join(known)}")
+
+
+def portfolio_files():
+    """The portfolio's TOML files (importlib.resources Traversables), in file-name order."""
+    folder = files(PORTFOLIO_PACKAGE) / PORTFOLIO_FOLDER
+    return sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
+
+
+def portfolio_scenarios():
+    """Every portfolio scenario, loaded and validated, in file-name order."""
+    out = []
+    for f in portfolio_files():
+        where = f"{PORTFOLIO_FOLDER}/{f.name}"
+        try:
+            doc = tomllib.loads(f.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{where}: not valid TOML: {e}") from None
+        out.append(scenario_from_dict(doc, where))
+    return out

@@ -42,11 +42,25 @@ from buddycheck.model.presets import PRESETS, preset
 
 from .explore import CRASH, HANG, Explorer, Violation
 from .failure import Failure
-from .ops import Alloc, AllocPages, Drain, Free, Isolate, SetCpuset, SetMempolicy, UndoIsolate
+from .ops import (
+    CONTEXT_FLAGS,
+    Alloc,
+    AllocPages,
+    AllocVma,
+    Drain,
+    Free,
+    GetMempolicy,
+    Isolate,
+    Mbind,
+    SetCpuset,
+    SetMempolicy,
+    UndoIsolate,
+)
 from .scenario import Scenario
 from .trace import preset_call, replay
 
-KIND_RANK = {Alloc: 0, AllocPages: 1, Free: 2, Drain: 3, Isolate: 4, UndoIsolate: 5, SetMempolicy: 6, SetCpuset: 7}
+KIND_RANK = {Alloc: 0, AllocPages: 1, Free: 2, Drain: 3, Isolate: 4, UndoIsolate: 5, SetMempolicy: 6, SetCpuset: 7,
+             AllocVma: 8, Mbind: 9, GetMempolicy: 10}
 
 
 class ShrinkError(RuntimeError):
@@ -81,15 +95,16 @@ def op_key(op):
     env = getattr(op, "env", IDLE)
     env_changes = tuple((name, getattr(env, name)) for name in env.__dataclass_fields__
                         if getattr(env, name) != getattr(IDLE, name))
-    if isinstance(op, Alloc | AllocPages):
-        rest = (bin(op.gfp).count("1"), op.gfp)
-    elif isinstance(op, SetMempolicy | SetCpuset):
+    if isinstance(op, Alloc | AllocPages | AllocVma):
+        flags = tuple(f for f in (*CONTEXT_FLAGS, "hugepage") if getattr(op, f, False))
+        rest = (bin(op.gfp).count("1"), op.gfp, len(flags), flags, sorted(getattr(op, "nodes", None) or ()))
+    elif isinstance(op, SetMempolicy | SetCpuset | Mbind):
         nodes = sorted(op.nodes or ())
         rest = (len(nodes), nodes)
     elif isinstance(op, Free):
         rest = (op.pfn,)
     elif isinstance(op, Isolate | UndoIsolate):
-        rest = (op.start_pfn, op.end_pfn)
+        rest = (op.start_pfn, op.end_pfn, op.migratetype)
     elif isinstance(op, Drain):
         rest = ()
     else:

@@ -51,15 +51,19 @@ from buddycheck.model.presets import PRESETS, preset
 from .explore import CRASH, HANG, Violation
 from .failure import failure_from_dict, failure_of
 from .ops import (
+    CONTEXT_FLAGS,
     AddTask,
     Alloc,
     AllocPages,
     AllocVma,
     Drain,
     Free,
+    GetMempolicy,
     Isolate,
+    Mbind,
     Mmap,
     SetCpuset,
+    SetMemcgLimit,
     SetMempolicy,
     UndoIsolate,
     env_code,
@@ -74,8 +78,13 @@ FORMAT_VERSION = 1
 # The JSON "kind" of each operation class.
 OP_KINDS = {"alloc": Alloc, "free": Free, "drain": Drain, "isolate": Isolate, "undo_isolate": UndoIsolate,
             "alloc_pages": AllocPages, "set_mempolicy": SetMempolicy, "set_cpuset": SetCpuset,
-            "mmap": Mmap, "alloc_vma": AllocVma, "add_task": AddTask}
+            "mmap": Mmap, "alloc_vma": AllocVma, "add_task": AddTask, "mbind": Mbind,
+            "set_memcg_limit": SetMemcgLimit, "get_mempolicy": GetMempolicy}
 KIND_OF = {cls: kind for kind, cls in OP_KINDS.items()}
+# Fields newer than the format's first version: written only when they differ from their default,
+# so documents of operations that do not use them read as before.
+QUIET_FIELDS = {Alloc: {"nodes", *CONTEXT_FLAGS}, AllocPages: {"env"},
+                AllocVma: {"env"}, Isolate: {"migratetype"}, UndoIsolate: {"migratetype"}, SetMempolicy: {"maxnode"}}
 
 
 class TraceError(ConfigError):
@@ -522,7 +531,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
         found = failed  # nothing after the failing operation runs
     machine_import, machine = machine_expression(scenario)
     alias, ref = _model_binding(scenario, model_ref)
-    needs_env = any(isinstance(op, Alloc) and op.env != IDLE for op in trace)
+    needs_env = any(getattr(op, "env", IDLE) != IDLE for op in trace)
     uses_gfp = any(hasattr(op, "gfp") for op in (*scenario.setup, *trace))
     if failed is not None:
         title = f"Counterexample: {found.invariant}, the model fails at operation {len(trace)}"
@@ -585,8 +594,11 @@ def op_to_dict(op):
     if kind is None:
         raise TraceError(f"operation {op!r}: not one of the known kinds ({', '.join(OP_KINDS)})")
     out = {"kind": kind}
+    quiet = QUIET_FIELDS.get(type(op), ())
     for f in fields(op):
         value = getattr(op, f.name)
+        if f.name in quiet and value == f.default:
+            continue
         if f.name == "gfp":
             value = format_gfp(value)
         elif f.name == "env":
@@ -955,7 +967,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
     if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
         imports.append("from buddycheck.model import gfp as G")
-    if any(isinstance(op, Alloc) and op.env != IDLE for op in trace):
+    if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
     imports = import_code([(alias, ref), ("PROPERTY", pref)], imports)
     rows = []

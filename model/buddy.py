@@ -220,6 +220,7 @@ def steal_suitable_fallback(k, zone, page, start_type, whole_block):
         single_page = True
     elif current_order >= k.pageblock_order:
         k.change_pageblock_range(page, current_order, start_type)
+        k.observe("steal_suitable_fallback")
         single_page = True
     elif not whole_block:
         single_page = True
@@ -234,6 +235,7 @@ def steal_suitable_fallback(k, zone, page, start_type, whole_block):
         if free_pages:
             if free_pages + alike_pages >= (1 << (k.pageblock_order - 1)) or k.page_group_by_mobility_disabled:
                 k.set_pageblock_migratetype(page, start_type)
+                k.observe("steal_suitable_fallback")
             return
     list_move_free(zone, page, current_order, start_type)
 
@@ -369,6 +371,7 @@ def reserve_highatomic_pageblock(k, page, zone, alloc_order):
     mt = k.get_pageblock_migratetype(page)
     if not is_migrate_highatomic(mt) and not is_migrate_isolate(mt) and not is_migrate_cma(mt):
         zone.nr_reserved_highatomic += k.pageblock_nr_pages
+        k.observe("reserve_highatomic_pageblock")
         k.set_pageblock_migratetype(page, MIGRATE_HIGHATOMIC)
         k.move_freepages_block(zone, page, MIGRATE_HIGHATOMIC)
 
@@ -386,6 +389,7 @@ def unreserve_highatomic_pageblock(k, ac, force):
             page = lst[0]
             if is_migrate_highatomic(k.get_pageblock_migratetype(page)):
                 zone.nr_reserved_highatomic -= min(k.pageblock_nr_pages, zone.nr_reserved_highatomic)
+                k.observe("unreserve_highatomic_pageblock")
             k.set_pageblock_migratetype(page, ac.migratetype)
             moved, _ = k.move_freepages_block(zone, page, ac.migratetype)
             if moved:

@@ -161,6 +161,7 @@ class Kernel419(MempolicyOps):
         self.cpusets_on = topology.cpusets_enabled
         self.stats = Stats()
         self.events = []
+        self.observed = []  # what the current operation did that neither its result nor the state shows
         self.fail_reason = None
         self.last_ac = None
         self.pfmemalloc = False
@@ -288,6 +289,13 @@ class Kernel419(MempolicyOps):
     def event(self, kind, **detail):
         self.events.append(Event(kind, tuple(detail.items())))
 
+    def observe(self, what):
+        """Note that the current operation did `what` (a kernel function's name): for sometimes-goals only.
+
+        Unlike an event it is not part of the result: the kernel has no tracepoint there.
+        """
+        self.observed.append(what)
+
     def warn_once(self, message):
         """WARN_ON_ONCE(): recorded as an event each time it fires."""
         self.event("warning", message=message)
@@ -330,6 +338,7 @@ class Kernel419(MempolicyOps):
             task = self.tasks[task]
         self.current = Current(cpu=cpu, task=task, all_nodes=self._all_nodes, **flags)
         self.events = []
+        self.observed = []
         self.fail_reason = None
         for p in self.node_data:
             p.kswapd_order = 0

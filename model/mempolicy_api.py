@@ -111,6 +111,16 @@ class MempolicyOps:
             self.cpusets_on = True
         return OpResult(f"add task {tid} mems {_fmt_mask(mems)}")
 
+    def set_memcg_limit(self, task, pages):
+        """Put task in a memory cgroup limited to `pages` pages (None: no limit); __GFP_ACCOUNT charges it."""
+        from .machine import OpResult
+
+        t = self._task_obj(task)
+        if pages is not None and (not isinstance(pages, int) or isinstance(pages, bool) or pages < 0):
+            raise InvalidOperation(f"memcg limit {pages!r} of task {task}: must be a non-negative integer or None")
+        t.memcg_limit = pages
+        return OpResult(f"memcg limit of task {task}: {pages} pages")
+
     def mmap(self, start, length, task=0, pgoff=None):
         """An anonymous mapping [start, start+length) with no policy, joined to touching VMAs without policy.
 

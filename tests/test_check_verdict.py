@@ -162,9 +162,10 @@ def test_a_crash_and_a_hang_are_regressions_with_the_function_named(capsys):
 
 
 def test_past_the_first_violation_a_crash_is_a_dead_end_not_the_end():
+    from planted_failures import ExpandDivides
+
     from buddycheck.checks.explore import Explorer
     from buddycheck.checks.properties import all_properties
-    from planted_failures import ExpandDivides
 
     sc = scenario("buddy-core", pages=8, max_order=3, orders=(0, 1)).with_model(ExpandDivides)
     first = Explorer(sc).check(*all_properties()).run()

@@ -1,0 +1,114 @@
+"""Named `sometimes` goals: things a scenario is meant to make happen, each a predicate (op, result, m) -> bool.
+
+A scenario file names them (`sometimes = ["highatomic-reserved", ...]`); an exploration that never
+reaches one did not do what the scenario is for (a vacuous run). `m` is the machine right after the
+operation: its state, its `current` context, and `m.observed`, the kernel functions the operation
+ran that leave no trace in the result or the state (model/machine.py `observe`).
+"""
+
+from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC
+from buddycheck.model.errors import ConfigError
+
+from .ops import Alloc, AllocPages, AllocVma, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy
+from .scenario import Sometimes, allocation_failed, fell_back_to_remote_node, merged_on_free, split_a_block
+
+ALLOCATIONS = (Alloc, AllocPages, AllocVma)
+
+
+def _served(op, result):
+    return isinstance(op, ALLOCATIONS) and getattr(result, "page", None) is not None
+
+
+def _served_from(mt):
+    def predicate(op, result, m):
+        return _served(op, result) and m.get_pageblock_migratetype(result.page) == mt
+    return predicate
+
+
+def _observed(what):
+    def predicate(op, result, m):
+        return what in m.observed
+    return predicate
+
+
+def _event(kind):
+    def predicate(op, result, m):
+        return any(e.kind == kind for e in getattr(result, "events", ()))
+    return predicate
+
+
+def _refused(reason):
+    def predicate(op, result, m):
+        return isinstance(op, ALLOCATIONS) and getattr(result, "page", 1) is None and reason in (result.reason or "")
+    return predicate
+
+
+def isolation_busy(op, result, m):
+    """start_isolate_page_range() returned -EBUSY: a pageblock held unmovable pages."""
+    return isinstance(op, Isolate) and result.value != 0
+
+
+def isolated_a_range(op, result, m):
+    return isinstance(op, Isolate) and result.value == 0
+
+
+def isolated_a_cma_range(op, result, m):
+    return isolated_a_range(op, result, m) and op.migratetype == MIGRATE_CMA
+
+
+def syscall_rejected(op, result, m):
+    """A mempolicy system call or cpuset write returned an error (-EINVAL, -EFAULT...)."""
+    return isinstance(op, SetMempolicy | Mbind | SetCpuset | GetMempolicy) and result.ret < 0
+
+
+def policy_set(op, result, m):
+    return isinstance(op, SetMempolicy | Mbind) and result.ret == 0
+
+
+def thp_served(op, result, m):
+    return isinstance(op, AllocVma) and op.hugepage and result.page is not None
+
+
+def served_in_interrupt(op, result, m):
+    return _served(op, result) and m.current.in_interrupt
+
+
+def freed_remote(op, result, m):
+    """A free from a CPU of another node than the block's (its page goes to that CPU's per-cpu list)."""
+    return isinstance(op, Free) and m.page_zone(op.pfn).nid != m.topology.cpu_to_node(op.cpu)
+
+
+GOALS = {
+    "allocation-failed": Sometimes("an allocation failed", allocation_failed),
+    "split": Sometimes("an allocation split a larger block", split_a_block),
+    "remote-node": Sometimes("an allocation fell back to a remote node", fell_back_to_remote_node),
+    "merged-on-free": Sometimes("a free left a merged block", merged_on_free),
+    "highatomic-reserved": Sometimes("a highatomic pageblock was reserved",
+                                     _observed("reserve_highatomic_pageblock")),
+    "highatomic-used": Sometimes("an allocation was served from a highatomic pageblock",
+                                 _served_from(MIGRATE_HIGHATOMIC)),
+    "highatomic-unreserved": Sometimes("a highatomic reserve was released",
+                                       _observed("unreserve_highatomic_pageblock")),
+    "pageblock-stolen": Sometimes("a fallback stole a pageblock", _observed("steal_suitable_fallback")),
+    "cma-allocated": Sometimes("an allocation was served from a CMA pageblock", _served_from(MIGRATE_CMA)),
+    "isolated": Sometimes("a pageblock range was isolated", isolated_a_range),
+    "cma-isolated": Sometimes("a CMA range was isolated", isolated_a_cma_range),
+    "isolation-busy": Sometimes("an isolation failed with -EBUSY", isolation_busy),
+    "oom-kill": Sometimes("the OOM killer was called", _event("oom_kill")),
+    "kswapd-woken": Sometimes("kswapd was woken", _event("kswapd_wake")),
+    "warn-alloc": Sometimes("an allocation failure was reported (warn_alloc)", _event("warn_alloc")),
+    "memcg-refused": Sometimes("the memcg limit refused an allocation", _refused("memcg_kmem_charge")),
+    "fault-injected": Sometimes("fault injection failed an allocation", _refused("should_fail_alloc_page")),
+    "syscall-rejected": Sometimes("a mempolicy call or cpuset write was rejected", syscall_rejected),
+    "policy-set": Sometimes("a mempolicy was set", policy_set),
+    "thp-served": Sometimes("a huge page was allocated for a VMA", thp_served),
+    "interrupt-served": Sometimes("an allocation in interrupt context was served", served_in_interrupt),
+    "freed-remote": Sometimes("a block was freed from a CPU of another node", freed_remote),
+}
+
+
+def goal(name, where="sometimes"):
+    """The built-in goal named `name`; ConfigError naming the key and the value otherwise."""
+    if name not in GOALS:
+        raise ConfigError(f"{where} = {name!r}: no such built-in goal (known: {', '.join(GOALS)})")
+    return GOALS[name]
