@@ -163,8 +163,12 @@ def add_coverage_options(p):
 
 
 def add_invariant_options(p):
+    from buddycheck.spec.invariants import PROFILES
+
     p.add_argument("--invariant", action="append", metavar="NAME", help="check only this invariant (repeatable)")
     p.add_argument("--skip", action="append", metavar="NAME", help="do not check this invariant (repeatable)")
+    p.add_argument("--invariants", choices=PROFILES, default=PROFILES[0], metavar="PROFILE",
+                   help="the profile: 4.19 (the rules 4.19 keeps; default) or strict (adds later kernels' rules)")
 
 
 def coverage_for(args, model):
@@ -203,7 +207,8 @@ def selected_properties(args, sc):
     from .portfolio import UnknownInvariant, properties_for
 
     try:
-        return properties_for(sc, getattr(args, "invariant", None) or (), getattr(args, "skip", None) or ())
+        return properties_for(sc, getattr(args, "invariant", None) or (), getattr(args, "skip", None) or (),
+                              strict=getattr(args, "invariants", None) == "strict")
     except UnknownInvariant as e:
         raise UsageError(str(e)) from None
 

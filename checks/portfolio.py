@@ -16,6 +16,8 @@ Against a base model (a variant is checked against the model it derives from):
 import time
 from dataclasses import dataclass, field
 
+from buddycheck.spec.invariants import PROFILE_419, PROFILE_STRICT
+
 from .diff import diff
 from .explore import Explorer
 from .properties import all_properties
@@ -29,18 +31,29 @@ class UnknownInvariant(ValueError):
     """--invariant or --skip named an invariant the catalogue does not have."""
 
 
-def properties_for(scenario, only=(), skip=()):
-    """Fresh property objects for one scenario: the catalogue plus the scenario's own, selected by name."""
+def properties_for(scenario, only=(), skip=(), strict=False):
+    """Fresh property objects for one scenario: the catalogue plus the scenario's own, selected by name.
+
+    The strict profile's rules (spec/invariants.py) come only with `strict`.
+    """
     props = all_properties() + list(getattr(scenario, "invariants", ()))
-    return select(props, only, skip)
+    return select(props, only, skip, strict)
 
 
-def select(props, only=(), skip=()):
+def is_strict(prop):
+    return getattr(prop, "profile", PROFILE_419) == PROFILE_STRICT
+
+
+def select(props, only=(), skip=(), strict=False):
     names = [p.name for p in props]
     for name in (*only, *skip):
         if name not in names:
             raise UnknownInvariant(f"unknown invariant {name!r}; the invariants are: {', '.join(names)}")
-    return [p for p in props if (not only or p.name in only) and p.name not in skip]
+    for p in props:
+        if p.name in only and is_strict(p) and not strict:
+            raise UnknownInvariant(f"invariant {p.name!r} is a rule of the strict profile: add --invariants strict")
+    return [p for p in props
+            if (not only or p.name in only) and p.name not in skip and (strict or not is_strict(p))]
 
 
 @dataclass
@@ -52,7 +65,7 @@ class ScenarioRun:
     share: float | None  # seconds given to its exploration (None: no time limit)
     properties: list
     violations: list = field(default_factory=list)  # regressions: violations the base does not have
-    known: list = field(default_factory=list)  # violations the base has on the same operations
+    known: list = field(default_factory=list)  # violations the base has on the same operations (or is)
     diff: object = None  # checks/diff.py DiffReport, when checked against a base
 
     def reach(self):
@@ -107,21 +120,24 @@ def known_in_base(base_scenario, violation, properties):
 
 
 def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(), coverage=None, workers=1,
-                      progress=None, diff_coverage=True):
+                      progress=None, diff_coverage=True, profile=PROFILE_419):
     """Explore every scenario on `model` within `seconds` in all; a list of ScenarioRun.
 
     With `base` (a model class other than `model`), violations are split into regressions and ones
     known in the base, and a share of the time goes to diffing base and model on the same scenarios.
+    The strict profile's rules are judged against the base: for a variant always, for the base model
+    itself with profile "strict", where each of its violations is known behaviour of the base.
     `progress(scenario, report)` is called as each search goes.
     """
     against = base is not None and base is not model
+    strict = against or profile == PROFILE_STRICT
     explore_seconds = None if seconds is None else seconds * (1 - DIFF_SHARE) if against else seconds
     runs = []
     deadline = None if seconds is None else time.perf_counter() + explore_seconds
     for i, sc in enumerate(scenarios):
         sc = sc.with_model(model)
         share = None if deadline is None else max(0.0, (deadline - time.perf_counter()) / (len(scenarios) - i))
-        props = properties_for(sc, only, skip)
+        props = properties_for(sc, only, skip, strict)
         explorer = Explorer(sc).check(*props).all_violations().workers(workers).time_limit(share)
         if coverage is not None:
             explorer.coverage(coverage)
@@ -132,8 +148,9 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
         for v in report.violations:
             v = shrunk(sc, v, props)
             where = getattr(v, "scenario", None) or sc  # shrinking may have found a smaller machine
-            if against and known_in_base(where.with_model(base), v, props):
-                run.known.append(v)
+            if against and known_in_base(where.with_model(base), v, props) or not against and is_strict(
+                    next((p for p in props if p.name == v.invariant), None)):
+                run.known.append(v)  # a strict rule the base model itself breaks: its known behaviour
             else:
                 run.violations.append(v)
         runs.append(run)

@@ -41,6 +41,7 @@ class StateInvariantProperty:
     def __init__(self, invariant, cache):
         self.invariant = invariant
         self.name = invariant.name
+        self.profile = invariant.profile
         self.cache = cache
 
     def violations(self, before, op, result, m):

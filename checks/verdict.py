@@ -72,7 +72,8 @@ def run_check(args, out):
     bar = ScenarioProgress(not args.json)
     try:
         runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
-                                 skip=args.skip or (), coverage=measure, workers=args.workers, progress=bar)
+                                 skip=args.skip or (), coverage=measure, workers=args.workers, progress=bar,
+                                 profile=args.invariants)
     except UnknownInvariant as e:
         raise UsageError(str(e)) from None
     finally:
@@ -169,7 +170,8 @@ class Verdict:
                 result = "violated"
             elif name in known:
                 result = "known in base"
-                where += f"; the base {self.base.NAME} violates it on the same operations"
+                where += (f"; the base {self.base.NAME} violates it on the same operations" if self.against else
+                          f"; a strict rule {self.model.NAME} itself breaks (known behaviour, docs/invariants.md)")
             else:
                 result = clean
             rows.append((kind, name, result, where))
@@ -224,7 +226,7 @@ class Verdict:
             lines.append("    " + "; ".join(op.code() for op in v.trace))
             lines.append(f"    (rerun: {self.rerun_hint(run, v)})")
         for run, v in self.known():
-            lines += ["", f"known in the base {self.base.NAME}: {v.invariant} in {run.scenario.name} after "
+            lines += ["", f"known in {self.base.NAME}: {v.invariant} in {run.scenario.name} after "
                           f"{v.length} operations: {v.message}",
                       "    " + "; ".join(op.code() for op in v.trace)]
         for run in self.differences():

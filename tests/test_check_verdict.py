@@ -173,3 +173,24 @@ def test_past_the_first_violation_a_crash_is_a_dead_end_not_the_end():
     assert first.stopped_by == "violation" and [v.invariant for v in first.violations] == ["model_crash"]
     assert [v.invariant for v in every.violations] == ["model_crash"] and every.complete
     assert every.reachable_states > first.reachable_states
+
+
+def test_a_strict_rule_4_19_breaks_is_known_4_19_behaviour_not_a_failure(capsys):
+    argv = ["--preset", "highatomic-two-reserves", "--depth", "6", "--invariant", "highatomic_reserve_exact"]
+    code, out, _ = check(capsys, *argv, "--invariants", "strict", "--json")
+    doc = json.loads(out)
+    [sc] = doc["scenarios"]
+    assert code == 0 and sc["violations"] == []
+    [known] = sc["known"]
+    assert known["invariant"] == "highatomic_reserve_exact" and known["length"] == 6
+    assert rows(doc)[("state invariant", "highatomic_reserve_exact")]["result"] == "known in base"
+    code, out, err = check(capsys, *argv)  # the 4.19 profile does not have the rule
+    assert code == 2 and "'highatomic_reserve_exact' is a rule of the strict profile: add --invariants strict" in err
+
+
+def test_a_variant_breaking_a_strict_rule_where_its_base_keeps_it_has_regressed(capsys):
+    code, out, _ = check(capsys, "--preset", "highatomic-one-pageblock", "--depth", "5",
+                         "--model", "buddycheck.checks.mutants.highatomic:HaSteal", "--json")
+    doc = json.loads(out)
+    [v] = doc["scenarios"][0]["violations"]
+    assert code == 1 and (v["invariant"], v["length"]) == ("highatomic_reserve_exact", 5)

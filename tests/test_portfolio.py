@@ -19,7 +19,7 @@ def test_the_portfolio_loads_in_file_name_order_and_every_scenario_says_what_it_
     scenarios = portfolio_scenarios()
     assert [sc.name for sc in scenarios] == [
         "pageblock-steal", "highatomic", "highatomic-one-pageblock", "cma", "isolation", "slowpath", "exhausted",
-        "zone-boundary", "numa2-policy", "numa4-vma", "mempolicy-syscalls", "highatomic-two-reserves"]
+        "zone-boundary", "policy-modes", "numa4-vma", "mempolicy-syscalls", "highatomic-two-reserves"]
     for sc in scenarios:
         assert sc.description and sc.sometimes and 2 <= sc.depth <= 6
         assert sc.validate() is sc
@@ -61,7 +61,7 @@ KILLS = {
     "ha-double-dec": ("highatomic-two-reserves", "highatomic_accounting", 6),
     "thp-preferred": ("numa4-vma", "thp_node", 2),
     "thp-not-thisnode": ("numa4-vma", "thp_node", 3),
-    "il-next-rebind": ("numa2-policy", "interleave_cursor", 2),
+    "il-next-rebind": ("policy-modes", "interleave_cursor", 2),
 }
 
 
@@ -87,3 +87,11 @@ def test_every_built_in_goal_is_reached_somewhere_in_the_portfolio():
         report = Explorer(sc.with_goals(tuple(GOALS.values()))).depth(min(sc.depth, GOAL_DEPTH)).run()
         reached |= {name for name, hit in report.sometimes.items() if hit}
     assert reached == {g.name for g in GOALS.values()}
+
+
+def test_every_built_in_scenario_has_its_own_name():
+    from buddycheck.checks.scenarios import DIFF_SCENARIOS, SCENARIOS, scenario
+
+    names = [*SCENARIOS, *DIFF_SCENARIOS, *(sc.name for sc in portfolio_scenarios())]
+    assert len(names) == len(set(names))
+    assert scenario("policy-modes").name == "policy-modes"  # a portfolio scenario is a --preset too
