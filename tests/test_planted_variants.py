@@ -14,6 +14,7 @@ from planted_variants import UNCAUGHT, VARIANTS, StealHeadPageblockOnly, VmstatD
 
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import Alloc
+from buddycheck.checks.portfolio import properties_for
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.scenario_file import load_scenario
@@ -41,7 +42,7 @@ def scenario_of(name, model=None):
 
 
 def explore(scenario, depth=None):
-    explorer = Explorer(scenario).check(*all_properties())
+    explorer = Explorer(scenario).check(*properties_for(scenario))  # the 4.19 profile
     if depth is not None:
         explorer.depth(depth)
     return explorer.run()
