@@ -469,4 +469,6 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
 
 def load_scenario(path):
     path = str(path)
-    return scenario_from_dict(load_toml(path), path, os.path.dirname(os.path.abspath(path)))
+    sc = scenario_from_dict(load_toml(path), path, os.path.dirname(os.path.abspath(path)))
+    sc.params["path"] = path  # so that a report can say how to run it again
+    return sc

@@ -21,7 +21,7 @@ from .cli import (
     load_model,
     resolve_scenario,
 )
-from .portfolio import UnknownInvariant, explore_portfolio
+from .portfolio import UnknownInvariant, explore_portfolio, is_strict
 
 DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
 
@@ -270,6 +270,8 @@ class Verdict:
         parts = ["buddycheck explore", self._scenario_option(run), f"--depth {max(v.length, 1)}"]
         if self.args.model:
             parts.append(f"--model {self.args.model}")
+        if any(p.name == v.invariant and is_strict(p) for p in run.properties):
+            parts.append("--invariants strict")
         return " ".join(parts)
 
     # ---- JSON --------------------------------------------------------------------------------------
