@@ -41,7 +41,7 @@ class StateInvariantProperty:
     def __init__(self, invariant, cache):
         self.invariant = invariant
         self.name = invariant.name
-        self.profile = invariant.profile
+        self.profile = getattr(invariant, "profile", "4.19")
         self.cache = cache
 
     def violations(self, before, op, result, m):
@@ -121,6 +121,7 @@ class StepInvariantProperty:
     def __init__(self, invariant, cache, before_cache):
         self.invariant = invariant
         self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
         self.cache = cache
         self.before_cache = before_cache
 
@@ -171,6 +172,7 @@ class ThpNodeProperty:
     def __init__(self, before_cache, invariant=THP_NODE):
         self.invariant = invariant
         self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
         self.before_cache = before_cache
 
     def violations(self, before, op, result, m):
@@ -191,6 +193,7 @@ class InterleaveCursorProperty:
     def __init__(self, invariant=INTERLEAVE_CURSOR):
         self.invariant = invariant
         self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
 
     def violations(self, before, op, result, m):
         if before is None:

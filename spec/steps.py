@@ -156,6 +156,7 @@ def request_of(m, gfp, order=0, cpu=0, nid=None, nodemask=None, task=None, **con
 
 class StepInvariant:
     name = ""
+    profile = "4.19"  # see spec/invariants.py StateInvariant: "4.19" or "strict"
     meaning = ""
     kernel = ""
     exceptions = ()
