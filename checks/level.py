@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from buddycheck.model.errors import ModelError
 
 from .failure import failure_of
-from .report import Report, SymmetryBroken, Violation
+from .report import HANG, Report, SymmetryBroken, Violation
 from .watchdog import watch
 
 
@@ -133,7 +133,7 @@ class Level:
                             seen.add(failure.kind)
                             trace = trace_to(parent, state_key) + (op,)
                             out.violations.append((failure.violation(trace), out.transitions))
-                        if ex._stop_at_first:
+                        if ex._stop_at_first or failure.kind == HANG:  # each further hang would cost a budget
                             out.stopped_by = "violation"
                             return out
                         continue

@@ -194,3 +194,14 @@ def test_a_variant_breaking_a_strict_rule_where_its_base_keeps_it_has_regressed(
     doc = json.loads(out)
     [v] = doc["scenarios"][0]["violations"]
     assert code == 1 and (v["invariant"], v["length"]) == ("highatomic_reserve_exact", 5)
+
+
+def test_past_the_first_violation_a_hang_still_ends_the_search():
+    from buddycheck.checks.explore import Explorer
+    from buddycheck.checks.properties import all_properties
+    from planted_failures import RmqueueSpins, buddy_core
+
+    sc = buddy_core(12, 4, (1,)).with_model(RmqueueSpins)
+    report = Explorer(sc).check(*all_properties()).all_violations().run()
+    assert report.stopped_by == "violation" and [(v.invariant, v.length) for v in report.violations] == \
+        [("model_hang", 3)]
