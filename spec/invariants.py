@@ -452,7 +452,7 @@ class HighatomicReserveExact(HighatomicAccounting):
         "HIGHATOMIC pageblock it does not start in (steal_suitable_fallback's change_pageblock_range retypes "
         "every pageblock such a block covers); a state reached that way fails this invariant in 4.19 itself "
         "and still satisfies highatomic_accounting. The portfolio's highatomic-two-reserves reaches such a "
-        "state in 6 operations (docs/invariants.md), so the rule is in the strict profile",)
+        "state in 4 operations (docs/invariants.md), so the rule is in the strict profile",)
     relation = "="
 
     def bad(self, reserved, want):

@@ -58,7 +58,7 @@ KILLS = {
     "cma-iso-count": ("cma", "free_accounting", 1),
     "wmark-neg": ("highatomic", "watermark_respect", 4),
     "ha-steal": ("highatomic-one-pageblock", "highatomic_reserve_exact", 5),
-    "ha-double-dec": ("highatomic-two-reserves", "highatomic_accounting", 6),
+    "ha-double-dec": ("highatomic-two-reserves", "highatomic_accounting", 4),
     "thp-preferred": ("numa4-vma", "thp_node", 2),
     "thp-not-thisnode": ("numa4-vma", "thp_node", 3),
     "il-next-rebind": ("policy-modes", "interleave_cursor", 2),
