@@ -22,8 +22,11 @@ from .cli import (
     resolve_scenario,
 )
 from .portfolio import UnknownInvariant, explore_portfolio, is_strict
+from .report import CRASH, HANG
+from .watchdog import ModelHang, watch
 
 DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
+AGREEMENT_BUDGET = 15.0  # seconds for comparing a variant's functions with the theorems' encodings
 
 
 def scenarios_of(args):
@@ -94,14 +97,28 @@ def run_check(args, out):
 
 
 def theorem_agreements(model):
-    """{theorem: text} for each theorem whose encoded functions the model overrides (spec/agreement.py)."""
-    from buddycheck.spec.agreement import agreement
+    """{theorem: (agrees, text)} for each theorem whose encoded functions the model overrides (spec/agreement.py).
+
+    The comparisons run the variant's own functions, so they run under the watchdog: a function that
+    raises or never returns is not the encoding.
+    """
+    from buddycheck.spec.agreement import agreement, overridden
+    from buddycheck.spec.theorems import THEOREMS
 
     try:
-        return {a.theorem: (a.agrees, a.text()) for a in agreement(model)}
-    except Exception as e:  # the variant's function failed on a comparison input: it is not the encoding
-        return {"*": (False, f"{model.NAME}'s functions raised {type(e).__name__} ({e}) when compared with the "
-                             f"encodings: not proved for {model.NAME}")}
+        with watch(AGREEMENT_BUDGET):
+            return {a.theorem: (a.agrees, a.text()) for a in agreement(model)}
+    except ModelHang:
+        why = f"did not finish within {AGREEMENT_BUDGET:.0f} s (a loop?)"
+    except Exception as e:  # the variant's function failed on a comparison input
+        why = f"raised {type(e).__name__} ({e})"
+    out = {}
+    for thm in THEOREMS:
+        changed = overridden(model, thm.functions + thm.not_compared)
+        if changed:
+            out[thm.name] = (False, f"{model.NAME}'s {', '.join(changed)} {why} when compared with the encoding: "
+                                    f"not proved for {model.NAME}")
+    return out
 
 
 class Verdict:
@@ -145,7 +162,7 @@ class Verdict:
             params = ", ".join(f"{k}={v}" for k, v in t.params.items())
             how = f"Z3 proof for all inputs ({params})" if params else "Z3 proof for all inputs"
             result = t.status.value
-            agreed = self.agreements.get(t.name) or self.agreements.get("*")
+            agreed = self.agreements.get(t.name)
             if agreed is not None and t.status.value == "proved":
                 how = f"{t.status.value} for 4.19's encoding; {agreed[1]} ({how})"
                 result = "proved" if agreed[0] else f"not proved for {self.model.NAME}"
@@ -255,7 +272,8 @@ class Verdict:
         return lines
 
     def _violation_heading(self, run, v):
-        why = f" (the base {self.base.NAME} keeps it on these operations)" if self.against else ""
+        keeps = "runs them" if v.invariant in (CRASH, HANG) else "keeps it on these operations"
+        why = f" (the base {self.base.NAME} {keeps})" if self.against else ""
         return f"VIOLATION of {v.invariant} in {run.scenario.name} after {v.length} operations{why}: {v.message}"
 
     def _ref(self, cls):
