@@ -27,6 +27,8 @@ fallbacks, CMA for movable requests, HIGHATOMIC under ALLOC_HARDER for order > 0
 per-cpu list through __rmqueue, which never takes HIGHATOMIC).
 
 Sound over-approximations (never a claim 4.19 could break; see docs/invariants.md):
+- the watermark must pass for 4.19's classzone (the first zone of the walk) and for gfp_zone (the
+  classzone 5.8 computes), so that a later release's stricter lowmem_reserve is not judged a slip;
 - attempt 4 judges the state after the unreserve for every HIGHATOMIC block unreserve may pick first,
   and counts only free blocks that no per-cpu page can merge with when the drain frees it (a merge puts
   the block on the per-cpu page's list), with the counters before the drain (it only adds free pages);
@@ -154,7 +156,12 @@ def usable_lists(request, flags):
     return lists
 
 
-def passes_watermark(z, order, flags, classzone, max_order, blocks):
+def passes_watermark(z, order, flags, classzones, max_order, blocks):
+    """zone_watermark_fast() for every classzone of `classzones`, the free-area test over `blocks` ((order, list))."""
+    return all(passes_watermark_for(z, order, flags, cz, max_order, blocks) for cz in classzones)
+
+
+def passes_watermark_for(z, order, flags, classzone, max_order, blocks):
     """zone_watermark_fast() with __zone_watermark_ok()'s free-area test over `blocks` ((order, list) pairs)."""
     mark = z.watermark[flags & ALLOC_WMARK_MASK]
     cma = 0 if flags & ALLOC_CMA else z.nr_free_cma_pages
@@ -173,11 +180,23 @@ def passes_watermark(z, order, flags, classzone, max_order, blocks):
     return any(order <= o < max_order and lst in usable for o, lst in blocks)
 
 
+def claimed_classzones(request, classzone):
+    """The classzones a claim must hold for: the request's own, else 4.19's walk's and gfp_zone (5.8's choice).
+
+    A release that computes the classzone as 5.8 does (ac->high_zoneidx) may ask a lower zone for a larger
+    lowmem_reserve; a claim that holds under both never flags that choice.
+    """
+    if request.classzone is not None:
+        return (request.classzone,)
+    return (classzone, request.high_zoneidx)
+
+
 def serving_zone(attempt, request):
     """The first zone of the attempt that certainly yields a page, or None."""
     view = attempt.view
     order = request.order
     lists = usable_lists(request, attempt.flags)
+    classzones = claimed_classzones(request, attempt.classzone)
     for zi in attempt.walk:
         z = view.zones[zi]
         if attempt.flags & ALLOC_CPUSET and request.cpusets_enabled and \
@@ -185,7 +204,7 @@ def serving_zone(attempt, request):
             continue
         blocks = [(o, lst) for pfn, o, lst in z.free if attempt.safe is None or attempt.safe(zi, pfn, o)]
         if not attempt.flags & ALLOC_NO_WATERMARKS and \
-                not passes_watermark(z, order, attempt.flags, attempt.classzone, view.max_order, blocks):
+                not passes_watermark(z, order, attempt.flags, classzones, view.max_order, blocks):
             continue
         if order == 0 and attempt.safe is None and \
                 any(cpu == request.cpu and lst == request.migratetype for cpu, lst, _, _ in z.pcp):

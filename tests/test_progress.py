@@ -184,3 +184,12 @@ def test_a_costly_noretry_request_with_deferred_compaction_stops_before_retry():
     assert compaction_gives_up(request_of(m, G.GFP_KERNEL | G.__GFP_NORETRY, 4), deferred)
     assert not compaction_gives_up(request_of(m, G.GFP_KERNEL | G.__GFP_NORETRY, 3), deferred)
     assert not compaction_gives_up(request_of(m, G.GFP_KERNEL, 4), deferred)
+
+
+def test_the_portfolio_catches_preferred_as_bind_in_policy_modes():
+    """The one variant a portfolio scenario reaches: a relative PREFERRED policy rebound onto a full node 0."""
+    path = Path(__file__).parent.parent / "checks" / "portfolio_scenarios" / "09-policy-modes.toml"
+    scenario = load_scenario(path).with_model(VARIANTS["preferred-as-bind"])
+    [v] = explore(scenario).violations
+    assert (v.invariant, v.length) == ("alloc_progress", 5)
+    assert explore(scenario, 4).violations == []
