@@ -29,6 +29,9 @@ per-cpu list through __rmqueue, which never takes HIGHATOMIC).
 Sound over-approximations (never a claim 4.19 could break; see docs/invariants.md):
 - the watermark must pass for 4.19's classzone (the first zone of the walk) and for gfp_zone (the
   classzone 5.8 computes), so that a later release's stricter lowmem_reserve is not judged a slip;
+- the order-0 shortcut of zone_watermark_fast is taken as later releases have it (f27ce0e14088: the
+  highatomic reserve is subtracted too, for requests without ALLOC_HARDER/ALLOC_OOM), which passes only
+  where 4.19's passes: 4.19 letting order-0 requests into the reserve's share is not claimed;
 - attempt 4 judges the state after the unreserve for every HIGHATOMIC block unreserve may pick first,
   and counts only free blocks that no per-cpu page can merge with when the drain frees it (a merge puts
   the block on the per-cpu page's list), with the counters before the drain (it only adds free pages);
@@ -164,8 +167,10 @@ def passes_watermark(z, order, flags, classzones, max_order, blocks):
 def passes_watermark_for(z, order, flags, classzone, max_order, blocks):
     """zone_watermark_fast() with __zone_watermark_ok()'s free-area test over `blocks` ((order, list) pairs)."""
     mark = z.watermark[flags & ALLOC_WMARK_MASK]
-    cma = 0 if flags & ALLOC_CMA else z.nr_free_cma_pages
-    if order == 0 and z.nr_free_pages - cma > mark + z.lowmem_reserve[classzone]:
+    unusable = 0 if flags & ALLOC_CMA else z.nr_free_cma_pages
+    if not flags & (ALLOC_HARDER | ALLOC_OOM):
+        unusable += z.nr_reserved_highatomic  # the later shortcut's; 4.19's passes whenever this one does
+    if order == 0 and z.nr_free_pages - unusable > mark + z.lowmem_reserve[classzone]:
         return True
     if not watermark_ok(z, order, mark, classzone, flags, z.nr_free_pages, z.nr_reserved_highatomic,
                         z.nr_free_cma_pages):

@@ -19,7 +19,7 @@ from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenario_file import load_scenario
 from buddycheck.checks.shrink import shrink
 from buddycheck.model import gfp as G
-from buddycheck.model.constants import COMPACT_DEFERRED
+from buddycheck.model.constants import COMPACT_DEFERRED, MIGRATE_HIGHATOMIC
 from buddycheck.model.environment import IDLE, Environment
 from buddycheck.model.machine import AllocResult, Event
 from buddycheck.spec.progress import ALLOC_PROGRESS, compaction_gives_up
@@ -137,10 +137,14 @@ def test_dirty_limits_leave_the_slow_path_to_judge():
 
 
 def reserved_twice():
-    """two-reserves-reclaim after three order-1 atomic requests: only a HIGHATOMIC block of order 1 is free."""
+    """two-reserves-reclaim with both pageblocks reserved and only HIGHATOMIC blocks free (orders 1 and 2)."""
     m = machine("two-reserves-reclaim.toml")
-    for _ in range(3):
-        assert m.alloc(G.GFP_ATOMIC, 1).ok
+    assert m.alloc(G.GFP_ATOMIC, 1).ok
+    big = m.alloc(G.GFP_ATOMIC, 2)  # too large for the first reserve's free pages: reserves the other pageblock
+    m.free(big.page)
+    zone = view_of(m).zones[0]
+    assert zone.nr_reserved_highatomic == 2 << m.pageblock_order and zone.nr_free_pages == 6
+    assert {lst for _, _, lst in zone.free} == {MIGRATE_HIGHATOMIC}
     return m
 
 
