@@ -7,6 +7,7 @@ depth. The unit tests judge hand-made results on real states: each exception sto
 request without it makes.
 """
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from progress_variants import VARIANTS
 
 from buddycheck.checks.explore import Explorer
+from buddycheck.checks.ops import Alloc, Free
 from buddycheck.checks.portfolio import properties_for
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenario_file import load_scenario
@@ -21,6 +23,7 @@ from buddycheck.checks.shrink import shrink
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import COMPACT_DEFERRED, MIGRATE_HIGHATOMIC
 from buddycheck.model.environment import IDLE, Environment
+from buddycheck.model.errors import ModelError
 from buddycheck.model.machine import AllocResult, Event
 from buddycheck.spec.progress import ALLOC_PROGRESS, compaction_gives_up
 from buddycheck.spec.steps import request_of
@@ -197,3 +200,47 @@ def test_the_portfolio_catches_preferred_as_bind_in_policy_modes():
     [v] = explore(scenario).violations
     assert (v.invariant, v.length) == ("alloc_progress", 5)
     assert explore(scenario, 4).violations == []
+
+
+# ---- unmodified 4.19 on random runs ----------------------------------------------------------------------
+RANDOM_GFPS = (
+    G.GFP_KERNEL, G.GFP_ATOMIC, G.GFP_NOWAIT, G.GFP_USER, G.GFP_HIGHUSER_MOVABLE, G.GFP_KERNEL | G.__GFP_DMA32,
+    G.GFP_KERNEL | G.__GFP_THISNODE, G.GFP_KERNEL | G.__GFP_NORETRY, G.GFP_KERNEL | G.__GFP_MEMALLOC,
+    G.GFP_ATOMIC | G.__GFP_NOMEMALLOC, G.GFP_KERNEL | G.__GFP_NOFAIL, G.GFP_KERNEL | G.__GFP_RETRY_MAYFAIL,
+    G.GFP_NOFS, G.GFP_USER | G.__GFP_WRITE, G.GFP_KERNEL_ACCOUNT, G.GFP_HIGHUSER_MOVABLE | G.__GFP_HIGH,
+)
+RANDOM_ENVS = (IDLE, Environment(reclaim_progress=1), Environment(reclaimable_pages=16),
+               Environment(oom_victim_found=True), Environment(compact_result=COMPACT_DEFERRED),
+               Environment(dirty_ok=False), Environment(fail_alloc=True))
+
+
+def random_alloc(rng, m):
+    nodes, cpus = list(m.topology.node_ids), list(m.topology.cpus)
+    context = {flag: rng.random() < 0.15 for flag in ("in_interrupt", "pf_memalloc", "rt_task", "oom_victim")}
+    mask = frozenset(rng.sample(nodes, rng.randint(1, len(nodes)))) if rng.random() < 0.3 else None
+    return Alloc(rng.choice(RANDOM_GFPS), rng.choice((0, 0, 1, 2, 3, 4)), cpu=rng.choice(cpus),
+                 nid=rng.choice([None, *nodes]), env=rng.choice(RANDOM_ENVS), nodes=mask, **context)
+
+
+def test_unmodified_419_is_never_flagged_on_random_runs():
+    rng = random.Random(419)
+    files = sorted((Path(__file__).parent.parent / "checks" / "portfolio_scenarios").glob("*.toml"))
+    files += sorted(SCENARIO_DIR.glob("*.toml"))
+    failures = flagged = 0
+    for _ in range(40):
+        m = load_scenario(rng.choice(files)).initial()
+        [prop] = [p for p in all_properties() if p.name == "alloc_progress"]
+        for _ in range(25):
+            before = m.freeze()
+            if rng.random() < 0.3 and m.allocated:
+                Free(rng.choice(sorted(m.allocated))).apply(m)
+                continue
+            op = random_alloc(rng, m)
+            try:
+                result = op.apply(m)
+            except ModelError:
+                m.restore(before)
+                continue
+            failures += result.page is None
+            flagged += bool(prop.violations(before, op, result, m))
+    assert failures > 50 and flagged == 0
