@@ -17,6 +17,7 @@ from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import view_of
 
 from .ops import Alloc, AllocPages, AllocVma, SetMempolicy
+from .progress_property import AllocProgressProperty
 
 
 class ViewCache:
@@ -219,4 +220,5 @@ def all_properties():
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
     props += [ThpNodeProperty(before_cache), InterleaveCursorProperty()]
+    props.append(AllocProgressProperty(before_cache))
     return props
