@@ -40,7 +40,7 @@ from inspect import signature
 from buddycheck.model.environment import IDLE
 from buddycheck.model.presets import PRESETS, preset
 
-from .explore import CRASH, HANG, Explorer, Violation
+from .explore import Explorer, Violation
 from .failure import Failure
 from .ops import (
     CONTEXT_FLAGS,
@@ -56,6 +56,7 @@ from .ops import (
     SetMempolicy,
     UndoIsolate,
 )
+from .report import FAILURE_KINDS
 from .scenario import Scenario
 from .trace import preset_call, replay
 
@@ -268,7 +269,7 @@ def shrink(scenario, violation, properties, *, max_states=200_000):
     machine when one was found), with the `original` violation and `notes` on what was skipped.
     """
     prop = next((p for p in properties if p.name == violation.invariant), None)
-    if violation.invariant in (CRASH, HANG):
+    if violation.invariant in FAILURE_KINDS:
         prop = _failure_target(scenario, violation)
     if prop is None:
         raise ShrinkError(f"no property named {violation.invariant!r} among {[p.name for p in properties]}")

@@ -24,6 +24,7 @@ from .constants import (
     MIGRATE_UNMOVABLE,
 )
 from .kernel import kernel_function
+from .memmap import out_of_zone
 from .mmzone import has_isolate_pageblock, zone_spans_pfn
 
 # The order in which other free lists are tried; HIGHATOMIC, CMA and ISOLATE are never sources.
@@ -58,6 +59,8 @@ def __find_buddy_pfn(k, page_pfn, order):
 @kernel_function
 def get_pageblock_migratetype(k, pfn):
     """get_pageblock_migratetype()/get_pfnblock_migratetype(): the pageblock's type."""
+    if not k.memmap.has_pageblock(pfn):
+        raise out_of_zone(k, pfn, "the pageblock flags")
     return k.pageblock_flags[pfn >> k.pageblock_order]
 
 
@@ -66,6 +69,8 @@ def set_pageblock_migratetype(k, pfn, migratetype):
     """set_pageblock_migratetype(): pcp types collapse to UNMOVABLE when grouping by mobility is off."""
     if k.page_group_by_mobility_disabled and migratetype < MIGRATE_PCPTYPES:
         migratetype = MIGRATE_UNMOVABLE
+    if not k.memmap.has_pageblock(pfn):
+        raise out_of_zone(k, pfn, "the pageblock flags")
     k.pageblock_flags[pfn >> k.pageblock_order] = migratetype
 
 
@@ -157,6 +162,9 @@ def move_freepages(k, zone, start_pfn, end_pfn, migratetype):
 
     Returns (pages_moved, num_movable).
     """
+    if not (zone_spans_pfn(zone, start_pfn) and zone_spans_pfn(zone, end_pfn)):  # the kernel's VM_BUG_ON
+        bad = end_pfn if zone_spans_pfn(zone, start_pfn) else start_pfn
+        raise out_of_zone(k, bad, f"the struct page, walking {zone.label()}'s pfns {start_pfn}..{end_pfn},")
     pages_moved = 0
     num_movable = 0
     pfn = start_pfn
@@ -306,6 +314,8 @@ def __rmqueue(k, zone, order, migratetype):
 @kernel_function
 def page_is_buddy(k, page, buddy, order):
     """page_is_buddy(): buddy is a free block of exactly this order in the same zone."""
+    if not k.memmap.has_page(buddy):
+        raise out_of_zone(k, buddy, "the struct page")
     if k.page_buddy.get(buddy) != order:
         return False
     if k.page_zone_id(page) != k.page_zone_id(buddy):
