@@ -185,6 +185,9 @@ def reproduce(scenario, trace, prop):
         result = replay(scenario, trace)
         found = result.failure
         return found if result.disabled is None and found is not None and prop.matches(found) else None
+    if not trace and getattr(prop, "per_state", False):  # a state invariant broken by the boot itself
+        messages = prop.violations(None, None, None, scenario.initial())
+        return Violation(prop.name, messages[0], ()) if messages else None
     result = replay(scenario, trace, [prop], stop_at_first=True)
     if result.disabled is not None:
         return None

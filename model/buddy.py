@@ -164,7 +164,7 @@ def move_freepages(k, zone, start_pfn, end_pfn, migratetype):
     """
     if not (zone_spans_pfn(zone, start_pfn) and zone_spans_pfn(zone, end_pfn)):  # the kernel's VM_BUG_ON
         bad = end_pfn if zone_spans_pfn(zone, start_pfn) else start_pfn
-        raise out_of_zone(k, bad, f"the struct page, walking {zone.label()}'s pfns {start_pfn}..{end_pfn},")
+        raise out_of_zone(k, bad, f"the struct page (walking pfns {start_pfn}..{end_pfn})", zone.label())
     pages_moved = 0
     num_movable = 0
     pfn = start_pfn

@@ -58,11 +58,11 @@ class MemoryMap:
         return ", ".join(f"{label} {start}..{end - 1}" for start, end, label, _ in self.spans)
 
 
-def out_of_zone(k, pfn, what):
-    """The OutOfZoneAccess for the kernel function that called this one, accessing `what` at pfn."""
+def out_of_zone(k, pfn, what, outside="the memory map"):
+    """The OutOfZoneAccess for the kernel function that called this one, reading `what` of pfn."""
     frame = sys._getframe(1)
     function = frame.f_code.co_name
     caller = frame.f_back.f_code.co_name if frame.f_back is not None else None
     return OutOfZoneAccess(
-        f"{function} (called from {caller}) accessed {what} of pfn {pfn}, outside the memory map "
+        f"{function} (called from {caller}) read {what} of pfn {pfn}, outside {outside} "
         f"(zones: {k.memmap.describe()})", pfn, function, caller)
