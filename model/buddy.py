@@ -8,7 +8,8 @@ PageBuddy and the block order live in `k.page_buddy` (pfn -> order).
 Abstracted away: debug guard pages (CONFIG_DEBUG_PAGEALLOC), page poisoning
 and the check_new_page()/bad_page() debug checks on allocation (pages are
 always in the expected state here); CONFIG_HOLES_IN_ZONE (pfn_valid_within
-is always true; a pfn outside every zone has no PageBuddy); the "movable"
+is always true; a pfn outside every zone has no PageBuddy; a read past the
+memory map raises OutOfZoneAccess, model/memmap.py); the "movable"
 test of move_freepages() uses the migratetype an allocated page was asked
 for (MOVABLE counts as PageLRU/__PageMovable), every page of a higher-order
 block counted, since the model has no LRU.
