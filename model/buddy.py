@@ -60,8 +60,8 @@ def __find_buddy_pfn(k, page_pfn, order):
 @kernel_function
 def get_pageblock_migratetype(k, pfn):
     """get_pageblock_migratetype()/get_pfnblock_migratetype(): the pageblock's type."""
-    if not k.memmap.has_pageblock(pfn):
-        raise out_of_zone(k, pfn, "the pageblock flags")
+    if not k.memmap.has_page(pfn):
+        raise out_of_zone(k, pfn, "read the pageblock flags")
     return k.pageblock_flags[pfn >> k.pageblock_order]
 
 
@@ -70,8 +70,8 @@ def set_pageblock_migratetype(k, pfn, migratetype):
     """set_pageblock_migratetype(): pcp types collapse to UNMOVABLE when grouping by mobility is off."""
     if k.page_group_by_mobility_disabled and migratetype < MIGRATE_PCPTYPES:
         migratetype = MIGRATE_UNMOVABLE
-    if not k.memmap.has_pageblock(pfn):
-        raise out_of_zone(k, pfn, "the pageblock flags")
+    if not k.memmap.in_zone(pfn):
+        raise out_of_zone(k, pfn, "wrote the pageblock flags", "every zone")
     k.pageblock_flags[pfn >> k.pageblock_order] = migratetype
 
 
@@ -165,7 +165,7 @@ def move_freepages(k, zone, start_pfn, end_pfn, migratetype):
     """
     if not (zone_spans_pfn(zone, start_pfn) and zone_spans_pfn(zone, end_pfn)):  # the kernel's VM_BUG_ON
         bad = end_pfn if zone_spans_pfn(zone, start_pfn) else start_pfn
-        raise out_of_zone(k, bad, f"the struct page (walking pfns {start_pfn}..{end_pfn})", zone.label())
+        raise out_of_zone(k, bad, f"read the struct page (walking pfns {start_pfn}..{end_pfn})", zone.label())
     pages_moved = 0
     num_movable = 0
     pfn = start_pfn
@@ -316,7 +316,7 @@ def __rmqueue(k, zone, order, migratetype):
 def page_is_buddy(k, page, buddy, order):
     """page_is_buddy(): buddy is a free block of exactly this order in the same zone."""
     if not k.memmap.has_page(buddy):
-        raise out_of_zone(k, buddy, "the struct page")
+        raise out_of_zone(k, buddy, "read the struct page")
     if k.page_buddy.get(buddy) != order:
         return False
     if k.page_zone_id(page) != k.page_zone_id(buddy):

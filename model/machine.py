@@ -205,7 +205,7 @@ class Kernel419(MempolicyOps):
         self.populated_zones = [z for p in self.node_data for z in p.node_zones if z.present_pages]
         self.build_all_zonelists()
         self.memmap = MemoryMap([(z.zone_start_pfn, z.zone_end_pfn, z.label(), z.nid) for z in self.populated_zones],
-                                self.MAX_ORDER, self.pageblock_order)
+                                self.MAX_ORDER)
         npb = (t.max_pfn >> self.pageblock_order) + 1
         self.pageblock_flags = [MIGRATE_MOVABLE] * npb
         for zone in self.populated_zones:

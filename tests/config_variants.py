@@ -2,20 +2,19 @@
 
 Each is `Kernel419.variant(...)` overriding ONE kernel function. The three boot-formula slips break
 config_consistency in the machine's initial state (length 0); the two memory-map slips make the model
-read a struct page or walk pfns outside the memory map, which the explorer reports as `memory_map`.
+write a pageblock flag outside every zone or walk pfns past its zone, which the explorer reports as
+`memory_map`.
 tests/test_config_invariants.py and tests/test_memory_map.py pin where each is caught.
 
 1. wmark-low-half-min        __setup_per_zone_wmarks      low = min + min/2 instead of min + tmp/4
 2. lowmem-ratio-upper-zone   setup_per_zone_lowmem_reserve  divides by the upper zone's ratio
 3. pcp-fraction-batch-zero   pageset_set_high_and_batch    batch = high/4 without the max(1, ...)
-4. free-tail-check-top-order __free_one_page               next-order look at order MAX_ORDER-2 too
+4. pageblock-range-one-more  change_pageblock_range        retypes one pageblock past the block
 5. move-block-past-zone-end  move_freepages_block          no check that the pageblock ends in the zone
 """
 
 from buddycheck.model import Kernel419
-from buddycheck.model.buddy import is_migrate_isolate, list_del_free
 from buddycheck.model.constants import MAX_NR_ZONES, PAGE_SHIFT, WMARK_HIGH, WMARK_LOW, WMARK_MIN
-from buddycheck.model.mmzone import has_isolate_pageblock
 from buddycheck.model.topology import zone_is_highmem
 from buddycheck.model.watermark import all_zones
 
@@ -111,62 +110,22 @@ def pageset_set_high_and_batch(k, zone):
     zone.pcp_high, zone.pcp_batch = 6 * batch, max(1, batch)
 
 
-# ---- 4. the next-order look of __free_one_page ---------------------------------------------------------------
+# ---- 4. change_pageblock_range ------------------------------------------------------------------------------
 
-FreeTailCheckTopOrder = Kernel419.variant(
-    "free-tail-check-top-order", "__free_one_page() looks at the next-order buddy below MAX_ORDER-1, not MAX_ORDER-2")
+PageblockRangeOneMore = Kernel419.variant(
+    "pageblock-range-one-more", "change_pageblock_range() retypes one pageblock past the block")
 
 
-@FreeTailCheckTopOrder.override
-def __free_one_page(k, page, pfn, zone, order, migratetype):
-    """__free_one_page() whose "is the next-order buddy free" look runs for order MAX_ORDER-2 too.
+@PageblockRangeOneMore.override
+def change_pageblock_range(k, page, start_order, migratetype):
+    """change_pageblock_range() with its count-down loop ported as `<=`: one pageblock too many.
 
-    What is wrong: at order MAX_ORDER-2 the next-order buddy is the buddy of a MAX_ORDER-1 block, the
-    other half of a 2 * MAX_ORDER_NR_PAGES range: past an odd number of MAX_ORDER blocks it lies
-    outside the memory map, and page_is_buddy() reads a struct page that does not exist.
+    What is wrong: stealing a free block of order >= pageblock_order retypes the pageblock after
+    it, which belongs to an allocation or another free block; for the block that ends the zone, that
+    pageblock lies outside every zone and its flags do not exist.
     """
-    max_order = min(k.MAX_ORDER, k.pageblock_order + 1)
-    if not is_migrate_isolate(migratetype):
-        k.__mod_zone_freepage_state(zone, 1 << order, migratetype)
-    buddy_pfn = None
-    while True:
-        merged_to_limit = True
-        while order < max_order - 1:
-            buddy_pfn = k.__find_buddy_pfn(pfn, order)
-            buddy = page + (buddy_pfn - pfn)
-            if not k.page_is_buddy(page, buddy, order):
-                merged_to_limit = False
-                break
-            list_del_free(k.page_zone(buddy), buddy, order)
-            zone.free_area[order].nr_free -= 1
-            del k.page_buddy[buddy]
-            combined_pfn = buddy_pfn & pfn
-            page = page + (combined_pfn - pfn)
-            pfn = combined_pfn
-            order += 1
-        if not merged_to_limit or max_order >= k.MAX_ORDER:
-            break
-        if has_isolate_pageblock(zone):
-            buddy_pfn = k.__find_buddy_pfn(pfn, order)
-            buddy = page + (buddy_pfn - pfn)
-            buddy_mt = k.get_pageblock_migratetype(buddy)
-            if migratetype != buddy_mt and (is_migrate_isolate(migratetype) or is_migrate_isolate(buddy_mt)):
-                break
-        max_order += 1
-    k.page_buddy[page] = order
-    to_tail = False
-    if order < k.MAX_ORDER - 1 and buddy_pfn is not None:  # the slip: MAX_ORDER - 2
-        combined_pfn = buddy_pfn & pfn
-        higher_page = page + (combined_pfn - pfn)
-        buddy_pfn = k.__find_buddy_pfn(combined_pfn, order + 1)
-        higher_buddy = higher_page + (buddy_pfn - combined_pfn)
-        if k.page_is_buddy(higher_page, higher_buddy, order + 1):
-            to_tail = True
-    if to_tail:
-        zone.free_area[order].free_list[migratetype].append(page)
-    else:
-        zone.free_area[order].free_list[migratetype].insert(0, page)
-    zone.free_area[order].nr_free += 1
+    for i in range((1 << (start_order - k.pageblock_order)) + 1):  # the slip: one more than 2^(order - pbo)
+        k.set_pageblock_migratetype(page + i * k.pageblock_nr_pages, migratetype)
 
 
 # ---- 5. move_freepages_block at a zone end -------------------------------------------------------------------
@@ -190,5 +149,5 @@ def move_freepages_block(k, zone, page, migratetype):
 
 
 VARIANTS = {cls.NAME: cls for cls in (WmarkLowHalfMin, LowmemRatioUpperZone, PcpFractionBatchZero,
-                                      FreeTailCheckTopOrder, MoveBlockPastZoneEnd)}
+                                      PageblockRangeOneMore, MoveBlockPastZoneEnd)}
 __all__ = ["VARIANTS"]
