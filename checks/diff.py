@@ -458,7 +458,11 @@ def _smaller_machine(base_sc, head_cls, current, max_states, notes):
         if longest < 1:
             break
         probe = DiffReport(base_sc.model.NAME, head_cls.NAME, candidate.name, longest, max_states)
-        found = search(candidate, candidate.with_model(head_cls), longest, max_states, probe)
+        try:
+            found = search(candidate, candidate.with_model(head_cls), longest, max_states, probe)
+        except Exception as e:  # a model that cannot boot the smaller machine: not a smaller difference
+            notes.append(f"{candidate.topology.name}: booting it raised {type(e).__name__}; skipped")
+            continue
         if found is not None:
             best_sc, best = candidate, found
         elif probe.stopped_by == "interrupt":

@@ -1,9 +1,12 @@
-"""How a model failed: an exception (`model_crash`) or an operation past its budget (`model_hang`).
+"""How a model failed: an exception (`model_crash`), an operation past its budget (`model_hang`), or an
+access outside the memory map (`memory_map`: model/memmap.py's OutOfZoneAccess, KASAN's report).
 
 A `Failure` names the exception and the place in the model's code where it was raised: the
 innermost traceback frame that lies in model/ or in a file that defines the model class or one of
 its overrides (a user's variant), never in checks/, spec/ or the standard library. For a hang the
 exception is the watchdog's ModelHang, raised where the operation was looping when it was stopped.
+For a memory_map failure the function is the kernel function that made the access, as the exception
+names it, and the detail names the pfn and that function's caller.
 
 Two failures are the same counterexample when `same_as()` says so (defined once here): the same
 kind, exception type and function; the line may differ, so shrinking may keep a trace that fails
@@ -16,8 +19,9 @@ import traceback
 from dataclasses import dataclass
 
 import buddycheck.model as _model_package
+from buddycheck.model.errors import OutOfZoneAccess
 
-from .report import CRASH, HANG, Violation
+from .report import CRASH, HANG, MEMORY_MAP, Violation
 from .watchdog import ModelHang
 
 MODEL_DIR = os.path.dirname(os.path.abspath(_model_package.__file__))
@@ -46,6 +50,8 @@ class Failure:
         when = " while booting the machine or running the scenario's setup" if self.before_first_op else ""
         if self.kind == HANG:
             return f"{HANG}: an operation {self.detail} (wall clock); it was looping {self.where}{when}"
+        if self.kind == MEMORY_MAP:
+            return f"{MEMORY_MAP}: {self.detail}; {self.where}{when}"
         return f"{CRASH}: the model raised {self.error} ({self.detail}) {self.where}{when}"
 
     def same_as(self, other):
@@ -89,6 +95,9 @@ def failure_of(exc, model_cls, before_first_op=False):
     frames = traceback.extract_tb(exc.__traceback__)
     site = next((f for f in reversed(frames) if in_model(f.filename, files)), None)
     kind = HANG if isinstance(exc, ModelHang) else CRASH
+    if isinstance(exc, OutOfZoneAccess):
+        kind = MEMORY_MAP
+        site = next((f for f in reversed(frames) if f.name == exc.function and in_model(f.filename, files)), site)
     if site is None:
         return Failure(kind, type(exc).__name__, str(exc), before_first_op=before_first_op)
     return Failure(kind, type(exc).__name__, str(exc), site.name, os.path.abspath(site.filename), site.lineno,

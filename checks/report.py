@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 CRASH = "model_crash"  # the pseudo-invariant of a model that raised an exception (the kernel would BUG())
 HANG = "model_hang"  # the pseudo-invariant of an operation that did not finish (the kernel would hang)
+MEMORY_MAP = "memory_map"  # the pseudo-invariant of a model that went outside the memory map (KASAN's report)
+FAILURE_KINDS = (CRASH, HANG, MEMORY_MAP)  # the violations an exception makes, judged by no property
 
 
 @dataclass(frozen=True)
@@ -14,7 +16,7 @@ class Violation:
     invariant: str
     message: str
     trace: tuple
-    # for CRASH and HANG: the checks.failure.Failure (exception type, function, file:line)
+    # for CRASH, HANG and MEMORY_MAP: the checks.failure.Failure (exception type, function, file:line)
     failure: object = field(default=None, compare=False, hash=False, repr=False)
 
     @property

@@ -40,7 +40,7 @@ from inspect import signature
 from buddycheck.model.environment import IDLE
 from buddycheck.model.presets import PRESETS, preset
 
-from .explore import CRASH, HANG, Explorer, Violation
+from .explore import Explorer, Violation
 from .failure import Failure
 from .ops import (
     CONTEXT_FLAGS,
@@ -56,6 +56,7 @@ from .ops import (
     SetMempolicy,
     UndoIsolate,
 )
+from .report import FAILURE_KINDS
 from .scenario import Scenario
 from .trace import preset_call, replay
 
@@ -184,6 +185,9 @@ def reproduce(scenario, trace, prop):
         result = replay(scenario, trace)
         found = result.failure
         return found if result.disabled is None and found is not None and prop.matches(found) else None
+    if not trace and getattr(prop, "per_state", False):  # a state invariant broken by the boot itself
+        messages = prop.violations(None, None, None, scenario.initial())
+        return Violation(prop.name, messages[0], ()) if messages else None
     result = replay(scenario, trace, [prop], stop_at_first=True)
     if result.disabled is not None:
         return None
@@ -268,7 +272,7 @@ def shrink(scenario, violation, properties, *, max_states=200_000):
     machine when one was found), with the `original` violation and `notes` on what was skipped.
     """
     prop = next((p for p in properties if p.name == violation.invariant), None)
-    if violation.invariant in (CRASH, HANG):
+    if violation.invariant in FAILURE_KINDS:
         prop = _failure_target(scenario, violation)
     if prop is None:
         raise ShrinkError(f"no property named {violation.invariant!r} among {[p.name for p in properties]}")

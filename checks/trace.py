@@ -48,7 +48,7 @@ from buddycheck.model.errors import ConfigError, ModelError
 from buddycheck.model.gfp import format_gfp, parse_gfp
 from buddycheck.model.presets import PRESETS, preset
 
-from .explore import CRASH, HANG, Violation
+from .explore import HANG, Violation
 from .failure import failure_from_dict, failure_of
 from .ops import (
     CONTEXT_FLAGS,
@@ -70,6 +70,7 @@ from .ops import (
     gfp_code,
 )
 from .render import machine_picture
+from .report import FAILURE_KINDS
 from .watchdog import watch
 
 FORMAT = "buddycheck-counterexample"
@@ -771,9 +772,9 @@ def trace_from_json(text):
         split_reference(model_ref)
     failure = doc.get("failure")
     if failure is not None:
-        if not isinstance(failure, dict) or failure.get("kind") not in (CRASH, HANG):
+        if not isinstance(failure, dict) or failure.get("kind") not in FAILURE_KINDS:
             raise TraceError(f"counterexample: 'failure' = {failure!r}: expected an object with 'kind' "
-                             f"{CRASH!r} or {HANG!r}")
+                             f"one of {', '.join(map(repr, FAILURE_KINDS))}")
         failure = failure_from_dict(failure)
     return TraceDocument(doc.get("scenario", ""), params, doc.get("model", ""), model_ref,
                          doc["invariant"], doc.get("message", ""), ops, failure)
@@ -948,7 +949,7 @@ def _slug(text):
 
 def pytest_source(scenario, violation, properties, *, model_ref=None, property_ref=None):
     """The text emit_pytest() writes."""
-    if violation.invariant in (CRASH, HANG):
+    if violation.invariant in FAILURE_KINDS:
         return failure_pytest_source(scenario, violation, model_ref=model_ref)
     prop = next((p for p in properties if p.name == violation.invariant), None)
     if prop is None:

@@ -8,7 +8,8 @@ PageBuddy and the block order live in `k.page_buddy` (pfn -> order).
 Abstracted away: debug guard pages (CONFIG_DEBUG_PAGEALLOC), page poisoning
 and the check_new_page()/bad_page() debug checks on allocation (pages are
 always in the expected state here); CONFIG_HOLES_IN_ZONE (pfn_valid_within
-is always true; a pfn outside every zone has no PageBuddy); the "movable"
+is always true; a pfn outside every zone has no PageBuddy; a read past the
+memory map raises OutOfZoneAccess, model/memmap.py); the "movable"
 test of move_freepages() uses the migratetype an allocated page was asked
 for (MOVABLE counts as PageLRU/__PageMovable), every page of a higher-order
 block counted, since the model has no LRU.
@@ -24,6 +25,7 @@ from .constants import (
     MIGRATE_UNMOVABLE,
 )
 from .kernel import kernel_function
+from .memmap import out_of_zone
 from .mmzone import has_isolate_pageblock, zone_spans_pfn
 
 # The order in which other free lists are tried; HIGHATOMIC, CMA and ISOLATE are never sources.
@@ -58,6 +60,8 @@ def __find_buddy_pfn(k, page_pfn, order):
 @kernel_function
 def get_pageblock_migratetype(k, pfn):
     """get_pageblock_migratetype()/get_pfnblock_migratetype(): the pageblock's type."""
+    if not k.memmap.has_page(pfn):
+        raise out_of_zone(k, pfn, "read the pageblock flags")
     return k.pageblock_flags[pfn >> k.pageblock_order]
 
 
@@ -66,6 +70,8 @@ def set_pageblock_migratetype(k, pfn, migratetype):
     """set_pageblock_migratetype(): pcp types collapse to UNMOVABLE when grouping by mobility is off."""
     if k.page_group_by_mobility_disabled and migratetype < MIGRATE_PCPTYPES:
         migratetype = MIGRATE_UNMOVABLE
+    if not k.memmap.in_zone(pfn):
+        raise out_of_zone(k, pfn, "wrote the pageblock flags", "every zone")
     k.pageblock_flags[pfn >> k.pageblock_order] = migratetype
 
 
@@ -157,6 +163,9 @@ def move_freepages(k, zone, start_pfn, end_pfn, migratetype):
 
     Returns (pages_moved, num_movable).
     """
+    if not (zone_spans_pfn(zone, start_pfn) and zone_spans_pfn(zone, end_pfn)):  # the kernel's VM_BUG_ON
+        bad = end_pfn if zone_spans_pfn(zone, start_pfn) else start_pfn
+        raise out_of_zone(k, bad, f"read the struct page (walking pfns {start_pfn}..{end_pfn})", zone.label())
     pages_moved = 0
     num_movable = 0
     pfn = start_pfn
@@ -306,6 +315,8 @@ def __rmqueue(k, zone, order, migratetype):
 @kernel_function
 def page_is_buddy(k, page, buddy, order):
     """page_is_buddy(): buddy is a free block of exactly this order in the same zone."""
+    if not k.memmap.has_page(buddy):
+        raise out_of_zone(k, buddy, "read the struct page")
     if k.page_buddy.get(buddy) != order:
         return False
     if k.page_zone_id(page) != k.page_zone_id(buddy):

@@ -47,3 +47,17 @@ class WrongOrder(BadPage):
 
 class InvalidOperation(ModelError):
     """An operation that names something the machine does not have (a CPU, a node, a pfn range)."""
+
+
+class OutOfZoneAccess(Exception):
+    """The model read or wrote a struct page or a pageblock flag that does not exist (KASAN's report).
+
+    Not a ModelError: the operation was enabled, and the model (a variant) went outside the memory map.
+    pfn is the pfn accessed, function the kernel function that accessed it, caller the one that called it.
+    """
+
+    def __init__(self, message, pfn, function, caller=None):
+        super().__init__(message)
+        self.pfn = pfn
+        self.function = function
+        self.caller = caller

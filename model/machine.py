@@ -33,6 +33,7 @@ from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
 from .gfp import format_gfp, gfp_zone, gfpflags_to_migratetype
 from .kernel import KERNEL_FUNCTIONS
+from .memmap import MemoryMap
 from .mempolicy_api import MempolicyOps
 from .mmzone import PerCpuPages, PglistData, Zone
 from .stats import Stats
@@ -203,6 +204,8 @@ class Kernel419(MempolicyOps):
         self._pgdat_by_nid = {p.node_id: p for p in self.node_data}
         self.populated_zones = [z for p in self.node_data for z in p.node_zones if z.present_pages]
         self.build_all_zonelists()
+        self.memmap = MemoryMap([(z.zone_start_pfn, z.zone_end_pfn, z.label(), z.nid) for z in self.populated_zones],
+                                self.MAX_ORDER)
         npb = (t.max_pfn >> self.pageblock_order) + 1
         self.pageblock_flags = [MIGRATE_MOVABLE] * npb
         for zone in self.populated_zones:

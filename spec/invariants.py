@@ -34,6 +34,8 @@ from buddycheck.model.constants import (
     MIGRATE_PCPTYPES,
 )
 
+from .config_invariants import encode as encode_config
+from .config_invariants import violations as config_violations
 from .symbolic import ZoneSpan, bindings, bv, evaluate, pageblock_zones, shape_of, sym_view
 from .view import FREE, PCP, mt_name
 
@@ -546,6 +548,29 @@ class MigratetypeConsistency(StateInvariant):
         return z3.And(terms) if terms else z3.BoolVal(True)
 
 
+# ---- config_consistency -----------------------------------------------------------------------------
+class ConfigConsistency(StateInvariant):
+    name = "config_consistency"
+    meaning = ("min_free_kbytes, each zone's watermarks (min, low, high), lowmem_reserve and per-cpu high/batch, and "
+               "totalreserve_pages (per node and in all) follow 4.19's boot formulas from the managed pages and "
+               "the sysctls (spec/config_invariants.py states them)")
+    kernel = ("init_per_zone_wmark_min, __setup_per_zone_wmarks, setup_per_zone_lowmem_reserve, "
+              "calculate_totalreserve_pages, zone_batchsize and pageset_set_high_and_batch compute them at boot, "
+              "and nothing the model runs afterwards changes them")
+    exceptions = (
+        "a value the topology gives explicitly (min_free_kbytes, a zone's watermarks = [..], lowmem_reserve = [..], "
+        "pcp = [..]) must stay as given; values computed from it still follow the formulas",
+        "unpopulated zones are not judged: they manage no pages, so they reserve nothing",
+        "a hand-built view without a MachineConfig is not judged",
+    )
+
+    def check(self, view):
+        return [self.violation(message, **values) for message, values in config_violations(view)]
+
+    def encode(self, sym):
+        return encode_config(sym)
+
+
 STATE_INVARIANTS = (
     NoOverlap(),
     Conservation(),
@@ -556,6 +581,7 @@ STATE_INVARIANTS = (
     MigratetypeConsistency(),
     HighatomicAccounting(),
     HighatomicReserveExact(),
+    ConfigConsistency(),
 )
 BY_NAME = {inv.name: inv for inv in STATE_INVARIANTS}
 

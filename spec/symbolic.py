@@ -7,8 +7,11 @@ number of block slots. A `SymView` of that shape has one Z3 variable per
 dynamic field: each slot is a block (present, kind free/pcp/alloc, pfn,
 order, holding zone, migratetype, cpu, cached migratetype), each zone has its
 counters (nr_free per order, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
-nr_reserved_highatomic, nr_isolate_pageblock, per-cpu counts), and each
-pageblock its migratetype. Every variable is a 64-bit vector, so pfn
+nr_reserved_highatomic, nr_isolate_pageblock, per-cpu counts) and its limits
+(watermarks, lowmem_reserve, per-cpu high and batch), each pageblock its
+migratetype, and the machine its min_free_kbytes and totalreserve_pages (per
+node and in all). The boot configuration (sysctls, the values a topology gives
+explicitly) is part of the shape. Every variable is a 64-bit vector, so pfn
 arithmetic (shifts, xor, masks) is the kernel's.
 
 `bindings(sym, view)` pairs each variable with the view's value, and
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import z3
+
+from buddycheck.model.constants import MAX_NR_ZONES
 
 from .view import ALLOC, FREE, PCP
 
@@ -48,6 +53,9 @@ class ZoneShape:
     end_pfn: int
     managed: int
     cpus: tuple
+    given_watermark: tuple | None = None
+    given_lowmem_reserve: tuple | None = None
+    given_pcp: tuple | None = None
 
     @property
     def managed_end(self):
@@ -63,6 +71,7 @@ class Shape:
     pageblock_order: int
     npageblocks: int
     nslots: int
+    config: object = None  # the view's MachineConfig (spec/view.py), or None
 
     @property
     def nozone(self):
@@ -100,9 +109,10 @@ def shape_of(view, nslots=None):
         nslots = max(SLOT_QUANTUM, -(-n // SLOT_QUANTUM) * SLOT_QUANTUM)
     if nslots < n:
         raise ValueError(f"shape: {n} blocks do not fit in {nslots} slots")
-    zones = tuple(ZoneShape(z.nid, z.zone_idx, z.start_pfn, z.end_pfn, z.managed, tuple(c for c, _ in z.pcp_counts))
+    zones = tuple(ZoneShape(z.nid, z.zone_idx, z.start_pfn, z.end_pfn, z.managed, tuple(c for c, _ in z.pcp_counts),
+                            z.given_watermark, z.given_lowmem_reserve, z.given_pcp)
                   for z in view.zones)
-    return Shape(zones, view.max_order, view.pageblock_order, len(view.pageblocks), nslots)
+    return Shape(zones, view.max_order, view.pageblock_order, len(view.pageblocks), nslots, view.config)
 
 
 class Slot:
@@ -136,6 +146,10 @@ class SymZone:
         self.nr_reserved_highatomic = z3.BitVec(f"z{i}_nr_reserved_highatomic", W)
         self.nr_isolate_pageblock = z3.BitVec(f"z{i}_nr_isolate_pageblock", W)
         self.pcp_count = {cpu: z3.BitVec(f"z{i}_pcp_count_cpu{cpu}", W) for cpu in zs.cpus}
+        self.watermark = [z3.BitVec(f"z{i}_wmark_{w}", W) for w in ("min", "low", "high")]
+        self.lowmem_reserve = [z3.BitVec(f"z{i}_lowmem_reserve{j}", W) for j in range(MAX_NR_ZONES)]
+        self.pcp_high = {cpu: z3.BitVec(f"z{i}_pcp_high_cpu{cpu}", W) for cpu in zs.cpus}
+        self.pcp_batch = {cpu: z3.BitVec(f"z{i}_pcp_batch_cpu{cpu}", W) for cpu in zs.cpus}
 
 
 class SymView:
@@ -146,6 +160,10 @@ class SymView:
         self.slots = [Slot(i) for i in range(shape.nslots)]
         self.zones = [SymZone(i, zs, shape.max_order) for i, zs in enumerate(shape.zones)]
         self.pageblocks = [z3.BitVec(f"pb{i}_mt", W) for i in range(shape.npageblocks)]
+        self.min_free_kbytes = z3.BitVec("min_free_kbytes", W)
+        self.totalreserve_pages = z3.BitVec("totalreserve_pages", W)
+        nids = shape.config.nids if shape.config is not None else ()
+        self.node_totalreserve = {nid: z3.BitVec(f"node{nid}_totalreserve_pages", W) for nid in nids}
         self._pbmt = {}
         self._holder = {}
 
@@ -206,8 +224,17 @@ def bindings(sym, view):
         counts = dict(zv.pcp_counts)
         for cpu, var in sz.pcp_count.items():
             pairs.append((var, bv(counts.get(cpu, 0))))
+        pairs += [(var, bv(w)) for var, w in zip(sz.watermark, zv.watermark)]
+        pairs += [(var, bv(r)) for var, r in zip(sz.lowmem_reserve, zv.lowmem_reserve)]
+        limits = {cpu: (high, batch) for cpu, high, batch in zv.pcp_limits}
+        for cpu in sz.pcp_high:
+            high, batch = limits.get(cpu, (0, 0))
+            pairs += [(sz.pcp_high[cpu], bv(high)), (sz.pcp_batch[cpu], bv(batch))]
     for var, mt in zip(sym.pageblocks, view.pageblocks):
         pairs.append((var, bv(mt)))
+    pairs += [(sym.min_free_kbytes, bv(view.min_free_kbytes)), (sym.totalreserve_pages, bv(view.totalreserve_pages))]
+    reserves = dict(view.node_totalreserve)
+    pairs += [(var, bv(reserves.get(nid, 0))) for nid, var in sym.node_totalreserve.items()]
     return pairs
 
 

@@ -9,16 +9,21 @@ What a view holds, per populated zone: its geometry (node, zone index, start,
 end, managed pages), its free blocks (pfn, order, the migratetype of the list
 that holds them), nr_free per order, NR_FREE_PAGES, NR_FREE_CMA_PAGES,
 nr_reserved_highatomic, nr_isolate_pageblock, the per-cpu pages (cpu, list,
-pfn, cached migratetype) and per-cpu counts, watermarks and lowmem_reserve.
+pfn, cached migratetype) and per-cpu counts, watermarks and lowmem_reserve,
+each CPU's pcp high and batch, and the values the topology gives explicitly
+for these (None where 4.19 computes them at boot).
 Machine-wide: the allocated blocks (pfn, order, migratetype asked for, the
 zone of the head), the pageblock migratetypes, each node's zonelists,
-MAX_ORDER and pageblock_order.
+MAX_ORDER and pageblock_order, min_free_kbytes, totalreserve_pages (machine
+and per node), and the boot-time configuration (`MachineConfig`: the sysctls
+and what init_per_zone_wmark_min reads).
 
 Left out: tasks, mempolicies and cpusets (the step invariants take them from
 the request), statistics, and the per-page PageBuddy map (the free lists are
 what the invariants judge).
 """
 
+import weakref
 from dataclasses import dataclass, field, replace
 
 from buddycheck.model.constants import MIGRATETYPE_NAMES, ZONE_NAMES
@@ -45,6 +50,10 @@ class ZoneView:
     pcp_counts: tuple = ()  # (cpu, count)
     watermark: tuple = (0, 0, 0)
     lowmem_reserve: tuple = (0, 0, 0, 0, 0)
+    pcp_limits: tuple = ()  # (cpu, high, batch)
+    given_watermark: tuple | None = None  # the topology's explicit values; None: computed at boot
+    given_lowmem_reserve: tuple | None = None
+    given_pcp: tuple | None = None  # (high, batch)
 
     @property
     def name(self):
@@ -87,6 +96,24 @@ class Block:
 
 
 @dataclass(frozen=True)
+class MachineConfig:
+    """The boot-time configuration the limits are computed from: sysctls and the zones init reads.
+
+    user_min_free_kbytes is the topology's min_free_kbytes (None: computed by init_per_zone_wmark_min);
+    boot_zonelist the (nid, zone index) of the boot node's fallback zonelist, which
+    nr_free_buffer_pages() sums; nids every node (a node without memory reserves nothing).
+    """
+
+    user_min_free_kbytes: int | None
+    watermark_scale_factor: int
+    lowmem_reserve_ratio: tuple
+    percpu_pagelist_fraction: int
+    configured_zones: tuple
+    boot_zonelist: tuple
+    nids: tuple
+
+
+@dataclass(frozen=True)
 class StateView:
     """A whole machine state as plain data; see the module docstring."""
 
@@ -98,6 +125,10 @@ class StateView:
     zonelists: tuple = ()  # (nid, fallback ((nid, idx), ...), nofallback ((nid, idx), ...))
     cpus: tuple = ()
     name: str = field(default="", compare=False)
+    config: MachineConfig | None = None  # None: a hand-built view without configuration
+    min_free_kbytes: int = 0
+    totalreserve_pages: int = 0
+    node_totalreserve: tuple = ()  # (nid, pgdat->totalreserve_pages)
 
     # ---- derived lookups --------------------------------------------------------------------
     def zone_of_pfn(self, pfn):
@@ -170,6 +201,7 @@ def view_of(m):
     """The StateView of machine m (read only)."""
     zones = []
     for z in m.zones():
+        spec = m.zone_spec(z)
         free = tuple(m.free_blocks(z))
         pcp = tuple((cpu, lst, pfn, m.pcp_mt.get(pfn, -1)) for cpu, lst, pfn in m.pcp_pages(z))
         zones.append(ZoneView(
@@ -188,6 +220,10 @@ def view_of(m):
             pcp_counts=tuple((cpu, p.count) for cpu, p in sorted(z.pageset.items())),
             watermark=tuple(z.watermark),
             lowmem_reserve=tuple(z.lowmem_reserve),
+            pcp_limits=tuple((cpu, p.high, p.batch) for cpu, p in sorted(z.pageset.items())),
+            given_watermark=_given(spec, "watermarks"),
+            given_lowmem_reserve=_given(spec, "lowmem_reserve"),
+            given_pcp=_given(spec, "pcp_high_batch"),
         ))
     allocated = tuple(sorted((pfn, blk[0], blk[1]) for pfn, blk in m.allocated.items()))
     zonelists = []
@@ -205,4 +241,38 @@ def view_of(m):
         zonelists=tuple(zonelists),
         cpus=tuple(m.topology.cpus),
         name=m.topology.name,
+        config=machine_config(m),
+        min_free_kbytes=m.min_free_kbytes,
+        totalreserve_pages=m.totalreserve_pages,
+        node_totalreserve=tuple((p.node_id, p.totalreserve_pages) for p in m.node_data),
+    )
+
+
+def _given(spec, name):
+    value = None if spec is None else getattr(spec, name)
+    return None if value is None else tuple(value)
+
+
+_CONFIGS = weakref.WeakKeyDictionary()
+
+
+def machine_config(m):
+    """The MachineConfig of machine m: its topology's sysctls and its boot node's zonelist (built once)."""
+    config = _CONFIGS.get(m)
+    if config is None:
+        config = _CONFIGS[m] = _machine_config(m)
+    return config
+
+
+def _machine_config(m):
+    t = m.topology
+    boot = m.node_data[0].node_zonelists[0]
+    return MachineConfig(
+        user_min_free_kbytes=t.min_free_kbytes,
+        watermark_scale_factor=t.watermark_scale_factor,
+        lowmem_reserve_ratio=tuple(t.lowmem_reserve_ratio),
+        percpu_pagelist_fraction=t.percpu_pagelist_fraction,
+        configured_zones=tuple(sorted(t.configured_zones)),
+        boot_zonelist=tuple((ref.zone.nid, ref.zone.idx) for ref in boot if ref.zone is not None),
+        nids=tuple(p.node_id for p in m.node_data),
     )

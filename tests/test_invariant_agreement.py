@@ -2,7 +2,7 @@
 
 States come from real machines (presets numa2 and buddy-core after random
 operations) and from those states deliberately broken (overlapping,
-misaligned, out-of-zone and unmerged blocks, wrong counters, wrong lists), so
+misaligned, out-of-zone and unmerged blocks, wrong counters, wrong lists, wrong limits), so
 that both verdicts occur for every invariant. The Z3 verdict is the encoding
 with every variable fixed to the state's values, simplified to True or False.
 """
@@ -201,8 +201,23 @@ def unreserved_highatomic(v, rng):
     return v.with_(pageblocks=tuple(pbs))
 
 
+def bad_limit(v, rng):
+    """A watermark, a lowmem_reserve entry, a per-cpu high or totalreserve_pages off by one."""
+    zi = rng.randrange(len(v.zones))
+    z = v.zones[zi]
+    which = rng.choice(("watermark", "lowmem_reserve", "pcp_limits", "totalreserve_pages"))
+    if which == "totalreserve_pages":
+        return v.with_(totalreserve_pages=v.totalreserve_pages + 1)
+    if which == "pcp_limits" and z.pcp_limits:
+        (cpu, high, batch), *rest = z.pcp_limits
+        return v.with_zone(zi, pcp_limits=((cpu, high + 1, batch), *rest))
+    values = list(z.lowmem_reserve if which == "lowmem_reserve" else z.watermark)
+    values[rng.randrange(len(values))] += 1
+    return v.with_zone(zi, **{which if which != "pcp_limits" else "watermark": tuple(values)})
+
+
 BREAKERS = (dup_block, nudge_pfn, bump_order, move_zone, alloc_outside, drop_block, split_block, bad_counter, retype,
-            unreserved_highatomic)
+            unreserved_highatomic, bad_limit)
 
 
 def broken(v, rng, n):
