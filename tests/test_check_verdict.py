@@ -197,9 +197,10 @@ def test_a_variant_breaking_a_strict_rule_where_its_base_keeps_it_has_regressed(
 
 
 def test_past_the_first_violation_a_hang_still_ends_the_search():
+    from planted_failures import RmqueueSpins, buddy_core
+
     from buddycheck.checks.explore import Explorer
     from buddycheck.checks.properties import all_properties
-    from planted_failures import RmqueueSpins, buddy_core
 
     sc = buddy_core(12, 4, (1,)).with_model(RmqueueSpins)
     report = Explorer(sc).check(*all_properties()).all_violations().run()
