@@ -8,7 +8,8 @@
   buddies a violation, would be a false alarm for it; it is judged by maximal_coalescing_strict.
 - LaterMergeHighatomicMixes: the same port with migratetype_is_mergeable() written `mt <=
   MIGRATE_PCPTYPES`: MIGRATE_HIGHATOMIC equals MIGRATE_PCPTYPES, so a HIGHATOMIC block still merges
-  with a buddy of another type, where the later kernel refuses. no_mixed_merge catches it.
+  with a buddy of another type, where the later kernel refuses. It derives from LaterMerge (its base
+  and profile); no_mixed_merge catches it.
 """
 
 from buddycheck.model import Kernel419
@@ -71,9 +72,8 @@ def __free_one_page(k, page, pfn, zone, order, migratetype):
     later_free_one_page(k, page, pfn, zone, order, migratetype, migratetype_is_mergeable)
 
 
-LaterMergeHighatomicMixes = Kernel419.variant(
+LaterMergeHighatomicMixes = LaterMerge.variant(  # judged against LaterMerge, the port it slips from
     "later-merge-highatomic-mixes", "LaterMerge with migratetype_is_mergeable() off by one: HIGHATOMIC mixes")
-LaterMergeHighatomicMixes.PROFILE = PROFILE_STRICT
 
 
 @LaterMergeHighatomicMixes.override
