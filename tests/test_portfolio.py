@@ -4,7 +4,7 @@ and kills the mutant catalogue as a held-out test."""
 import pytest
 
 from buddycheck.checks.explore import Explorer
-from buddycheck.checks.mutants import MUTANTS
+from buddycheck.checks.mutants import HYGIENE_NAMES, MUTANTS
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenarios import portfolio_files, portfolio_scenarios
 from buddycheck.model.environment import IDLE
@@ -27,7 +27,8 @@ def test_the_portfolio_loads_in_file_name_order_and_every_scenario_says_what_it_
 
 @pytest.mark.parametrize("sc", portfolio_scenarios(), ids=lambda sc: sc.name)
 def test_each_scenario_reaches_its_goals_on_4_19_without_a_violation(sc):
-    report = Explorer(sc).check(*all_properties()).depth(min(sc.depth, GOAL_DEPTH)).run()
+    props = [p for p in all_properties() if p.name not in HYGIENE_NAMES]  # 4.19 breaks these: test_hygiene.py
+    report = Explorer(sc).check(*props).depth(min(sc.depth, GOAL_DEPTH)).run()
     assert report.violations == []
     assert all(report.sometimes.values()), report.sometimes
 
