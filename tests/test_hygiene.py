@@ -205,3 +205,16 @@ def test_the_strict_merge_rule_catches_a_port_that_mixes_highatomic():
                              base=LaterMergeHighatomicMixes.base_model(), only=("no_mixed_merge",),
                              diff_coverage=False)
     assert [(v.invariant, v.length) for v in runs[0].violations] == [("no_mixed_merge", 4)]  # a regression
+
+
+def test_freelist_hygiene_catches_the_steal_slip_the_419_profile_misses():
+    """tests/planted_variants.py's steal-head-pageblock-only, which no rule of the 4.19 profile catches."""
+    from planted_variants import StealHeadPageblockOnly
+    from test_planted_variants import steal_scenario
+
+    assert explore(steal_scenario(), "freelist_hygiene", steal_scenario().depth).violations == []  # 4.19 keeps it
+    runs = explore_portfolio([steal_scenario()], StealHeadPageblockOnly, seconds=None, base=Kernel419,
+                             only=("freelist_hygiene",), diff_coverage=False)
+    [v] = runs[0].violations  # a regression: 4.19 keeps the rule on these operations
+    assert (v.invariant, [op.code() for op in v.trace]) == ("freelist_hygiene", ["m.alloc(G.GFP_KERNEL, 0, cpu=0)"])
+    assert "on the Unmovable list but covers the Movable pageblock at pfn 0x6" in v.message
