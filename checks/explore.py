@@ -188,7 +188,7 @@ class Explorer:
                     continue
                 parent[key] = (parent_key, op)
                 level.key_of.remember(state, key)
-                if not bad:  # a violating state is reported, not expanded
+                if not bad:  # a state violating a 4.19-profile rule is reported, not expanded
                     next_frontier.append((key, state))
                 report.reachable_states += 1
                 if report.reachable_states >= self._max_states:

@@ -34,10 +34,21 @@ class UnknownInvariant(ValueError):
 def properties_for(scenario, only=(), skip=(), strict=False):
     """Fresh property objects for one scenario: the catalogue plus the scenario's own, selected by name.
 
-    The strict profile's rules (spec/invariants.py) come only with `strict`.
+    The strict profile's rules (spec/invariants.py) come only with `strict`, or when the scenario's model
+    declares the strict profile (a class attribute PROFILE = "strict"): it is then judged by the strict
+    form of a rule in place of the 4.19 form the strict one `replaces` (unless `only` names it).
     """
-    props = all_properties() + list(getattr(scenario, "invariants", ()))
-    return select(props, only, skip, strict)
+    declared = model_profile(getattr(scenario, "model", None)) == PROFILE_STRICT
+    props = select(all_properties() + list(getattr(scenario, "invariants", ())), only, skip, strict or declared)
+    if declared:
+        gone = {p.replaces for p in props if getattr(p, "replaces", None)} - set(only)
+        props = [p for p in props if p.name not in gone]
+    return props
+
+
+def model_profile(model):
+    """The profile a model is judged by: its class attribute PROFILE, "4.19" when it declares none."""
+    return getattr(model, "PROFILE", PROFILE_419)
 
 
 def is_strict(prop):

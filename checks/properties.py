@@ -11,6 +11,7 @@ from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
+from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
@@ -43,6 +44,7 @@ class StateInvariantProperty:
         self.invariant = invariant
         self.name = invariant.name
         self.profile = getattr(invariant, "profile", "4.19")
+        self.replaces = getattr(invariant, "replaces", None)  # the 4.19 rule it stands for in the strict profile
         self.cache = cache
 
     def violations(self, before, op, result, m):
@@ -216,7 +218,7 @@ def all_properties():
     """Every invariant of the catalogue the explorer can check per transition."""
     cache = ViewCache()
     before_cache = BeforeState()
-    props = [StateInvariantProperty(inv, cache) for inv in STATE_INVARIANTS]
+    props = [StateInvariantProperty(inv, cache) for inv in STATE_INVARIANTS + HYGIENE_INVARIANTS]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
     props += [ThpNodeProperty(before_cache), InterleaveCursorProperty()]

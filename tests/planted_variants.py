@@ -14,10 +14,11 @@ variant in which the explorer catches it (tests/test_planted_variants.py pins th
 6. highatomic-multiblock-halfport  reserve_highatomic_pageblock  only with pageblock_order < MAX_ORDER - 1
 7. vmstat-drain-whole-batch      drain_zone_pages          never: no operation reaches it
 
-UNCAUGHT holds a plausible slip of situation 6 that no invariant of spec/ can catch (see
-steal-head-pageblock-only): the catalogue states nothing about which pageblock types a fallback
+UNCAUGHT holds a plausible slip of situation 6 that no invariant of the 4.19 profile can catch (see
+steal-head-pageblock-only): that profile states nothing about which pageblock types a fallback
 leaves, so a mistake in the retyping of fallback stealing shows only when it also breaks the
-HIGHATOMIC, ISOLATE or CMA accounting.
+HIGHATOMIC, ISOLATE or CMA accounting. The strict profile's freelist_hygiene (spec/hygiene.py)
+catches it in one operation (tests/test_hygiene.py).
 """
 
 from buddycheck.model import Kernel419

@@ -428,10 +428,13 @@ def test_highatomic_reserve_limit_of_4_19_against_6_8():
     sc = Scenario("ha-reserve", t, allocs=(Alloc(atomic, 1), Alloc(kernel, 1)), depth=6)
     found = diff(Kernel419, Kernel68Highatomic, sc).found
     assert found is not None
-    assert found.trace == (Alloc(atomic, 1), Alloc(atomic, 1), Alloc(atomic, 1), Free(392), Alloc(kernel, 1))
+    # the free of the third reserve already differs: on 4.19 it merges the HIGHATOMIC pageblock with its
+    # Unmovable buddy (the strict rule no_mixed_merge, spec/hygiene.py), on 6.8 there is no such reserve
+    assert found.trace == (Alloc(atomic, 1), Alloc(atomic, 1), Alloc(atomic, 1), Free(392))
     last = found.steps[-1]
-    assert (last.base.observation.block, last.head.observation.block) == (388, 392)
-    assert diff(Kernel419, Kernel68Highatomic, sc, depth=4).found is None
+    assert "no_mixed_merge" in {name for name, _ in last.base.violations}
+    assert "no_mixed_merge" not in {name for name, _ in last.head.violations}
+    assert diff(Kernel419, Kernel68Highatomic, sc, depth=3).found is None
 
 
 def test_block_conversion_of_4_19_against_6_10():

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from buddycheck.model import Kernel419, ModelError, preset
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_TYPES
+from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.symbolic import SLOT_QUANTUM
 from buddycheck.spec.view import view_of
@@ -230,7 +231,7 @@ def assert_agree(v):
     if len(v.blocks()) > MAX_BLOCKS:
         return None
     verdicts = {}
-    for inv in STATE_INVARIANTS:
+    for inv in STATE_INVARIANTS + HYGIENE_INVARIANTS:
         concrete = inv.holds(v)
         symbolic = inv.z3_holds(v)
         assert concrete == symbolic, (inv.name, concrete, symbolic, [str(x) for x in inv.check(v)])
@@ -260,7 +261,7 @@ def test_concrete_and_z3_verdicts_agree_many(case):
 
 def test_each_breaker_alone_is_caught_and_both_verdicts_occur():
     """Over a fixed batch, every invariant both holds and fails somewhere, and the two verdicts always agree."""
-    seen = {inv.name: set() for inv in STATE_INVARIANTS}
+    seen = {inv.name: set() for inv in STATE_INVARIANTS + HYGIENE_INVARIANTS}
     for seed in range(6):
         name = ("numa2", "buddy-core")[seed % 2]
         base = view_of(random_machine(name, seed, 30))

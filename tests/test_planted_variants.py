@@ -134,7 +134,7 @@ def test_the_steal_slip_changes_the_pageblock_types():
 
 @pytest.mark.parametrize("name", sorted(UNCAUGHT))
 def test_no_invariant_catches_the_steal_slip(name):
-    """A gap of the catalogue, pinned: the slip runs in every sequence below and no invariant objects."""
+    """A gap of the 4.19 profile, pinned: the slip runs in every sequence below and no rule of it objects."""
     report = explore(steal_scenario().with_model(UNCAUGHT[name]))
     assert report.violations == [] and report.stopped_by is None
 
