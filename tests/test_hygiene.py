@@ -3,7 +3,8 @@
 - each rule catches a hand-made state and passes a hygienic one, in both its concrete and Z3 form,
   and the two forms agree on Hypothesis-generated states with random pageblock and list types;
 - 4.19 breaks freelist_hygiene, cma_highatomic_own_lists and no_mixed_merge at exactly the pinned
-  lengths on portfolio scenarios (one operation less finds nothing); it keeps maximal_coalescing_strict;
+  lengths on portfolio scenarios and one of their own (one operation less finds nothing); it keeps
+  maximal_coalescing_strict;
   none of the rules is in the 4.19 profile, so the default check does not judge 4.19 by them;
 - LaterMerge (tests/hygiene_variants.py, 1dd214b8f21c's merge refusal) gets a maximal_coalescing
   false alarm under the 4.19 form and none under its declared strict profile, where the planted
@@ -11,6 +12,7 @@
 """
 
 import random
+from pathlib import Path
 
 import pytest
 from hygiene_variants import LaterMerge, LaterMergeHighatomicMixes
@@ -20,7 +22,8 @@ from test_invariant_agreement import random_machine
 
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.portfolio import explore_portfolio, is_strict, properties_for
-from buddycheck.checks.scenarios import scenario
+from buddycheck.checks.scenario_file import load_scenario
+from buddycheck.checks.scenarios import scenario as builtin_scenario
 from buddycheck.model import Kernel419, preset
 from buddycheck.model.constants import (
     MIGRATE_CMA,
@@ -35,6 +38,13 @@ from buddycheck.spec.invariants import PROFILE_STRICT
 from buddycheck.spec.view import view_of
 
 BY = {inv.name: inv for inv in HYGIENE_INVARIANTS}
+# two HIGHATOMIC reserves not yet taken: the portfolio's highatomic-two-reserves as it was before its setup took them
+FRESH = Path(__file__).parent / "hygiene_scenarios" / "two-reserves-fresh.toml"
+
+
+def scenario(name):
+    return load_scenario(FRESH) if name == "two-reserves-fresh" else builtin_scenario(name)
+
 BROKEN_BY_419 = ("freelist_hygiene", "cma_highatomic_own_lists", "no_mixed_merge")
 
 # (rule, portfolio scenario): the length of 4.19's shortest counterexample (docs/invariants.md)
@@ -42,8 +52,8 @@ KNOWN_419 = {
     ("freelist_hygiene", "slowpath"): 2,  # HIGHATOMIC head pageblock of a two-pageblock block, then its free
     ("cma_highatomic_own_lists", "slowpath"): 2,
     ("no_mixed_merge", "slowpath"): 2,
-    ("freelist_hygiene", "highatomic-two-reserves"): 3,  # a merge goes to the freed page's list
-    ("no_mixed_merge", "highatomic-two-reserves"): 4,  # a HIGHATOMIC pageblock merges with an Unmovable one
+    ("freelist_hygiene", "two-reserves-fresh"): 3,  # a merge goes to the freed page's list
+    ("no_mixed_merge", "two-reserves-fresh"): 4,  # a HIGHATOMIC pageblock merges with an Unmovable one
     ("cma_highatomic_own_lists", "highatomic-one-pageblock"): 4,  # a per-cpu page drained under a stale type
     ("freelist_hygiene", "pageblock-steal"): 6,  # merging across pageblocks of two per-cpu types
 }
@@ -165,13 +175,13 @@ def test_the_shortest_419_counterexamples_in_words():
 
 
 def test_419_keeps_the_strict_merge_duty():
-    for name, depth in (("slowpath", 3), ("highatomic-two-reserves", 5), ("pageblock-steal", 5)):
+    for name, depth in (("slowpath", 3), ("two-reserves-fresh", 5), ("pageblock-steal", 5)):
         assert explore(scenario(name), "maximal_coalescing_strict", depth).violations == [], name
 
 
 # ---- the merge rule per profile -------------------------------------------------------------------------
 def test_later_merge_gets_a_false_alarm_from_the_419_form_only():
-    sc = scenario("highatomic-two-reserves").with_model(LaterMerge)
+    sc = scenario("two-reserves-fresh").with_model(LaterMerge)
     report = explore(sc, "maximal_coalescing", 4)  # named explicitly: the 4.19 form
     [v] = report.violations
     assert (v.invariant, v.length) == ("maximal_coalescing", 4)
@@ -184,7 +194,7 @@ def test_later_merge_gets_a_false_alarm_from_the_419_form_only():
 
 
 def test_later_merge_judged_against_419_by_its_profile_has_no_regression():
-    scs = [scenario("highatomic-two-reserves"), scenario("slowpath")]
+    scs = [scenario("two-reserves-fresh"), scenario("slowpath")]
     runs = explore_portfolio(scs, LaterMerge, seconds=None, base=Kernel419, diff_coverage=False)
     assert [v.invariant for r in runs for v in r.violations] == []
     known = {(r.scenario.name, v.invariant) for r in runs for v in r.known}
@@ -193,7 +203,7 @@ def test_later_merge_judged_against_419_by_its_profile_has_no_regression():
 
 
 def test_the_strict_merge_rule_catches_a_port_that_mixes_highatomic():
-    sc = scenario("highatomic-two-reserves").with_model(LaterMergeHighatomicMixes)
+    sc = scenario("two-reserves-fresh").with_model(LaterMergeHighatomicMixes)
     merge_rules = ("no_mixed_merge", "maximal_coalescing_strict")
     report = Explorer(sc).check(*properties_for(sc, merge_rules)).run()
     [v] = report.violations
@@ -201,7 +211,7 @@ def test_the_strict_merge_rule_catches_a_port_that_mixes_highatomic():
     assert [op.code() for op in v.trace] == ["m.alloc(G.GFP_ATOMIC, 1, cpu=0)"] * 2 + [
         "m.free(16, cpu=0)", "m.free(18, cpu=0)"]
     assert Explorer(sc).check(*properties_for(sc, merge_rules)).depth(3).run().violations == []
-    runs = explore_portfolio([scenario("highatomic-two-reserves")], LaterMergeHighatomicMixes, seconds=None,
+    runs = explore_portfolio([scenario("two-reserves-fresh")], LaterMergeHighatomicMixes, seconds=None,
                              base=LaterMergeHighatomicMixes.base_model(), only=("no_mixed_merge",),
                              diff_coverage=False)
     assert [(v.invariant, v.length) for v in runs[0].violations] == [("no_mixed_merge", 4)]  # a regression
