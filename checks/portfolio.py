@@ -9,6 +9,8 @@ reached, which the report says; it is not cut short in the sense of --max-states
 Against a base model (a variant is checked against the model it derives from):
 - each violation of the model is replayed on the base: if the base also violates the invariant on
   the same operations it is `known` in the base; otherwise it is a regression;
+- the base is explored too, for a small share of the time, and each of its violations is replayed on
+  the model: one the model does not have on the same operations is `fixed`;
 - the same scenarios are explored as a diff of base and model (checks/diff.py), for the rest of the
   time, so that every behavioural change is listed with its shortest sequence.
 """
@@ -25,6 +27,7 @@ from .shrink import shrink
 from .trace import replay
 
 DIFF_SHARE = 0.35  # of the exploration time, given to the diff against the base when there is one
+BASE_SHARE = 0.10  # of the exploration time, given to the base's own search (what the variant fixed)
 
 
 class UnknownInvariant(ValueError):
@@ -77,6 +80,7 @@ class ScenarioRun:
     properties: list
     violations: list = field(default_factory=list)  # regressions: violations the base does not have
     known: list = field(default_factory=list)  # violations the base has on the same operations (or is)
+    fixed: list = field(default_factory=list)  # the base's violations the model does not have on those operations
     diff: object = None  # checks/diff.py DiffReport, when checked against a base
 
     def reach(self):
@@ -112,7 +116,7 @@ def shrunk(scenario, violation, properties):
 
 
 def known_in_base(base_scenario, violation, properties):
-    """Does the base violate the same invariant on the same operations?"""
+    """Does the base violate the same invariant on the same operations? (Any scenario's model, in fact.)"""
     prop = next((p for p in properties if p.name == violation.invariant), None)
     if prop is None:  # the model crashed or hung: does the base fail on the same operations too?
         try:
@@ -130,6 +134,21 @@ def known_in_base(base_scenario, violation, properties):
     return result.violation_of(violation.invariant) is not None
 
 
+def find_fixed(runs, base, model, seconds, workers):
+    """Explore the base on each run's scenario with the same rules: its violations the model lacks are fixed."""
+    deadline = None if seconds is None else time.perf_counter() + seconds
+    for i, run in enumerate(runs):
+        share = None if deadline is None else max(0.0, (deadline - time.perf_counter()) / (len(runs) - i))
+        base_sc = run.scenario.with_model(base)
+        props = run.properties
+        report = Explorer(base_sc).check(*props).all_violations().workers(workers).time_limit(share).run()
+        for v in report.violations:
+            if not known_in_base(run.scenario, v, props):  # the model keeps the rule on the base's operations
+                run.fixed.append(v)
+        if report.stopped_by == "interrupt":
+            break
+
+
 def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(), coverage=None, workers=1,
                       progress=None, diff_coverage=True, profile=PROFILE_419):
     """Explore every scenario on `model` within `seconds` in all; a list of ScenarioRun.
@@ -142,7 +161,7 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
     """
     against = base is not None and base is not model
     strict = against or profile == PROFILE_STRICT
-    explore_seconds = None if seconds is None else seconds * (1 - DIFF_SHARE) if against else seconds
+    explore_seconds = None if seconds is None else seconds * (1 - DIFF_SHARE - BASE_SHARE) if against else seconds
     runs = []
     deadline = None if seconds is None else time.perf_counter() + explore_seconds
     for i, sc in enumerate(scenarios):
@@ -168,6 +187,7 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
         if report.stopped_by == "interrupt":
             break
     if against and not any(r.report.stopped_by == "interrupt" for r in runs):
+        find_fixed(runs, base, model, None if seconds is None else seconds * BASE_SHARE, workers)
         diff_deadline = None if seconds is None else time.perf_counter() + seconds * DIFF_SHARE
         for i, run in enumerate(runs):
             share = None if diff_deadline is None else max(0.0, (diff_deadline - time.perf_counter()) / (len(runs) - i))

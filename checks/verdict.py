@@ -137,6 +137,9 @@ class Verdict:
     def known(self):
         return [(run, v) for run in self.runs for v in run.known]
 
+    def fixed(self):
+        return [(run, v) for run in self.runs for v in run.fixed]
+
     def differences(self):
         return [run for run in self.runs if run.diff is not None and run.diff.difference is not None]
 
@@ -180,6 +183,7 @@ class Verdict:
         per_state = {p.name: getattr(p, "per_state", False) for run in self.runs for p in run.properties}
         regressed = {v.invariant for _, v in self.regressions()}
         known = {v.invariant for _, v in self.known()}
+        fixed = {v.invariant for _, v in self.fixed()}
         for name in names:
             kind = "state invariant" if per_state[name] else "step invariant"
             where = f"every {'state' if per_state[name] else 'transition'} of {scope}"
@@ -189,6 +193,9 @@ class Verdict:
                 result = "known in base"
                 where += (f"; the base {self.base.NAME} violates it on the same operations" if self.against else
                           f"; a strict rule {self.model.NAME} itself breaks (known behaviour, docs/invariants.md)")
+            elif name in fixed:
+                result = "fixed"
+                where += f"; the base {self.base.NAME} violates it where {self.model.NAME} keeps it"
             else:
                 result = clean
             rows.append((kind, name, result, where))
@@ -245,6 +252,10 @@ class Verdict:
         for run, v in self.known():
             lines += ["", f"known in {self.base.NAME}: {v.invariant} in {run.scenario.name} after "
                           f"{v.length} operations: {v.message}",
+                      "    " + "; ".join(op.code() for op in v.trace)]
+        for run, v in self.fixed():
+            lines += ["", f"fixed: the base {self.base.NAME} violates {v.invariant} in {run.scenario.name} after "
+                          f"{v.length} operations, {self.model.NAME} does not: {v.message}",
                       "    " + "; ".join(op.code() for op in v.trace)]
         for run in self.differences():
             d = run.diff.difference
@@ -312,7 +323,8 @@ class Verdict:
                      "share_seconds": None if run.share is None else round(run.share, 3),
                      "sometimes": r.sometimes, "reductions": list(r.reductions),
                      "violations": [trace_doc(run, v) for v in run.violations],
-                     "known": [trace_doc(run, v) for v in run.known]}
+                     "known": [trace_doc(run, v) for v in run.known],
+                     "fixed": [trace_doc(run, v) for v in run.fixed]}
             if run.diff is not None:
                 d = run.diff
                 entry["difference"] = None if d.difference is None else {

@@ -5,6 +5,7 @@ are about what the exploration part of the verdict says.
 """
 
 import json
+from pathlib import Path
 
 import pytest
 from check_variants import ExpandUpperToo, NeverRuns
@@ -206,3 +207,16 @@ def test_past_the_first_violation_a_hang_still_ends_the_search():
     report = Explorer(sc).check(*all_properties()).all_violations().run()
     assert report.stopped_by == "violation" and [(v.invariant, v.length) for v in report.violations] == \
         [("model_hang", 3)]
+
+
+def test_a_violation_the_base_has_and_the_variant_does_not_is_reported_fixed(capsys):
+    # 4.19 merges a HIGHATOMIC pageblock with an Unmovable buddy after 4 operations; the later kernel's
+    # merge refusal (tests/hygiene_variants.py LaterMerge) does not
+    fresh = str(Path(__file__).parent / "hygiene_scenarios" / "two-reserves-fresh.toml")
+    code, out, _ = check(capsys, "--config", fresh, "--depth", "4",
+                         "--model", "hygiene_variants:LaterMerge", "--invariant", "no_mixed_merge", "--json")
+    doc = json.loads(out)
+    [sc] = doc["scenarios"]
+    assert code == 0 and sc["violations"] == [] and sc["known"] == []
+    assert [(v["invariant"], v["length"]) for v in sc["fixed"]] == [("no_mixed_merge", 4)]
+    assert rows(doc)[("state invariant", "no_mixed_merge")]["result"] == "fixed"
