@@ -78,3 +78,18 @@ def test_plain_check_of_a_change_that_never_runs_is_inconclusive(capsys):
     code = main(["check", "--model", "planted_variants:VmstatDrainWholeBatch"])
     out = capsys.readouterr().out
     assert code == 3 and "your change to drain_zone_pages" in out and "was never executed" in out
+
+
+@pytest.mark.parametrize("variant, name, kind, function", [
+    ("ExpandDivides", "zone-boundary", "model_crash", "expand"),
+    ("RmqueueSpins", "highatomic", "model_hang", "__rmqueue_smallest"),
+])
+def test_a_variant_that_raises_or_loops_is_a_regression_in_one_operation(variant, name, kind, function):
+    import planted_failures
+
+    sc = scenario(name)
+    sc.op_budget = 0.2  # seconds: a healthy operation takes well under a millisecond
+    [run] = explore_portfolio([sc], getattr(planted_failures, variant), seconds=None, base=Kernel419,
+                              diff_coverage=False)
+    [v] = run.violations
+    assert (v.invariant, v.length) == (kind, 1) and f" in {function} at " in v.message
