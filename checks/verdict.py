@@ -199,6 +199,10 @@ class Verdict:
             else:
                 result = clean
             rows.append((kind, name, result, where))
+        for name in sorted({v.invariant for _, v in self.regressions() + self.known()} - set(names)):
+            # the model crashed, hung or touched memory outside every zone: judged by no property
+            result = "violated" if name in regressed else "known in base"
+            rows.append(("model failure", name, result, f"every operation of {scope}"))
         for run in self.runs:
             for goal, reached in run.report.sometimes.items():
                 if not reached:

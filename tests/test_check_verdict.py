@@ -160,6 +160,7 @@ def test_a_crash_and_a_hang_are_regressions_with_the_function_named(capsys):
     assert code == 1 and v["invariant"] == "model_crash" and v["length"] == 1
     assert "ZeroDivisionError" in v["message"] and "in expand at" in v["message"]
     assert rows(doc)[("state invariant", "no_overlap")]["result"] == "holds"
+    assert rows(doc)[("model failure", "model_crash")]["result"] == "violated"
 
 
 def test_past_the_first_violation_a_crash_is_a_dead_end_not_the_end():
