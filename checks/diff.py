@@ -340,7 +340,16 @@ def search(base_sc, head_sc, depth, max_states, report, progress=None, deadline=
     """
     start = time.perf_counter()
     last_tick = start
-    mb, mh = base_sc.initial(), head_sc.initial(prepare=None if coverage is None else coverage.count_calls)
+    mb = base_sc.initial()  # a base that cannot boot is a bad base: its error propagates
+    try:
+        mh = head_sc.initial(prepare=None if coverage is None else coverage.count_calls)
+    except ModelError:
+        raise
+    except Exception as e:  # the head crashed or hung while booting or in the setup: a difference of length 0
+        report.stopped_by = "difference"
+        ok = Observation("ok")
+        return Difference((), (), StepPair(-1, None, Side(ok, "initial state"), Side(observe(e), outcome_text(e))),
+                          base_sc)
     props_b, props_h = all_properties(), all_properties()
     init = (mb.freeze(), mh.freeze())
     parent = {init: None}

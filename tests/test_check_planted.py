@@ -93,3 +93,15 @@ def test_a_variant_that_raises_or_loops_is_a_regression_in_one_operation(variant
                               diff_coverage=False)
     [v] = run.violations
     assert (v.invariant, v.length) == (kind, 1) and f" in {function} at " in v.message
+
+
+def test_a_head_that_crashes_in_the_setup_differs_from_its_base_at_length_0():
+    from planted_failures import ExpandDivides
+
+    from buddycheck.checks.diff import diff
+
+    sc = scenario("highatomic-two-reserves")  # its setup allocations split blocks
+    report = diff(Kernel419, ExpandDivides, sc, depth=1, shrink=False)
+    d = report.difference
+    assert d.length == 0 and d.initial.head.observation.status == "crash"
+    assert "ZeroDivisionError" in d.initial.head.text
