@@ -20,7 +20,7 @@ from buddycheck.model import Kernel419
 # variant: (the portfolio scenario where the shortest regression shows, its invariant, its length)
 CAUGHT = {
     "cma-fallback-cached-movable": ("cma", "free_accounting", 4),
-    "highatomic-count-if-moved": ("slowpath", "highatomic_accounting", 1),
+    "highatomic-count-if-moved": ("highatomic-two-reserves", "highatomic_accounting", 0),  # in its setup
     "highatomic-multiblock-halfport": ("slowpath", "highatomic_accounting", 1),
     "isolate-drain-if-moved": ("isolation", "migratetype_consistency", 4),
     "preferred-not-flags-local": ("policy-modes", "fallback_order", 2),
