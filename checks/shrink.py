@@ -1,4 +1,4 @@
-"""Shrinking a counterexample to the minimal one of design.md §4, keeping the same invariant failing.
+"""Shrinking a counterexample to the minimal one, keeping the same invariant failing.
 
 Minimal means, in this order: fewest operations, then the smallest machine (fewest nodes, then
 fewest pages), then the smallest arguments (orders, node ids, cpus). `simplicity_key()` is that

@@ -243,8 +243,8 @@ class MaximalCoalescing(StateInvariant):
         "blocks of order MAX_ORDER-1 have no buddy",
         "pages on per-cpu lists are not free in buddy, so a free page whose buddy is on a per-cpu list is fine",
         "while the zone has isolated pageblocks (nr_isolate_pageblock > 0), buddies of order >= pageblock_order "
-        "stay apart when either lies in an ISOLATE pageblock: __free_one_page refuses such a merge "
-        "(kernel-semantics.md 8.5), and set_migratetype_isolate moves free blocks without merging, so even two "
+        "stay apart when either lies in an ISOLATE pageblock: __free_one_page refuses such a merge, "
+        "and set_migratetype_isolate moves free blocks without merging, so even two "
         "ISOLATE buddies can sit side by side until unset_migratetype_isolate frees them again",
     )
 

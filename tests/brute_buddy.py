@@ -1,7 +1,7 @@
 """A stand-alone brute-force model of the buddy-core machine, for cross-checking the explorer.
 
 Deliberately shares no code with buddycheck: it is written from the 4.19 rules alone
-(mm/page_alloc.c; kernel-semantics.md §7.4 and §8.5) so that a mistake in the project's model
+(mm/page_alloc.c: expand, __rmqueue_smallest, __free_one_page) so that a mistake in the project's model
 and the same mistake here would have to be made twice, independently.
 
 The machine: one zone of `pages` pages from pfn 0, MAX_ORDER `max_order`, one migratetype,

@@ -1,7 +1,7 @@
 """The buddy free areas of the 4.19 model: expand, __rmqueue_smallest, fallback and stealing,
 move_freepages_block, __free_one_page merging and list placement, the highatomic reserve.
 
-Expected values are worked out by hand from kernel-semantics.md §7 and §8 (mm/page_alloc.c, 4.19).
+Expected values are worked out by hand from 4.19's mm/page_alloc.c.
 numa2: node 0 DMA32 is pfn 0..15, Normal 16..47; MAX_ORDER 4 (largest block 8 pages),
 pageblock_order 2 (pageblocks of 4 pages; Normal holds pageblocks 4..11), grouping by mobility on.
 At boot each zone's order-3 blocks are freed in ascending pfn order to the list head, so node 0

@@ -1,7 +1,7 @@
 """`buddycheck diff`: the observable of a result, breadth-first search over pairs of states, shrinking, the CLI.
 
-Expected values come from the kernel rules they exercise: kernel-semantics.md §4.8 for the 4.19.0
-rebind, known-bugs.md entry 18 for the 5.8 classzone change, and tests/planted_models.py for the
+Expected values come from the kernel rules they exercise: mpol_rebind_nodemask for the 4.19.0
+rebind, ac_classzone_idx for the 5.8 classzone change, and tests/planted_models.py for the
 planted bugs (whose invariant and shortest length tests/test_planted.py pins).
 """
 
@@ -141,7 +141,7 @@ def test_a_bounded_search_says_which_depth():
 
 
 def test_rebind_difference_of_4_19_0():
-    # kernel-semantics.md §4.8. Task 0 starts with mems {0,1,2,3}. BIND {1}; cpuset {0,1,2}: node 1 keeps
+    # mpol_rebind_nodemask. Task 0 starts with mems {0,1,2,3}. BIND {1}; cpuset {0,1,2}: node 1 keeps
     # rank 1, so both have nodes {1}, but 4.19.0 stores w.cpuset_mems_allowed = {1} instead of {0,1,2}.
     # cpuset {2,3}: 4.19 remaps rank 1 of {0,1,2} to rank 1 of {2,3} = node 3; 4.19.0 remaps rank 0 of {1}
     # to node 2. The allocation through the policy then lands on node 3 vs node 2.
@@ -163,7 +163,7 @@ def test_rebind_difference_needs_four_operations():
 
 
 def test_classzone_difference_of_5_8():
-    # known-bugs.md entry 18: the request from CPU 1 can only be served by N0.NORMAL (4 free, min 1).
+    # the 5.8 classzone change: the request from CPU 1 can only be served by N0.NORMAL (4 free, min 1).
     # 5.8: 4 > 1 + reserve 2 passes once, then 3 > 3 fails -> NULL; 4.19 (reserve 0): 3 > 1 passes again.
     report = diff(Kernel419, Kernel58Classzone, DIFF_SCENARIOS["classzone-2node"]())
     d = report.difference
@@ -408,7 +408,7 @@ def test_cli_main_runs_diff_once_wired(capsys):
 
 
 def test_highatomic_reserve_limit_of_4_19_against_6_8():
-    # known-bugs 16 (HA-RESERVE-MAX), a bug 4.19 itself has: 400 pages in pageblocks of 2, 1% = 4 pages.
+    # HA-RESERVE-MAX, a bug 4.19 itself has: 400 pages in pageblocks of 2, 1% = 4 pages.
     # 4.19 may reserve managed/100 + pageblock = 6 pages (3 pageblocks), 6.8 ALIGN(4, 2) = 4 (2 pageblocks).
     # LOW above the zone: the fast path always fails, the slow path's MIN 0 passes with ALLOC_HARDER, and
     # each order-1 GFP_ATOMIC page reserves its pageblock. The third is reserved by 4.19 only, so once it
@@ -438,7 +438,7 @@ def test_highatomic_reserve_limit_of_4_19_against_6_8():
 
 
 def test_block_conversion_of_4_19_against_6_10():
-    # known-bugs 8 (CONVERT-TXN a), a bug 4.19 itself has. One 8-page MOVABLE pageblock (pageblock_order 3):
+    # CONVERT-TXN (a), a bug 4.19 itself has. One 8-page MOVABLE pageblock (pageblock_order 3):
     # five MOVABLE pages take pfns 0-4, leaving 5 (order 0) and 6-7 (order 1). A GFP_KERNEL page then falls
     # back to the largest MOVABLE block, 6-7, and may claim the whole pageblock: free 3 + alike 8-(3+5) = 3
     # < 4, so it does not. 4.19 has already moved 5 and 6-7 to the UNMOVABLE lists and hands out pfn 5;

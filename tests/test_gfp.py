@@ -1,4 +1,4 @@
-"""GFP flags (kernel-semantics.md §2): values, gfp_zone, migratetype, zonelist choice, parsing and printing.
+"""GFP flags: values, gfp_zone, migratetype, zonelist choice, parsing and printing.
 
 Expected values are written out from the 4.19 bit table (§2.1), not read back from the model.
 """

@@ -2,7 +2,7 @@
 
 Expected values come from the kernel's own worked examples in lib/bitmap.c
 (bitmap_remap, bitmap_bitremap, bitmap_onto and its fold+onto table),
-Documentation/admin-guide/mm/numa_memory_policy.rst and kernel-semantics.md §4.4.
+Documentation/admin-guide/mm/numa_memory_policy.rst and 4.19's mm/page_alloc.c and mm/mempolicy.c
 """
 
 import pytest
@@ -142,7 +142,7 @@ def test_nodes_fold_by_zero_is_rejected():
 
 
 def test_mpol_relative_nodemask_examples():
-    # kernel-semantics.md §4.4: user {0,2}, allowed {4,5,6}: fold by 3 = {0,2}, onto = {4,6}
+    # mpol_relative_nodemask: user {0,2}, allowed {4,5,6}: fold by 3 = {0,2}, onto = {4,6}
     assert mpol_relative_nodemask(F({0, 2}), F({4, 5, 6})) == F({4, 6})
     # numa_memory_policy.rst: user 2-5 relative to 3-7 -> 3,5-7; relative to 0,2-3,5 -> 0,2-3,5
     assert mpol_relative_nodemask(F({2, 3, 4, 5}), F({3, 4, 5, 6, 7})) == F({3, 5, 6, 7})

@@ -267,7 +267,7 @@ def test_allocations_never_return_a_page_of_an_isolated_block(gfp_type):
 
 
 def test_pcp_page_freed_before_isolation_is_drained_onto_the_isolate_list():
-    # known-bugs.md entry 11 (PCP-STALE-ISOLATE), the 4.19 behaviour. tiny() with pcp high 4, batch 2:
+    # PCP-STALE-ISOLATE, the 4.19 behaviour. tiny() with pcp high 4, batch 2:
     # alloc(0) refills cpu 0's pcp with 4 and 5 and returns 4; free(4) puts it back with the cached type MOVABLE.
     # isolate(4..5) moves no buddy page (both are on the pcp), then drain_all_pages(zone): free_pcppages_bulk sees
     # has_isolate_pageblock() and re-reads the pageblock type instead of the stale cached MOVABLE, so 4 and 5 go

@@ -185,7 +185,7 @@ def test_spill_empty_lists_raise_batch_free():
 
 
 def reference_spill_order(lists, count):
-    """free_pcppages_bulk's picking loop, transcribed from kernel-semantics.md §8.3."""
+    """free_pcppages_bulk's picking loop, transcribed from 4.19's mm/page_alloc.c."""
     lists = [list(lst) for lst in lists]
     mt = 0
     batch_free = 0

@@ -2,7 +2,7 @@
 
 Worked examples from Documentation/admin-guide/mm/numa_memory_policy.rst
 (MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES), the rebind rules of
-kernel-semantics.md §4.8, and the difference between 4.19.0 as released and
+4.19's mm/page_alloc.c and mm/mempolicy.c, and the difference between 4.19.0 as released and
 the stable fix 29b190fa774d. Machines: n nodes with one 16-page Normal zone
 and one CPU each, MAX_NUMNODES 64.
 """

@@ -1,4 +1,4 @@
-"""__alloc_pages_nodemask around the zone loop, and the slow path (kernel-semantics.md §5, §6.1, §9, §12).
+"""__alloc_pages_nodemask around the zone loop, and the slow path.
 
 Counts of reclaim rounds and OOM calls are derived from the 4.19 retry rules in the comments;
 a RecordingEnv (tests/conftest.py) counts what the model asks its environment.

@@ -4,7 +4,7 @@ every step (Hypothesis stateful testing).
 Operations: allocate (several gfp masks, every order below MAX_ORDER, any CPU), free a random
 allocated block, drain one or all CPUs, isolate a random pageblock range and undo an earlier
 isolation, and copy the machine. Machines: numa2, buddy-core (16 pages, MAX_ORDER 4), and a node whose DMA/Normal
-boundary is not aligned (known-bugs.md entry 1).
+boundary is not aligned (the zone-xmerge mutant's machine).
 
 After every step (helpers_state.check_invariants): per zone, free + pcp + allocated pages ==
 managed pages with no page in two places or two blocks; nr_free per order equals the list

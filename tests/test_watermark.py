@@ -1,4 +1,4 @@
-"""Watermarks, lowmem_reserve, pcp sizing and the fast path's zone checks (kernel-semantics.md §1.6-§1.8, §6).
+"""Watermarks, lowmem_reserve, pcp sizing and the fast path's zone checks.
 
 Every number is worked by hand from the 4.19 formulas; the derivation sits next to it.
 """

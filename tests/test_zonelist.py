@@ -1,4 +1,4 @@
-"""Zonelists (kernel-semantics.md §3, §4.6): node order, zone order, NOFALLBACK, policy_zone, iterators.
+"""Zonelists: node order, zone order, NOFALLBACK, policy_zone, iterators.
 
 Node orders are worked by hand from find_next_best_node/build_zonelists with 4.19's
 node_load[] assignment; the derivations are in the comments.

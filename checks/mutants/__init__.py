@@ -3,7 +3,7 @@
 Each `Mutant` is a named variant of Kernel419 (model/machine.py `Kernel419.variant`) that overrides
 only the kernel functions the bug touches, with the commit that fixed it, what went wrong, how the
 mistake maps onto 4.19 when the fix came in code 4.19 lacks, the invariant expected to catch it,
-the scenario it is checked on (after the known-bugs list's smallest scenario), and the length
+the scenario it is checked on (the smallest machine that shows the bug), and the length
 of its shortest counterexample. tests/test_mutants.py pins every length; `buddycheck mutants`
 (checks/mutants_cmd.py) runs the catalogue.
 
@@ -45,7 +45,7 @@ class Mutant:
     model: type  # a Kernel419 variant
     commit: str  # the fixing commit's id ("unverified" where it is not checked), or "" if unknown
     fix_title: str
-    known_bug: str  # the entry of known-bugs.md it comes from
+    known_bug: str  # the historical bug's short name, "known-bugs N NAME" (N: its number in the catalogue)
     what_went_wrong: str
     maps_to_419: str  # how the mistake is put into 4.19's code ("" when 4.19 has the fixed code as it was)
     invariant: str  # the invariant expected to catch it
