@@ -115,8 +115,8 @@ def shrunk(scenario, violation, properties):
         return violation
 
 
-def known_in_base(base_scenario, violation, properties):
-    """Does the base violate the same invariant on the same operations? (Any scenario's model, in fact.)"""
+def violated_on(base_scenario, violation, properties):
+    """Does the scenario's model (the base, or the variant) violate the same invariant on the same operations?"""
     prop = next((p for p in properties if p.name == violation.invariant), None)
     if prop is None:  # the model crashed or hung: does the base fail on the same operations too?
         try:
@@ -134,16 +134,21 @@ def known_in_base(base_scenario, violation, properties):
     return result.violation_of(violation.invariant) is not None
 
 
-def find_fixed(runs, base, model, seconds, workers):
-    """Explore the base on each run's scenario with the same rules: its violations the model lacks are fixed."""
+def time_shares(seconds, count):
+    """Seconds for each of `count` searches in turn: the time left over the searches left (None: no limit)."""
     deadline = None if seconds is None else time.perf_counter() + seconds
-    for i, run in enumerate(runs):
-        share = None if deadline is None else max(0.0, (deadline - time.perf_counter()) / (len(runs) - i))
+    for i in range(count):
+        yield None if deadline is None else max(0.0, (deadline - time.perf_counter()) / (count - i))
+
+
+def find_fixed(runs, base, seconds, workers):
+    """Explore the base on each run's scenario with the same rules: its violations the model lacks are fixed."""
+    for run, share in zip(runs, time_shares(seconds, len(runs))):
         base_sc = run.scenario.with_model(base)
         props = run.properties
         report = Explorer(base_sc).check(*props).all_violations().workers(workers).time_limit(share).run()
         for v in report.violations:
-            if not known_in_base(run.scenario, v, props):  # the model keeps the rule on the base's operations
+            if not violated_on(run.scenario, v, props):  # the model keeps the rule on the base's operations
                 run.fixed.append(v)
         if report.stopped_by == "interrupt":
             break
@@ -163,10 +168,8 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
     strict = against or profile == PROFILE_STRICT
     explore_seconds = None if seconds is None else seconds * (1 - DIFF_SHARE - BASE_SHARE) if against else seconds
     runs = []
-    deadline = None if seconds is None else time.perf_counter() + explore_seconds
-    for i, sc in enumerate(scenarios):
+    for sc, share in zip(scenarios, time_shares(explore_seconds, len(scenarios))):
         sc = sc.with_model(model)
-        share = None if deadline is None else max(0.0, (deadline - time.perf_counter()) / (len(scenarios) - i))
         props = properties_for(sc, only, skip, strict)
         explorer = Explorer(sc).check(*props).all_violations().workers(workers).time_limit(share)
         if coverage is not None:
@@ -178,7 +181,7 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
         for v in report.violations:
             v = shrunk(sc, v, props)
             where = getattr(v, "scenario", None) or sc  # shrinking may have found a smaller machine
-            if against and known_in_base(where.with_model(base), v, props) or not against and is_strict(
+            if against and violated_on(where.with_model(base), v, props) or not against and is_strict(
                     next((p for p in props if p.name == v.invariant), None)):
                 run.known.append(v)  # a strict rule the base model itself breaks: its known behaviour
             else:
@@ -187,10 +190,8 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
         if report.stopped_by == "interrupt":
             break
     if against and not any(r.report.stopped_by == "interrupt" for r in runs):
-        find_fixed(runs, base, model, None if seconds is None else seconds * BASE_SHARE, workers)
-        diff_deadline = None if seconds is None else time.perf_counter() + seconds * DIFF_SHARE
-        for i, run in enumerate(runs):
-            share = None if diff_deadline is None else max(0.0, (diff_deadline - time.perf_counter()) / (len(runs) - i))
+        find_fixed(runs, base, None if seconds is None else seconds * BASE_SHARE, workers)
+        for run, share in zip(runs, time_shares(None if seconds is None else seconds * DIFF_SHARE, len(runs))):
             run.diff = diff(base, model, run.scenario, seconds=share,
                             coverage=coverage if diff_coverage else None)
             if run.diff.stopped_by == "interrupt":
