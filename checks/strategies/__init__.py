@@ -1,0 +1,1 @@
+"""Search strategies, one per file: breadth-first exhaustion and random-walk simulation."""
