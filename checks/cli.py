@@ -262,6 +262,8 @@ def exploration_exit(report, coverage=None):
 def cmd_explore(args, out):
     from .trace import emit_pytest, format_program, trace_document
 
+    if args.simulate or args.seed is not None or args.walks is not None or args.time is not None:
+        return cmd_simulate(args, out)
     sc = resolve_scenario(args, "buddy-core")
     if args.emit_pytest:
         check_writable(args.emit_pytest, "--emit-pytest")
@@ -313,6 +315,101 @@ def cmd_explore(args, out):
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
     return exploration_exit(report, coverage)
+
+
+# ---- explore --simulate: random walks instead of breadth-first search (checks/strategies/simulate.py) ----
+
+
+def add_simulate_options(p):
+    p.add_argument("--simulate", action="store_true",
+                   help="random walks of up to --depth operations instead of breadth-first search: a sample, "
+                        "for machines too large to exhaust")
+    p.add_argument("--seed", type=whole_number(0), metavar="N", help="--simulate: the seed of the walks (default 0)")
+    p.add_argument("--walks", type=positive_int, metavar="N",
+                   help="--simulate: the number of walks (default 100, or as many as --time allows)")
+    p.add_argument("--time", type=positive_float, metavar="SECONDS", help="--simulate: stop walking after SECONDS")
+
+
+def cmd_simulate(args, out):
+    """`explore --simulate`: seeded random walks, the first violation shrunk; exit 0 means none in the sample."""
+    from .strategies.simulate import DEFAULT_WALKS, Simulator
+    from .trace import emit_pytest, format_program, trace_document
+
+    if not args.simulate:
+        raise UsageError("--seed, --walks and --time go with --simulate")
+    for given, option in ((args.max_states, "--max-states"), (args.keep_going, "--keep-going"),
+                          (args.symmetry, "--symmetry"), (args.workers != 1, "--workers")):
+        if given:
+            raise UsageError(f"{option} applies to breadth-first search, not to --simulate")
+    sc = resolve_scenario(args, "buddy-core")
+    if args.emit_pytest:
+        check_writable(args.emit_pytest, "--emit-pytest")
+    properties = selected_properties(args, sc)
+    measure = coverage_for(args, sc.model)
+    seed = args.seed or 0
+    walks = args.walks if args.walks is not None or args.time is not None else DEFAULT_WALKS
+    simulator = Simulator(sc).check(*properties).seed(seed).walks(walks).time_limit(args.time)
+    if measure is not None:
+        simulator.coverage(measure)
+    bar = Progress(not args.json)
+    try:
+        report = simulator.progress(bar).run()
+    finally:
+        bar.close()
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
+    by_name = {p.name: p for p in properties}
+    props_of = lambda v: [by_name[v.invariant]] if v.invariant in by_name else []  # a crash is judged by none
+    scenario_of = lambda v: getattr(v, "scenario", None) or sc  # a shrunk trace may be on a smaller machine
+    if args.emit_pytest and report.violations:
+        v = report.violations[0]
+        emit_pytest(args.emit_pytest, scenario_of(v), v, props_of(v))
+    status = EXIT_VIOLATION if report.violations else EXIT_OK
+    if not report.violations and (report.stopped_by == "interrupt" or (
+            coverage is not None and coverage.unexercised_overrides())):
+        status = EXIT_INCONCLUSIVE
+    if args.json:
+        doc = {
+            "mode": "simulation", "scenario": sc.name, "model": sc.model.NAME, "seed": seed, "walks": report.walks,
+            "walk_length": sc.depth, "steps": report.transitions, "distinct_states": report.reachable_states,
+            "longest_walk": report.depth, "complete": False, "stopped_by": report.stopped_by,
+            "seconds": round(report.seconds, 3), "peak_memory_mb": round(report.peak_memory_mb, 1),
+            "sometimes": report.sometimes, "notes": report.notes,
+            "violations": [{**trace_document(scenario_of(v), v), "walk_length": getattr(v, "original", v).length}
+                           for v in report.violations],
+            "coverage": None if coverage is None else coverage.to_json(),
+        }
+        out(json.dumps(doc, default=_json_default, indent=2))
+        return status
+    stopped = {"walks": f"all {report.walks} walks done", "time": "stopped by --time",
+               "violation": f"stopped at the first violation, in walk {report.walks}",
+               "interrupt": "interrupted"}.get(report.stopped_by, report.stopped_by)
+    out(f"scenario {sc.name} on model {sc.model.NAME}: {sc.description}".rstrip(": "))
+    out(f"  simulation with seed {seed}: {report.walks} walks of up to {sc.depth} operations, {report.transitions} "
+        f"steps, {report.reachable_states} distinct states; {stopped}")
+    out("  a sample, not exhaustion: sequences no walk took are unchecked")
+    out(f"  {report.seconds:.2f} s, {report.transitions / report.seconds if report.seconds else 0:.0f} steps/s, "
+        f"peak memory {report.peak_memory_mb:.0f} MB")
+    for name, reached in report.sometimes.items():
+        out(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
+    if coverage is not None:
+        for line in coverage_lines(coverage):
+            out(line)
+    for note in report.notes:
+        out(f"  note: {note}")
+    if not report.violations:
+        if status == EXIT_INCONCLUSIVE and report.stopped_by != "interrupt":
+            out(f"  INCONCLUSIVE: no violation, but the changed function(s) "
+                f"{', '.join(f.name for f in coverage.unexercised_overrides())} never ran")
+        else:
+            out(f"  no violation in the {report.walks} walks sampled: {', '.join(p.name for p in properties)}")
+    for v in report.violations:
+        walked = getattr(v, "original", None)
+        how = f"shrunk from a walk of {walked.length}" if walked is not None else "the walk's own trace"
+        out(f"\nVIOLATION of {v.invariant} after {v.length} operations ({how}): {v.message}\n")
+        out(format_program(scenario_of(v), v.trace, props_of(v), violation=v))
+    return status
 
 
 def _json_default(value):
@@ -373,6 +470,7 @@ def build_parser():
                          help="explore past the first violation: one counterexample per invariant")
     add_invariant_options(explore)
     add_coverage_options(explore)
+    add_simulate_options(explore)
     explore.set_defaults(func=cmd_explore)
 
     bench = sub.add_parser("bench", help="speed figures of this machine")
