@@ -148,6 +148,13 @@ def test_a_crash_is_a_model_crash_located_and_shrunk():
     assert v.length == 1 and v.original.length >= 1  # as the explorer's shrunk crash (tests/test_crash_hang.py)
 
 
+def test_a_hang_is_a_model_hang_in_the_function_that_loops():
+    model, make, kind, _, function = planted_failures.FAILING["rmqueue-spins"]
+    report = simulate(make().with_model(model), 0, 50, *all_properties())
+    v = report.violations[0]
+    assert (v.invariant, v.failure.function, v.length) == (kind, function, 1)
+
+
 def test_a_crash_while_booting_is_a_counterexample_of_length_0():
     model, make, kind, _, function = planted_failures.FAILING["boot-free-fails"]
     report = simulate(make().with_model(model), 0, 5, *all_properties())
