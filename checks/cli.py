@@ -332,7 +332,7 @@ def add_simulate_options(p):
 
 def cmd_simulate(args, out):
     """`explore --simulate`: seeded random walks, the first violation shrunk; exit 0 means none in the sample."""
-    from .strategies.simulate import DEFAULT_WALKS, Simulator
+    from .strategies.simulate import Simulator
     from .trace import emit_pytest, format_program, trace_document
 
     if not args.simulate:
@@ -347,8 +347,7 @@ def cmd_simulate(args, out):
     properties = selected_properties(args, sc)
     measure = coverage_for(args, sc.model)
     seed = args.seed or 0
-    walks = args.walks if args.walks is not None or args.time is not None else DEFAULT_WALKS
-    simulator = Simulator(sc).check(*properties).seed(seed).walks(walks).time_limit(args.time)
+    simulator = Simulator(sc).check(*properties).seed(seed).walks(args.walks).time_limit(args.time)
     if measure is not None:
         simulator.coverage(measure)
     bar = Progress(not args.json)
@@ -365,10 +364,7 @@ def cmd_simulate(args, out):
     if args.emit_pytest and report.violations:
         v = report.violations[0]
         emit_pytest(args.emit_pytest, scenario_of(v), v, props_of(v))
-    status = EXIT_VIOLATION if report.violations else EXIT_OK
-    if not report.violations and (report.stopped_by == "interrupt" or (
-            coverage is not None and coverage.unexercised_overrides())):
-        status = EXIT_INCONCLUSIVE
+    status = exploration_exit(report, coverage)  # the walks asked for, or --time, done without a violation: 0
     if args.json:
         doc = {
             "mode": "simulation", "scenario": sc.name, "model": sc.model.NAME, "seed": seed, "walks": report.walks,
@@ -399,7 +395,7 @@ def cmd_simulate(args, out):
     for note in report.notes:
         out(f"  note: {note}")
     if not report.violations:
-        if status == EXIT_INCONCLUSIVE and report.stopped_by != "interrupt":
+        if coverage is not None and coverage.unexercised_overrides():
             out(f"  INCONCLUSIVE: no violation, but the changed function(s) "
                 f"{', '.join(f.name for f in coverage.unexercised_overrides())} never ran")
         else:

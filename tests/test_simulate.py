@@ -223,6 +223,15 @@ def test_cli_simulate_prints_the_shrunk_counterexample(capsys):
     assert (v["invariant"], v["length"]) == ("free_accounting", 3) and v["walk_length"] >= 3
 
 
+def test_cli_simulate_walks_until_time_or_the_default_number_of_walks(capsys):
+    small = ("--depth", "3", "--pages", "4", "--max-order", "3", "--orders", "0-1", "--no-coverage", "--json")
+    code, out, _ = run(capsys, "explore", "--simulate", "--time", "0.2", *small)
+    assert code == 0 and json.loads(out)["stopped_by"] == "time"
+    code, out, _ = run(capsys, "explore", "--simulate", *small)
+    doc = json.loads(out)
+    assert code == 0 and (doc["walks"], doc["stopped_by"]) == (DEFAULT_WALKS, "walks")
+
+
 @pytest.mark.parametrize("argv, message", [
     (("--seed", "1"), "go with --simulate"),
     (("--simulate", "--max-states", "10"), "--max-states applies to breadth-first search"),
