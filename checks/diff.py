@@ -34,8 +34,7 @@ from dataclasses import dataclass, field
 
 from buddycheck.model import Kernel419
 from buddycheck.model.errors import ModelError
-from buddycheck.model.machine import AllocResult, OpResult
-from buddycheck.model.mempolicy_api import SyscallResult
+from buddycheck.model.results import AllocResult, OpResult, SyscallResult
 
 from .level import trace_to
 from .ops import Alloc, AllocPages, nodes_code

@@ -19,49 +19,30 @@ are observations, reset by each operation.
 """
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import buddy, cpuset, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
 from .constants import (
     MAX_NR_ZONES,
     MIGRATE_CMA,
     MIGRATE_MOVABLE,
-    ZONE_NAMES,
 )
 from .environment import IDLE
 from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
-from .gfp import format_gfp, gfp_zone, gfpflags_to_migratetype
+from .gfp import gfp_zone, gfpflags_to_migratetype
 from .kernel import KERNEL_FUNCTIONS
 from .memmap import MemoryMap
 from .mempolicy_api import MempolicyOps
 from .mmzone import PerCpuPages, PglistData, Zone
+from .results import AllocResult, Event, OpResult
 from .stats import Stats
+from .task import Task
 
 
 def kcall(k, name):
     """The kernel function `name` of machine k; needed where Python would mangle a __name in a class."""
     return getattr(k, name)
-
-
-class Task:
-    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage."""
-
-    __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas")
-
-    def __init__(self, tid, mems_allowed, memcg_limit=None, il_prev=0):
-        self.tid = tid
-        self.mems_allowed = frozenset(mems_allowed)
-        self.mempolicy = None
-        self.il_prev = il_prev
-        self.memcg_limit = memcg_limit
-        self.memcg_usage = 0
-        self.vmas = ()
-
-    def freeze(self):
-        # mempolicies and VMAs are immutable values, so they freeze as themselves
-        return (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev, self.memcg_limit,
-                self.memcg_usage, self.vmas)
 
 
 @dataclass
@@ -88,61 +69,6 @@ class Current:
 
     def mems_allowed(self):
         return self.task.mems_allowed if self.task is not None else self.all_nodes
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something an operation caused besides its result: a warning, a kswapd wake, an OOM kill."""
-
-    kind: str
-    detail: tuple = ()
-
-    def __str__(self):
-        args = ", ".join(f"{k}={v}" for k, v in self.detail)
-        return f"{self.kind}({args})"
-
-
-@dataclass(frozen=True)
-class AllocResult:
-    """What an allocation returned: the block (pfn) or None with the reason, and its events."""
-
-    page: int | None
-    order: int
-    gfp: int
-    nid: int | None = None
-    zone_idx: int | None = None
-    reason: str | None = None
-    events: tuple = field(default=())
-
-    @property
-    def ok(self):
-        return self.page is not None
-
-    @property
-    def zone_name(self):
-        return None if self.zone_idx is None else ZONE_NAMES[self.zone_idx]
-
-    def __str__(self):
-        head = f"alloc order {self.order} {format_gfp(self.gfp)}"
-        if self.page is None:
-            body = f"NULL ({self.reason})"
-        else:
-            body = f"pfn {self.page} (node {self.nid} {self.zone_name})"
-        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
-        return f"{head} -> {body}{ev}"
-
-
-@dataclass(frozen=True)
-class OpResult:
-    """What a free, drain or isolation returned, with its events."""
-
-    what: str
-    value: int = 0
-    events: tuple = field(default=())
-
-    def __str__(self):
-        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
-        return f"{self.what}{ev}"
 
 
 class Kernel419(MempolicyOps):

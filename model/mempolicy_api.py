@@ -20,36 +20,11 @@ of existing mappings, no munmap) whose only job is to give `mbind` and
 task has its own mm and its own cpuset (see model/mempolicy.py).
 """
 
-from dataclasses import dataclass, field
-
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
 from .mempolicy import CAP_SYS_NICE, N_MEMORY, VMA
-
-
-@dataclass(frozen=True)
-class SyscallResult:
-    """What a mempolicy system call (or a cpuset write) returned: 0 or -errno, and what it reported."""
-
-    what: str
-    ret: int
-    policy: int | None = None  # get_mempolicy: the int written to *policy
-    nodes: frozenset | None = None  # get_mempolicy: the node mask written to *nmask
-    events: tuple = field(default=())
-
-    @property
-    def ok(self):
-        return self.ret == 0
-
-    def __str__(self):
-        out = f"{self.what} = {self.ret}"
-        if self.policy is not None:
-            out += f" policy {self.policy}"
-        if self.nodes is not None:
-            out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
-        if self.events:
-            out += " events: " + ", ".join(map(str, self.events))
-        return out
+from .results import OpResult, SyscallResult
+from .task import Task
 
 
 def _user_mask(nodes, what):
@@ -93,8 +68,6 @@ class MempolicyOps:
     # ---- tasks and mappings --------------------------------------------------------------------------------
     def add_task(self, tid, mems_allowed=None):
         """A new task with no mempolicy and no VMAs; mems_allowed other than every node puts it in a cpuset."""
-        from .machine import OpResult, Task
-
         if not isinstance(tid, int) or tid in self.tasks:
             raise InvalidOperation(f"task id {tid!r}: must be an integer not in use (tasks: {sorted(self.tasks)})")
         with_memory = self.node_states(N_MEMORY)
@@ -113,8 +86,6 @@ class MempolicyOps:
 
     def set_memcg_limit(self, task, pages):
         """Put task in a memory cgroup limited to `pages` pages (None: no limit); __GFP_ACCOUNT charges it."""
-        from .machine import OpResult
-
         t = self._task_obj(task)
         if pages is not None and (not isinstance(pages, int) or isinstance(pages, bool) or pages < 0):
             raise InvalidOperation(f"memcg limit {pages!r} of task {task}: must be a non-negative integer or None")
@@ -127,8 +98,6 @@ class MempolicyOps:
         vm_pgoff defaults to start >> PAGE_SHIFT, as for private anonymous
         memory; a mapping overlapping an existing VMA is misuse.
         """
-        from .machine import OpResult
-
         t = self._task_obj(task)
         if start % PAGE_SIZE or length <= 0 or length % PAGE_SIZE or start < 0 or start + length > 1 << 47:
             raise InvalidOperation(

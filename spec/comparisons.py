@@ -28,10 +28,11 @@ from buddycheck.model.constants import (
 )
 from buddycheck.model.errors import InvalidGfpZone
 from buddycheck.model.gfp import __GFP_HARDWALL, GFP_KERNEL, gfp_zone
-from buddycheck.model.machine import Current, Task
+from buddycheck.model.machine import Current
 from buddycheck.model.mempolicy import MPOL_INTERLEAVE, N_HIGH_MEMORY, Mempolicy
 from buddycheck.model.mmzone import Zoneref
 from buddycheck.model.page_alloc import AllocContext
+from buddycheck.model.task import Task
 
 from . import theorems as T
 

@@ -31,9 +31,8 @@ from buddycheck.model import gfp as G
 from buddycheck.model.constants import ZONE_MOVABLE, ZONE_NORMAL
 from buddycheck.model.errors import InvalidOperation, ModelError, NotAllocated
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
-from buddycheck.model.machine import AllocResult, OpResult
 from buddycheck.model.mempolicy import MPOL_BIND
-from buddycheck.model.mempolicy_api import SyscallResult
+from buddycheck.model.results import AllocResult, OpResult, SyscallResult
 from buddycheck.model.variants import VARIANTS, Kernel58Classzone, Kernel419_0
 
 F = frozenset

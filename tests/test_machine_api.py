@@ -21,8 +21,9 @@ from buddycheck.model.gfp import (
     GFP_KERNEL,
 )
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
-from buddycheck.model.machine import AllocResult, Kernel419, OpResult
+from buddycheck.model.machine import Kernel419
 from buddycheck.model.presets import preset
+from buddycheck.model.results import AllocResult, OpResult
 
 UNMOV, MOV = C.MIGRATE_UNMOVABLE, C.MIGRATE_MOVABLE
 

@@ -16,8 +16,8 @@ from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
-from buddycheck.model.machine import Task
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, Mempolicy
+from buddycheck.model.task import Task
 from buddycheck.spec.invariants import HighatomicAccounting, HighatomicReserveExact
 from buddycheck.spec.operation_invariants import thp_target_node
 from buddycheck.spec.view import view_of

@@ -1,8 +1,8 @@
 """thp_node and interleave_cursor (spec/operation_invariants.py) and the one catalogue the default check judges."""
 
 from buddycheck.checks.properties import all_properties
-from buddycheck.model.machine import Task
 from buddycheck.model.mempolicy import MPOL_F_LOCAL, MPOL_PREFERRED, Mempolicy
+from buddycheck.model.task import Task
 from buddycheck.spec.invariants import BY_NAME
 from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
 

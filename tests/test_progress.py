@@ -24,7 +24,7 @@ from buddycheck.model import gfp as G
 from buddycheck.model.constants import COMPACT_DEFERRED, MIGRATE_HIGHATOMIC
 from buddycheck.model.environment import IDLE, Environment
 from buddycheck.model.errors import ModelError
-from buddycheck.model.machine import AllocResult, Event
+from buddycheck.model.results import AllocResult, Event
 from buddycheck.spec.progress import ALLOC_PROGRESS, compaction_gives_up
 from buddycheck.spec.steps import request_of
 from buddycheck.spec.view import view_of

@@ -1,0 +1,90 @@
+"""What the machine's operations return: the result objects and the events an operation caused.
+
+An allocation returns `AllocResult`, a free, drain, isolation or task set-up `OpResult`, a mempolicy
+system call or cpuset write `SyscallResult`; each carries the `Event`s the operation caused.
+"""
+
+from dataclasses import dataclass, field
+
+from .constants import ZONE_NAMES
+from .gfp import format_gfp
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something an operation caused besides its result: a warning, a kswapd wake, an OOM kill."""
+
+    kind: str
+    detail: tuple = ()
+
+    def __str__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.detail)
+        return f"{self.kind}({args})"
+
+
+@dataclass(frozen=True)
+class AllocResult:
+    """What an allocation returned: the block (pfn) or None with the reason, and its events."""
+
+    page: int | None
+    order: int
+    gfp: int
+    nid: int | None = None
+    zone_idx: int | None = None
+    reason: str | None = None
+    events: tuple = field(default=())
+
+    @property
+    def ok(self):
+        return self.page is not None
+
+    @property
+    def zone_name(self):
+        return None if self.zone_idx is None else ZONE_NAMES[self.zone_idx]
+
+    def __str__(self):
+        head = f"alloc order {self.order} {format_gfp(self.gfp)}"
+        if self.page is None:
+            body = f"NULL ({self.reason})"
+        else:
+            body = f"pfn {self.page} (node {self.nid} {self.zone_name})"
+        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
+        return f"{head} -> {body}{ev}"
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """What a free, drain or isolation returned, with its events."""
+
+    what: str
+    value: int = 0
+    events: tuple = field(default=())
+
+    def __str__(self):
+        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
+        return f"{self.what}{ev}"
+
+
+@dataclass(frozen=True)
+class SyscallResult:
+    """What a mempolicy system call (or a cpuset write) returned: 0 or -errno, and what it reported."""
+
+    what: str
+    ret: int
+    policy: int | None = None  # get_mempolicy: the int written to *policy
+    nodes: frozenset | None = None  # get_mempolicy: the node mask written to *nmask
+    events: tuple = field(default=())
+
+    @property
+    def ok(self):
+        return self.ret == 0
+
+    def __str__(self):
+        out = f"{self.what} = {self.ret}"
+        if self.policy is not None:
+            out += f" policy {self.policy}"
+        if self.nodes is not None:
+            out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
+        if self.events:
+            out += " events: " + ", ".join(map(str, self.events))
+        return out

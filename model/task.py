@@ -1,0 +1,25 @@
+"""The task-side state the allocator reads (a slice of task_struct): cpuset, mempolicy, memcg, VMAs.
+
+Machines keep one `Task` per task id; the mempolicy operations (model/mempolicy_api.py) create them
+and `current` (model/machine.py `Current`) points at the one running.
+"""
+
+
+class Task:
+    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage."""
+
+    __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas")
+
+    def __init__(self, tid, mems_allowed, memcg_limit=None, il_prev=0):
+        self.tid = tid
+        self.mems_allowed = frozenset(mems_allowed)
+        self.mempolicy = None
+        self.il_prev = il_prev
+        self.memcg_limit = memcg_limit
+        self.memcg_usage = 0
+        self.vmas = ()
+
+    def freeze(self):
+        # mempolicies and VMAs are immutable values, so they freeze as themselves
+        return (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev, self.memcg_limit,
+                self.memcg_usage, self.vmas)
