@@ -12,8 +12,12 @@ import time
 
 from buddycheck.model import Kernel419, preset
 from buddycheck.model import gfp as G
+from buddycheck.spec.theorems import THEOREMS_BY_NAME, prove_all
 
-from .cli import EXIT_OK
+from .exit_codes import EXIT_OK
+from .explore import Explorer
+from .properties import all_properties
+from .scenarios import DEFAULT_SCENARIO, scenario
 
 CYCLE = [(G.GFP_KERNEL, 0), (G.GFP_HIGHUSER_MOVABLE, 1), (G.GFP_KERNEL, 2), (G.GFP_ATOMIC, 0),
          (G.GFP_HIGHUSER_MOVABLE, 0), (G.__GFP_RECLAIMABLE | G.GFP_KERNEL, 1)]
@@ -43,9 +47,6 @@ def alloc_free_rate(name, params, seconds=1.0):
 
 
 def exploration_figures(sc, symmetry=False, workers=1):
-    from .explore import Explorer
-    from .properties import all_properties
-
     sc.symmetry = symmetry
     r = Explorer(sc).check(*all_properties()).workers(workers).run()
     return {"scenario": sc.name, "description": sc.description, "symmetry": symmetry, "workers": workers,
@@ -56,10 +57,6 @@ def exploration_figures(sc, symmetry=False, workers=1):
 
 
 def run_bench(args, out):
-    from buddycheck.spec.theorems import THEOREMS_BY_NAME, prove_all
-
-    from .scenarios import DEFAULT_SCENARIO, scenario
-
     figures = {"alloc_free_per_second": {}}
     for name, params in (("buddy-core", {"pages": 64, "max_order": 4}), ("numa2", {}), ("x86-64-1g", {})):
         figures["alloc_free_per_second"][name] = round(alloc_free_rate(name, params))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from buddycheck.model import Kernel419
 from buddycheck.model.errors import ModelError
 from buddycheck.model.results import AllocResult, OpResult, SyscallResult
+from buddycheck.model.variants import VARIANTS
 
 from .level import trace_to
 from .ops import Alloc, AllocPages, nodes_code
@@ -42,7 +43,16 @@ from .properties import all_properties
 from .report import peak_rss_mb
 from .scenario import Scenario
 from .shrink import machine_key, op_key, smaller_machines
-from .trace import KIND_OF, TraceError, import_code, machine_expression, object_reference, op_expr
+from .trace import (
+    KIND_OF,
+    TraceError,
+    import_code,
+    machine_expression,
+    object_reference,
+    op_expr,
+    op_to_dict,
+    resolve_reference,
+)
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
 # ---- the observable of one operation, defined once ------------------------------------------------
@@ -679,8 +689,6 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
 
 def difference_document(report, scenario, base_cls, head_cls):
     """The report as a JSON-ready dict (what `buddycheck diff --json` prints)."""
-    from .trace import op_to_dict
-
     def ref(cls):
         try:
             return object_reference(cls)
@@ -730,10 +738,6 @@ def resolve_model(name):
 
     Raises TraceError (a ModelError) naming the known variants when the name is neither.
     """
-    from buddycheck.model.variants import VARIANTS
-
-    from .trace import resolve_reference
-
     if name in VARIANTS:
         return VARIANTS[name]
     known = ", ".join(VARIANTS)

@@ -6,94 +6,20 @@ it: a violation the base also has on the same operations is listed as known and 
 check; one it lacks is a regression (exit 1); behavioural differences from the base are listed, and
 fail the check only with --fail-on-difference. An overridden kernel function that never ran makes
 the verdict inconclusive (exit 3): the check says nothing about it.
+
+The command (its options and the run that collects what is judged here) is checks/cli/check.py.
 """
 
-import json
-import sys
-import time
+from buddycheck.spec.agreement import agreement, overridden
+from buddycheck.spec.theorems import THEOREMS
 
-from .cli import (
-    EXIT_INCONCLUSIVE,
-    EXIT_OK,
-    EXIT_VIOLATION,
-    UsageError,
-    coverage_for,
-    load_model,
-    resolve_scenario,
-)
-from .portfolio import UnknownInvariant, explore_portfolio, is_strict
+from .exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
+from .portfolio import is_strict
 from .report import CRASH, HANG
+from .trace import trace_document
 from .watchdog import ModelHang, watch
 
-DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
 AGREEMENT_BUDGET = 15.0  # seconds for comparing a variant's functions with the theorems' encodings
-
-
-def scenarios_of(args):
-    """The scenario the user named, or the default portfolio."""
-    from .scenarios import portfolio_scenarios
-
-    if args.preset or args.config:
-        return [resolve_scenario(args, None)]
-    scenarios = portfolio_scenarios()
-    if args.depth is not None:
-        for sc in scenarios:
-            sc.depth = min(sc.depth, args.depth)
-    return scenarios
-
-
-class ScenarioProgress:
-    """One progress line per scenario on a terminal; silent when standard error is not one."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
-
-    def __call__(self, sc, report):
-        now = time.perf_counter()
-        if self.enabled and now - self.last > 0.3:
-            self.last = now
-            print(f"\r  {sc.name}: {report.reachable_states} states, depth {report.depth}\033[K",
-                  end="", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.enabled:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
-
-
-def run_check(args, out):
-    from buddycheck.spec.theorems import Status, prove_all
-
-    model = load_model(args.model)
-    base = model.base_model()
-    scenarios = scenarios_of(args)
-    seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
-    measure = coverage_for(args, model)
-    started = time.perf_counter()
-    theorems = prove_all()
-    agreements = theorem_agreements(model)
-    bar = ScenarioProgress(not args.json)
-    try:
-        runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
-                                 skip=args.skip or (), coverage=measure, workers=args.workers, progress=bar,
-                                 profile=args.invariants)
-    except UnknownInvariant as e:
-        raise UsageError(str(e)) from None
-    finally:
-        bar.close()
-    coverage = measure.report() if measure is not None else None
-    if args.coverage and measure is not None:
-        measure.write_lcov(args.coverage)
-    elapsed = time.perf_counter() - started
-
-    verdict = Verdict(model, base, theorems, runs, coverage, args, agreements)
-    code = verdict.exit_code(Status)
-    if args.json:
-        out(json.dumps(verdict.document(code, elapsed), indent=2, default=str))
-        return code
-    for line in verdict.text(code, elapsed, Status):
-        out(line)
-    return code
 
 
 def theorem_agreements(model):
@@ -102,9 +28,6 @@ def theorem_agreements(model):
     The comparisons run the variant's own functions, so they run under the watchdog: a function that
     raises or never returns is not the encoding.
     """
-    from buddycheck.spec.agreement import agreement, overridden
-    from buddycheck.spec.theorems import THEOREMS
-
     try:
         with watch(AGREEMENT_BUDGET):
             return {a.theorem: (a.agrees, a.text()) for a in agreement(model)}
@@ -309,8 +232,6 @@ class Verdict:
 
     # ---- JSON --------------------------------------------------------------------------------------
     def document(self, code, elapsed):
-        from .trace import trace_document
-
         def trace_doc(run, v):
             try:
                 return trace_document(getattr(v, "scenario", None) or run.scenario, v)

@@ -11,7 +11,9 @@ import sys
 import pytest
 from planted_models import PLANTED, ExpandUpper, InterleaveSkip
 
-from buddycheck.checks.cli import Parser, UsageError
+from buddycheck.checks.cli import main
+from buddycheck.checks.cli.common import Parser, UsageError
+from buddycheck.checks.cli.diff import add_parser as add_diff_parser
 from buddycheck.checks.diff import (
     Observation,
     diff,
@@ -22,7 +24,6 @@ from buddycheck.checks.diff import (
     report_lines,
     resolve_model,
 )
-from buddycheck.checks.diff_cmd import add_diff_parser
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
 from buddycheck.checks.scenarios import DIFF_SCENARIOS, buddy_core, numa2_policy
@@ -397,11 +398,7 @@ def test_resolve_model_names():
     assert resolve_model("buddycheck.model.variants:Kernel58Classzone") is Kernel58Classzone
 
 
-def test_cli_main_runs_diff_once_wired(capsys):
-    from buddycheck.checks.cli import build_parser, main
-
-    if "diff" not in build_parser()._subparsers._group_actions[0].choices:
-        pytest.skip("checks/cli.py does not register `diff` yet (add_diff_parser)")
+def test_cli_main_runs_diff(capsys):
     assert main(["diff", "4.19", "5.8-classzone", "--preset", "classzone-2node", "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["difference"]["length"] == 2
 

@@ -5,7 +5,7 @@ only the kernel functions the bug touches, with the commit that fixed it, what w
 mistake maps onto 4.19 when the fix came in code 4.19 lacks, the invariant expected to catch it,
 the scenario it is checked on (the smallest machine that shows the bug), and the length
 of its shortest counterexample. tests/test_mutants.py pins every length; `buddycheck mutants`
-(checks/mutants_cmd.py) runs the catalogue.
+(checks/cli/mutants.py) runs the catalogue.
 
 Killing a mutant: breadth-first exploration of its scenario against the mutant, with every property
 of checks/properties.py (the whole catalogue, as the default check judges it), to the pinned length;

@@ -15,10 +15,12 @@ known_bug, kind, message, trace) and nothing else.
 import json
 import sys
 
-from .cli import EXIT_OK, EXIT_USAGE, EXIT_VIOLATION, whole_number
+from ..exit_codes import EXIT_OK, EXIT_USAGE, EXIT_VIOLATION
+from ..mutants import CATALOGUE, MUTANTS, kill
+from .common import whole_number
 
 
-def add_mutants_parser(subparsers):
+def add_parser(subparsers):
     """Register the `mutants` subcommand on an argparse subparsers object."""
     p = subparsers.add_parser("mutants", help="re-introduced kernel bugs: is each one caught, by what, how fast")
     p.add_argument("names", nargs="*", metavar="NAME", help="mutants to run (default: the whole catalogue)")
@@ -87,8 +89,6 @@ def list_lines(mutants):
 
 def cmd_mutants(args, out):
     """The body of `buddycheck mutants`; returns the exit status."""
-    from .mutants import CATALOGUE, MUTANTS, kill
-
     names = [n.lower() for n in (getattr(args, "names", None) or [])]
     unknown = [n for n in names if n not in MUTANTS]
     if unknown:

@@ -16,15 +16,17 @@ before the bound. With --json, standard output is one JSON document and nothing 
 
 import json
 
-from .cli import (
-    EXIT_INCONCLUSIVE,
-    EXIT_OK,
-    EXIT_VIOLATION,
+from buddycheck.model.errors import ModelError
+
+from ..diff import diff, difference_document, format_difference_program, report_lines, resolve_model
+from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
+from .common import (
     Progress,
     UsageError,
     add_coverage_options,
     coverage_for,
     coverage_lines,
+    json_default,
     order_range,
     positive_int,
     resolve_scenario,
@@ -33,7 +35,7 @@ from .cli import (
 DEFAULT_DIFF_SCENARIO = "numa2-mixed"
 
 
-def add_diff_parser(subparsers):
+def add_parser(subparsers):
     """Register the `diff` subcommand on an argparse subparsers object."""
     p = subparsers.add_parser("diff", help="the shortest sequence of operations after which two models differ")
     p.add_argument("base", metavar="BASE", help="a variant (4.19, 4.19.0, 5.8-classzone) or 'module:NAME'")
@@ -54,10 +56,6 @@ def add_diff_parser(subparsers):
 
 
 def load_variant(name, which):
-    from buddycheck.model.errors import ModelError
-
-    from .diff import resolve_model
-
     try:
         return resolve_model(name)
     except ModelError as e:
@@ -81,8 +79,6 @@ def diff_exit(report, coverage=None):
 
 def cmd_diff(args, out):
     """The body of `buddycheck diff`; returns the exit status."""
-    from .diff import diff, difference_document, format_difference_program, report_lines
-
     base = load_variant(args.base, "BASE")
     head = load_variant(args.head, "HEAD")
     sc = diff_scenario(args)
@@ -98,7 +94,7 @@ def cmd_diff(args, out):
     if args.json:
         doc = difference_document(report, sc, base, head)
         doc["coverage"] = None if coverage is None else coverage.to_json()
-        out(json.dumps(doc, indent=2, default=_json_default))
+        out(json.dumps(doc, indent=2, default=json_default))
         return diff_exit(report, coverage)
     for line in report_lines(report, sc):
         out(line)
@@ -114,11 +110,3 @@ def cmd_diff(args, out):
             out("\nThe difference as a program (run it with python):\n")
             out(program)
     return diff_exit(report, coverage)
-
-
-def _json_default(value):
-    if isinstance(value, frozenset | set):
-        return sorted(value)
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)

@@ -1,0 +1,7 @@
+"""`python -m buddycheck.checks.cli`: the `buddycheck` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""`buddycheck check`: the theorems, the portfolio explored with coverage, and one verdict table.
+
+The judging (what each row says, the exit status, the JSON document) is checks/verdict.py; this is
+the command: its options, the scenarios it names and the run that collects what is judged.
+"""
+
+import json
+import sys
+import time
+
+from buddycheck.spec import theorems
+
+from ..portfolio import UnknownInvariant, explore_portfolio
+from ..scenarios import portfolio_scenarios
+from ..verdict import Verdict, theorem_agreements
+from .common import (
+    UsageError,
+    add_coverage_options,
+    add_invariant_options,
+    add_scenario_options,
+    coverage_for,
+    load_model,
+    positive_float,
+    resolve_scenario,
+)
+
+DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
+
+
+def add_parser(subparsers):
+    """Register the `check` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser("check", help="the main job: theorems, the default portfolio, then a verdict")
+    add_scenario_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    p.add_argument("--time", type=positive_float, metavar="SECONDS",
+                   help=f"exploration time shared by the scenarios (default: {DEFAULT_SECONDS:g} for the portfolio; "
+                        "a single scenario goes to its depth)")
+    p.add_argument("--fail-on-difference", action="store_true",
+                   help="with --model: a behavioural difference from the base fails the check (exit 1)")
+    add_invariant_options(p)
+    add_coverage_options(p)
+    p.set_defaults(func=cmd_check)
+    return p
+
+
+def scenarios_of(args):
+    """The scenario the user named, or the default portfolio."""
+    if args.preset or args.config:
+        return [resolve_scenario(args, None)]
+    scenarios = portfolio_scenarios()
+    if args.depth is not None:
+        for sc in scenarios:
+            sc.depth = min(sc.depth, args.depth)
+    return scenarios
+
+
+class ScenarioProgress:
+    """One progress line per scenario on a terminal; silent when standard error is not one."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, sc, report):
+        now = time.perf_counter()
+        if self.enabled and now - self.last > 0.3:
+            self.last = now
+            print(f"\r  {sc.name}: {report.reachable_states} states, depth {report.depth}\033[K",
+                  end="", file=sys.stderr, flush=True)
+
+    def close(self):
+        if self.enabled:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def cmd_check(args, out):
+    """The body of `buddycheck check`; returns the exit status."""
+    model = load_model(args.model)
+    base = model.base_model()
+    scenarios = scenarios_of(args)
+    seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
+    measure = coverage_for(args, model)
+    started = time.perf_counter()
+    proved = theorems.prove_all()
+    agreements = theorem_agreements(model)
+    bar = ScenarioProgress(not args.json)
+    try:
+        runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
+                                 skip=args.skip or (), coverage=measure, workers=args.workers, progress=bar,
+                                 profile=args.invariants)
+    except UnknownInvariant as e:
+        raise UsageError(str(e)) from None
+    finally:
+        bar.close()
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
+    elapsed = time.perf_counter() - started
+
+    verdict = Verdict(model, base, proved, runs, coverage, args, agreements)
+    code = verdict.exit_code(theorems.Status)
+    if args.json:
+        out(json.dumps(verdict.document(code, elapsed), indent=2, default=str))
+        return code
+    for line in verdict.text(code, elapsed, theorems.Status):
+        out(line)
+    return code

@@ -1,0 +1,179 @@
+"""What every `buddycheck` command shares: the parser, the option types and groups, scenario and model
+resolution, the progress line, the coverage options and the JSON encoding of what the standard
+encoder does not know.
+"""
+
+import argparse
+import os
+import sys
+
+from tqdm import tqdm
+
+from buddycheck.model import Kernel419
+from buddycheck.spec.invariants import PROFILES
+
+from ..coverage import ModelCoverage
+from ..scenario_file import load_scenario
+from ..scenarios import scenario
+from ..trace import resolve_reference
+
+
+class UsageError(Exception):
+    """Bad command-line usage or input; printed without a traceback, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def whole_number(minimum):
+    """An argparse type: a whole number of at least `minimum`."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
+        return value
+
+    return parse
+
+
+positive_int = whole_number(1)
+
+
+def positive_float(text):
+    """An argparse type: a finite number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def order_range(text):
+    lo, sep, hi = text.partition("-")
+    try:
+        lo, hi = int(lo), int(hi if sep else lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an order range LO-HI (for example 1-3)") from None
+    return lo, hi
+
+
+def add_scenario_options(p, buddy_core_options=True):
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", metavar="NAME", help="a built-in scenario (see `buddycheck scenarios`)")
+    group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
+    p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
+    p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
+    p.add_argument("--workers", type=positive_int, metavar="N", default=1,
+                   help="expand each large breadth-first level in N processes (same result, sooner)")
+    p.add_argument("--symmetry", action="store_true",
+                   help="treat whole MAX_ORDER blocks of a zone as interchangeable (exact; audited as it runs)")
+    if buddy_core_options:
+        p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
+        p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
+        p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
+
+
+def load_model(ref):
+    if ref is None:
+        return Kernel419
+    model = resolve_reference(ref)
+    if not (isinstance(model, type) and issubclass(model, Kernel419)):
+        raise UsageError(f"--model {ref}: {model!r} is not a model class (a Kernel419 variant)")
+    return model
+
+
+def resolve_scenario(args, default):
+    core = {k: v for k, v in (("pages", getattr(args, "pages", None)), ("max_order", getattr(args, "max_order", None)),
+                              ("orders", getattr(args, "orders", None))) if v is not None}
+    if args.config:
+        if core:
+            raise UsageError("--pages/--max-order/--orders go with --preset buddy-core, not with --config")
+        sc = load_scenario(args.config)
+    else:
+        name = args.preset or default
+        if core and name != "buddy-core":
+            raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
+        sc = scenario(name, **core)
+    sc = sc.with_model(load_model(getattr(args, "model", None)))
+    if args.depth is not None:
+        sc.depth = args.depth
+    if getattr(args, "symmetry", False):
+        sc.symmetry = True
+    return sc
+
+
+class Progress:
+    """A progress line on a terminal (tqdm), silent when stderr is not a terminal."""
+
+    def __init__(self, enabled):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            self.bar = tqdm(total=None, unit=" states", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def __call__(self, report):
+        if self.bar is not None:
+            self.bar.n = report.reachable_states
+            self.bar.set_postfix_str(f"depth {report.depth}, {report.transitions} transitions")
+            self.bar.refresh()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def add_coverage_options(p):
+    p.add_argument("--coverage", metavar="FILE", help="write the per-line coverage of the model as LCOV")
+    p.add_argument("--no-coverage", action="store_true",
+                   help="do not measure coverage (faster; an overridden function is then not known to have run)")
+
+
+def add_invariant_options(p):
+    p.add_argument("--invariant", action="append", metavar="NAME", help="check only this invariant (repeatable)")
+    p.add_argument("--skip", action="append", metavar="NAME", help="do not check this invariant (repeatable)")
+    p.add_argument("--invariants", choices=PROFILES, default=PROFILES[0], metavar="PROFILE",
+                   help="the profile: 4.19 (the rules 4.19 keeps; default) or strict (adds later kernels' rules)")
+
+
+def coverage_for(args, model):
+    """A ModelCoverage for this command, or None with --no-coverage; --coverage's path is checked first."""
+    if args.no_coverage:
+        if args.coverage:
+            raise UsageError("--coverage FILE and --no-coverage exclude each other")
+        return None
+    if args.coverage:
+        check_writable(args.coverage, "--coverage")
+    return ModelCoverage(model)
+
+
+def check_writable(path, option):
+    """Refuse an output path before a search rather than after it."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise UsageError(f"{option} {path}: cannot write a file there")
+
+
+def coverage_lines(report):
+    """The coverage summary and the warnings about a variant's overridden functions."""
+    lines = ["  coverage: " + report.summary()]
+    for f in report.overridden():
+        lines.append(f"  overridden {f.name} ({f.where}): {f.calls} calls, lines {f.lines}/{f.lines_total}, "
+                     f"branches {f.branches}/{f.branches_total}")
+    lines += [f"  WARNING: {w}" for w in report.warnings()]
+    return lines
+
+
+def json_default(value):
+    """json.dumps' `default`: sets as sorted lists, plain objects as their public fields, the rest as text."""
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if hasattr(value, "__dict__"):
+        return {k: v for k, v in value.__dict__.items() if not k.startswith("_")}
+    return str(value)

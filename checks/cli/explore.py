@@ -1,0 +1,260 @@
+"""`buddycheck explore`: breadth-first exploration of one scenario, its shortest counterexample shrunk and printed;
+with --simulate, seeded random walks instead (checks/strategies/simulate.py).
+
+A search that reaches the depth it was asked for without a violation exits 0; its report says whether
+the state space was exhausted or bounded at that depth. A violation exits 1, a search stopped by
+--max-states or Ctrl-C (or an overridden function that never ran) 3.
+"""
+
+import json
+import sys
+
+from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
+from ..explore import Explorer
+from ..portfolio import UnknownInvariant, properties_for
+from ..shrink import shrink
+from ..strategies.simulate import Simulator
+from ..trace import emit_pytest, format_program, trace_document
+from .common import (
+    Progress,
+    UsageError,
+    add_coverage_options,
+    add_invariant_options,
+    add_scenario_options,
+    check_writable,
+    coverage_for,
+    coverage_lines,
+    json_default,
+    positive_float,
+    positive_int,
+    resolve_scenario,
+    whole_number,
+)
+
+
+def add_parser(subparsers):
+    """Register the `explore` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser("explore", help="breadth-first exploration of a scenario")
+    add_scenario_options(p)
+    p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
+    p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    p.add_argument("--emit-pytest", metavar="FILE", help="write the counterexample as a pytest file")
+    p.add_argument("--keep-going", action="store_true",
+                   help="explore past the first violation: one counterexample per invariant")
+    add_invariant_options(p)
+    add_coverage_options(p)
+    add_simulate_options(p)
+    p.set_defaults(func=cmd_explore)
+    return p
+
+
+def explore_scenario(sc, properties, max_states=None, progress=True, workers=1, coverage=None, keep_going=False):
+    explorer = Explorer(sc).check(*properties).workers(workers)
+    if max_states is not None:
+        explorer.max_states(max_states)
+    if coverage is not None:
+        explorer.coverage(coverage)
+    if keep_going:
+        explorer.all_violations()
+    bar = Progress(progress)
+    try:
+        return explorer.progress(bar).run()
+    finally:
+        bar.close()
+
+
+def selected_properties(args, sc):
+    try:
+        return properties_for(sc, getattr(args, "invariant", None) or (), getattr(args, "skip", None) or (),
+                              strict=getattr(args, "invariants", None) == "strict")
+    except UnknownInvariant as e:
+        raise UsageError(str(e)) from None
+
+
+def report_lines(report, sc):
+    how = "exhausted" if report.complete else f"bounded at depth {sc.depth}"
+    if report.stopped_by == "max_states":
+        how = f"stopped at --max-states after depth {report.depth}"
+    elif report.stopped_by == "interrupt":
+        how = f"interrupted at depth {report.depth}"
+    elif report.stopped_by == "violation":
+        how = f"stopped at the first violation, depth {report.depth}"
+    lines = [
+        f"scenario {sc.name} on model {sc.model.NAME}: {sc.description}".rstrip(": "),
+        f"  {report.reachable_states} distinct states, {report.transitions} transitions, depth {report.depth}, "
+        f"{how}",
+        f"  {report.seconds:.2f} s, {report.states_per_second:.0f} states/s, "
+        f"peak memory {report.peak_memory_mb:.0f} MB",
+    ]
+    for reduction in report.reductions:
+        lines.append(f"  {reduction}; {report.audited} transitions audited against relabelled units")
+    for name, reached in report.sometimes.items():
+        lines.append(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
+    return lines
+
+
+def shrunk_violations(sc, report, properties):
+    by_name = {p.name: p for p in properties}
+    out = []
+    for v in report.violations:
+        try:
+            out.append(shrink(sc, v, [by_name[v.invariant]] if v.invariant in by_name else []))
+        except Exception as e:  # shrinking is best effort: the BFS trace is already the shortest
+            print(f"buddycheck: shrinking failed ({e}); showing the breadth-first counterexample", file=sys.stderr)
+            out.append(v)
+    return out
+
+
+def exploration_exit(report, coverage=None):
+    if report.violations:
+        return EXIT_VIOLATION
+    if report.stopped_by in ("max_states", "interrupt"):
+        return EXIT_INCONCLUSIVE
+    if coverage is not None and coverage.unexercised_overrides():
+        return EXIT_INCONCLUSIVE  # a changed function that never ran: nothing was checked about it
+    return EXIT_OK
+
+
+def cmd_explore(args, out):
+    """The body of `buddycheck explore`; returns the exit status."""
+    if args.simulate or args.seed is not None or args.walks is not None or args.time is not None:
+        return cmd_simulate(args, out)
+    sc = resolve_scenario(args, "buddy-core")
+    if args.emit_pytest:
+        check_writable(args.emit_pytest, "--emit-pytest")
+    properties = selected_properties(args, sc)
+    measure = coverage_for(args, sc.model)
+    report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers,
+                              coverage=measure, keep_going=args.keep_going)
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
+    violations = shrunk_violations(sc, report, properties) if report.violations else []
+    by_name = {p.name: p for p in properties}
+
+    def props_of(v):  # a crash or hang (model_crash, model_hang) is judged by no property
+        return [by_name[v.invariant]] if v.invariant in by_name else []
+    if args.emit_pytest and violations:
+        v = violations[0]
+        emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
+    if args.json:
+        doc = {
+            "scenario": sc.name, "model": sc.model.NAME, "reachable_states": report.reachable_states,
+            "transitions": report.transitions, "depth": report.depth, "complete": report.complete,
+            "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
+            "states_per_second": round(report.states_per_second, 1),
+            "peak_memory_mb": round(report.peak_memory_mb, 1), "sometimes": report.sometimes,
+            "reductions": list(report.reductions), "symmetry_audits": report.audited,
+            "violations": [trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
+            "coverage": None if coverage is None else coverage.to_json(),
+        }
+        out(json.dumps(doc, default=json_default, indent=2))
+        return exploration_exit(report, coverage)
+    for line in report_lines(report, sc):
+        out(line)
+    if coverage is not None:
+        for line in coverage_lines(coverage):
+            out(line)
+    if not violations:
+        names = ", ".join(p.name for p in properties)
+        if coverage is not None and coverage.unexercised_overrides():
+            out(f"  INCONCLUSIVE: no violation, but the changed function(s) "
+                f"{', '.join(f.name for f in coverage.unexercised_overrides())} never ran")
+        elif report.stopped_by in ("max_states", "interrupt"):
+            out(f"  no violation in the part explored (the search was cut short): {names}")
+        elif report.complete:
+            out(f"  every invariant held in every reachable state: {names}")
+        else:
+            out(f"  every invariant held to depth {report.depth}: {names}")
+    for v in violations:
+        out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
+        out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
+    return exploration_exit(report, coverage)
+
+
+# ---- explore --simulate: random walks instead of breadth-first search (checks/strategies/simulate.py) ----
+
+
+def add_simulate_options(p):
+    p.add_argument("--simulate", action="store_true",
+                   help="random walks of up to --depth operations instead of breadth-first search: a sample, "
+                        "for machines too large to exhaust")
+    p.add_argument("--seed", type=whole_number(0), metavar="N", help="--simulate: the seed of the walks (default 0)")
+    p.add_argument("--walks", type=positive_int, metavar="N",
+                   help="--simulate: the number of walks (default 100, or as many as --time allows)")
+    p.add_argument("--time", type=positive_float, metavar="SECONDS", help="--simulate: stop walking after SECONDS")
+
+
+def cmd_simulate(args, out):
+    """`explore --simulate`: seeded random walks, the first violation shrunk; exit 0 means none in the sample."""
+    if not args.simulate:
+        raise UsageError("--seed, --walks and --time go with --simulate")
+    for given, option in ((args.max_states, "--max-states"), (args.keep_going, "--keep-going"),
+                          (args.symmetry, "--symmetry"), (args.workers != 1, "--workers")):
+        if given:
+            raise UsageError(f"{option} applies to breadth-first search, not to --simulate")
+    sc = resolve_scenario(args, "buddy-core")
+    if args.emit_pytest:
+        check_writable(args.emit_pytest, "--emit-pytest")
+    properties = selected_properties(args, sc)
+    measure = coverage_for(args, sc.model)
+    seed = args.seed or 0
+    simulator = Simulator(sc).check(*properties).seed(seed).walks(args.walks).time_limit(args.time)
+    if measure is not None:
+        simulator.coverage(measure)
+    bar = Progress(not args.json)
+    try:
+        report = simulator.progress(bar).run()
+    finally:
+        bar.close()
+    coverage = measure.report() if measure is not None else None
+    if args.coverage and measure is not None:
+        measure.write_lcov(args.coverage)
+    by_name = {p.name: p for p in properties}
+    props_of = lambda v: [by_name[v.invariant]] if v.invariant in by_name else []  # a crash is judged by none
+    scenario_of = lambda v: getattr(v, "scenario", None) or sc  # a shrunk trace may be on a smaller machine
+    if args.emit_pytest and report.violations:
+        v = report.violations[0]
+        emit_pytest(args.emit_pytest, scenario_of(v), v, props_of(v))
+    status = exploration_exit(report, coverage)  # the walks asked for, or --time, done without a violation: 0
+    if args.json:
+        doc = {
+            "mode": "simulation", "scenario": sc.name, "model": sc.model.NAME, "seed": seed, "walks": report.walks,
+            "walk_length": sc.depth, "steps": report.transitions, "distinct_states": report.reachable_states,
+            "longest_walk": report.depth, "complete": False, "stopped_by": report.stopped_by,
+            "seconds": round(report.seconds, 3), "peak_memory_mb": round(report.peak_memory_mb, 1),
+            "sometimes": report.sometimes, "notes": report.notes,
+            "violations": [{**trace_document(scenario_of(v), v), "walk_length": getattr(v, "original", v).length}
+                           for v in report.violations],
+            "coverage": None if coverage is None else coverage.to_json(),
+        }
+        out(json.dumps(doc, default=json_default, indent=2))
+        return status
+    stopped = {"walks": f"all {report.walks} walks done", "time": "stopped by --time",
+               "violation": f"stopped at the first violation, in walk {report.walks}",
+               "interrupt": "interrupted"}.get(report.stopped_by, report.stopped_by)
+    out(f"scenario {sc.name} on model {sc.model.NAME}: {sc.description}".rstrip(": "))
+    out(f"  simulation with seed {seed}: {report.walks} walks of up to {sc.depth} operations, {report.transitions} "
+        f"steps, {report.reachable_states} distinct states; {stopped}")
+    out("  a sample, not exhaustion: sequences no walk took are unchecked")
+    out(f"  {report.seconds:.2f} s, {report.transitions / report.seconds if report.seconds else 0:.0f} steps/s, "
+        f"peak memory {report.peak_memory_mb:.0f} MB")
+    for name, reached in report.sometimes.items():
+        out(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
+    if coverage is not None:
+        for line in coverage_lines(coverage):
+            out(line)
+    for note in report.notes:
+        out(f"  note: {note}")
+    if not report.violations:
+        if coverage is not None and coverage.unexercised_overrides():
+            out(f"  INCONCLUSIVE: no violation, but the changed function(s) "
+                f"{', '.join(f.name for f in coverage.unexercised_overrides())} never ran")
+        else:
+            out(f"  no violation in the {report.walks} walks sampled: {', '.join(p.name for p in properties)}")
+    for v in report.violations:
+        walked = getattr(v, "original", None)
+        how = f"shrunk from a walk of {walked.length}" if walked is not None else "the walk's own trace"
+        out(f"\nVIOLATION of {v.invariant} after {v.length} operations ({how}): {v.message}\n")
+        out(format_program(scenario_of(v), v.trace, props_of(v), violation=v))
+    return status

@@ -1,0 +1,58 @@
+"""`buddycheck prove`: prove the theorems of spec/theorems.py and print one line per theorem.
+
+Exit status: 0 when every theorem is proved, 1 when one is refuted, 3 when one is unknown (a Z3 unknown,
+a timeout or a vacuous set of assumptions) and none is refuted, 2 for bad usage. With --json, standard
+output is one JSON list of objects (name, params, status, seconds, counterexample, reason, vacuity,
+assumptions_satisfiable) and nothing else.
+"""
+
+import json
+
+from buddycheck.spec.theorems import DEFAULT_TIMEOUT_S, THEOREMS, THEOREMS_BY_NAME
+
+from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
+from ..prove import exit_status, format_params, render_table
+from .common import UsageError
+
+
+def add_parser(subparsers):
+    """Register the `prove` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser("prove", help="prove the Z3 theorems (buddy arithmetic, split/merge, interleave, ...)")
+    p.add_argument("theorems", nargs="*", metavar="THEOREM", help="theorems to prove (default: all)")
+    p.add_argument("--json", action="store_true", help="print one JSON list of results and nothing else")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="time limit per theorem (default: 30); running out is 'unknown', never a proof")
+    p.add_argument("--list", action="store_true", help="list the theorems with their statements and exit")
+    p.set_defaults(func=cmd_prove)
+    return p
+
+
+def cmd_prove(args, out):
+    """The body of `buddycheck prove`; returns the exit status."""
+    names = list(getattr(args, "theorems", None) or [])
+    unknown = [n for n in names if n not in THEOREMS_BY_NAME]
+    if unknown:
+        raise UsageError(f"prove: unknown theorem {', '.join(map(repr, unknown))}; "
+                         f"the theorems are: {', '.join(THEOREMS_BY_NAME)}")
+    timeout = DEFAULT_TIMEOUT_S if getattr(args, "timeout", None) is None else args.timeout
+    if timeout <= 0:
+        raise UsageError(f"prove: --timeout {timeout:g}: must be a positive number of seconds")
+    chosen = [THEOREMS_BY_NAME[n] for n in names] if names else list(THEOREMS)
+    if getattr(args, "list", False):
+        if args.json:
+            out(json.dumps([{"name": t.name, "params": t.params, "statement": t.statement, "kernel": t.kernel}
+                            for t in chosen], indent=2))
+        else:
+            for t in chosen:
+                out(f"{t.name} ({format_params(t.params)})\n  {t.statement}\n  kernel: {t.kernel}")
+        return EXIT_OK
+    results = [t.prove(timeout) for t in chosen]
+    if args.json:
+        out(json.dumps([r.to_json() for r in results], indent=2, default=str))
+    else:
+        out(render_table(results))
+        status = exit_status(results)
+        verdict = {EXIT_OK: "all proved", EXIT_VIOLATION: "REFUTED", EXIT_INCONCLUSIVE: "INCONCLUSIVE"}[status]
+        out(f"\nverdict: {verdict} ({sum(r.proved for r in results)}/{len(results)} proved, "
+            f"{sum(r.seconds for r in results):.1f} s)")
+    return exit_status(results)
