@@ -4,7 +4,7 @@ Every import statement of a module counts, wherever it stands: at the top, insid
 import deferred to call time is still a dependency, and a cycle hidden that way breaks as soon as
 someone moves it up) or under `if TYPE_CHECKING`. Relative imports are resolved against the
 module's package. `from P import name` is an edge to the module P.name when that is a module of the
-packages, else to P itself.
+packages, else to P itself; `import P.m` is an edge to P.m alone, not to P's __init__ too.
 """
 
 import ast
@@ -90,6 +90,16 @@ def test_the_packages_have_no_import_cycle():
     assert cycle is None, f"import cycle: {cycle}"
 
 
+def test_only_the_command_line_imports_the_command_line():
+    # the engines (explore, diff, bench, verdict, ...) report through exit codes and return values
+    graph = import_graph(package_folders(ROOT))
+    cli = "buddycheck.checks.cli"
+    inside = lambda module: module == cli or module.startswith(cli + ".")
+    assert cli + ".common" in graph
+    importers = sorted(m for m, targets in graph.items() if not inside(m) and any(inside(t) for t in targets))
+    assert importers == []
+
+
 def write_package(folder, files):
     for name, text in files.items():
         path = folder / name
@@ -101,10 +111,11 @@ def write_package(folder, files):
     # a cycle hidden in a function body, through a relative import
     ({"__init__.py": "", "a.py": "from .b import f\n", "b.py": "def f():\n    from . import a\n"},
      "pkg.a -> pkg.b -> pkg.a"),
-    # under `if TYPE_CHECKING`, with an absolute import and a two-dot relative one from a subpackage
+    # under `if TYPE_CHECKING`, an absolute import, a two-dot relative one from a subpackage, one in a method
     ({"__init__.py": "", "a.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.sub.c\n",
-      "sub/__init__.py": "", "sub/c.py": "from ..a import x\n"},
-     "pkg.a -> pkg.sub.c -> pkg.a"),
+      "sub/__init__.py": "", "sub/c.py": "from ..b import x\n",
+      "b.py": "class B:\n    def f(self):\n        from .a import y\n"},
+     "pkg.a -> pkg.sub.c -> pkg.b -> pkg.a"),
     # a module importing itself
     ({"__init__.py": "", "a.py": "import pkg.a\n"}, "pkg.a -> pkg.a"),
 ])
