@@ -38,21 +38,14 @@ from buddycheck.model.results import AllocResult, OpResult, SyscallResult
 from buddycheck.model.variants import VARIANTS
 
 from .level import trace_to
-from .ops import Alloc, AllocPages, nodes_code
+from .naming import import_code, machine_expression, object_reference, op_expr, resolve_reference
+from .ops import is_operation, nodes_code
 from .properties import all_properties
 from .report import peak_rss_mb
 from .scenario import Scenario
 from .shrink import machine_key, op_key, smaller_machines
-from .trace import (
-    KIND_OF,
-    TraceError,
-    import_code,
-    machine_expression,
-    object_reference,
-    op_expr,
-    op_to_dict,
-    resolve_reference,
-)
+from .trace_error import TraceError
+from .trace_json import op_to_dict
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
 # ---- the observable of one operation, defined once ------------------------------------------------
@@ -640,7 +633,7 @@ for step, (op, (b, vb), (h, vh)) in enumerate(zip(TRACE, run(Base), run(Head)), 
 
 
 def _setup_line(op):
-    if type(op) in KIND_OF:
+    if is_operation(op):
         return f"    {op.code()}\n"
     if hasattr(op, "tid") and hasattr(op, "mems"):  # scenario files' task setup step
         return f"    m.add_task({op.tid!r}, {nodes_code(op.mems)})\n"
@@ -657,9 +650,9 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
     machine_import, machine = machine_expression(sc)
     refs = [("Base", object_reference(base_cls, base_ref)), ("Head", object_reference(head_cls, head_ref))]
     kinds = sorted({type(op).__name__ for op in d.trace})
-    ops_used = tuple(d.trace) + tuple(op for op in sc.setup if type(op) in KIND_OF)
+    ops_used = tuple(d.trace) + tuple(op for op in sc.setup if is_operation(op))
     imports = [machine_import]
-    if any(isinstance(op, Alloc | AllocPages) for op in ops_used):
+    if any(op.allocates for op in ops_used):
         imports.append("from buddycheck.model import gfp as G")
     if any("Environment(" in op_expr(op) for op in d.trace):
         imports.append("from buddycheck.model.environment import Environment")

@@ -9,14 +9,12 @@ ran that leave no trace in the result or the state (model/machine.py `observe`).
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC
 from buddycheck.model.errors import ConfigError
 
-from .ops import Alloc, AllocPages, AllocVma, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy
+from .ops import AllocVma, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy
 from .scenario import Sometimes, allocation_failed, fell_back_to_remote_node, merged_on_free, split_a_block
-
-ALLOCATIONS = (Alloc, AllocPages, AllocVma)
 
 
 def _served(op, result):
-    return isinstance(op, ALLOCATIONS) and getattr(result, "page", None) is not None
+    return op.allocates and getattr(result, "page", None) is not None
 
 
 def _served_from(mt):
@@ -39,7 +37,7 @@ def _event(kind):
 
 def _refused(reason):
     def predicate(op, result, m):
-        return isinstance(op, ALLOCATIONS) and getattr(result, "page", 1) is None and reason in (result.reason or "")
+        return op.allocates and getattr(result, "page", 1) is None and reason in (result.reason or "")
     return predicate
 
 

@@ -23,8 +23,8 @@ from buddycheck.spec.invariants import PROFILE_419, PROFILE_STRICT
 from .diff import diff
 from .explore import Explorer
 from .properties import all_properties
+from .replay import replay
 from .shrink import shrink
-from .trace import replay
 
 DIFF_SHARE = 0.35  # of the exploration time, given to the diff against the base when there is one
 BASE_SHARE = 0.10  # of the exploration time, given to the base's own search (what the variant fixed)

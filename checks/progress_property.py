@@ -10,21 +10,19 @@ from buddycheck.model.gfp import __GFP_ACCOUNT as GFP_ACCOUNT_BIT
 from buddycheck.model.gfp import __GFP_NOFAIL as GFP_NOFAIL_BIT
 from buddycheck.spec.progress import ALLOC_PROGRESS
 
-from .ops import Alloc, AllocPages
-
 
 def memcg_refuses(k, op, request):
     """memcg_kmem_charge() restated: a limit the charge would pass, and nothing that forces it."""
     if not k.topology.memcg_kmem_enabled or not request.has(GFP_ACCOUNT_BIT) or request.in_interrupt:
         return False
-    task = k.tasks[op.task] if isinstance(op, AllocPages) else k.tasks[0]
+    task = k.tasks[getattr(op, "task", 0)]  # an operation without a task runs as task 0
     if task.memcg_limit is None or task.memcg_usage + (1 << request.order) <= task.memcg_limit:
         return False
     return not (request.has(GFP_NOFAIL_BIT) or request.oom_victim or request.pf_memalloc)
 
 
 class AllocProgressProperty:
-    """alloc_progress on every Alloc or AllocPages that returned NULL or reached the OOM killer."""
+    """alloc_progress on every step-judged allocation that returned NULL or reached the OOM killer."""
 
     per_state = False
 
@@ -35,7 +33,7 @@ class AllocProgressProperty:
         self.before_cache = before_cache
 
     def violations(self, before, op, result, m):
-        if not isinstance(op, Alloc | AllocPages) or before is None or result is None:
+        if before is None or result is None or not op.step_judged:
             return []
         killed = any(e.kind == "oom_kill" for e in getattr(result, "events", ()))
         if getattr(result, "page", None) is not None and not killed:

@@ -17,7 +17,7 @@ from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import view_of
 
-from .ops import Alloc, AllocPages, AllocVma, SetMempolicy
+from .ops import AllocPages, AllocVma
 from .progress_property import AllocProgressProperty
 
 
@@ -70,7 +70,7 @@ class BeforeState:
         if self._request is not None and self._request[0] is before and self._request[1] is op:
             return self._request[2]
         k, _ = self.get(m, before)
-        if isinstance(op, Alloc):
+        if not op.policied:
             request = request_of(k, op.gfp, op.order, op.cpu, op.nid, op.nodes, **op.context())
         else:
             nid, nodemask, _ = policy_request(k, op)
@@ -117,7 +117,7 @@ def policy_request(k, op):
 
 
 class StepInvariantProperty:
-    """A spec step invariant, judged on every allocation (the state before, the request, the result, after)."""
+    """A spec step invariant, judged on every `step_judged` operation (state before, request, result, after)."""
 
     per_state = False
 
@@ -129,7 +129,7 @@ class StepInvariantProperty:
         self.before_cache = before_cache
 
     def violations(self, before, op, result, m):
-        if not isinstance(op, Alloc | AllocPages) or before is None:
+        if before is None or not op.step_judged:
             return []
         if getattr(result, "page", None) is None:
             return []  # every step invariant of spec/steps.py judges a served page; no views needed
@@ -201,7 +201,7 @@ class InterleaveCursorProperty:
     def violations(self, before, op, result, m):
         if before is None:
             return []
-        own = getattr(op, "task", None) if isinstance(op, AllocPages | SetMempolicy) else None
+        own = getattr(op, "task", None) if op.moves_interleave_cursor else None
         after = {t: task.il_prev for t, task in m.tasks.items()}
         cursors = frozen_cursors(before)
         if cursors == after:

@@ -10,19 +10,7 @@ from buddycheck.model import Kernel419
 from buddycheck.model.errors import ConfigError, ModelError
 from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
-from .ops import (
-    Alloc,
-    AllocPages,
-    AllocVma,
-    Drain,
-    Free,
-    GetMempolicy,
-    Isolate,
-    Mbind,
-    SetCpuset,
-    SetMempolicy,
-    UndoIsolate,
-)
+from .ops import Alloc, AllocVma, Drain, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy, UndoIsolate
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
 
@@ -114,7 +102,7 @@ class Scenario:
                 result = op.apply(m)
             except ModelError as e:
                 raise ConfigError(f"{where}: setup step {op.code()} fails: {e}") from None
-            if isinstance(op, Alloc) and not result.ok:
+            if op.allocates and not result.ok:
                 raise ConfigError(f"{where}: setup allocation {op.code()} fails: {result.reason}")
         t = self.topology
         for cpu in self.free_cpus:
@@ -147,7 +135,7 @@ class Scenario:
         if self.isolations:
             return "isolation ranges name pfns, so exchanging units would change the operations"
         for op in self.allocs + self.extra_ops:
-            if isinstance(op, Free | Isolate | UndoIsolate):
+            if op.names_pfns:
                 return f"{op.code()} names a pfn, so exchanging units would change the operations"
         return None
 
@@ -188,7 +176,7 @@ def _validate_op(m, op, where):
     task = getattr(op, "task", None)
     if task is not None:
         _check(task in m.tasks, w, "task", task, f"no such task (tasks: {sorted(m.tasks)}; add one with [[task]])")
-    if isinstance(op, Alloc | AllocPages | AllocVma):
+    if op.allocates:
         _check(0 <= op.order < t.max_order, w, "order", op.order, f"not below MAX_ORDER = {t.max_order}")
         try:
             m.validate_gfp(op.gfp)

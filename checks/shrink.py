@@ -42,26 +42,10 @@ from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Explorer, Violation
 from .failure import Failure
-from .ops import (
-    CONTEXT_FLAGS,
-    Alloc,
-    AllocPages,
-    AllocVma,
-    Drain,
-    Free,
-    GetMempolicy,
-    Isolate,
-    Mbind,
-    SetCpuset,
-    SetMempolicy,
-    UndoIsolate,
-)
+from .naming import preset_call
+from .replay import replay
 from .report import FAILURE_KINDS
 from .scenario import Scenario
-from .trace import preset_call, replay
-
-KIND_RANK = {Alloc: 0, AllocPages: 1, Free: 2, Drain: 3, Isolate: 4, UndoIsolate: 5, SetMempolicy: 6, SetCpuset: 7,
-             AllocVma: 8, Mbind: 9, GetMempolicy: 10}
 
 
 class ShrinkError(RuntimeError):
@@ -88,30 +72,16 @@ def _none_first(value):
 def op_key(op):
     """How simple one operation is, smaller is simpler: kind, order, node id, cpu, environment, the rest.
 
-    Kinds in the order alloc, free, drain, isolate, undo; an argument left at its default (None)
-    counts as smaller than any explicit value; an allocation with non-idle environment answers is
-    bigger the more answers differ; the remaining fields (gfp bits, pfns) break ties.
+    Kinds in the order of their declared `rank` (alloc, alloc_pages, free, drain, isolate, undo, ...);
+    an argument left at its default (None) counts as smaller than any explicit value; an allocation
+    with non-idle environment answers is bigger the more answers differ; the rest is what the
+    operation declares as its `simplicity()` (gfp bits, node sets, pfns).
     """
-    rank = KIND_RANK.get(type(op), len(KIND_RANK))
     env = getattr(op, "env", IDLE)
     env_changes = tuple((name, getattr(env, name)) for name in env.__dataclass_fields__
                         if getattr(env, name) != getattr(IDLE, name))
-    if isinstance(op, Alloc | AllocPages | AllocVma):
-        flags = tuple(f for f in (*CONTEXT_FLAGS, "hugepage") if getattr(op, f, False))
-        rest = (bin(op.gfp).count("1"), op.gfp, len(flags), flags, sorted(getattr(op, "nodes", None) or ()))
-    elif isinstance(op, SetMempolicy | SetCpuset | Mbind):
-        nodes = sorted(op.nodes or ())
-        rest = (len(nodes), nodes)
-    elif isinstance(op, Free):
-        rest = (op.pfn,)
-    elif isinstance(op, Isolate | UndoIsolate):
-        rest = (op.start_pfn, op.end_pfn, op.migratetype)
-    elif isinstance(op, Drain):
-        rest = ()
-    else:
-        rest = (repr(op),)
-    return (rank, getattr(op, "order", 0), _none_first(getattr(op, "nid", None)),
-            _none_first(getattr(op, "cpu", None)), (len(env_changes), env_changes), rest)
+    return (op.rank, getattr(op, "order", 0), _none_first(getattr(op, "nid", None)),
+            _none_first(getattr(op, "cpu", None)), (len(env_changes), env_changes), op.simplicity())
 
 
 def machine_key(topology):

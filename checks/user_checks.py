@@ -12,9 +12,10 @@ import os
 from buddycheck.model.errors import ConfigError
 from buddycheck.spec.view import view_of
 
+from .naming import resolve_reference
 from .properties import BeforeState
 from .scenario import Sometimes
-from .trace import TraceError, resolve_reference
+from .trace_error import TraceError
 
 
 class UserStateInvariant:

@@ -16,7 +16,7 @@ from buddycheck.spec.theorems import THEOREMS
 from .exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from .portfolio import is_strict
 from .report import CRASH, HANG
-from .trace import trace_document
+from .trace_json import trace_document
 from .watchdog import ModelHang, watch
 
 AGREEMENT_BUDGET = 15.0  # seconds for comparing a variant's functions with the theorems' encodings

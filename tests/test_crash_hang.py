@@ -17,9 +17,11 @@ from planted_failures import FAILING, FAILING_DEEP, OP_BUDGET, deep_scenario
 import buddycheck.checks.level as level_module
 from buddycheck.checks.diff import diff, observe
 from buddycheck.checks.explore import CRASH, HANG, Explorer
+from buddycheck.checks.printing import format_program, pytest_source
 from buddycheck.checks.properties import all_properties
+from buddycheck.checks.replay import replay
 from buddycheck.checks.shrink import shrink
-from buddycheck.checks.trace import format_program, pytest_source, replay, trace_from_json, trace_to_json
+from buddycheck.checks.trace_json import trace_from_json, trace_to_json
 from buddycheck.checks.watchdog import ModelHang, watch
 from buddycheck.model import Kernel419
 

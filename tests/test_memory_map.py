@@ -17,11 +17,13 @@ from config_variants import MoveBlockPastZoneEnd, PageblockRangeOneMore
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.failure import failure_from_dict
 from buddycheck.checks.portfolio import properties_for
+from buddycheck.checks.printing import pytest_source
 from buddycheck.checks.properties import all_properties
+from buddycheck.checks.replay import replay
 from buddycheck.checks.report import FAILURE_KINDS, MEMORY_MAP
 from buddycheck.checks.scenario_file import load_scenario
 from buddycheck.checks.shrink import shrink
-from buddycheck.checks.trace import pytest_source, replay, trace_from_json, trace_to_json
+from buddycheck.checks.trace_json import trace_from_json, trace_to_json
 from buddycheck.model import Kernel419, ModelError, NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import MIGRATE_MOVABLE, ZONE_NORMAL

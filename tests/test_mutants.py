@@ -11,7 +11,7 @@ import pytest
 
 from buddycheck.checks.mutants import CATALOGUE, MUTANTS, explore, kill
 from buddycheck.checks.mutants.highatomic import HaDoubleDec, HaSteal, ha_double_dec_scenario
-from buddycheck.checks.trace import replay
+from buddycheck.checks.replay import replay
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE

@@ -10,7 +10,7 @@ from planted_models import PLANTED
 
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.properties import all_properties
-from buddycheck.checks.trace import replay
+from buddycheck.checks.replay import replay
 
 
 def explore(scenario, depth):

@@ -100,7 +100,7 @@ def test_symmetry_is_off_unless_asked_for():
 
 
 def test_printed_program_replays_the_setup():
-    from buddycheck.checks.trace import format_program
+    from buddycheck.checks.printing import format_program
 
     sc = scenario_from_dict({"topology": {"preset": "numa2"}, "task": [{"id": 1, "mems": [0]}],
                              "alloc_pages": [{"gfp": "GFP_KERNEL", "task": 1, "cpus": [1]}]})
@@ -254,7 +254,7 @@ def test_new_operations_round_trip_through_json_and_print_as_code():
     import json
 
     from buddycheck.checks.ops import AllocVma, GetMempolicy, Isolate, Mbind, SetMemcgLimit
-    from buddycheck.checks.trace import op_from_dict, op_to_dict
+    from buddycheck.checks.trace_json import op_from_dict, op_to_dict
 
     ops = (Alloc(G.GFP_KERNEL, 1, nodes=frozenset({1}), in_interrupt=True, oom_victim=True),
            AllocPages(G.GFP_KERNEL, 0, env=Environment(dirty_ok=False)),

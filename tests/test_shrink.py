@@ -19,6 +19,8 @@ import pytest
 
 from buddycheck.checks.explore import Explorer, Violation
 from buddycheck.checks.ops import Alloc, Drain, Free, Isolate, UndoIsolate
+from buddycheck.checks.printing import emit_pytest, format_program
+from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.shrink import (
     ShrinkError,
@@ -28,7 +30,7 @@ from buddycheck.checks.shrink import (
     simplicity_key,
     smaller_machines,
 )
-from buddycheck.checks.trace import emit_pytest, format_program, replay, trace_from_json, trace_to_json
+from buddycheck.checks.trace_json import trace_from_json, trace_to_json
 from buddycheck.model import Environment, Kernel419, preset
 from buddycheck.model import gfp as G
 

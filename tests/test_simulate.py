@@ -18,10 +18,10 @@ from buddycheck.checks.cli import main
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import Free
 from buddycheck.checks.properties import all_properties
+from buddycheck.checks.replay import replay
 from buddycheck.checks.report import CRASH, SIMULATION
 from buddycheck.checks.scenarios import scenario
 from buddycheck.checks.strategies.simulate import DEFAULT_WALKS, Simulator
-from buddycheck.checks.trace import replay
 from buddycheck.model import Kernel419
 
 

@@ -20,9 +20,9 @@ from buddycheck.checks.cli import main
 from buddycheck.checks.explore import Explorer, SymmetryBroken
 from buddycheck.checks.ops import Alloc
 from buddycheck.checks.properties import all_properties
+from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.scenarios import buddy_core, scenario
-from buddycheck.checks.trace import replay
 from buddycheck.model import Kernel419, preset
 from buddycheck.model import gfp as G
 from buddycheck.model.symmetry import UnitSymmetry

@@ -13,23 +13,14 @@ import runpy
 import pytest
 
 from buddycheck.checks.explore import Violation
+from buddycheck.checks.naming import object_reference, resolve_reference
 from buddycheck.checks.ops import Alloc, Drain, Free, Isolate, UndoIsolate
+from buddycheck.checks.printing import emit_pytest, format_program, pytest_source, write_atomic
 from buddycheck.checks.render import machine_picture
+from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
-from buddycheck.checks.trace import (
-    TraceError,
-    emit_pytest,
-    format_program,
-    object_reference,
-    op_from_dict,
-    op_to_dict,
-    pytest_source,
-    replay,
-    resolve_reference,
-    trace_from_json,
-    trace_to_json,
-    write_atomic,
-)
+from buddycheck.checks.trace_error import TraceError
+from buddycheck.checks.trace_json import op_from_dict, op_to_dict, trace_from_json, trace_to_json
 from buddycheck.model import Environment, Kernel419, preset
 from buddycheck.model import gfp as G
 
@@ -226,7 +217,7 @@ def test_every_kind_of_operation_round_trips():
 
 
 def test_operations_print_as_expressions_that_build_them():
-    from buddycheck.checks.trace import op_expr
+    from buddycheck.checks.naming import op_expr
 
     names = {"Alloc": Alloc, "Free": Free, "Drain": Drain, "Isolate": Isolate, "UndoIsolate": UndoIsolate,
              "G": G, "Environment": Environment}

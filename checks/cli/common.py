@@ -13,9 +13,9 @@ from buddycheck.model import Kernel419
 from buddycheck.spec.invariants import PROFILES
 
 from ..coverage import ModelCoverage
+from ..naming import resolve_reference
 from ..scenario_file import load_scenario
 from ..scenarios import scenario
-from ..trace import resolve_reference
 
 
 class UsageError(Exception):

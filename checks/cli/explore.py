@@ -12,9 +12,10 @@ import sys
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..explore import Explorer
 from ..portfolio import UnknownInvariant, properties_for
+from ..printing import emit_pytest, format_program
 from ..shrink import shrink
 from ..strategies.simulate import Simulator
-from ..trace import emit_pytest, format_program, trace_document
+from ..trace_json import trace_document
 from .common import (
     Progress,
     UsageError,

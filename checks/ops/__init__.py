@@ -1,0 +1,39 @@
+"""Operations a scenario may perform: immutable values that apply themselves to a machine and print as code.
+
+One operation class per module; each declares on itself what the rest of the checker needs to know
+about it (checks/ops/base.py): its JSON name, its rank for the shrinker, whether it names pfns or
+allocates, how its fields are read and written. Each operation's `code()` is the Python statement
+that replays it on a machine `m`, so a trace of operations prints as a runnable program.
+
+Importing this package registers every operation, in the order below (the order errors list the
+known kinds in); `OPERATIONS` maps each kind to its class.
+"""
+
+# registration order: the order the known kinds are listed in
+# isort: off
+from .alloc import Alloc
+from .free import Free
+from .drain import Drain
+from .isolate import Isolate
+from .undo_isolate import UndoIsolate
+from .alloc_pages import AllocPages
+from .set_mempolicy import SetMempolicy
+from .set_cpuset import SetCpuset
+from .mmap import Mmap
+from .alloc_vma import AllocVma
+from .add_task import AddTask
+from .mbind import Mbind
+from .set_memcg_limit import SetMemcgLimit
+from .get_mempolicy import GetMempolicy
+# isort: on
+from .base import OPERATIONS, SETUP_RANK, Operation, is_operation, operation, unregister
+from .code import env_code, gfp_code, nodes_code, run_with_env, with_env
+from .fields import GfpMask
+from .request import CONTEXT_FLAGS
+
+__all__ = [
+    "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma", "Drain", "Free",
+    "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Operation", "SetCpuset", "SetMemcgLimit",
+    "SetMempolicy", "UndoIsolate", "env_code", "gfp_code", "is_operation", "nodes_code", "operation",
+    "run_with_env", "unregister", "with_env",
+]

@@ -1,0 +1,26 @@
+"""The get_mempolicy operation: the system call, by a task; it reads and changes nothing."""
+
+from dataclasses import dataclass
+
+from .base import Operation, operation
+
+
+@operation
+@dataclass(frozen=True)
+class GetMempolicy(Operation):
+    """get_mempolicy(&policy, nmask, maxnode, addr, flags) by a task: reads, changes nothing."""
+
+    kind = "get_mempolicy"
+    rank = 10
+
+    flags: int = 0  # MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
+    addr: int = 0
+    task: int = 0
+    maxnode: int | None = None
+
+    def apply(self, m):
+        return m.get_mempolicy(self.flags, self.addr, maxnode=self.maxnode, task=self.task)
+
+    def code(self, m="m"):
+        extra = "" if self.maxnode is None else f", maxnode={self.maxnode}"
+        return f"{m}.get_mempolicy({self.flags:#x}, {self.addr:#x}{extra}, task={self.task})"

@@ -1,0 +1,32 @@
+"""The isolate operation: start_isolate_page_range() over whole pageblocks."""
+
+from dataclasses import dataclass
+
+from buddycheck.model.constants import MIGRATE_MOVABLE
+
+from .base import Operation, operation
+
+
+@operation
+@dataclass(frozen=True)
+class Isolate(Operation):
+    """start_isolate_page_range() over whole pageblocks, as offlining (MOVABLE) or alloc_contig_range (CMA)."""
+
+    kind = "isolate"
+    rank = 4
+    names_pfns = True
+    quiet_fields = frozenset({"migratetype"})
+
+    start_pfn: int
+    end_pfn: int
+    migratetype: int = MIGRATE_MOVABLE
+
+    def simplicity(self):
+        return (self.start_pfn, self.end_pfn, self.migratetype)
+
+    def apply(self, m):
+        return m.isolate(self.start_pfn, self.end_pfn, migratetype=self.migratetype)
+
+    def code(self, m="m"):
+        extra = "" if self.migratetype == MIGRATE_MOVABLE else f", migratetype={self.migratetype}"
+        return f"{m}.isolate({self.start_pfn}, {self.end_pfn}{extra})"

@@ -1,0 +1,37 @@
+"""The mbind operation: the system call, by a task, for part of its VMAs."""
+
+from dataclasses import dataclass
+
+from .base import Operation, operation
+from .code import nodes_code
+
+
+@operation
+@dataclass(frozen=True)
+class Mbind(Operation):
+    """mbind(start, length, mode | mode flags, nodes, flags) by a task: a policy for part of its VMAs."""
+
+    kind = "mbind"
+    rank = 9
+
+    start: int
+    length: int
+    mode: int
+    nodes: frozenset | None = None
+    flags: int = 0  # MPOL_MF_*
+    task: int = 0
+    maxnode: int | None = None
+
+    def simplicity(self):
+        nodes = sorted(self.nodes or ())
+        return (len(nodes), nodes)
+
+    def apply(self, m):
+        return m.mbind(self.start, self.length, self.mode, None if self.nodes is None else set(self.nodes),
+                       maxnode=self.maxnode, flags=self.flags, task=self.task)
+
+    def code(self, m="m"):
+        extra = f", flags={self.flags:#x}" if self.flags else ""
+        extra += "" if self.maxnode is None else f", maxnode={self.maxnode}"
+        return (f"{m}.mbind({self.start:#x}, {self.length:#x}, {self.mode:#x}, {nodes_code(self.nodes)}{extra}, "
+                f"task={self.task})")

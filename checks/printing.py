@@ -1,0 +1,358 @@
+"""Printing counterexamples: as a runnable program, and as a pytest file that pins them.
+
+- `format_program()` prints a trace as a Python program that rebuilds the machine and replays
+  every operation, with the result and the per-zone block map (checks/render.py) as comments.
+- `emit_pytest()` writes a pytest file that pins a counterexample (see its docstring).
+
+A model that crashes or hangs (checks/failure.py): the printed program runs the operations and its
+last statement raises (a hang runs inside the watchdog, which stops it with ModelHang); the pinned
+test asserts the last operation fails so. How the machine, the model and the properties are named
+in the printed code is checks/naming.py's.
+"""
+
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+
+from buddycheck.model.environment import IDLE
+
+from .explore import HANG
+from .naming import import_code, machine_expression, model_binding, object_reference, op_expr
+from .render import machine_picture
+from .replay import replay
+from .report import FAILURE_KINDS
+from .trace_error import TraceError
+
+
+def _doc_text(text):
+    """Text that can sit inside a triple-quoted docstring."""
+    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _one_line(text):
+    return " ".join(str(text).split())
+
+
+def _zone_lines(m):
+    return machine_picture(m, indent="").splitlines()
+
+
+def _comment(lines, indent="#   "):
+    return [indent + line for line in lines]
+
+
+def _replayed(scenario, trace, properties):
+    result = replay(scenario, trace, properties)
+    if result.disabled is not None:
+        raise TraceError(f"cannot replay the trace on {scenario.name}: {result.disabled}")
+    return result
+
+
+def _ending(violation, result):
+    found = violation if violation is not None else result.first_violation
+    if found is None:
+        return ["# no property was violated by this trace"]
+    return [f"# violated: {_one_line(found.invariant)}"] + _comment(str(found.message).splitlines(), "#   ")
+
+
+def step_comments(scenario, result):
+    """Per step: the result and the zones whose block map or counts changed (all zones at the start)."""
+    m = scenario.initial()
+    m.restore(result.initial_state)
+    before = _zone_lines(m)
+    out = [["# initial state:"] + _comment(before)]
+    for step in result.steps:
+        m.restore(step.state)
+        after = _zone_lines(m)
+        changed = [line for old, line in zip(before, after) if old != line]
+        lines = [f"# step {step.index + 1} -> {_one_line(step.result)}"]
+        lines += _comment(changed) if changed else ["#   (no zone changed)"]
+        for name, message in step.violations:
+            lines.append(f"#   ! {_one_line(name)}: {_one_line(message)}")
+        out.append(lines)
+        before = after
+    return out
+
+
+def format_program(scenario, trace, properties=(), *, violation=None, model_ref=None):
+    """The counterexample as a runnable Python program (see the module docstring).
+
+    `properties` are checked at every step and their violations shown as comments; the ending names
+    `violation` if given, else the first violation found while replaying.
+    """
+    trace = tuple(trace)
+    result = _replayed(scenario, trace, properties)
+    failed = result.failure
+    found = violation if violation is not None else result.first_violation
+    if failed is not None:
+        found = failed  # nothing after the failing operation runs
+    machine_import, machine = machine_expression(scenario)
+    alias, ref = model_binding(scenario, model_ref)
+    needs_env = any(getattr(op, "env", IDLE) != IDLE for op in trace)
+    uses_gfp = any(hasattr(op, "gfp") for op in (*scenario.setup, *trace))
+    if failed is not None:
+        title = f"Counterexample: {found.invariant}, the model fails at operation {len(trace)}"
+        if result.initial_state is None:
+            title = f"Counterexample: {found.invariant}, the model fails while booting or in the setup"
+    elif found is not None:
+        title = f"Counterexample: {found.invariant} fails after {len(trace)} operation(s)"
+    else:
+        title = f"Replay of {len(trace)} operation(s)"
+    lines = [
+        f'"""{_doc_text(title)} on model {_doc_text(scenario.model.NAME)} (scenario {_doc_text(scenario.name)}).',
+        "",
+        "Replays the operations on a fresh machine; each step's result and the zones it changed are in",
+        "the comments (. free in buddy, p on a per-cpu list, A allocated, | between blocks).",
+        '"""',
+        "",
+    ]
+    imports = [machine_import]
+    if uses_gfp:
+        imports.append("from buddycheck.model import gfp as G")
+    if needs_env:
+        imports.append("from buddycheck.model.environment import IDLE, Environment")
+    imports.append("from buddycheck.checks.render import machine_picture")
+    if failed is not None and failed.invariant == HANG:
+        imports.append("from buddycheck.checks.watchdog import watch")
+    lines += import_code([(alias, ref)], imports)
+    boot = [f"m = {alias}({machine})", *(op.code() for op in scenario.setup)]
+    if result.initial_state is None:  # booting or the setup fails: nothing else runs
+        return "\n".join(lines + [""] + _failing(boot, failed, scenario.op_budget) + [""])
+    lines += [""] + boot
+    comments = step_comments(scenario, result)
+    lines += comments[0]
+    for op, comment in zip(trace, comments[1:]):
+        lines.append(op.code())
+        lines += comment
+    if failed is not None:
+        op = trace[len(result.steps)]
+        return "\n".join(lines + _failing([op.code()], failed, scenario.op_budget) + [""])
+    lines += _ending(found, result)
+    lines += ["", "print(machine_picture(m))", ""]
+    return "\n".join(lines)
+
+
+def _failing(statements, failed, budget):
+    """The statements at which the model fails, with why as a comment; a hang runs under the watchdog."""
+    lines = [f"# the model fails here: {_one_line(failed.invariant)}"]
+    lines += _comment(str(failed.message).splitlines(), "#   ")
+    if failed.invariant != HANG:
+        return lines + list(statements)
+    lines.append(f"# (the watchdog stops it after {budget:g} s with ModelHang)")
+    return lines + [f"with watch({budget!r}):"] + [textwrap.indent(code, "    ") for code in statements]
+
+
+
+def write_atomic(path, text):
+    """Write text to path through a temporary file in the same directory and a rename.
+
+    Either the whole text is at `path` afterwards or the file is as it was; an OSError (no such
+    directory, no space, no permission) becomes a TraceError naming the path.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise TraceError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+PYTEST_DOC = '''"""Pinned counterexample: {invariant} fails after {n} operation(s)
+on model {model} (scenario {scenario}).
+
+{message}
+
+While the bug is present this test PASSES: it replays the operations on the model and asserts that
+the invariant is violated at the last step and at no earlier one. Once the bug is fixed it FAILS, so
+the fix is noticed. Then flip it into a regression test: set EXPECT_VIOLATION = False, and the test
+asserts that the invariant holds after every step of this same sequence.
+"""
+'''
+
+PYTEST_BODY = '''
+EXPECT_VIOLATION = True
+INVARIANT = {invariant!r}
+
+TRACE = (
+{trace}
+)
+
+
+def test_{slug}():
+    assert PROPERTY.name == INVARIANT
+    m = {model}({machine})
+{setup}
+    verdicts = []
+    for op in TRACE:
+        before = m.freeze()
+        result = op.apply(m)
+        verdicts.append(list(PROPERTY.violations(before, op, result, m)))
+    failing = [(step + 1, messages) for step, messages in enumerate(verdicts) if messages]
+    if EXPECT_VIOLATION:
+        assert failing and failing[0][0] == len(TRACE), (
+            f"{{INVARIANT}}: expected the first violation at step {{len(TRACE)}}, got {{failing or 'none'}} "
+            "(if the bug was fixed, see the module docstring)")
+    else:
+        assert not failing, f"{{INVARIANT}} violated: {{failing}}"
+'''
+
+
+PYTEST_FAILURE_DOC = '''"""Pinned counterexample: the model fails ({invariant}) at operation {n}
+on model {model} (scenario {scenario}).
+
+{message}
+
+While the bug is present this test PASSES: it replays the operations on the model and asserts that
+the first one to fail is operation {n} (0: booting or the setup), {what} in {function}.
+Once the bug is fixed it FAILS, so the fix is noticed. Then flip it into a regression test:
+set EXPECT_FAILURE = False, and the test asserts that every operation of this sequence runs.
+"""
+'''
+
+PYTEST_FAILURE_BODY = '''
+EXPECT_FAILURE = True
+KIND = {kind!r}
+ERROR = {error!r}
+FUNCTION = {function!r}
+BUDGET = {budget!r}  # seconds of wall-clock time per operation before the watchdog stops it
+
+TRACE = (
+{trace}
+)
+
+
+def run():
+    """(operation number, Failure) of the first step that fails (0: booting or the setup), or None."""
+    step = 0
+    try:
+        with watch(BUDGET):
+            m = {model}({machine})
+{setup}        for step, op in enumerate(TRACE, 1):
+            with watch(BUDGET):
+                op.apply(m)
+    except ModelError:
+        raise  # an operation that is not enabled: the trace no longer fits the model
+    except Exception as e:
+        return step, failure_of(e, {model})
+    return None
+
+
+def test_{slug}():
+    failed = run()
+    if EXPECT_FAILURE:
+        assert failed is not None, "no operation failed (if the bug was fixed, see the module docstring)"
+        step, failure = failed
+        assert (step, failure.kind, failure.error, failure.function) == (len(TRACE), KIND, ERROR, FUNCTION), (
+            f"expected {{KIND}} ({{ERROR}} in {{FUNCTION}}) at operation {{len(TRACE)}}, got {{failure.message}} "
+            f"at operation {{step}}")
+    else:
+        assert failed is None, f"operation {{failed[0]}}: {{failed[1].message}}"
+'''
+
+
+def failure_pytest_source(scenario, violation, *, model_ref=None):
+    """The pinned test of a crash or hang: the last operation fails with the same exception in the same function."""
+    trace = tuple(violation.trace)
+    result = _replayed(scenario, trace, ())
+    failed = result.failure
+    if failed is None or len(failed.trace) != len(trace) or failed.invariant != violation.invariant or (
+            violation.failure is not None and not violation.failure.same_as(failed.failure)):
+        raise TraceError(f"the {violation.invariant} counterexample does not reproduce on {scenario.name} "
+                         f"when replayed (got {failed.message if failed is not None else 'no failure'})")
+    failure = failed.failure
+    machine_import, machine = machine_expression(scenario)
+    alias, ref = model_binding(scenario, model_ref)
+    what = "stopped by the watchdog" if failure.kind == HANG else f"raising {failure.error}"
+    header = PYTEST_FAILURE_DOC.format(invariant=failure.kind, n=len(trace), what=what, function=failure.function,
+                                       model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
+                                       message=textwrap.fill(_doc_text(failed.message), 100))
+    imports = [machine_import, "from buddycheck.checks.failure import failure_of",
+               "from buddycheck.checks.watchdog import watch", "from buddycheck.model.errors import ModelError"]
+    kinds = sorted({type(op).__name__ for op in trace})
+    if kinds:
+        imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
+    if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
+        imports.append("from buddycheck.model import gfp as G")
+    if any(getattr(op, "env", IDLE) != IDLE for op in trace):
+        imports.append("from buddycheck.model.environment import Environment")
+    imports = import_code([(alias, ref)], imports)
+    rows = []
+    for i, op in enumerate(trace):
+        outcome = _one_line(result.steps[i].result) if i < len(result.steps) else f"fails: {failure.kind}"
+        rows += [f"    # step {i + 1} -> {outcome}", f"    {op_expr(op)},"]
+    setup = "".join(f"        with watch(BUDGET):\n            {op.code()}\n" for op in scenario.setup)
+    body = PYTEST_FAILURE_BODY.format(kind=failure.kind, error=failure.error, function=failure.function,
+                                      budget=scenario.op_budget, trace="\n".join(rows),
+                                      slug=_slug(failure.kind), model=alias,
+                                      machine=machine.replace("\n", "\n            "), setup=setup)
+    text = header + "\n" + "\n".join(imports) + "\n" + body
+    compile(text, "<emitted test>", "exec")
+    return text
+
+
+def _slug(text):
+    word = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+    while "__" in word:
+        word = word.replace("__", "_")
+    return ("pinned_" + word)[:60].rstrip("_")
+
+
+def pytest_source(scenario, violation, properties, *, model_ref=None, property_ref=None):
+    """The text emit_pytest() writes."""
+    if violation.invariant in FAILURE_KINDS:
+        return failure_pytest_source(scenario, violation, model_ref=model_ref)
+    prop = next((p for p in properties if p.name == violation.invariant), None)
+    if prop is None:
+        raise TraceError(f"no property named {violation.invariant!r} among "
+                         f"{[p.name for p in properties]}: the test needs it to check the trace")
+    trace = tuple(violation.trace)
+    result = _replayed(scenario, trace, [prop])
+    machine_import, machine = machine_expression(scenario)
+    alias, ref = model_binding(scenario, model_ref)
+    pref = object_reference(prop, property_ref)
+    header = PYTEST_DOC.format(invariant=_doc_text(violation.invariant), n=len(trace),
+                               model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
+                               message=textwrap.fill(_doc_text(violation.message), 100))
+    imports = [machine_import]
+    kinds = sorted({type(op).__name__ for op in trace})
+    imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
+    if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
+        imports.append("from buddycheck.model import gfp as G")
+    if any(getattr(op, "env", IDLE) != IDLE for op in trace):
+        imports.append("from buddycheck.model.environment import Environment")
+    imports = import_code([(alias, ref), ("PROPERTY", pref)], imports)
+    rows = []
+    for op, step in zip(trace, result.steps):
+        rows += [f"    # step {step.index + 1} -> {_one_line(step.result)}", f"    {op_expr(op)},"]
+    body = PYTEST_BODY.format(invariant=violation.invariant, trace="\n".join(rows), slug=_slug(violation.invariant),
+                              model=alias, machine=machine.replace("\n", "\n    "),
+                              setup="\n".join(f"    {op.code()}" for op in scenario.setup))
+    text = header + "\n" + "\n".join(imports) + "\n" + body
+    compile(text, "<emitted test>", "exec")
+    return text
+
+
+def emit_pytest(path, scenario, violation, properties, *, model_ref=None, property_ref=None):
+    """Write a pytest file pinning the counterexample: it passes while the invariant still fails.
+
+    The test replays `violation.trace` on `scenario.model` and asserts that the property named
+    `violation.invariant` is violated at the last step (and not before), so it starts failing when
+    the bug is fixed. To keep it as a regression test after the fix, set `EXPECT_VIOLATION = False`
+    in the written file: it then asserts the invariant holds at every step of the same sequence.
+    A crash or hang (`model_crash`, `model_hang`) needs no property: the test asserts that the last
+    operation fails with the same exception type in the same function of the model.
+    The file is written atomically (a temporary file renamed into place). Returns the path.
+    """
+    return write_atomic(path, pytest_source(scenario, violation, properties, model_ref=model_ref,
+                                            property_ref=property_ref))
