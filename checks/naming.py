@@ -34,6 +34,8 @@ from .ops import OPERATIONS, env_code, gfp_code, is_operation
 from .ops.fields import ENV, GFP, field_kind
 from .trace_error import TraceError
 
+OPS_PACKAGE = "buddycheck.checks.ops"
+
 
 def preset_call(params):
     """(name, kwargs) of the built-in preset that `params` names, or None."""
@@ -274,6 +276,24 @@ def import_code(bindings, imports=()):
         ]
         lines += [f"{alias} = {var}.{expr}" for alias, expr in names]
     return lines
+
+
+def operation_imports(ops):
+    """(import lines, (alias, reference) bindings) that bind the class of every operation in `ops` by its name.
+
+    The built-in operations come in one line from buddycheck.checks.ops; an operation class defined
+    elsewhere (a test module, for instance) is bound by its reference like a model.
+    """
+    builtin, bindings = [], []
+    for cls in sorted({type(op) for op in ops}, key=lambda c: c.__name__):
+        ref = object_reference(cls)
+        where, expr = split_reference(ref)
+        if where == OPS_PACKAGE and expr == cls.__name__:
+            builtin.append(expr)
+        else:
+            bindings.append((cls.__name__, ref))
+    lines = [f"from {OPS_PACKAGE} import {', '.join(builtin)}"] if builtin else []
+    return lines, bindings
 
 
 def op_expr(op):

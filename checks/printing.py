@@ -18,7 +18,7 @@ from pathlib import Path
 from buddycheck.model.environment import IDLE
 
 from .explore import HANG
-from .naming import import_code, machine_expression, model_binding, object_reference, op_expr
+from .naming import import_code, machine_expression, model_binding, object_reference, op_expr, operation_imports
 from .render import machine_picture
 from .replay import replay
 from .report import FAILURE_KINDS
@@ -279,14 +279,13 @@ def failure_pytest_source(scenario, violation, *, model_ref=None):
                                        message=textwrap.fill(_doc_text(failed.message), 100))
     imports = [machine_import, "from buddycheck.checks.failure import failure_of",
                "from buddycheck.checks.watchdog import watch", "from buddycheck.model.errors import ModelError"]
-    kinds = sorted({type(op).__name__ for op in trace})
-    if kinds:
-        imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
+    op_imports, op_bindings = operation_imports(trace)
+    imports += op_imports
     if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
         imports.append("from buddycheck.model import gfp as G")
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports = import_code([(alias, ref)], imports)
+    imports = import_code([(alias, ref), *op_bindings], imports)
     rows = []
     for i, op in enumerate(trace):
         outcome = _one_line(result.steps[i].result) if i < len(result.steps) else f"fails: {failure.kind}"
@@ -325,13 +324,13 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
                                model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
                                message=textwrap.fill(_doc_text(violation.message), 100))
     imports = [machine_import]
-    kinds = sorted({type(op).__name__ for op in trace})
-    imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
+    op_imports, op_bindings = operation_imports(trace)
+    imports += op_imports
     if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
         imports.append("from buddycheck.model import gfp as G")
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports = import_code([(alias, ref), ("PROPERTY", pref)], imports)
+    imports = import_code([(alias, ref), ("PROPERTY", pref), *op_bindings], imports)
     rows = []
     for op, step in zip(trace, result.steps):
         rows += [f"    # step {step.index + 1} -> {_one_line(step.result)}", f"    {op_expr(op)},"]
