@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 from buddycheck.model import Kernel419
 from buddycheck.model.errors import ConfigError, ModelError
-from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
-from .ops import Alloc, AllocVma, Drain, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy, UndoIsolate
+from .ops import Free, Isolate, UndoIsolate
+from .ops import config_check as _check
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
 
@@ -159,20 +159,17 @@ class Scenario:
         return ops
 
 
-def _check(ok, where, key, value, why):
-    if not ok:
-        raise ConfigError(f"{where}: {key} = {value!r}: {why}")
-
-
 def _validate_op(m, op, where):
-    """The static checks of one operation against the booted machine `m` (after the scenario's setup)."""
+    """The static checks of one operation against the booted machine `m` (after the scenario's setup).
+
+    Every operation's cpu and task must exist, an allocating one's order and gfp mask must be ones
+    the machine takes; the rest is the operation's own `validate()`.
+    """
     t = m.topology
     w = f"{where}: {op.code()}"
     cpu = getattr(op, "cpu", None)
     if cpu is not None:
         _check(cpu in t.cpus, w, "cpu", cpu, f"no such CPU (cpus: {list(t.cpus)})")
-    if isinstance(op, Drain):
-        return
     task = getattr(op, "task", None)
     if task is not None:
         _check(task in m.tasks, w, "task", task, f"no such task (tasks: {sorted(m.tasks)}; add one with [[task]])")
@@ -182,20 +179,4 @@ def _validate_op(m, op, where):
             m.validate_gfp(op.gfp)
         except ModelError as e:
             raise ConfigError(f"{w}: gfp = {op.gfp:#x}: {e}") from None
-    if isinstance(op, Alloc):
-        if op.nid is not None:
-            _check(op.nid in t.node_ids, w, "nid", op.nid, f"no such node (nodes: {list(t.node_ids)})")
-        for nid in sorted(op.nodes or ()):
-            _check(nid in t.node_ids, w, "nodes", nid, f"no such node (nodes: {list(t.node_ids)})")
-    if isinstance(op, AllocVma):
-        vmas = m.tasks[op.task].vmas
-        _check(any(v.start <= op.addr < v.end for v in vmas), w, "addr", op.addr,
-               f"in no VMA of task {op.task} (map one with [[mmap]])")
-    if isinstance(op, GetMempolicy) and op.flags & MPOL_F_NODE and op.flags & MPOL_F_ADDR:
-        raise ConfigError(f"{w}: flags = {op.flags:#x}: MPOL_F_NODE|MPOL_F_ADDR asks the node of a mapped page, "
-                          "which the model does not have (no page tables)")
-    # the node ids of system calls are the user's input, checked by the kernel itself (-EINVAL is a result
-    # worth exploring), so they need not exist
-    if isinstance(op, SetMempolicy | Mbind | SetCpuset):
-        for nid in sorted(op.nodes or ()):
-            _check(nid >= 0, w, "nodes", nid, "node ids are non-negative")
+    op.validate(m, w)

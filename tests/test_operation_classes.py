@@ -21,6 +21,7 @@ from buddycheck.checks.ops import (
     Free,
     GfpMask,
     Operation,
+    config_check,
     gfp_code,
     nodes_code,
     operation,
@@ -56,6 +57,9 @@ class AllocNear(Operation):
 
     def simplicity(self):
         return (self.hint,)
+
+    def validate(self, m, where):
+        config_check(self.hint >= 0, where, "hint", self.hint, "a pfn is not negative")
 
     def apply(self, m):
         return run_with_env(m, self.env, lambda: m.alloc(self.gfp, self.order, cpu=self.cpu, nodemask=self.nodes))
@@ -173,11 +177,13 @@ def test_a_declared_operation_prints_as_code_and_in_a_pinned_test(registered, tm
     runpy.run_path(str(path))["test_pinned_nothing_allocated"]()  # passes: the violation is still there
 
 
-def test_what_an_operation_declares_decides_allocation_and_pfn_checks(registered):
+def test_what_an_operation_declares_decides_its_validation_and_pfn_checks(registered):
     too_big = AllocNear(G.GFP_KERNEL, 7, 0)
     with pytest.raises(ConfigError, match="order = 7: not below MAX_ORDER = 4"):
         buddy_scenario(too_big).validate()
     buddy_scenario(NoteNear(G.GFP_KERNEL, 7, 0)).validate()  # not allocating: its order is not an order
+    with pytest.raises(ConfigError, match=r"scenario near: m\.alloc\(.*\): hint = -1: a pfn is not negative"):
+        buddy_scenario(AllocNear(G.GFP_KERNEL, 1, -1)).validate()  # its own check
     nowhere = AllocNear(G.GFP_KERNEL, 3, 0, nodes=frozenset({5}))  # a nodemask of no node: NULL
     with pytest.raises(ConfigError, match=r"setup allocation m\.alloc\(G\.GFP_KERNEL, 3, .*nodemask=\{5\}\) fails"):
         buddy_scenario(Alloc(G.GFP_KERNEL, 0), setup=(nowhere,)).validate()

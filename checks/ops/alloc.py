@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from buddycheck.model.environment import IDLE, Environment
 
-from .base import Operation, operation
+from .base import Operation, config_check, operation
 from .code import gfp_code, nodes_code, with_env
 from .fields import GfpMask
 from .request import CONTEXT_FLAGS, request_simplicity
@@ -44,6 +44,13 @@ class Alloc(Operation):
 
     def simplicity(self):
         return request_simplicity(self)
+
+    def validate(self, m, where):
+        t = m.topology
+        if self.nid is not None:
+            config_check(self.nid in t.node_ids, where, "nid", self.nid, f"no such node (nodes: {list(t.node_ids)})")
+        for nid in sorted(self.nodes or ()):
+            config_check(nid in t.node_ids, where, "nodes", nid, f"no such node (nodes: {list(t.node_ids)})")
 
     def apply(self, m):
         m.env = self.env

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from buddycheck.model.environment import IDLE, Environment
 
-from .base import Operation, operation
+from .base import Operation, config_check, operation
 from .code import gfp_code, run_with_env, with_env
 from .fields import GfpMask
 from .request import request_simplicity
@@ -31,6 +31,11 @@ class AllocVma(Operation):
 
     def simplicity(self):
         return request_simplicity(self)
+
+    def validate(self, m, where):
+        vmas = m.tasks[self.task].vmas
+        config_check(any(v.start <= self.addr < v.end for v in vmas), where, "addr", self.addr,
+                     f"in no VMA of task {self.task} (map one with [[mmap]])")
 
     def apply(self, m):
         return run_with_env(m, self.env, lambda: m.alloc_vma(self.gfp, self.order, self.addr, cpu=self.cpu,

@@ -14,6 +14,7 @@ kind reads these declarations instead of listing classes:
 - `step_judged`: spec/steps.py states its request, so step invariants and alloc_progress judge it;
 - `policied`: its node and nodemask come from the calling task's mempolicy (alloc_pages_current);
 - `moves_interleave_cursor`: it may move its own task's interleave cursor (il_prev);
+- `validate(m, where)`: its own checks against the booted machine (checks/scenario.py runs them);
 - `quiet_fields`: fields written to JSON only when they differ from their default (fields newer
   than the format's first version, so older documents read as before);
 - the annotations of its fields: how the codec and the printer read and write each field
@@ -25,6 +26,8 @@ in a fixed order), which is the order errors list the known kinds in.
 
 from dataclasses import is_dataclass
 from typing import ClassVar
+
+from buddycheck.model.errors import ConfigError
 
 # kind -> operation class, in registration order
 OPERATIONS = {}
@@ -49,11 +52,21 @@ class Operation:
         """The shrinker's tie-break among operations of this kind with equal common arguments, smaller is simpler."""
         return (repr(self),)
 
+    def validate(self, m, where):
+        """ConfigError for what this operation could never run on the booted machine `m`, beyond the checks
+        every operation gets (its cpu, its task, an allocation's order and gfp; checks/scenario.py)."""
+
     def apply(self, m):
         raise NotImplementedError
 
     def code(self, m="m"):
         raise NotImplementedError
+
+
+def config_check(ok, where, key, value, why):
+    """ConfigError naming where, the key and its value, and why, unless ok."""
+    if not ok:
+        raise ConfigError(f"{where}: {key} = {value!r}: {why}")
 
 
 def operation(cls):

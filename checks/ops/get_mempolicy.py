@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+from buddycheck.model.errors import ConfigError
+from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
+
 from .base import Operation, operation
 
 
@@ -17,6 +20,11 @@ class GetMempolicy(Operation):
     addr: int = 0
     task: int = 0
     maxnode: int | None = None
+
+    def validate(self, m, where):
+        if self.flags & MPOL_F_NODE and self.flags & MPOL_F_ADDR:
+            raise ConfigError(f"{where}: flags = {self.flags:#x}: MPOL_F_NODE|MPOL_F_ADDR asks the node of a mapped "
+                              "page, which the model does not have (no page tables)")
 
     def apply(self, m):
         return m.get_mempolicy(self.flags, self.addr, maxnode=self.maxnode, task=self.task)

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from .base import Operation, operation
 from .code import nodes_code
+from .syscall import check_user_nodes
 
 
 @operation
@@ -25,6 +26,9 @@ class Mbind(Operation):
     def simplicity(self):
         nodes = sorted(self.nodes or ())
         return (len(nodes), nodes)
+
+    def validate(self, m, where):
+        check_user_nodes(self.nodes, where)
 
     def apply(self, m):
         return m.mbind(self.start, self.length, self.mode, None if self.nodes is None else set(self.nodes),

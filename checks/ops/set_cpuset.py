@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from .base import Operation, operation
 from .code import nodes_code
+from .syscall import check_user_nodes
 
 
 @operation
@@ -20,6 +21,9 @@ class SetCpuset(Operation):
     def simplicity(self):
         nodes = sorted(self.nodes or ())
         return (len(nodes), nodes)
+
+    def validate(self, m, where):
+        check_user_nodes(self.nodes, where)
 
     def apply(self, m):
         return m.set_cpuset(self.task, set(self.nodes))
