@@ -38,7 +38,7 @@ from buddycheck.model.results import AllocResult, OpResult, SyscallResult
 from buddycheck.model.variants import VARIANTS
 
 from .level import trace_to
-from .naming import import_code, machine_expression, object_reference, op_expr, resolve_reference
+from .naming import import_code, machine_expression, object_reference, op_expr, operation_imports, resolve_reference
 from .ops import is_operation, nodes_code
 from .properties import all_properties
 from .report import peak_rss_mb
@@ -649,15 +649,15 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
     sc = d.scenario
     machine_import, machine = machine_expression(sc)
     refs = [("Base", object_reference(base_cls, base_ref)), ("Head", object_reference(head_cls, head_ref))]
-    kinds = sorted({type(op).__name__ for op in d.trace})
+    op_imports, op_bindings = operation_imports(d.trace)
+    refs += op_bindings
     ops_used = tuple(d.trace) + tuple(op for op in sc.setup if is_operation(op))
     imports = [machine_import]
     if any(op.allocates for op in ops_used):
         imports.append("from buddycheck.model import gfp as G")
     if any("Environment(" in op_expr(op) for op in d.trace):
         imports.append("from buddycheck.model.environment import Environment")
-    if kinds:
-        imports.append(f"from buddycheck.checks.ops import {', '.join(kinds)}")
+    imports += op_imports
     imports += ["from buddycheck.checks.diff import observe", "from buddycheck.checks.properties import all_properties"]
     title = f"Difference between {base_cls.NAME} and {head_cls.NAME} after {d.length} operation(s)"
     lines = [f'"""{title} (scenario {sc.name}): {d.summary()}.', "",

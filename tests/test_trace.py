@@ -1,4 +1,5 @@
-"""Counterexample traces (checks/trace.py): replay, the printed program, JSON, the pinned pytest file.
+"""Counterexample traces (checks/replay.py, naming.py, trace_json.py, printing.py): replay, printing, JSON,
+the pinned pytest file.
 
 The planted bug here: NR_FREE_PAGES is never decremented (rmqueue's __mod_zone_freepage_state with a
 negative count does nothing), so after any allocation the counter exceeds the pages on the free lists.
