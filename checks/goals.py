@@ -9,7 +9,7 @@ ran that leave no trace in the result or the state (model/machine.py `observe`).
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC
 from buddycheck.model.errors import ConfigError
 
-from .ops import AllocVma, Free, GetMempolicy, Isolate, Mbind, SetCpuset, SetMempolicy
+from .ops import AllocVma, Free, Isolate
 from .scenario import Sometimes, allocation_failed, fell_back_to_remote_node, merged_on_free, split_a_block
 
 
@@ -56,11 +56,11 @@ def isolated_a_cma_range(op, result, m):
 
 def syscall_rejected(op, result, m):
     """A mempolicy system call or cpuset write returned an error (-EINVAL, -EFAULT...)."""
-    return isinstance(op, SetMempolicy | Mbind | SetCpuset | GetMempolicy) and result.ret < 0
+    return op.returns_errno and result.ret < 0
 
 
 def policy_set(op, result, m):
-    return isinstance(op, SetMempolicy | Mbind) and result.ret == 0
+    return op.sets_policy and result.ret == 0
 
 
 def thp_served(op, result, m):

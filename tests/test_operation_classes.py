@@ -200,3 +200,5 @@ def test_every_built_in_operation_declares_a_distinct_kind_and_a_rank():
     pfns = {kind for kind, cls in OPERATIONS.items() if cls.names_pfns}
     allocating = {kind for kind, cls in OPERATIONS.items() if cls.allocates}
     assert (pfns, allocating) == ({"free", "isolate", "undo_isolate"}, {"alloc", "alloc_pages", "alloc_vma"})
+    errno = {kind for kind, cls in OPERATIONS.items() if cls.returns_errno}
+    assert errno == {"set_mempolicy", "mbind", "set_cpuset", "get_mempolicy"}

@@ -14,6 +14,8 @@ kind reads these declarations instead of listing classes:
 - `step_judged`: spec/steps.py states its request, so step invariants and alloc_progress judge it;
 - `policied`: its node and nodemask come from the calling task's mempolicy (alloc_pages_current);
 - `moves_interleave_cursor`: it may move its own task's interleave cursor (il_prev);
+- `returns_errno`: a system call or cpuset write, whose result's `ret` is 0 or -errno (checks/goals.py);
+- `sets_policy`: on success it installs a mempolicy (checks/goals.py);
 - `validate(m, where)`: its own checks against the booted machine (checks/scenario.py runs them);
 - `quiet_fields`: fields written to JSON only when they differ from their default (fields newer
   than the format's first version, so older documents read as before);
@@ -46,6 +48,8 @@ class Operation:
     step_judged: ClassVar[bool] = False
     policied: ClassVar[bool] = False
     moves_interleave_cursor: ClassVar[bool] = False
+    returns_errno: ClassVar[bool] = False
+    sets_policy: ClassVar[bool] = False
     quiet_fields: ClassVar[frozenset] = frozenset()
 
     def simplicity(self):

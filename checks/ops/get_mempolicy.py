@@ -15,6 +15,7 @@ class GetMempolicy(Operation):
 
     kind = "get_mempolicy"
     rank = 10
+    returns_errno = True
 
     flags: int = 0  # MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
     addr: int = 0

@@ -14,6 +14,8 @@ class Mbind(Operation):
 
     kind = "mbind"
     rank = 9
+    returns_errno = True
+    sets_policy = True
 
     start: int
     length: int

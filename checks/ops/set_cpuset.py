@@ -14,6 +14,7 @@ class SetCpuset(Operation):
 
     kind = "set_cpuset"
     rank = 7
+    returns_errno = True
 
     task: int
     nodes: frozenset

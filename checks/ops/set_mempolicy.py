@@ -15,6 +15,8 @@ class SetMempolicy(Operation):
     kind = "set_mempolicy"
     rank = 6
     moves_interleave_cursor = True
+    returns_errno = True
+    sets_policy = True
     quiet_fields = frozenset({"maxnode"})
 
     mode: int
