@@ -1,214 +1,47 @@
 """`buddycheck diff`: the shortest sequence of operations after which two models behave differently.
 
-`diff(base_cls, head_cls, scenario, depth, max_states)` explores both models breadth-first over the
-same operations, over PAIRS of frozen states (base state, head state). The operations come from
-`scenario.actions(base machine)`, so a difference is always reached by operations the base model
-offers. After each operation the two outcomes are compared:
+`diff(base_cls, head_cls, scenario, depth, max_states)` explores the pair of models as one model
+(checks/pair.py): a `PairScenario` whose machine runs each operation on both models and whose
+state is the pair of frozen states (base state, head state). The explorer (checks/explore.py)
+searches it breadth-first for a violation of the pair's property that the two models behave alike
+(checks/pair_property.py): after each operation the observables of the two outcomes are compared
+(checks/observation.py: results, events, a refusal or a crash or hang of one model only), and the
+verdicts of every invariant of `all_properties()`, judged on each model (one violated in one and
+not the other is a difference). The operations come from the base scenario, in the base machine's
+state, so a difference is always reached by operations the base model offers.
 
-- the observable of each result (`observe()`, defined once): for an allocation the block or NULL,
-  its node and its zone; for a system call, a cpuset write or an isolation the return value (0 or
-  -errno) and what it reported; for every operation the events it caused (kind and details). An
-  operation that one model refuses (ModelError: not enabled there) and the other runs is a
-  difference; one refused by both is not a transition. A model that crashes (any other exception)
-  is observed as a crash of that exception type, and an operation still running after the
-  scenario's `op_budget` (checks/watchdog.py) as a crash of type ModelHang;
-- the verdict of every invariant of `all_properties()`, judged on each model: an invariant violated
-  in one and not the other is a difference (one violated in both is not).
+Breadth-first order makes the first difference found a shortest one, and the explorer gives the
+search its workers, progress, time limit and coverage. The difference is then shrunk as every
+counterexample is (checks/shrink.py's `shrink()`, with the pair scenario and the difference
+property): operations removed, a smaller machine for the buddy-core preset (fewer pages), smaller
+operations of the same kind; every candidate must still show a difference at its last step.
+Nothing found means the two models are equivalent up to the bound, and the report says which
+bound: the depth reached, whether the pair state space was exhausted, and how many pairs of states
+were seen (or that --max-states, the time limit or an interrupt stopped it).
 
-Breadth-first order makes the first difference found a shortest one. It is then shrunk the way
-counterexamples are (checks/shrink.py's order of simplicity): operations removed, a smaller machine
-for the buddy-core preset (fewer pages), smaller operations of the same kind; every candidate must
-still show a difference at its last step. Nothing found means the two models are equivalent up to
-the bound, and the report says which bound: the depth reached, whether the pair state space was
-exhausted, and how many pairs of states were seen (or that --max-states or an interrupt stopped it).
-
-Not observed: the reason text of a NULL allocation (the kernel returns only NULL), statistics, and
-the state itself (two models may keep different bookkeeping; only what a caller or an invariant
-can see counts). Operations the head model would offer and the base model does not (a free of a
-block only the head allocated) are not explored; such a state is reached only after an earlier
-step already differed.
+Not observed: the reason text of a NULL allocation, statistics, and the state itself (two models
+may keep different bookkeeping; only what a caller or an invariant can see counts).
 """
 
 import time
 from dataclasses import dataclass, field
 
 from buddycheck.model import Kernel419
-from buddycheck.model.errors import ModelError
-from buddycheck.model.results import AllocResult, OpResult, SyscallResult
 from buddycheck.model.variants import VARIANTS
 
-from .level import trace_to
+from .explore import Explorer
 from .naming import import_code, machine_expression, object_reference, op_expr, operation_imports, resolve_reference
+from .observation import OBSERVED_FIELDS, Observation, differing_fields, observe, outcome_text  # noqa: F401  (API)
 from .ops import is_operation, nodes_code
-from .properties import all_properties
+from .pair import PairScenario
+from .pair_property import PairVerdicts, Side, StepPair, pair_properties  # noqa: F401  (this module's API)
+from .replay import NOT_OFFERED, replay
 from .report import peak_rss_mb
 from .scenario import Scenario
-from .shrink import machine_key, op_key, smaller_machines
+from .shrink import ShrinkError
+from .shrink import shrink as shrink_violation
 from .trace_error import TraceError
 from .trace_json import op_to_dict
-from .watchdog import DEFAULT_OP_BUDGET, watch
-
-# ---- the observable of one operation, defined once ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What a caller can see of one operation's outcome; two outcomes differ when these differ.
-
-    status: "ok", "refused" (the model raised ModelError: the operation is not enabled there) or
-    "crash" (any other exception). block/node/zone: an allocation's pfn (None for NULL), node and
-    zone index. ret: a system call's, cpuset write's or isolation's return value. reported: what
-    get_mempolicy wrote (policy, nodes). events: (kind, details) of every event, in order.
-    error: the exception class of a refused or crashed operation; `detail` (its message) is shown
-    but not compared.
-    """
-
-    status: str
-    block: int | None = None
-    node: int | None = None
-    zone: int | None = None
-    ret: int | None = None
-    reported: tuple | None = None
-    events: tuple = ()
-    error: str | None = None
-    detail: str = field(default="", compare=False)
-
-
-OBSERVED_FIELDS = ("status", "block", "node", "zone", "ret", "reported", "events", "error")
-
-
-def observe(outcome):
-    """The Observation of an operation's outcome: its result object, or the exception it raised."""
-    if isinstance(outcome, ModelError):
-        return Observation("refused", error=type(outcome).__name__, detail=str(outcome))
-    if isinstance(outcome, BaseException):
-        return Observation("crash", error=type(outcome).__name__, detail=str(outcome))
-    events = tuple((e.kind, tuple(e.detail)) for e in getattr(outcome, "events", ()))
-    if isinstance(outcome, AllocResult):
-        return Observation("ok", block=outcome.page, node=outcome.nid, zone=outcome.zone_idx, events=events)
-    if isinstance(outcome, SyscallResult):
-        nodes = None if outcome.nodes is None else tuple(sorted(outcome.nodes))
-        reported = None if outcome.policy is None and nodes is None else (outcome.policy, nodes)
-        return Observation("ok", ret=outcome.ret, reported=reported, events=events)
-    if isinstance(outcome, OpResult):
-        return Observation("ok", ret=outcome.value, events=events)
-    return Observation("ok", reported=(str(outcome),), events=events)
-
-
-def differing_fields(a, b):
-    """The names of the observed fields in which two observations differ.
-
-    When only one model refused the operation the answer is ["enabled"]; when the statuses differ
-    otherwise (one crashed) it is ["status"]: the other fields of a refusal or crash mean nothing.
-    """
-    if a.status != b.status:
-        return ["enabled"] if "refused" in (a.status, b.status) else ["status"]
-    return [name for name in OBSERVED_FIELDS if getattr(a, name) != getattr(b, name)]
-
-
-def outcome_text(outcome):
-    """How an outcome prints: the result's own text, or the refusal or crash with its message."""
-    if isinstance(outcome, ModelError):
-        return f"refused: {type(outcome).__name__}: {outcome}"
-    if isinstance(outcome, BaseException):
-        return f"CRASH: {type(outcome).__name__}: {outcome}"
-    return " ".join(str(outcome).split())
-
-
-# ---- one operation on both models -------------------------------------------------------------------
-
-
-def judge(props, before, op, result, m, per_state=True):
-    """(name, first message) of every property violated by this transition (state ones only if per_state)."""
-    out = []
-    for p in props:
-        if not per_state and getattr(p, "per_state", False):
-            continue
-        messages = p.violations(before, op, result, m)
-        if messages:
-            out.append((p.name, messages[0]))
-    return tuple(out)
-
-
-def apply_op(op, m, budget=DEFAULT_OP_BUDGET):
-    """(outcome, Observation) of op on m: the result, or the exception it raised (ModelHang past the budget)."""
-    try:
-        with watch(budget):
-            outcome = op.apply(m)
-    except Exception as e:  # ModelError: not enabled here; anything else: the model crashed or hung
-        return e, observe(e)
-    return outcome, observe(outcome)
-
-
-@dataclass(frozen=True)
-class Side:
-    """One model's outcome of one step: the observation, the printed result, the invariants violated."""
-
-    observation: Observation
-    text: str
-    violations: tuple = ()  # ((invariant, message), ...)
-
-    @property
-    def violated(self):
-        return tuple(sorted({name for name, _ in self.violations}))
-
-
-@dataclass(frozen=True)
-class StepPair:
-    """One operation applied to both models (index 0-based; -1 for the initial state's invariants)."""
-
-    index: int
-    op: object
-    base: Side
-    head: Side
-
-    @property
-    def fields(self):
-        """What differs: observed fields, and "invariants" when the verdicts differ."""
-        out = differing_fields(self.base.observation, self.head.observation)
-        if self.base.violated != self.head.violated:
-            out.append("invariants")
-        return tuple(out)
-
-    @property
-    def differs(self):
-        return bool(self.fields)
-
-    @property
-    def enabled_somewhere(self):
-        return "refused" not in (self.base.observation.status, self.head.observation.status) or \
-            self.base.observation.status != self.head.observation.status
-
-
-def step_pair(index, op, mb, mh, props_b, props_h, before_b, before_h, per_state=True, budget=DEFAULT_OP_BUDGET):
-    """Apply op to both machines (each in its `before` state already) and compare the outcomes.
-
-    Invariants are judged only on a model that ran the operation; with per_state False only the
-    step invariants are (see `judged()`).
-    """
-    rb, ob = apply_op(op, mb, budget)
-    rh, oh = apply_op(op, mh, budget)
-    return judged(StepPair(index, op, Side(ob, outcome_text(rb)), Side(oh, outcome_text(rh))),
-                  (rb, mb, props_b, before_b), (rh, mh, props_h, before_h), per_state)
-
-
-def judged(pair, base, head, per_state):
-    """The pair with each side's violated invariants added; base/head are (outcome, machine, props, before)."""
-    sides = []
-    for side, (outcome, m, props, before) in ((pair.base, base), (pair.head, head)):
-        if side.observation.status == "ok":
-            side = Side(side.observation, side.text, judge(props, before, pair.op, outcome, m, per_state))
-        sides.append(side)
-    return StepPair(pair.index, pair.op, *sides)
-
-
-def initial_pair(mb, mh, props_b, props_h):
-    """The state invariants' verdicts on the two initial states, as a StepPair of index -1."""
-    vb = judge([p for p in props_b if getattr(p, "per_state", False)], None, None, None, mb)
-    vh = judge([p for p in props_h if getattr(p, "per_state", False)], None, None, None, mh)
-    ok = Observation("ok")
-    return StepPair(-1, None, Side(ok, "initial state", vb), Side(ok, "initial state", vh))
-
 
 # ---- the difference and the report --------------------------------------------------------------------
 
@@ -284,7 +117,7 @@ class DiffReport:
         return f"bounded at depth {self.depth_bound}: every sequence of up to {self.depth_bound} operations"
 
 
-# ---- replay and search -----------------------------------------------------------------------------------
+# ---- replay -------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -297,252 +130,123 @@ class PairReplay:
     disabled: str | None = None
 
 
-def replay_pair(base_sc, head_sc, trace, *, stop_at_first=True):
-    """Replay trace on both models from their initial states, judging every invariant at every step.
+class _Steps:
+    """A property for trace.replay that keeps every step as a StepPair judged on every invariant."""
 
-    Each operation must be offered by `base_sc.actions()` in the base machine's state and run on at
+    name = "steps_differ"
+
+    def __init__(self, verdicts):
+        self.verdicts = verdicts
+        self.steps = []
+
+    def violations(self, before, op, result, m, after=None):
+        step = self.verdicts.step_pair(len(self.steps), op, result, m, before)
+        self.steps.append(step)
+        return ["the models differ"] if step.differs else []
+
+
+def pair_replay(pair, trace, *, stop_at_first=True):
+    """Replay trace on a PairScenario, judging every invariant of both models at every step.
+
+    Each operation must be offered by the base scenario in the base machine's state and run on at
     least one model; otherwise the replay stops and says why in `disabled`.
     """
-    mb, mh = base_sc.initial(), head_sc.initial()
-    props_b, props_h = all_properties(), all_properties()
-    init = initial_pair(mb, mh, props_b, props_h)
+    verdicts = PairVerdicts()
+    init = verdicts.initial_pair(pair.initial())
     if init.differs and stop_at_first:
         return PairReplay((), init, -1)
-    steps, first = [], (-1 if init.differs else None)
-    for i, op in enumerate(trace):
-        if op not in base_sc.actions(mb):
-            return PairReplay(tuple(steps), init, first, f"step {i + 1} ({op.code()}) is not offered here")
-        sb, sh = mb.freeze(), mh.freeze()
-        pair = step_pair(i, op, mb, mh, props_b, props_h, sb, sh, budget=base_sc.op_budget)
-        if not pair.enabled_somewhere:
-            return PairReplay(tuple(steps), init, first, f"step {i + 1} ({op.code()}) is refused by both models")
-        steps.append(pair)
-        if pair.differs and first is None:
-            first = i
-            if stop_at_first:
-                break
-    return PairReplay(tuple(steps), init, first)
+    record = _Steps(verdicts)
+    run = replay(pair, tuple(trace), [record], stop_at_first=stop_at_first)
+    first = -1 if init.differs else next((s.index for s in record.steps if s.differs), None)
+    disabled = None
+    if run.disabled is not None:
+        d = run.disabled
+        why = "is not offered here" if d.reason == NOT_OFFERED else "is refused by both models"
+        disabled = f"step {d.index + 1} ({d.op.code()}) {why}"
+    return PairReplay(tuple(record.steps), init, first, disabled)
 
 
-def reproduce(base_sc, head_sc, trace):
-    """The Difference that trace shows (cut after its first differing step), or None."""
-    run = replay_pair(base_sc, head_sc, tuple(trace))
+def replay_pair(base_sc, head_sc, trace, *, stop_at_first=True):
+    """`pair_replay()` of the pair (base_sc, head_sc's model) on base_sc's machine and operations."""
+    return pair_replay(PairScenario(base_sc, head_sc.model), trace, stop_at_first=stop_at_first)
+
+
+def difference_of(pair, trace):
+    """The Difference that trace shows on a PairScenario (cut after its first differing step), or None."""
+    run = pair_replay(pair, tuple(trace))
     if run.disabled is not None or run.first is None:
         return None
     n = run.first + 1
-    return Difference(tuple(trace[:n]), run.steps[:n], run.initial, base_sc)
-
-
-def search(base_sc, head_sc, depth, max_states, report, progress=None, deadline=None, coverage=None):
-    """Breadth-first search over pairs of states; the first difference (a shortest one) or None.
-
-    Fills `report` (pairs seen, transitions, depth, complete, stopped_by) as the explorer fills its report.
-    `deadline` (time.perf_counter() value) ends the search between two pairs, as a bound on its depth;
-    `coverage` (checks/coverage.py ModelCoverage) counts the head model's calls.
-    """
-    start = time.perf_counter()
-    last_tick = start
-    mb = base_sc.initial()  # a base that cannot boot is a bad base: its error propagates
-    try:
-        mh = head_sc.initial(prepare=None if coverage is None else coverage.count_calls)
-    except ModelError:
-        raise
-    except Exception as e:  # the head crashed or hung while booting or in the setup: a difference of length 0
-        report.stopped_by = "difference"
-        ok = Observation("ok")
-        return Difference((), (), StepPair(-1, None, Side(ok, "initial state"), Side(observe(e), outcome_text(e))),
-                          base_sc)
-    props_b, props_h = all_properties(), all_properties()
-    init = (mb.freeze(), mh.freeze())
-    parent = {init: None}
-    frontier = [init]
-    report.reachable_states = 1
-    first = initial_pair(mb, mh, props_b, props_h)
-    if first.differs:
-        report.stopped_by = "difference"
-        return Difference((), (), first, base_sc)
-    try:
-        for level in range(depth):
-            next_frontier = []
-            for pair in frontier:
-                if deadline is not None and time.perf_counter() > deadline:
-                    report.stopped_by = "time"
-                    report.depth = level
-                    return None
-                sb, sh = pair
-                mb.restore(sb)
-                for op in base_sc.actions(mb):
-                    mb.restore(sb)
-                    mh.restore(sh)
-                    rb, ob = apply_op(op, mb, base_sc.op_budget)
-                    rh, oh = apply_op(op, mh, base_sc.op_budget)
-                    step = StepPair(level, op, Side(ob, ""), Side(oh, ""))
-                    if not step.enabled_somewhere:
-                        continue  # refused by both: not enabled here
-                    report.transitions += 1
-                    ok = ob.status == "ok" and oh.status == "ok"
-                    new = (mb.freeze(), mh.freeze()) if ok else None
-                    fresh = new is not None and new not in parent
-                    # state invariants are judged once per distinct pair, as the explorer judges them
-                    step = judged(step, (rb, mb, props_b, sb), (rh, mh, props_h, sh), fresh)
-                    if step.differs:
-                        report.stopped_by = "difference"
-                        report.depth = level + 1
-                        trace = trace_to(parent, pair) + (op,)
-                        return reproduce(base_sc, head_sc, trace) or Difference(trace, (step,), None, base_sc)
-                    if fresh:
-                        parent[new] = (pair, op)
-                        next_frontier.append(new)
-                        report.reachable_states += 1
-                        if report.reachable_states >= max_states:
-                            report.stopped_by = "max_states"
-                            report.depth = level + 1
-                            return None
-                if progress is not None:
-                    now = time.perf_counter()
-                    if now - last_tick > 0.5:
-                        last_tick = now
-                        report.seconds = now - start
-                        report.depth = level
-                        progress(report)
-            if not next_frontier:
-                report.complete = True
-                report.depth = level
-                return None
-            frontier = next_frontier
-            report.depth = level + 1
-        return None
-    except KeyboardInterrupt:
-        report.stopped_by = "interrupt"
-        return None
-
-
-# ---- shrinking ------------------------------------------------------------------------------------------
-
-
-def _key(difference):
-    return (difference.length, *machine_key(difference.scenario.topology),
-            tuple(op_key(op) for op in difference.trace))
-
-
-def _remove_ops(base_sc, head_sc, current):
-    changed = True
-    while changed:
-        changed = False
-        for i in range(current.length):
-            found = reproduce(base_sc, head_sc, current.trace[:i] + current.trace[i + 1:])
-            if found is not None:
-                current, changed = found, True
-                break
-    return current
-
-
-def _simplify_ops(base_sc, head_sc, current):
-    changed = True
-    while changed:
-        changed = False
-        m = base_sc.initial()
-        for i, op in enumerate(current.trace):
-            key = op_key(op)
-            offered = sorted((a for a in base_sc.actions(m) if type(a) is type(op) and op_key(a) < key), key=op_key)
-            for candidate in offered:
-                found = reproduce(base_sc, head_sc, current.trace[:i] + (candidate,) + current.trace[i + 1:])
-                if found is not None and found.length <= current.length:
-                    current, changed = found, True
-                    break
-            if changed:
-                break
-            try:
-                op.apply(m)
-            except ModelError:  # the base model refuses the last step (the head runs it): nothing follows
-                break
-    return current
-
-
-def _smaller_machine(base_sc, head_cls, current, max_states, notes):
-    candidates = smaller_machines(base_sc)
-    best_sc, best = base_sc, current
-    for candidate in candidates:
-        longest = best.length
-        if machine_key(candidate.topology) >= machine_key(best_sc.topology):
-            longest -= 1
-        if longest < 1:
-            break
-        probe = DiffReport(base_sc.model.NAME, head_cls.NAME, candidate.name, longest, max_states)
-        try:
-            found = search(candidate, candidate.with_model(head_cls), longest, max_states, probe)
-        except Exception as e:  # a model that cannot boot the smaller machine: not a smaller difference
-            notes.append(f"{candidate.topology.name}: booting it raised {type(e).__name__}; skipped")
-            continue
-        if found is not None:
-            best_sc, best = candidate, found
-        elif probe.stopped_by == "interrupt":
-            notes.append(f"interrupted while searching {candidate.topology.name}: later machines not tried")
-            break
-        elif probe.stopped_by is not None:
-            notes.append(f"{candidate.topology.name}: search stopped by {probe.stopped_by} at depth "
-                         f"{probe.depth} without a difference; skipped")
-    return best_sc, best
-
-
-def shrink_difference(base_sc, head_cls, difference, *, max_states=200_000):
-    """The simplest difference (fewest operations, then the smallest machine, then the smallest operations).
-
-    Returns (Difference, notes). Only buddy-core machines are made smaller (checks/shrink.py decides
-    which machines are smaller); the difference keeps the scenario it was found on in `.scenario`.
-    """
-    notes = []
-    if not difference.trace:
-        return difference, notes
-    head_sc = base_sc.with_model(head_cls)
-    current = _remove_ops(base_sc, head_sc, difference)
-    sc, current = _smaller_machine(base_sc, head_cls, current, max_states, notes)
-    head_sc = sc.with_model(head_cls)
-    while True:
-        before = _key(current)
-        current = _simplify_ops(sc, head_sc, _remove_ops(sc, head_sc, current))
-        if _key(current) == before:
-            break
-    return current, notes
+    return Difference(tuple(trace[:n]), run.steps[:n], run.initial, pair.base)
 
 
 # ---- the entry point ------------------------------------------------------------------------------------
 
 
+STOPPED_BY = {"violation": "difference"}  # the explorer's words for the pair's stops, where they differ
+
+
 def diff(base_cls, head_cls, scenario, depth=None, max_states=None, *, shrink=True, progress=None, seconds=None,
-         coverage=None):
+         coverage=None, workers=1):
     """Explore base_cls and head_cls on scenario's operations; a DiffReport with the simplest difference.
 
     depth and max_states default to the scenario's. The scenario's own model is ignored: both
     models run the same machine, setup and operations. `seconds` bounds the search's time (then the
-    depth every sequence reached is the bound); `coverage` measures the search (checks/coverage.py).
+    depth every sequence reached is the bound); `coverage` measures the search (checks/coverage.py),
+    counting the head model's kernel calls; `workers` expands large levels in forked processes (the
+    result is the same as with one).
     """
     depth = scenario.depth if depth is None else depth
     max_states = scenario.max_states if max_states is None else max_states
-    base_sc, head_sc = scenario.with_model(base_cls), scenario.with_model(head_cls)
+    pair = PairScenario(scenario.with_model(base_cls), head_cls)
     report = DiffReport(base_cls.NAME, head_cls.NAME, scenario.name, depth, max_states)
     start = time.perf_counter()
-    deadline = None if seconds is None else start + seconds
+    props = pair_properties()
+    explorer = Explorer(pair).check(*props).depth(depth).max_states(max_states).workers(workers)
+    explorer.time_limit(seconds)
+    if progress is not None:
+        explorer.progress(progress)
+    if coverage is not None:
+        explorer.coverage(coverage)
     try:
-        if coverage is not None:
-            coverage.start()
-        try:
-            found = search(base_sc, head_sc, depth, max_states, report, progress, deadline, coverage)
-        finally:
-            if coverage is not None:
-                coverage.stop()
-        report.found = found
-        report.difference = found
-        if found is not None and shrink:
-            try:
-                report.difference, notes = shrink_difference(base_sc, head_cls, found)
-                report.notes = tuple(notes)
-            except KeyboardInterrupt:
-                report.notes = ("shrinking interrupted: the breadth-first difference is shown",)
+        searched = explorer.run()
+        for name in ("reachable_states", "transitions", "depth", "complete"):
+            setattr(report, name, getattr(searched, name))
+        report.stopped_by = STOPPED_BY.get(searched.stopped_by, searched.stopped_by)
+        if searched.violations:
+            report.found = report.difference = _found(pair, searched.violations[0], report)
+            if shrink and report.found.trace:
+                _shrink_into(report, pair, searched.violations[0], props)
     finally:
         report.seconds = time.perf_counter() - start
         report.peak_memory_mb = peak_rss_mb()
     return report
+
+
+def _found(pair, violation, report):
+    """The search's difference replayed step by step; as the search saw it if the replay does not show it."""
+    found = difference_of(pair, violation.trace)
+    if found is None:  # a hang near its budget, say: the search's verdict stands, without the steps' details
+        run = pair_replay(pair, violation.trace, stop_at_first=False)
+        report.notes += (f"the difference ({violation.message}) did not show again when replayed",)
+        found = Difference(tuple(violation.trace), run.steps, run.initial, pair.base)
+    return found
+
+
+def _shrink_into(report, pair, violation, props):
+    """report.difference and report.notes from shrinking the search's difference (checks/shrink.py)."""
+    try:
+        shrunk = shrink_violation(pair, violation, props)
+    except KeyboardInterrupt:
+        report.notes += ("shrinking interrupted: the breadth-first difference is shown",)
+        return
+    except ShrinkError as e:
+        report.notes += (f"not shrunk: {e}",)
+        return
+    smaller = difference_of(shrunk.scenario, shrunk.trace)
+    if smaller is not None:
+        report.difference = smaller
+    report.notes += tuple(shrunk.notes)
 
 
 # ---- printing -------------------------------------------------------------------------------------------
@@ -644,7 +348,7 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
     """The difference as a runnable Python program: it replays the trace on both models side by side.
 
     Each step's results are in the comments; running it prints both outcomes per step and marks the
-    steps whose observable (buddycheck.checks.diff.observe) or invariant verdicts differ.
+    steps whose observable (buddycheck.checks.observation.observe) or invariant verdicts differ.
     """
     sc = d.scenario
     machine_import, machine = machine_expression(sc)
@@ -658,7 +362,8 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
     if any("Environment(" in op_expr(op) for op in d.trace):
         imports.append("from buddycheck.model.environment import Environment")
     imports += op_imports
-    imports += ["from buddycheck.checks.diff import observe", "from buddycheck.checks.properties import all_properties"]
+    imports += ["from buddycheck.checks.observation import observe",
+                "from buddycheck.checks.properties import all_properties"]
     title = f"Difference between {base_cls.NAME} and {head_cls.NAME} after {d.length} operation(s)"
     lines = [f'"""{title} (scenario {sc.name}): {d.summary()}.', "",
              "Replays the operations on a fresh machine of each model and prints both outcomes per step;",

@@ -126,6 +126,10 @@ class Scenario:
         """The same scenario run against another model class (a variant or a mutant)."""
         return Scenario(**{**self.__dict__, "model": model})
 
+    def with_machine(self, topology, params):
+        """The same scenario on another machine (a smaller one, when shrinking), described by `params`."""
+        return Scenario(**{**self.__dict__, "topology": topology, "params": params})
+
     def with_goals(self, sometimes):
         """The same scenario with other sometimes-goals."""
         return Scenario(**{**self.__dict__, "sometimes": tuple(sometimes)})

@@ -6,9 +6,11 @@ order, defined once; `op_key()` is its part for one operation.
 
 `shrink()` runs these passes; every candidate is accepted only if the invariant that failed
 still fails (checked by replay or by exploration), and the trace is cut after the first step at
-which it fails. For a model that crashed or hung (`model_crash`, `model_hang`) the candidate must
-fail the same way: the same exception type raised in the same function (checks/failure.py,
-`Failure.same_as`); no property is needed for it. The passes:
+which it fails. A property may be judged by several objects that share its name (the difference
+of a pair of models, checks/pair_property.py, is judged per step and per new state): a candidate
+must then violate any of them, and all of them are checked. For a model that crashed or hung
+(`model_crash`, `model_hang`) the candidate must fail the same way: the same exception type raised
+in the same function (checks/failure.py, `Failure.same_as`); no property is needed for it. The passes:
 1. remove operations, one at a time;
 2. smaller machine: breadth-first re-exploration (`Explorer(...).check(prop).depth(n)`) of every
    smaller machine in increasing size, each bounded by the length of the best trace so far (a
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from inspect import signature
 
 from buddycheck.model.environment import IDLE
+from buddycheck.model.errors import ModelError
 from buddycheck.model.presets import PRESETS, preset
 
 from .explore import Explorer, Violation
@@ -103,12 +106,8 @@ def buddy_core_machines(scenario):
     defaults = {name: p.default for name, p in signature(PRESETS["buddy-core"]).parameters.items()}
     pages = kwargs.get("pages", defaults["pages"])
     max_order = kwargs.get("max_order", defaults["max_order"])
-    out = []
-    for p in range(1, pages):
-        params = {**scenario.params, "pages": p}
-        topology = preset("buddy-core", pages=p, max_order=max_order)
-        out.append(Scenario(**{**scenario.__dict__, "topology": topology, "params": params}))
-    return out
+    return [scenario.with_machine(preset("buddy-core", pages=p, max_order=max_order), {**scenario.params, "pages": p})
+            for p in range(1, pages)]
 
 
 # preset name -> function(scenario) giving strictly smaller scenarios, in increasing machine_key order
@@ -129,6 +128,23 @@ def smaller_machines(scenario):
 
 
 @dataclass(frozen=True)
+class SameProperty:
+    """What a candidate must show when shrinking an invariant's violation: the property, violated again.
+
+    `props` are the objects judging it, all of one name (usually one).
+    """
+
+    props: tuple
+
+    @property
+    def name(self):
+        return self.props[0].name
+
+    def matches(self, violation):
+        return violation.invariant == self.name
+
+
+@dataclass(frozen=True)
 class SameFailure:
     """What a candidate must show when shrinking a crash or hang: a failure that is `same_as` this one."""
 
@@ -143,25 +159,30 @@ class SameFailure:
 
 
 def matches(prop, violation):
-    """Whether a violation found on a candidate is the one being shrunk."""
-    if isinstance(prop, SameFailure):
+    """Whether a violation found on a candidate is the one being shrunk (prop: a target or one property)."""
+    if isinstance(prop, SameFailure | SameProperty):
         return prop.matches(violation)
     return violation.invariant == prop.name
 
 
-def reproduce(scenario, trace, prop):
-    """The violation of prop (or the same failure) when trace is replayed, cut after its first failing step, or None."""
-    if isinstance(prop, SameFailure):
+def reproduce(scenario, trace, target):
+    """The violation of the target (SameProperty or SameFailure) when trace is replayed, cut after its first
+    failing step, or None."""
+    if isinstance(target, SameFailure):
         result = replay(scenario, trace)
         found = result.failure
-        return found if result.disabled is None and found is not None and prop.matches(found) else None
-    if not trace and getattr(prop, "per_state", False):  # a state invariant broken by the boot itself
-        messages = prop.violations(None, None, None, scenario.initial())
-        return Violation(prop.name, messages[0], ()) if messages else None
-    result = replay(scenario, trace, [prop], stop_at_first=True)
+        return found if result.disabled is None and found is not None and target.matches(found) else None
+    if not trace:  # a state invariant broken by the boot itself
+        m = scenario.initial()
+        for prop in target.props:
+            messages = prop.violations(None, None, None, m) if getattr(prop, "per_state", False) else []
+            if messages:
+                return Violation(prop.name, messages[0], ())
+        return None
+    result = replay(scenario, trace, target.props, stop_at_first=True)
     if result.disabled is not None:
         return None
-    return result.violation_of(prop.name)
+    return result.violation_of(target.name)
 
 
 def remove_ops(scenario, violation, prop):
@@ -217,9 +238,13 @@ def shrink_machine(scenario, violation, prop, max_states, notes):
         if longest < 0:
             break
         explorer = Explorer(candidate).depth(longest).max_states(max_states)
-        if not isinstance(prop, SameFailure):
-            explorer.check(prop)
-        report = explorer.run()
+        if isinstance(prop, SameProperty):
+            explorer.check(*prop.props)
+        try:
+            report = explorer.run()
+        except ModelError as e:  # the setup is not enabled on this machine: no counterexample there
+            notes.append(f"{candidate.topology.name}: {e}; skipped")
+            continue
         found = [v for v in report.violations if matches(prop, v)]
         if found:
             best_scenario, best = candidate, found[0]
@@ -241,7 +266,8 @@ def shrink(scenario, violation, properties, *, max_states=200_000):
     Returns a ShrunkViolation: a Violation whose `scenario` is the scenario it fails on (a smaller
     machine when one was found), with the `original` violation and `notes` on what was skipped.
     """
-    prop = next((p for p in properties if p.name == violation.invariant), None)
+    named = tuple(p for p in properties if p.name == violation.invariant)
+    prop = SameProperty(named) if named else None
     if violation.invariant in FAILURE_KINDS:
         prop = _failure_target(scenario, violation)
     if prop is None:
