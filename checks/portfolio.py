@@ -192,7 +192,7 @@ def explore_portfolio(scenarios, model, *, seconds, base=None, only=(), skip=(),
     if against and not any(r.report.stopped_by == "interrupt" for r in runs):
         find_fixed(runs, base, None if seconds is None else seconds * BASE_SHARE, workers)
         for run, share in zip(runs, time_shares(None if seconds is None else seconds * DIFF_SHARE, len(runs))):
-            run.diff = diff(base, model, run.scenario, seconds=share,
+            run.diff = diff(base, model, run.scenario, seconds=share, workers=workers,
                             coverage=coverage if diff_coverage else None)
             if run.diff.stopped_by == "interrupt":
                 break

@@ -25,12 +25,16 @@ from buddycheck.checks.diff import (
     resolve_model,
 )
 from buddycheck.checks.explore import Explorer
-from buddycheck.checks.ops import Alloc, AllocPages, Drain, SetCpuset, SetMempolicy
+from buddycheck.checks.level import Level
+from buddycheck.checks.ops import Alloc, AllocPages, Drain, Free, SetCpuset, SetMempolicy
+from buddycheck.checks.pair import PairScenario
+from buddycheck.checks.pair_property import DIFFERENCE, pair_properties
 from buddycheck.checks.scenarios import DIFF_SCENARIOS, buddy_core, numa2_policy
+from buddycheck.checks.shrink import shrink
 from buddycheck.model import Event, Kernel419, preset
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import ZONE_MOVABLE, ZONE_NORMAL
-from buddycheck.model.errors import InvalidOperation, ModelError, NotAllocated
+from buddycheck.model.errors import ConfigError, InvalidOperation, ModelError, NotAllocated
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
 from buddycheck.model.mempolicy import MPOL_BIND
 from buddycheck.model.results import AllocResult, OpResult, SyscallResult
@@ -285,6 +289,103 @@ def test_replay_pair_reports_an_operation_not_offered():
     assert run.disabled is not None and "not offered" in run.disabled
 
 
+# ---- the pair of models as a scenario of the explorer -----------------------------------------------------
+
+def test_the_pair_machine_runs_each_operation_on_both_models():
+    # classzone-2node: the second request from CPU 1 is served by 4.19 and fails on 5.8 (see above)
+    sc = DIFF_SCENARIOS["classzone-2node"]()
+    pair = PairScenario(sc, Kernel58Classzone)
+    m = pair.initial()
+    base, head = sc.initial(), sc.with_model(Kernel58Classzone).initial()
+    assert m.freeze() == (base.freeze(), head.freeze())
+    op = Alloc(G.GFP_HIGHUSER_MOVABLE, 0, cpu=1)
+    assert op in pair.actions(m)
+    op.apply(m)
+    second = op.apply(m)
+    assert (observe(second.base).zone, observe(second.head).block) == (ZONE_NORMAL, None)
+    for machine in (base, head):
+        op.apply(machine)
+        op.apply(machine)
+    assert m.freeze() == (base.freeze(), head.freeze())
+
+
+def test_an_operation_both_models_refuse_is_not_enabled_on_the_pair():
+    pair = PairScenario(drain_scenario(), RefusesDrain)
+    m = pair.initial()
+    before = m.freeze()
+    with pytest.raises(ModelError):  # pfn 3 is free on both machines
+        Free(3).apply(m)
+    assert m.freeze() == before
+
+
+def test_after_an_operation_that_failed_on_one_model_the_pair_is_where_it_started():
+    pair = PairScenario(drain_scenario(), CrashesDrain)
+    m = pair.initial()
+    Alloc(G.GFP_KERNEL, 1).apply(m)
+    before = m.freeze()
+    result = Drain(None).apply(m)
+    assert (observe(result.base).status, observe(result.head).status) == ("ok", "crash")
+    assert m.freeze() == before
+
+
+def test_pairs_are_explored_without_symmetry_and_say_why():
+    pair = PairScenario(buddy_core(pages=4, max_order=3, orders=(1, 2)), Kernel419)
+    assert pair.symmetry is False and "without symmetry" in pair.symmetry_problem()
+
+
+def test_the_explorer_and_the_shrinker_take_the_pair_as_any_scenario():
+    pair = PairScenario(DIFF_SCENARIOS["rebind-4node"](), Kernel419_0)
+    report = Explorer(pair).check(*pair_properties()).run()
+    [v] = report.violations
+    assert (v.invariant, v.length) == (DIFFERENCE, 4) and report.stopped_by == "violation"
+    shrunk = shrink(pair, v, pair_properties())
+    assert shrunk.trace == (SetMempolicy(MPOL_BIND, F({1})), SetCpuset(0, F({0, 1, 2})), SetCpuset(0, F({2, 3})),
+                            AllocPages(G.GFP_KERNEL, 0))
+
+
+def test_a_base_that_cannot_boot_is_a_bad_base():
+    from planted_failures import FAILING
+
+    model, make, *_ = FAILING["boot-free-fails"]
+    with pytest.raises(ConfigError, match="the base model boot-free-fails cannot boot it"):
+        diff(model, Kernel419, make(), depth=1)
+
+
+RefusesBusyDrain = Kernel419.variant("refuses-busy-drain", "drain_all_pages refuses once five blocks are allocated")
+
+
+@RefusesBusyDrain.override
+def drain_all_pages(k, zone):  # noqa: F811  (each variant overrides its own copy)
+    if len(k.allocated) >= 5:
+        raise InvalidOperation("drain refused by this variant")
+    return Kernel419.drain_all_pages(k, zone)
+
+
+def test_two_workers_find_the_same_difference_as_one(monkeypatch):
+    # five allocations, then a drain the head refuses: the levels before it hold hundreds of pairs of states
+    sizes = []
+    expand = Level.expand
+
+    def counted(level, frontier):
+        sizes.append(len(frontier))
+        return expand(level, frontier)
+
+    monkeypatch.setattr(Level, "expand", counted)
+    sc = buddy_core(16, 4, (0, 3))
+    sc.drains = (Drain(None),)
+    one = diff(Kernel419, RefusesBusyDrain, sc, depth=6, shrink=False)
+    assert max(sizes) >= 2 * Level.MIN_PER_WORKER  # a level two processes share
+    two = diff(Kernel419, RefusesBusyDrain, sc, depth=6, shrink=False, workers=2)
+
+    def outcome(r):
+        return r.reachable_states, r.transitions, r.depth, r.stopped_by, r.found.trace, r.found.steps
+
+    assert outcome(two) == outcome(one)
+    found = one.found
+    assert found.length == 6 and found.fields == ("enabled",) and found.trace[-1] == Drain(None)
+    assert [type(op) for op in found.trace[:5]] == [Alloc] * 5
+
+
 # ---- the printed difference ----------------------------------------------------------------------------
 
 def test_the_program_replays_the_difference_on_both_models(capsys):
@@ -362,6 +463,11 @@ def test_cli_json_shape(capsys):
     code, out, _ = run(capsys, "diff", "4.19", "5.8-classzone", "--preset", "rebind-4node", "--json")
     doc = json.loads(out)
     assert code == 0 and doc["difference"] is None and doc["equivalent"] is True and doc["depth"] == 4
+
+
+def test_cli_workers(capsys):
+    code, out, _ = run(capsys, "diff", "4.19", "5.8-classzone", "--preset", "classzone-2node", "--workers", "2")
+    assert code == 1 and "DIFFERENCE after 2 operation(s) at step 2" in out
 
 
 def test_cli_max_states_is_inconclusive(capsys):

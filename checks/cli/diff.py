@@ -1,6 +1,6 @@
 """`buddycheck diff BASE HEAD`: the shortest sequence of operations after which two models differ.
 
-    buddycheck diff BASE HEAD [--preset NAME | --config FILE] [--depth N] [--max-states N] [--json]
+    buddycheck diff BASE HEAD [--preset NAME | --config FILE] [--depth N] [--max-states N] [--workers N] [--json]
 
 BASE and HEAD are variant names of model/variants.py (`4.19`, `4.19.0`, `5.8-classzone`) or
 references 'module:NAME' / '/path/file.py:NAME' to a Kernel419 subclass. The scenario is a built-in
@@ -46,6 +46,8 @@ def add_parser(subparsers):
     group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
     p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
     p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct pairs of states")
+    p.add_argument("--workers", type=positive_int, metavar="N", default=1,
+                   help="expand each large breadth-first level in N processes (same result, sooner)")
     p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
     p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
     p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
@@ -85,7 +87,7 @@ def cmd_diff(args, out):
     measure = coverage_for(args, head)
     bar = Progress(not args.json)
     try:
-        report = diff(base, head, sc, sc.depth, args.max_states, progress=bar, coverage=measure)
+        report = diff(base, head, sc, sc.depth, args.max_states, progress=bar, coverage=measure, workers=args.workers)
     finally:
         bar.close()
     coverage = measure.report() if measure is not None else None
