@@ -133,9 +133,6 @@ class PairMachine:
         self._at = frozen
 
 
-BASE_FIELDS = ("name", "depth", "max_states", "topology", "params", "setup", "description")  # the base scenario's
-
-
 class PairScenario:
     """The base scenario's machine, setup, operations and bounds, run on a base and a head model at once."""
 
@@ -148,10 +145,14 @@ class PairScenario:
         self.head = base.with_model(head_model)
         self.model = PairModels(base.model, head_model)
 
-    def __getattr__(self, name):
-        if name not in BASE_FIELDS:
-            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
-        return getattr(self.base, name)
+    # the machine, the setup and the bounds are the base scenario's
+    name = property(lambda self: self.base.name)
+    description = property(lambda self: self.base.description)
+    topology = property(lambda self: self.base.topology)
+    params = property(lambda self: self.base.params)
+    setup = property(lambda self: self.base.setup)
+    depth = property(lambda self: self.base.depth)
+    max_states = property(lambda self: self.base.max_states)
 
     def initial(self, op_budget=None, prepare=None):
         """The pair machine after boot and setup; prepare(m) runs on the head machine (coverage counts its calls)."""
