@@ -240,6 +240,17 @@ def test_bounded_searches_are_noted_and_skipped():
     assert all("max_states" in note for note in shrunk.notes)
 
 
+def test_a_smaller_machine_that_refuses_the_setup_is_skipped_and_named():
+    # the setup frees the order-3 block it was handed at pfn 16: below 24 pages there is no such block
+    sc = buddy_core(UpperHalf, setup=(K(3), Free(16)))
+    found = explore(sc, NO_OVERLAP)
+    shrunk = shrink(sc, found, [NO_OVERLAP])
+    assert shrunk.scenario is sc and shrunk.trace == (K(1),)
+    machines = [note.split(":")[0] for note in shrunk.notes]
+    assert machines == [f"buddy-core(pages={p}, max_order=4)" for p in range(1, 24)]
+    assert all("free of pfn 16" in note and note.endswith("; skipped") for note in shrunk.notes)
+
+
 def test_shrink_is_deterministic():
     sc = buddy_core(MergeShort)
     found = explore(sc, MERGED)
