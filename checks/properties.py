@@ -210,8 +210,8 @@ class InterleaveCursorProperty:
 
 
 def frozen_cursors(frozen):
-    """task id -> il_prev, read from a frozen state (Kernel419.freeze: tasks are (tid, mems, policy, il_prev, ...))."""
-    return {task[0]: task[3] for task in frozen[5]}
+    """task id -> il_prev, read from a frozen state."""
+    return {task.tid: task.il_prev for task in frozen.tasks}
 
 
 def all_properties():

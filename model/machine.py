@@ -29,6 +29,7 @@ from .constants import (
 )
 from .environment import IDLE
 from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
+from .frozen import FrozenMachine, FrozenPcp, FrozenZone, build
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
 from .gfp import gfp_zone, gfpflags_to_migratetype
 from .kernel import KERNEL_FUNCTIONS
@@ -398,25 +399,25 @@ class Kernel419(MempolicyOps):
 
     # ---- freeze and thaw -----------------------------------------------------------------------
     def freeze(self):
-        """The whole dynamic state as one immutable, hashable value (statistics excluded)."""
+        """The whole dynamic state as one immutable, hashable FrozenMachine (observations excluded)."""
         zones = []
         on_pcp = []
         for z in self.populated_zones:
             pcps = []
             for cpu in z.pcp_cpus:
                 p = z.pageset[cpu]
-                pcps.append((p.count, tuple(map(tuple, p.lists))))
+                pcps.append(build(FrozenPcp, (p.count, tuple(map(tuple, p.lists)))))
                 for lst in p.lists:
                     on_pcp.extend(lst)
-            zones.append((
+            zones.append(build(FrozenZone, (
                 tuple(tuple(map(tuple, area.free_list)) for area in z.free_area),
                 tuple(area.nr_free for area in z.free_area),
                 z.nr_free_pages, z.nr_free_cma_pages, z.nr_reserved_highatomic, z.nr_isolate_pageblock,
                 tuple(pcps),
-            ))
+            )))
         pcp_mt = tuple(sorted((pfn, self.pcp_mt[pfn]) for pfn in on_pcp))
         tasks = tuple(self.tasks[t].freeze() for t in sorted(self.tasks))
-        return (
+        return build(FrozenMachine, (
             tuple(zones),
             tuple(sorted(self.page_buddy.items())),
             pcp_mt,
@@ -424,55 +425,54 @@ class Kernel419(MempolicyOps):
             tuple(self.pageblock_flags),
             tasks,
             self.cpusets_on,
-        )
+        ))
 
     def restore(self, frozen, current=None):
-        """Thaw: make this machine's dynamic state equal to a frozen value (statistics kept).
+        """Thaw: make this machine's dynamic state equal to a frozen value (observations kept).
 
         `current`, when given, must be what `freeze()` returns for the machine right now: only the
         parts that differ from it are rebuilt (the explorer restores one state many times).
         """
-        zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on = frozen
-        old = current or (None,) * 7  # None equals no frozen part: everything is rebuilt
-        for z, zf, zc in zip(self.populated_zones, zones, old[0] or (None,) * len(zones)):
+        zones = frozen.zones
+        old_zones = current.zones if current is not None else (None,) * len(zones)
+        for z, zf, zc in zip(self.populated_zones, zones, old_zones):
             if zf == zc:
                 continue
-            lists, nr_free, nfp, ncma, nrh, niso, pcps = zf
-            old_lists = zc[0] if zc else (None,) * len(lists)
-            for area, area_lists, old_area_lists, n in zip(z.free_area, lists, old_lists, nr_free):
+            old_lists = zc.free_lists if zc is not None else (None,) * len(zf.free_lists)
+            for area, area_lists, old_area_lists, n in zip(z.free_area, zf.free_lists, old_lists, zf.nr_free):
                 if area_lists != old_area_lists:
                     area.free_list = list(map(list, area_lists))
                 area.nr_free = n
-            z.nr_free_pages, z.nr_free_cma_pages = nfp, ncma
-            z.nr_reserved_highatomic, z.nr_isolate_pageblock = nrh, niso
-            if zc is None or pcps != zc[6]:
-                for cpu, (count, plists) in zip(z.pcp_cpus, pcps):
+            z.nr_free_pages, z.nr_free_cma_pages = zf.nr_free_pages, zf.nr_free_cma_pages
+            z.nr_reserved_highatomic, z.nr_isolate_pageblock = zf.nr_reserved_highatomic, zf.nr_isolate_pageblock
+            if zc is None or zf.pcp != zc.pcp:
+                for cpu, pf in zip(z.pcp_cpus, zf.pcp):
                     p = z.pageset[cpu]
-                    p.count = count
-                    p.lists = list(map(list, plists))
-        if page_buddy != old[1]:
-            self.page_buddy = dict(page_buddy)
-        if pcp_mt != old[2]:
-            self.pcp_mt = dict(pcp_mt)
-        if allocated != old[3]:
-            self.allocated = dict(allocated)
-        if pageblocks != old[4]:
-            self.pageblock_flags = list(pageblocks)
-        if tasks != old[5]:
-            self.tasks = {}
-            for tid, mems, pol, il_prev, limit, usage, vmas in tasks:
-                task = Task(tid, mems, limit, il_prev)
-                task.memcg_usage = usage
-                task.mempolicy = pol
-                task.vmas = vmas
-                self.tasks[tid] = task
-        self.cpusets_on = cpusets_on
+                    p.count = pf.count
+                    p.lists = list(map(list, pf.lists))
+        if current is None:
+            current = _NOTHING_FROZEN
+        if frozen.page_buddy != current.page_buddy:
+            self.page_buddy = dict(frozen.page_buddy)
+        if frozen.pcp_mt != current.pcp_mt:
+            self.pcp_mt = dict(frozen.pcp_mt)
+        if frozen.allocated != current.allocated:
+            self.allocated = dict(frozen.allocated)
+        if frozen.pageblock_flags != current.pageblock_flags:
+            self.pageblock_flags = list(frozen.pageblock_flags)
+        if frozen.tasks != current.tasks:
+            self.tasks = {t.tid: Task.thaw(t) for t in frozen.tasks}
+        self.cpusets_on = frozen.cpusets_on
 
     def copy(self):
         """A new machine of the same class, topology and env, in this machine's state."""
         other = type(self)(self.topology, self.env)
         other.restore(self.freeze())
         return other
+
+
+# compares unequal to every part of a frozen state, so restore() without `current` rebuilds everything
+_NOTHING_FROZEN = FrozenMachine(*(None,) * len(FrozenMachine._fields))
 
 
 def _install_kernel_functions(cls):

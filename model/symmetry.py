@@ -11,8 +11,10 @@ assumes this of the model it runs (`--symmetry`) and audits it on sampled transi
 `canonical(frozen)` picks one state of each orbit in time linear in the state: units are ranked
 by where a page of theirs first appears in the ordered lists (free lists, then pcp lists), and
 units that appear on no list by their contents, which then tell them fully apart or make them
-identical. The layout handled here is `Kernel419.freeze()`'s; `relabel` is its only reader.
+identical. States are `Kernel419.freeze()`'s FrozenMachine values, read by field name.
 """
+
+from .frozen import FrozenMachine, FrozenPcp, FrozenZone, build
 
 
 class UnitSymmetry:
@@ -79,10 +81,10 @@ class UnitSymmetry:
         """Everything a unit holds that no list orders: pfn-keyed maps and its pageblock types."""
         shift, mask = self.shift, self.mask
         out = {}
-        for tag, items in ((0, frozen[1]), (1, frozen[2]), (2, frozen[3])):
+        for tag, items in ((0, frozen.page_buddy), (1, frozen.pcp_mt), (2, frozen.allocated)):
             for pfn, value in items:
                 out.setdefault(pfn >> shift, []).append((tag, pfn & mask, value))
-        flags = frozen[4]
+        flags = frozen.pageblock_flags
         for u in self.group_of:
             base = u * self.pb_per_unit
             out.setdefault(u, []).append((3, tuple(flags[base:base + self.pb_per_unit])))
@@ -98,24 +100,27 @@ class UnitSymmetry:
             return tuple(tuple([f(p) for p in lst]) if lst else lst for lst in per_order) if any(per_order) \
                 else per_order
 
-        zones, page_buddy, pcp_mt, allocated, pageblocks, tasks, cpusets_on = frozen
         new_zones = tuple(
-            (tuple(lists_of(per_order) for per_order in lists), nr_free, nfp, ncma, nrh, niso,
-             tuple((count, lists_of(plists)) for count, plists in pcps))
-            for lists, nr_free, nfp, ncma, nrh, niso, pcps in zones)
+            build(FrozenZone, (
+                tuple(lists_of(per_order) for per_order in z.free_lists), z.nr_free, z.nr_free_pages,
+                z.nr_free_cma_pages, z.nr_reserved_highatomic, z.nr_isolate_pageblock,
+                tuple(build(FrozenPcp, (p.count, lists_of(p.lists))) for p in z.pcp)))
+            for z in frozen.zones)
+        pageblocks = frozen.pageblock_flags
         flags = list(pageblocks)
         per = self.pb_per_unit
         for old, new in unit_map.items():
             flags[new * per:(new + 1) * per] = pageblocks[old * per:(old + 1) * per]
-        return (
+        pcp_mt = frozen.pcp_mt
+        return build(FrozenMachine, (
             new_zones,
-            tuple(sorted([(f(p), v) for p, v in page_buddy])),
+            tuple(sorted([(f(p), v) for p, v in frozen.page_buddy])),
             tuple(sorted([(f(p), v) for p, v in pcp_mt])) if pcp_mt else pcp_mt,
-            tuple(sorted([(f(p), v) for p, v in allocated])),
+            tuple(sorted([(f(p), v) for p, v in frozen.allocated])),
             tuple(flags),
-            tasks,
-            cpusets_on,
-        )
+            frozen.tasks,
+            frozen.cpusets_on,
+        ))
 
     def pfn_map(self, unit_map):
         """The relabelling as a function on pfns (for operations that name a pfn)."""
@@ -134,8 +139,8 @@ class UnitSymmetry:
 
 def _ordered_lists(frozen):
     """Every list whose order is state, zone by zone: the free lists, then the per-cpu lists."""
-    for lists, _nr, _a, _b, _c, _d, pcps in frozen[0]:
-        for per_order in lists:
+    for z in frozen.zones:
+        for per_order in z.free_lists:
             yield from per_order
-        for _count, plists in pcps:
-            yield from plists
+        for p in z.pcp:
+            yield from p.lists

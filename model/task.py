@@ -4,6 +4,8 @@ Machines keep one `Task` per task id; the mempolicy operations (model/mempolicy_
 and `current` (model/machine.py `Current`) points at the one running.
 """
 
+from .frozen import FrozenTask, build
+
 
 class Task:
     """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage."""
@@ -21,5 +23,14 @@ class Task:
 
     def freeze(self):
         # mempolicies and VMAs are immutable values, so they freeze as themselves
-        return (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev, self.memcg_limit,
-                self.memcg_usage, self.vmas)
+        return build(FrozenTask, (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev,
+                                  self.memcg_limit, self.memcg_usage, self.vmas))
+
+    @classmethod
+    def thaw(cls, frozen):
+        """The task a FrozenTask was taken from."""
+        task = cls(frozen.tid, frozen.mems_allowed, frozen.memcg_limit, frozen.il_prev)
+        task.memcg_usage = frozen.memcg_usage
+        task.mempolicy = frozen.mempolicy
+        task.vmas = frozen.vmas
+        return task
