@@ -32,7 +32,7 @@ class AllocProgressProperty:
         self.profile = getattr(invariant, "profile", "4.19")
         self.before_cache = before_cache
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         if before is None or result is None or not op.step_judged:
             return []
         killed = any(e.kind == "oom_kill" for e in getattr(result, "events", ()))

@@ -1,11 +1,13 @@
 """The explorer's view of spec/: each invariant as a property checked after every transition.
 
-A property has a `name` and `violations(before, op, result, m) -> list[str]`; `before` is the frozen
-state the operation started from and `m` the machine after it. The state view (spec/view.py) is
-built once per transition and shared by every state invariant.
+A property has a `name` and `violations(before, op, result, m, after=None) -> list[str]`; `before`
+is the frozen state the operation started from, `m` the machine after it and `after` its frozen
+state (taken from `m` when not given). State views (spec/view.py) are built from frozen states and
+memoized by state, shared by every invariant: a state reached many times is viewed once.
 """
 
 from dataclasses import replace
+from functools import lru_cache, partial
 
 from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
@@ -15,24 +17,52 @@ from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
-from buddycheck.spec.view import view_of
+from buddycheck.spec.view import static_view, view_from_frozen
 
 from .ops import AllocPages, AllocVma
 from .progress_property import AllocProgressProperty
 
+VIEWS_KEPT = 4096  # views memoized per ViewCache; a view is a few kilobytes on the presets
+
 
 class ViewCache:
-    """One StateView per transition, keyed on the transition's result object (None: the initial state)."""
+    """StateViews memoized by frozen state (the last VIEWS_KEPT used), for one machine at a time.
 
-    def __init__(self):
-        self._key = None
-        self._view = None
+    When a caller gives no frozen state, the machine is frozen once per transition, which is
+    recognised by the machine and result objects (result None: the initial state).
+    """
 
-    def view(self, m, result):
-        if self._key is None or self._key[0] is not m or self._key[1] is not result:
-            self._key = (m, result)
-            self._view = view_of(m)
-        return self._view
+    def __init__(self, size=VIEWS_KEPT):
+        self.size = size
+        self._machine = None
+        self._views = None  # frozen state -> StateView, on self._machine's static view
+        self._last = (None, None)  # (frozen state, its view): the state every property asks about next
+        self._frozen_key = None  # (m, result, m.freeze())
+
+    def frozen(self, m, result, after=None):
+        """The frozen state after a transition: `after` when given, else m's (frozen once per transition)."""
+        if after is not None:
+            return after
+        key = self._frozen_key
+        if key is None or key[0] is not m or key[1] is not result:
+            key = self._frozen_key = (m, result, m.freeze())
+        return key[2]
+
+    def view(self, m, result, after=None):
+        """The StateView of m after the transition that returned `result`."""
+        return self.view_of_state(m, self.frozen(m, result, after))
+
+    def view_of_state(self, m, frozen):
+        """The StateView of the frozen state `frozen` of machine m (or of a machine booted like m)."""
+        if m is not self._machine:  # another machine: its own boot-time part, so its own views
+            self._views = lru_cache(maxsize=self.size)(partial(view_from_frozen, static_view(m)))
+            self._last = (None, None)
+            self._machine = m
+        last, view = self._last
+        if frozen is not last:
+            view = self._views(frozen)
+            self._last = (frozen, view)
+        return view
 
 
 class StateInvariantProperty:
@@ -47,8 +77,8 @@ class StateInvariantProperty:
         self.replaces = getattr(invariant, "replaces", None)  # the 4.19 rule it stands for in the strict profile
         self.cache = cache
 
-    def violations(self, before, op, result, m):
-        return [v.message for v in self.invariant.check(self.cache.view(m, result))]
+    def violations(self, before, op, result, m, after=None):
+        return [v.message for v in self.invariant.check(self.cache.view(m, result, after))]
 
 
 def state_properties(invariants=STATE_INVARIANTS):
@@ -57,13 +87,17 @@ def state_properties(invariants=STATE_INVARIANTS):
 
 
 class BeforeState:
-    """The machine as it was before a transition, rebuilt once per frozen state on a scratch machine."""
+    """The state before a transition: its view, and the machine rebuilt once per frozen state on a scratch machine."""
 
-    def __init__(self):
+    def __init__(self, cache=None):
+        self.cache = cache if cache is not None else ViewCache()
         self._frozen = None
         self._machine = None
-        self._view = None
         self._request = None
+
+    def view(self, m, before):
+        """The StateView of `before`, a frozen state of m's machine (no machine is restored for it)."""
+        return self.cache.view_of_state(m, before)
 
     def request(self, m, before, op):
         """The spec's Request for an allocation from `before`, built once for all step invariants."""
@@ -86,8 +120,7 @@ class BeforeState:
         if self._frozen is not before:
             self._machine.restore(before)
             self._frozen = before
-            self._view = view_of(self._machine)
-        return self._machine, self._view
+        return self._machine, self.view(m, before)
 
 
 def policy_request(k, op):
@@ -128,14 +161,15 @@ class StepInvariantProperty:
         self.cache = cache
         self.before_cache = before_cache
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         if before is None or not op.step_judged:
             return []
         if getattr(result, "page", None) is None:
             return []  # every step invariant of spec/steps.py judges a served page; no views needed
-        _, before_view = self.before_cache.get(m, before)
+        before_view = self.before_cache.view(m, before)
         request = self.before_cache.request(m, before, op)
-        return [v.message for v in self.invariant.check_step(before_view, request, result, self.cache.view(m, result))]
+        after_view = self.cache.view(m, result, after)
+        return [v.message for v in self.invariant.check_step(before_view, request, result, after_view)]
 
 
 class InterleaveChoiceProperty:
@@ -151,7 +185,7 @@ class InterleaveChoiceProperty:
     def __init__(self, before_cache):
         self.before_cache = before_cache
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         if not isinstance(op, AllocPages) or before is None:
             return []
         k, _ = self.before_cache.get(m, before)
@@ -178,7 +212,7 @@ class ThpNodeProperty:
         self.profile = getattr(invariant, "profile", "4.19")
         self.before_cache = before_cache
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         if not isinstance(op, AllocVma) or not op.hugepage or before is None or getattr(result, "page", None) is None:
             return []
         k, _ = self.before_cache.get(m, before)
@@ -198,15 +232,15 @@ class InterleaveCursorProperty:
         self.name = invariant.name
         self.profile = getattr(invariant, "profile", "4.19")
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         if before is None:
             return []
         own = getattr(op, "task", None) if op.moves_interleave_cursor else None
-        after = {t: task.il_prev for t, task in m.tasks.items()}
+        cursors_after = {t: task.il_prev for t, task in m.tasks.items()} if after is None else frozen_cursors(after)
         cursors = frozen_cursors(before)
-        if cursors == after:
+        if cursors == cursors_after:
             return []
-        return [str(v) for v in self.invariant.check(cursors, after, own, op.code())]
+        return [str(v) for v in self.invariant.check(cursors, cursors_after, own, op.code())]
 
 
 def frozen_cursors(frozen):
@@ -217,7 +251,7 @@ def frozen_cursors(frozen):
 def all_properties():
     """Every invariant of the catalogue the explorer can check per transition."""
     cache = ViewCache()
-    before_cache = BeforeState()
+    before_cache = BeforeState(cache)
     props = [StateInvariantProperty(inv, cache) for inv in STATE_INVARIANTS + HYGIENE_INVARIANTS]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))

@@ -3,17 +3,16 @@
 A state invariant is `callable(view) -> iterable of messages` (view: spec/view.py's StateView of a
 state); a step invariant is `callable(before_view, op, result, after_view) -> iterable of messages`,
 judged on every transition. Both become properties of the explorer's protocol (checks/properties.py):
-`name`, `per_state` and `violations(before, op, result, m)`. A goal is a Sometimes predicate
+`name`, `per_state` and `violations(before, op, result, m, after=None)`. A goal is a Sometimes predicate
 `callable(op, result, m) -> bool`.
 """
 
 import os
 
 from buddycheck.model.errors import ConfigError
-from buddycheck.spec.view import view_of
 
 from .naming import resolve_reference
-from .properties import BeforeState
+from .properties import BeforeState, ViewCache
 from .scenario import Sometimes
 from .trace_error import TraceError
 
@@ -26,9 +25,10 @@ class UserStateInvariant:
     def __init__(self, name, check):
         self.name = name
         self.check = check
+        self.views = ViewCache()
 
-    def violations(self, before, op, result, m):
-        return [str(message) for message in self.check(view_of(m))]
+    def violations(self, before, op, result, m, after=None):
+        return [str(message) for message in self.check(self.views.view(m, result, after))]
 
 
 class UserStepInvariant:
@@ -41,11 +41,12 @@ class UserStepInvariant:
         self.check = check
         self.before = BeforeState()
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         if before is None:
             return []
-        _, before_view = self.before.get(m, before)
-        return [str(message) for message in self.check(before_view, op, result, view_of(m))]
+        before_view = self.before.view(m, before)
+        after_view = self.before.cache.view(m, result, after)
+        return [str(message) for message in self.check(before_view, op, result, after_view)]
 
 
 def resolve_callable(ref, where, base_dir=None):

@@ -1,9 +1,14 @@
 """A plain, immutable snapshot of an allocator state, as the invariants read it.
 
 `view_of(machine)` reads a `Kernel419` (or a variant) and returns a `StateView`
-made of tuples and ints only; it never changes the machine. A `StateView` can
-also be written by hand, which is how tests build deliberately broken states
-(overlapping blocks, wrong counters, ...) that no correct model reaches.
+made of tuples and ints only; it never changes the machine. It is the one way
+views are built: `view_from_frozen(static_view(m), frozen)` puts together the
+machine's boot-time part (geometry, limits, zonelists, configuration: nothing
+an operation changes) and a frozen state (`Kernel419.freeze()`), so a view can
+be built for any state the machine reached, without restoring it. A
+`StateView` can also be written by hand, which is how tests build
+deliberately broken states (overlapping blocks, wrong counters, ...) that no
+correct model reaches.
 
 What a view holds, per populated zone: its geometry (node, zone index, start,
 end, managed pages), its free blocks (pfn, order, the migratetype of the list
@@ -198,46 +203,109 @@ def mt_name(mt):
 
 
 def view_of(m):
-    """The StateView of machine m (read only)."""
+    """The StateView of machine m (read only): its boot-time part and its frozen state, put together."""
+    return view_from_frozen(static_view(m), m.freeze())
+
+
+@dataclass(frozen=True)
+class StaticView:
+    """What a StateView takes from a machine that no operation changes after boot.
+
+    zones: a ZoneView per populated zone with its geometry, limits and given values, its dynamic
+    fields at their defaults; pcp_cpus: per zone, the CPUs of its pageset in the order a FrozenZone
+    lists them; machine: a StateView with no zones, holding the machine-wide boot-time fields.
+    """
+
+    zones: tuple
+    pcp_cpus: tuple
+    machine: StateView
+
+
+def view_from_frozen(static, frozen):
+    """The StateView of the state `frozen` (a Kernel419.freeze() value) on the machine `static` describes."""
+    cached = dict(frozen.pcp_mt)
+    zones = []
+    for s, cpus, fz in zip(static.zones, static.pcp_cpus, frozen.zones):
+        free = sorted((pfn, order, mt)
+                      for order, per_mt in enumerate(fz.free_lists) if any(per_mt)
+                      for mt, lst in enumerate(per_mt) for pfn in lst)
+        zones.append(ZoneView(
+            nid=s.nid,
+            zone_idx=s.zone_idx,
+            start_pfn=s.start_pfn,
+            end_pfn=s.end_pfn,
+            managed=s.managed,
+            free=tuple(free),
+            nr_free=fz.nr_free,
+            nr_free_pages=fz.nr_free_pages,
+            nr_free_cma_pages=fz.nr_free_cma_pages,
+            nr_reserved_highatomic=fz.nr_reserved_highatomic,
+            nr_isolate_pageblock=fz.nr_isolate_pageblock,
+            pcp=tuple((cpu, lst, pfn, cached.get(pfn, -1))
+                      for cpu, p in zip(cpus, fz.pcp) for lst, pages in enumerate(p.lists) for pfn in pages),
+            pcp_counts=tuple((cpu, p.count) for cpu, p in zip(cpus, fz.pcp)),
+            watermark=s.watermark,
+            lowmem_reserve=s.lowmem_reserve,
+            pcp_limits=s.pcp_limits,
+            given_watermark=s.given_watermark,
+            given_lowmem_reserve=s.given_lowmem_reserve,
+            given_pcp=s.given_pcp,
+        ))
+    t = static.machine
+    return StateView(
+        max_order=t.max_order,
+        pageblock_order=t.pageblock_order,
+        zones=tuple(zones),
+        allocated=tuple((pfn, blk[0], blk[1]) for pfn, blk in frozen.allocated),  # frozen sorted by pfn
+        pageblocks=frozen.pageblock_flags,
+        zonelists=t.zonelists,
+        cpus=t.cpus,
+        name=t.name,
+        config=t.config,
+        min_free_kbytes=t.min_free_kbytes,
+        totalreserve_pages=t.totalreserve_pages,
+        node_totalreserve=t.node_totalreserve,
+    )
+
+
+_STATIC = weakref.WeakKeyDictionary()
+
+
+def static_view(m):
+    """The StaticView of machine m, built once per machine (its boot-time fields never change)."""
+    static = _STATIC.get(m)
+    if static is None:
+        static = _STATIC[m] = _static_view(m)
+    return static
+
+
+def _static_view(m):
     zones = []
     for z in m.zones():
         spec = m.zone_spec(z)
-        free = tuple(m.free_blocks(z))
-        pcp = tuple((cpu, lst, pfn, m.pcp_mt.get(pfn, -1)) for cpu, lst, pfn in m.pcp_pages(z))
         zones.append(ZoneView(
             nid=z.nid,
             zone_idx=z.idx,
             start_pfn=z.zone_start_pfn,
             end_pfn=z.zone_end_pfn,
             managed=z.managed_pages,
-            free=free,
-            nr_free=tuple(a.nr_free for a in z.free_area),
-            nr_free_pages=z.nr_free_pages,
-            nr_free_cma_pages=z.nr_free_cma_pages,
-            nr_reserved_highatomic=z.nr_reserved_highatomic,
-            nr_isolate_pageblock=z.nr_isolate_pageblock,
-            pcp=pcp,
-            pcp_counts=tuple((cpu, p.count) for cpu, p in sorted(z.pageset.items())),
             watermark=tuple(z.watermark),
             lowmem_reserve=tuple(z.lowmem_reserve),
-            pcp_limits=tuple((cpu, p.high, p.batch) for cpu, p in sorted(z.pageset.items())),
+            pcp_limits=tuple((cpu, z.pageset[cpu].high, z.pageset[cpu].batch) for cpu in z.pcp_cpus),
             given_watermark=_given(spec, "watermarks"),
             given_lowmem_reserve=_given(spec, "lowmem_reserve"),
             given_pcp=_given(spec, "pcp_high_batch"),
         ))
-    allocated = tuple(sorted((pfn, blk[0], blk[1]) for pfn, blk in m.allocated.items()))
     zonelists = []
     for pgdat in m.node_data:
         lists = []
         for zl in pgdat.node_zonelists:
             lists.append(tuple((ref.zone.nid, ref.zone.idx) for ref in zl if ref.zone is not None))
         zonelists.append((pgdat.node_id, lists[0], lists[1]))
-    return StateView(
+    machine = StateView(
         max_order=m.MAX_ORDER,
         pageblock_order=m.pageblock_order,
-        zones=tuple(zones),
-        allocated=allocated,
-        pageblocks=tuple(m.pageblock_flags),
+        zones=(),
         zonelists=tuple(zonelists),
         cpus=tuple(m.topology.cpus),
         name=m.topology.name,
@@ -246,6 +314,7 @@ def view_of(m):
         totalreserve_pages=m.totalreserve_pages,
         node_totalreserve=tuple((p.node_id, p.totalreserve_pages) for p in m.node_data),
     )
+    return StaticView(tuple(zones), tuple(z.pcp_cpus for z in m.zones()), machine)
 
 
 def _given(spec, name):

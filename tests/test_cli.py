@@ -113,7 +113,7 @@ def test_interrupt_ends_with_a_partial_report():
     class Interrupt:
         name, per_state, calls = "interrupt", False, 0
 
-        def violations(self, before, op, result, m):
+        def violations(self, before, op, result, m, after=None):
             self.calls += 1
             if self.calls == 50:
                 raise KeyboardInterrupt

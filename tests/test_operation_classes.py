@@ -84,7 +84,7 @@ class AnythingAllocated:
     name = "nothing allocated"
     per_state = True
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         return [f"blocks allocated at {sorted(m.allocated)}"] if m.allocated else []
 
 

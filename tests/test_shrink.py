@@ -63,7 +63,7 @@ def page_is_buddy(k, page, buddy, order):
 class NoOverlap:
     name = "allocated blocks never overlap free blocks"
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         free = {}
         for zone in m.zones():
             for pfn, order, _ in m.free_blocks(zone):
@@ -81,7 +81,7 @@ class BuddiesMerged:
 
     name = "free buddies are merged"
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         out = []
         for zone in m.zones():
             free = {(pfn, order) for pfn, order, _ in m.free_blocks(zone)}
@@ -96,7 +96,7 @@ class OneSmallBlock:
 
     name = "at most one block allocated, none of order 3"
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         blocks = sorted(m.allocated.items())
         if len(blocks) > 1 or any(order == 3 for _, (order, _, _) in blocks):
             return [f"allocated: {[(pfn, order) for pfn, (order, _, _) in blocks]}"]

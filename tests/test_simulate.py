@@ -33,7 +33,7 @@ class Recorder:
     per_state: bool
     seen: list = field(default_factory=list)
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         self.seen.append((before, None if op is None else op.code(), m.freeze()))
         return []
 

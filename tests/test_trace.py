@@ -40,7 +40,7 @@ class NrFreeMatches:
 
     name = "NR_FREE_PAGES equals the pages on the free lists"
 
-    def violations(self, before, op, result, m):
+    def violations(self, before, op, result, m, after=None):
         out = []
         for zone in m.zones():
             listed = sum(1 << order for _, order, _ in m.free_blocks(zone))
