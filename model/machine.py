@@ -78,6 +78,17 @@ class Kernel419(MempolicyOps):
     NAME = "4.19"
     DESCRIPTION = "Linux 4.19 (stable, with the mpol_rebind_nodemask fix 29b190fa774d)"
     BASE = None  # the model a variant is judged against (`variant()` sets it; None: 4.19)
+    # What an operation writes that is not state: nothing the allocator decides later depends on it,
+    # so freeze() leaves it out (tests/test_frozen_complete.py checks that everything else is frozen).
+    # stats: vmstat counters; events, observed, fail_reason, last_ac, pfmemalloc: what the current
+    # operation did; current: its execution context, set by each operation; _node_states_cache:
+    # node_states() memoized, a fact of the boot.
+    OBSERVATIONS = frozenset({"stats", "events", "observed", "fail_reason", "last_ac", "pfmemalloc", "current",
+                              "_node_states_cache"})
+    # Attributes only part of which is state, with the method that returns that part: pcp_mt mirrors
+    # page->index, which the allocator reads only while the page is on a per-cpu list (a value left
+    # behind by a page that went on is overwritten before it is read again).
+    PARTLY_STATE = {"pcp_mt": "live_pcp_mt"}
 
     def __init__(self, topology, env=IDLE):
         self.topology = topology
@@ -398,24 +409,31 @@ class Kernel419(MempolicyOps):
                 for cpu, p in sorted(zone.pageset.items()) for t, lst in enumerate(p.lists) for pfn in lst]
 
     # ---- freeze and thaw -----------------------------------------------------------------------
+    def live_pcp_mt(self):
+        """The part of pcp_mt that is state: (pfn, cached migratetype) of every page on a per-cpu list, sorted."""
+        on_pcp = []
+        for z in self.populated_zones:
+            for p in z.pageset.values():
+                for lst in p.lists:
+                    on_pcp.extend(lst)
+        pcp_mt = self.pcp_mt
+        return tuple(sorted([(pfn, pcp_mt[pfn]) for pfn in on_pcp]))
+
     def freeze(self):
         """The whole dynamic state as one immutable, hashable FrozenMachine (observations excluded)."""
         zones = []
-        on_pcp = []
         for z in self.populated_zones:
             pcps = []
             for cpu in z.pcp_cpus:
                 p = z.pageset[cpu]
                 pcps.append(build(FrozenPcp, (p.count, tuple(map(tuple, p.lists)))))
-                for lst in p.lists:
-                    on_pcp.extend(lst)
             zones.append(build(FrozenZone, (
                 tuple(tuple(map(tuple, area.free_list)) for area in z.free_area),
                 tuple(area.nr_free for area in z.free_area),
                 z.nr_free_pages, z.nr_free_cma_pages, z.nr_reserved_highatomic, z.nr_isolate_pageblock,
                 tuple(pcps),
             )))
-        pcp_mt = tuple(sorted((pfn, self.pcp_mt[pfn]) for pfn in on_pcp))
+        pcp_mt = self.live_pcp_mt()
         tasks = tuple(self.tasks[t].freeze() for t in sorted(self.tasks))
         return build(FrozenMachine, (
             tuple(zones),

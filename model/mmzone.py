@@ -109,6 +109,9 @@ class Zoneref:
 class PglistData:
     """pg_data_t: a node's zones (all MAX_NR_ZONES types, unpopulated ones empty) and zonelists."""
 
+    # the kswapd wake-up request of the current operation: reset by each operation (see model/machine.py)
+    OBSERVATIONS = frozenset({"kswapd_order", "kswapd_classzone_idx"})
+
     def __init__(self, nid, zones, cpus):
         self.node_id = nid
         self.node_zones = zones
