@@ -9,6 +9,7 @@ import pytest
 from buddycheck.checks.bench import CYCLE, alloc_free_round
 from buddycheck.model import Kernel419, preset
 from buddycheck.model import gfp as G
+from buddycheck.spec.view import static_view, view_from_frozen, view_of
 
 
 @pytest.mark.parametrize("name, params", [
@@ -31,3 +32,12 @@ def test_freeze_restore(benchmark):
     frozen = m.freeze()
     benchmark(m.restore, frozen)
     assert m.freeze() == frozen
+
+
+def test_view_from_frozen(benchmark):
+    m = Kernel419(preset("numa2"))
+    alloc_free_round(m)
+    m.alloc(G.GFP_KERNEL, 1)
+    static, frozen = static_view(m), m.freeze()
+    view = benchmark(view_from_frozen, static, frozen)
+    assert view == view_of(m)
