@@ -94,10 +94,15 @@ class BeforeState:
         self._frozen = None
         self._machine = None
         self._request = None
+        self._view = (None, None)  # (before, its view): every property of a transition asks for the same
 
     def view(self, m, before):
         """The StateView of `before`, a frozen state of m's machine (no machine is restored for it)."""
-        return self.cache.view_of_state(m, before)
+        last, view = self._view
+        if before is not last:
+            view = self.cache.view_of_state(m, before)
+            self._view = (before, view)
+        return view
 
     def request(self, m, before, op):
         """The spec's Request for an allocation from `before`, built once for all step invariants."""

@@ -18,6 +18,7 @@ that pageset spills every page at once); kswapd_order/kswapd_classzone_idx
 are observations, reset by each operation.
 """
 
+import itertools
 import sys
 from dataclasses import dataclass
 
@@ -427,14 +428,15 @@ class Kernel419(MempolicyOps):
             for cpu in z.pcp_cpus:
                 p = z.pageset[cpu]
                 pcps.append(build(FrozenPcp, (p.count, tuple(map(tuple, p.lists)))))
+            areas = z.free_area
             zones.append(build(FrozenZone, (
-                tuple(tuple(map(tuple, area.free_list)) for area in z.free_area),
-                tuple(area.nr_free for area in z.free_area),
+                tuple([tuple(map(tuple, area.free_list)) for area in areas]),  # a list builds faster here
+                tuple([area.nr_free for area in areas]),
                 z.nr_free_pages, z.nr_free_cma_pages, z.nr_reserved_highatomic, z.nr_isolate_pageblock,
                 tuple(pcps),
             )))
         pcp_mt = self.live_pcp_mt()
-        tasks = tuple(self.tasks[t].freeze() for t in sorted(self.tasks))
+        tasks = tuple([self.tasks[t].freeze() for t in sorted(self.tasks)])
         return build(FrozenMachine, (
             tuple(zones),
             tuple(sorted(self.page_buddy.items())),
@@ -451,34 +453,35 @@ class Kernel419(MempolicyOps):
         `current`, when given, must be what `freeze()` returns for the machine right now: only the
         parts that differ from it are rebuilt (the explorer restores one state many times).
         """
+        full = current is None
         zones = frozen.zones
-        old_zones = current.zones if current is not None else (None,) * len(zones)
-        for z, zf, zc in zip(self.populated_zones, zones, old_zones):
+        for z, zf, zc in zip(self.populated_zones, zones, _NO_ZONES if full else current.zones):
             if zf == zc:
                 continue
-            old_lists = zc.free_lists if zc is not None else (None,) * len(zf.free_lists)
-            for area, area_lists, old_area_lists, n in zip(z.free_area, zf.free_lists, old_lists, zf.nr_free):
+            free_lists = zf.free_lists
+            old_lists = _NO_ZONES if zc is None else zc.free_lists
+            for area, area_lists, old_area_lists, n in zip(z.free_area, free_lists, old_lists, zf.nr_free):
                 if area_lists != old_area_lists:
                     area.free_list = list(map(list, area_lists))
                 area.nr_free = n
             z.nr_free_pages, z.nr_free_cma_pages = zf.nr_free_pages, zf.nr_free_cma_pages
             z.nr_reserved_highatomic, z.nr_isolate_pageblock = zf.nr_reserved_highatomic, zf.nr_isolate_pageblock
-            if zc is None or zf.pcp != zc.pcp:
-                for cpu, pf in zip(z.pcp_cpus, zf.pcp):
-                    p = z.pageset[cpu]
+            pcps = zf.pcp
+            if zc is None or pcps != zc.pcp:
+                pageset = z.pageset
+                for cpu, pf in zip(z.pcp_cpus, pcps):
+                    p = pageset[cpu]
                     p.count = pf.count
                     p.lists = list(map(list, pf.lists))
-        if current is None:
-            current = _NOTHING_FROZEN
-        if frozen.page_buddy != current.page_buddy:
+        if full or frozen.page_buddy != current.page_buddy:
             self.page_buddy = dict(frozen.page_buddy)
-        if frozen.pcp_mt != current.pcp_mt:
+        if full or frozen.pcp_mt != current.pcp_mt:
             self.pcp_mt = dict(frozen.pcp_mt)
-        if frozen.allocated != current.allocated:
+        if full or frozen.allocated != current.allocated:
             self.allocated = dict(frozen.allocated)
-        if frozen.pageblock_flags != current.pageblock_flags:
+        if full or frozen.pageblock_flags != current.pageblock_flags:
             self.pageblock_flags = list(frozen.pageblock_flags)
-        if frozen.tasks != current.tasks:
+        if full or frozen.tasks != current.tasks:
             self.tasks = {t.tid: Task.thaw(t) for t in frozen.tasks}
         self.cpusets_on = frozen.cpusets_on
 
@@ -489,8 +492,8 @@ class Kernel419(MempolicyOps):
         return other
 
 
-# compares unequal to every part of a frozen state, so restore() without `current` rebuilds everything
-_NOTHING_FROZEN = FrozenMachine(*(None,) * len(FrozenMachine._fields))
+# without `current`, restore() compares each zone and each order's lists with None: all are rebuilt
+_NO_ZONES = itertools.repeat(None)
 
 
 def _install_kernel_functions(cls):
