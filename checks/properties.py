@@ -94,14 +94,14 @@ class BeforeState:
         self._frozen = None
         self._machine = None
         self._request = None
-        self._view = (None, None)  # (before, its view): every property of a transition asks for the same
+        self._view = (None, None, None)  # (machine, before, its view): a transition's properties ask alike
 
     def view(self, m, before):
         """The StateView of `before`, a frozen state of m's machine (no machine is restored for it)."""
-        last, view = self._view
-        if before is not last:
+        machine, last, view = self._view
+        if before is not last or m is not machine:
             view = self.cache.view_of_state(m, before)
-            self._view = (before, view)
+            self._view = (m, before, view)
         return view
 
     def request(self, m, before, op):
