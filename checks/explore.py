@@ -1,10 +1,16 @@
 """Breadth-first exploration over frozen states: the shortest counterexample, or exhaustion.
 
-Built as a builder: `Explorer(scenario).check(*properties).depth(n).max_states(n).run()`.
+Built as a builder: `Explorer(scenario).check(*properties).depth(n).max_states(n).run()`; the search
+itself is a strategy (checks/strategies/bfs.py) run on a backend (checks/backends.py), and the
+scenario is read only through the surface of checks/protocol.py.
 Every state reached is checked against every state property, and every transition against every
 step property; a violation found at BFS depth d has no shorter counterexample.
 
-With `scenario.symmetry` the visited set holds one canonical key per orbit under exchanging whole
+The visited set holds 64-bit fingerprints of states (checks/fingerprint.py; the report gives the
+chance that a collision hid a state) unless `exact()` asks for whole states. By default
+(`scenario.symmetry == "auto"`) the search quotients by symmetry whenever the scenario's alphabet
+allows it and the machine has two or more units in a zone; True insists on it, False turns it off.
+Under symmetry the visited set holds one canonical key per orbit under exchanging whole
 MAX_ORDER units of a zone (model/symmetry.py) and the frontier holds the first concrete state of
 each orbit, so traces stay concrete and replay on the plain model. Every property is about zones,
 nodes and block shapes, never a particular pfn, so it has the same verdict on the whole orbit. The
@@ -21,14 +27,14 @@ ends exceeds every budget, and a healthy operation takes well under a millisecon
 stalled for the whole budget could make a false hang (which its replay would not confirm).
 """
 
+import os
 import time
 
-from buddycheck.model.errors import ModelError
 from buddycheck.model.symmetry import UnitSymmetry
 
-from .failure import failure_of
-from .level import Level
-from .report import CRASH, HANG, Report, SymmetryBroken, Violation, peak_rss_mb  # noqa: F401  (this module's API)
+from .backends import ForkBackend, LocalBackend
+from .report import CRASH, HANG, Report, StopReason, SymmetryBroken, Violation, peak_rss_mb  # noqa: F401  (API)
+from .strategies.bfs import BreadthFirst
 
 
 class Explorer:
@@ -42,16 +48,20 @@ class Explorer:
         self._stop_at_first = True
         self._progress = None
         self._audit_every = 32
-        self._workers = 1
+        self._workers = os.cpu_count() or 1
+        self._backend = None
+        self._exact = False
+        self._symmetry_broken = None  # why the audit refused an "auto" reduction
         self._deadline = None
         self._coverage = None
         self._op_budget = getattr(scenario, "op_budget", None)
 
     def check(self, *properties):
-        """Properties with `name`, `per_state` and `violations(before, op, result, m) -> list[str]`.
+        """Properties with `name`, `per_state` and `violations(before, op, result, m, after=None) -> list[str]`.
 
         A per-state property is a state invariant, judged once for each distinct state (the initial
-        one included); any other property is judged on every transition.
+        one included); any other property is judged on every transition. `before` and `after` are the
+        frozen states around the operation (`before` None for the initial state), `m` the machine after it.
         """
         self._properties.extend(properties)
         return self
@@ -85,8 +95,18 @@ class Explorer:
         return self
 
     def workers(self, n):
-        """Expand each large BFS level in n forked processes; the result is the same as with one."""
-        self._workers = n
+        """Expand each large BFS level in n forked processes (None: one per CPU, the default); same result."""
+        self._workers = n if n is not None else (os.cpu_count() or 1)
+        return self
+
+    def backend(self, b):
+        """Expand levels with `b.expand(level, frontier) -> list[Slice]` (checks/backends.py) instead of forking."""
+        self._backend = b
+        return self
+
+    def exact(self):
+        """Keep whole states in the visited set: no fingerprint collision can hide a state, at ~100x the memory."""
+        self._exact = True
         return self
 
     def time_limit(self, seconds):
@@ -100,159 +120,42 @@ class Explorer:
         return self
 
     def run(self):
-        sc = self.scenario
-        report = Report(sc.name, sc.model.NAME)
-        report.sometimes = {s.name: False for s in sc.sometimes}
-        start = time.perf_counter()
+        """The report of the search. Under symmetry "auto", a model the audit finds treating units
+        differently is searched again without the reduction (the report says why); under True that
+        stops the search with SymmetryBroken."""
+        if self._backend is None:
+            self._backend = ForkBackend(self._workers) if self._workers > 1 else LocalBackend()
         if self._coverage is not None:
             self._coverage.start()
+        try:
             try:
-                return self._run(sc, report, start)
-            finally:
-                self._coverage.stop()
-        return self._run(sc, report, start)
-
-    def _run(self, sc, report, start):
-        prepare = self._coverage.count_calls if self._coverage is not None else None
-        try:
-            m = sc.initial(self._op_budget, prepare)
-        except ModelError:
-            raise  # the scenario's setup is not enabled on this machine: a bad scenario, not a model failure
-        except Exception as e:  # the model crashed or hung while booting or in the setup
-            report.violations.append(failure_of(e, sc.model, before_first_op=True).violation(()))
-            report.stopped_by = "violation"
-            report.seconds = time.perf_counter() - start
-            report.peak_memory_mb = peak_rss_mb()
-            return report
-        init = m.freeze()
-        sym = self._symmetry(m)
-        if sym is not None:
-            report.reductions = (sym.describe(),)
-            key_of = _Memo(sym.canonical)
-        else:
-            key_of = _Exact()
-        init_key = key_of(init)
-        level = Level(self, m, sym, key_of, {init_key: None}, set())
-        frontier = [(init_key, init)]  # under symmetry, a key's state is the first of its orbit reached
-        report.reachable_states = 1
-        for prop in self._properties:
-            if getattr(prop, "per_state", False):
-                messages = prop.violations(None, None, None, m)
-                if messages:
-                    report.violations.append(Violation(prop.name, messages[0], ()))
-                    level.seen_invariants.add(prop.name)
-        if report.violations and self._stop_at_first:
-            report.stopped_by = "violation"
-            report.seconds = time.perf_counter() - start
-            return report
-        level.report, level.started = report, start
-        try:
-            for depth in range(self._depth):
-                slices = level.expand(frontier)
-                frontier = self._merge(report, level, slices, depth)
-                if report.stopped_by is not None:
-                    return report
-                if self._deadline is not None and time.perf_counter() > self._deadline and frontier:
-                    report.stopped_by = "time"
-                    report.depth = depth + 1
-                    return report
-                if not frontier:
-                    report.complete = True
-                    report.depth = depth
-                    return report
-                report.depth = depth + 1
-            return report
-        except KeyboardInterrupt:
-            report.stopped_by = "interrupt"
-            return report
+                return BreadthFirst(self).run(self._new_report())
+            except SymmetryBroken as e:
+                if getattr(self.scenario, "symmetry", False) != "auto":
+                    raise
+                self._symmetry_broken = str(e)
+            report = self._new_report()
+            report.symmetry_broken = self._symmetry_broken
+            return BreadthFirst(self).run(report)
         finally:
-            report.seconds = time.perf_counter() - start
-            report.peak_memory_mb = peak_rss_mb()
+            if self._coverage is not None:
+                self._coverage.stop()
 
-    def _merge(self, report, level, slices, depth):
-        """Fold the slices of one level into the report, in order: the next frontier.
+    def _new_report(self):
+        sc = self.scenario
+        report = Report(sc.name, sc.model.NAME, workers=getattr(self._backend, "workers", 1), exact=self._exact)
+        report.sometimes = {s.name: False for s in sc.sometimes}
+        return report
 
-        A slice records at which of its transitions each thing happened, so a stop at --max-states
-        counts exactly what a one-process search would have seen when it stopped.
-        """
-        next_frontier = []
-        parent = level.parent
-        for part in slices:
-            if part.error is not None:
-                raise part.error
-            if part.coverage is not None:
-                self._coverage.merge(part.coverage)
-            stop = None
-            for key, state, parent_key, op, at, bad in part.candidates:
-                if key in parent:
-                    continue
-                parent[key] = (parent_key, op)
-                level.key_of.remember(state, key)
-                if not bad:  # a state violating a 4.19-profile rule is reported, not expanded
-                    next_frontier.append((key, state))
-                report.reachable_states += 1
-                if report.reachable_states >= self._max_states:
-                    stop = at
-                    break
-            upto = part.transitions if stop is None else stop
-            report.transitions += upto
-            report.audited += sum(1 for at in part.audits if at <= upto)
-            for name, at in part.sometimes.items():
-                if at <= upto:
-                    report.sometimes[name] = True
-            for v, at in part.violations:
-                if at <= upto and v.invariant not in level.seen_invariants:
-                    level.seen_invariants.add(v.invariant)
-                    report.violations.append(v)
-            if stop is not None:
-                report.stopped_by = "max_states"
-                report.depth = depth + 1
-                return next_frontier
-            if part.stopped_by == "interrupt":
-                raise KeyboardInterrupt
-            if part.stopped_by == "time":
-                report.stopped_by = "time"
-                report.depth = depth  # the last level every sequence reached; depth + 1 in part
-                return next_frontier
-            if report.violations and (self._stop_at_first or part.stopped_by == "violation"):
-                report.stopped_by = "violation"
-                report.depth = depth + 1
-                return next_frontier
-        return next_frontier
-
-    def _symmetry(self, m):
-        if not getattr(self.scenario, "symmetry", False):
+    def resolve_symmetry(self, m):
+        """The UnitSymmetry to quotient by on machine `m`, or None (scenario.symmetry: True, False or "auto")."""
+        setting = getattr(self.scenario, "symmetry", False)
+        if not setting or self._symmetry_broken is not None:
             return None
         problem = self.scenario.symmetry_problem()
         if problem:
+            if setting == "auto":
+                return None
             raise SymmetryBroken(f"scenario {self.scenario.name}: --symmetry: {problem}")
         sym = UnitSymmetry(m)
         return None if sym.trivial else sym
-
-
-class _Exact:
-    """Without a reduction a state is its own key."""
-
-    def __call__(self, state):
-        return state
-
-    def remember(self, state, key):
-        pass
-
-
-class _Memo:
-    """Canonical keys of concrete states: one is reached again and again from different representatives."""
-
-    def __init__(self, canonical):
-        self.canonical = canonical
-        self.cache = {}
-
-    def __call__(self, state):
-        key = self.cache.get(state)
-        if key is None:
-            key = self.cache[state] = self.canonical(state)
-        return key
-
-    def remember(self, state, key):
-        self.cache[state] = key
-

@@ -1,15 +1,16 @@
-"""Expanding one breadth-first level: every transition out of its states, in one process or several.
+"""Expanding runs of one breadth-first level: every transition out of their states, judged by every property.
 
-A level is cut into runs of consecutive states. With one worker there is one run; with n, forked
-processes expand all runs but the first while this process expands the first, and each sends back
-a `Slice`: the new states, violations, audits and sometimes-properties it met, each marked with
-the transition at which it happened. `Explorer` merges the slices in order, so the result is the
-one a single process would have reached, to the transition.
+A `Level` expands the states it is given and returns a `Slice`: the new states, violations, audits
+and sometimes-goals it met, each marked with the transition at which it happened (`at`), and each
+state and violation named relative to its parent: the parent's index in its level and the index
+of the operation in `actions(parent)`. The strategy (checks/strategies/bfs.py) merges the slices
+in order, so the result is the one a single process would have reached, to the transition, and
+rebuilds traces from those indices; a slice therefore needs neither the parent map nor the
+visited set. Given the visited set (`visited`, as the local and forked backends give it), a slice
+judges the state invariants only on states new to the search; without it, on every state new to
+the slice, which finds the same violations (a state seen before was judged when first seen).
 """
 
-import gc
-import multiprocessing as mp
-import signal
 import time
 from dataclasses import dataclass, field
 
@@ -17,7 +18,8 @@ from buddycheck.model.errors import ModelError
 from buddycheck.spec.invariants import PROFILE_419, PROFILE_STRICT
 
 from .failure import failure_of
-from .report import HANG, Report, SymmetryBroken, Violation
+from .fingerprint import fingerprint
+from .report import HANG, Report, StopReason, SymmetryBroken, Violation
 from .watchdog import watch
 
 
@@ -26,168 +28,165 @@ class Slice:
     """What expanding a run of one level's states found, in the order a sequential search meets it."""
 
     # each event carries `at`: the number of this slice's transitions up to and including its own
-    candidates: list = field(default_factory=list)  # (key, state, parent key, op, at, bad), new to this slice
-    violations: list = field(default_factory=list)  # (Violation, at)
+    candidates: list = field(default_factory=list)  # (key, state, parent index, op index, at, bad), new to this slice
+    violations: list = field(default_factory=list)  # (Violation without its trace, parent index, op index, at)
     transitions: int = 0
     audits: list = field(default_factory=list)  # at
     sometimes: dict = field(default_factory=dict)  # name -> at, the first time it was reached
-    stopped_by: str | None = None  # "violation", "interrupt" or "time"
+    stopped_by: StopReason | None = None  # VIOLATION, INTERRUPT or TIME
     coverage: tuple | None = None  # what a forked worker measured (checks/coverage.py payload)
-    error: Exception | None = None  # SymmetryBroken, raised again by the parent process
+    error: Exception | None = None  # SymmetryBroken, raised again by the merging process
+
+
+class StateKeys:
+    """The key the visited set knows a state by: the fingerprint of its canonical form (or that form, exact).
+
+    Under symmetry one concrete state is reached again and again within a level, so its key is kept
+    for the level (at most MEMO_LIMIT of them): canonical forms cost more than a lookup.
+    """
+
+    MEMO_LIMIT = 1 << 14
+
+    def __init__(self, sym, exact):
+        self.canonical = sym.canonical if sym is not None else None
+        self.exact = exact
+        self.memo = {}
+
+    def __call__(self, state):
+        if self.canonical is None:
+            return state if self.exact else fingerprint(state)
+        key = self.memo.get(state)
+        if key is None:
+            key = self.canonical(state)
+            if not self.exact:
+                key = fingerprint(key)
+            if len(self.memo) >= self.MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[state] = key
+        return key
+
+    def new_level(self):
+        self.memo.clear()
 
 
 class Level:
-    """Expands the states of one BFS level, in this process or in forked ones."""
+    """Expands states of the current BFS level (`depth`) on one machine, in this process."""
 
-    MIN_PER_WORKER = 64  # below this a fork costs more than it saves
-
-    def __init__(self, explorer, m, sym, key_of, parent, seen_invariants):
-        self.explorer, self.m, self.sym, self.key_of = explorer, m, sym, key_of
-        self.parent, self.seen_invariants = parent, seen_invariants
+    def __init__(self, problem, machine, properties, keys, sym=None, visited=None, stop_at_first=True,
+                 audit_every=32, op_budget=None, deadline=None, coverage=None, progress=None):
+        self.problem, self.m, self.keys, self.sym, self.visited = problem, machine, keys, sym, visited
+        # (property, name, judged once per state, a violation stops expanding the state), in the caller's order
+        self.judged = [(p, p.name, bool(getattr(p, "per_state", False)),
+                        getattr(p, "profile", PROFILE_419) != PROFILE_STRICT) for p in properties]
+        self.stop_at_first, self.op_budget, self.deadline = stop_at_first, op_budget, deadline
+        self.every = audit_every if sym is not None else 0
         self.audits = sym.swaps() if sym is not None else ()
+        self.coverage, self.progress = coverage, progress
+        self.seen_invariants = set()  # invariants already reported: a slice reports each once
+        self.depth = 0
+        self.budget = float("inf")  # new states the first slice may still count (--max-states)
         self.holds = None  # the frozen state the machine holds, so restores rebuild only what differs
-        self.report, self.started = None, 0.0
+        self.report, self.started = None, 0.0  # for progress lines
 
-    def expand(self, frontier):
-        n = self.explorer._workers
-        budget = self.explorer._max_states - self.report.reachable_states  # new states that can still count
-        if n <= 1 or len(frontier) < n * self.MIN_PER_WORKER or "fork" not in mp.get_all_start_methods():
-            return [self.expand_slice(frontier, 0, progress=True, budget=budget)]
-        size = -(-len(frontier) // n)
-        chunks = [(frontier[i:i + size], i) for i in range(0, len(frontier), size)]
-        ctx = mp.get_context("fork")
-        gc.freeze()  # children share the parent's objects; a collection would copy every page
-        procs, readers = [], []
-        try:
-            for chunk, offset in chunks[1:]:
-                reader, writer = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=self._child, args=(writer, chunk, offset), daemon=True)
-                proc.start()
-                writer.close()
-                procs.append(proc)
-                readers.append(reader)
-            first = self.expand_slice(*chunks[0], progress=True, budget=budget)  # this process takes the first run
-            if first.stopped_by is not None or first.error is not None:
-                return [first]  # what the others found comes after the stop
-            try:
-                return [first] + [reader.recv() for reader in readers]
-            except EOFError:
-                raise RuntimeError("a worker process of the exploration died without a result") from None
-        finally:
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
-                proc.join()
-            gc.unfreeze()
-
-    def _child(self, writer, chunk, offset):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent process decides when to stop
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        self.holds = None
-        measure = self.explorer._coverage
-        if measure is not None:
-            measure.calls.clear()  # the parent's counts are its own; send back this process's only
-        # no budget here: some of a later run's states may already be in an earlier run
-        out = self.expand_slice(chunk, offset, progress=False, budget=float("inf"))
-        if measure is not None:
-            out.coverage = measure.payload()
-        writer.send(out)
-        writer.close()
-
-    def expand_slice(self, items, offset, progress, budget):
-        """Every transition out of `items` (frontier positions offset, offset+1, ...), in order."""
-        ex, m, parent, key_of, sym = self.explorer, self.m, self.parent, self.key_of, self.sym
-        sc = ex.scenario
+    def expand_slice(self, items, offset=0, progress=True, budget=None):
+        """Every transition out of `items`, (index in level, state) at frontier positions offset, offset+1, ..."""
+        m, keys, sym, visited = self.m, self.keys, self.sym, self.visited
+        actions, sometimes = self.problem.actions, self.problem.sometimes
+        budget = self.budget if budget is None else budget
+        op_budget, judged, stop_at_first = self.op_budget, self.judged, self.stop_at_first
         out = Slice()
         local = set()
         seen = set(self.seen_invariants)
-        props = ex._properties
-        every = ex._audit_every if sym is not None else 0
+        every = self.every
         # past the first violation, a state reached by a violating transition is not expanded: what
         # follows a broken state (a crash on a corrupted list, say) is not a finding of its own
-        prune = not ex._stop_at_first
-        deadline = ex._deadline
+        prune = not stop_at_first
+        deadline = self.deadline
+        show = self.progress if progress else None
         last_tick = time.perf_counter()
         holds = self.holds
+        candidates, violations = out.candidates, out.violations
+        transitions = 0
+        guard = watch(op_budget)  # re-armed per operation, so also in a forked worker
         try:
-            for index, (state_key, state) in enumerate(items, offset):
+            for position, (index, state) in enumerate(items, offset):
                 if deadline is not None and time.perf_counter() > deadline:
-                    out.stopped_by = "time"
+                    out.stopped_by = StopReason.TIME
                     return out
-                m.restore(state, holds)
-                holds = state
-                for op_index, op in enumerate(sc.actions(m)):
+                if holds is not state:
+                    m.restore(state, holds)
+                    holds = state
+                for op_index, op in enumerate(actions(m)):
                     if holds is not state:
                         m.restore(state, holds)
                         holds = state
                     try:
-                        with watch(ex._op_budget):  # re-armed per operation, so also in a forked worker
+                        with guard:
                             result = op.apply(m)
                     except ModelError:
                         holds = None  # the model promises no change on misuse; do not rely on it
                         continue  # not enabled here (e.g. a free the kernel would reject)
                     except Exception as e:  # a crash (the kernel would BUG()) or a hang (ModelHang)
                         holds = None
-                        out.transitions += 1
-                        failure = failure_of(e, sc.model)
+                        transitions += 1
+                        failure = failure_of(e, self.problem.model)
                         if failure.kind not in seen:  # past the first violation: one per kind, a dead end
                             seen.add(failure.kind)
-                            trace = trace_to(parent, state_key) + (op,)
-                            out.violations.append((failure.violation(trace), out.transitions))
-                        if ex._stop_at_first or failure.kind == HANG:  # each further hang would cost a budget
-                            out.stopped_by = "violation"
+                            violations.append((failure.violation(()), index, op_index, transitions))
+                        if stop_at_first or failure.kind == HANG:  # each further hang would cost a budget
+                            out.stopped_by = StopReason.VIOLATION
                             return out
                         continue
-                    out.transitions += 1
-                    at = out.transitions
-                    for s in sc.sometimes:
+                    transitions += 1
+                    at = transitions
+                    for s in sometimes:
                         if s.name not in out.sometimes and s.reached_by(op, result, m):
                             out.sometimes[s.name] = at
                     new = holds = m.freeze()
-                    new_key = key_of(new)
-                    fresh = new_key not in parent and new_key not in local
+                    key = keys(new)
+                    fresh = key not in local and (visited is None or key not in visited)
                     bad = False
-                    for prop in props:
-                        if getattr(prop, "per_state", False) and not fresh:
+                    for prop, name, per_state, breaks_419 in judged:
+                        if per_state and not fresh:
                             continue  # a state invariant is judged once per distinct state
-                        if prop.name in seen and not prune:
+                        if not prune and name in seen:
                             continue
-                        messages = prop.violations(state, op, result, m)
+                        messages = prop.violations(state, op, result, m, after=new)
                         if messages:
                             # a state breaking only strict rules is one 4.19 itself reaches: keep expanding it
-                            bad = bad or getattr(prop, "profile", PROFILE_419) != PROFILE_STRICT
-                            if prop.name not in seen:
-                                seen.add(prop.name)
-                                trace = trace_to(parent, state_key) + (op,)
-                                out.violations.append((Violation(prop.name, messages[0], trace), at))
-                    if out.violations and ex._stop_at_first:
-                        out.stopped_by = "violation"
+                            bad = bad or breaks_419
+                            if name not in seen:
+                                seen.add(name)
+                                violations.append((Violation(name, messages[0]), index, op_index, at))
+                    if violations and stop_at_first:
+                        out.stopped_by = StopReason.VIOLATION
                         return out
                     # which transitions are audited depends on their place in the level, not on the workers
-                    if every and (index * 31 + op_index) % every == 0:
-                        audit(m, sym, self.audits[(index + op_index) % len(self.audits)], state, op, new, ex._op_budget)
+                    if every and (position * 31 + op_index) % every == 0:
+                        audit(m, sym, self.audits[(position + op_index) % len(self.audits)], state, op, new,
+                              op_budget)
                         out.audits.append(at)
                         holds = None
                     if fresh:
-                        local.add(new_key)
-                        out.candidates.append((new_key, new, state_key, op, at, bad))
-                        if len(out.candidates) >= budget:
+                        local.add(key)
+                        candidates.append((key, new, index, op_index, at, bad))
+                        if len(candidates) >= budget:
                             return out  # the merge stops at --max-states within these
-                if progress and ex._progress is not None:
+                if show is not None:
                     now = time.perf_counter()
                     if now - last_tick > 0.5:
                         last_tick = now
                         r = self.report
-                        shown = Report(r.scenario, r.model, r.reachable_states + len(out.candidates),
-                                       r.transitions + out.transitions, r.depth, seconds=now - self.started)
-                        ex._progress(shown)
+                        show(Report(r.scenario, r.model, r.reachable_states + len(candidates),
+                                    r.transitions + transitions, r.depth, seconds=now - self.started))
         except KeyboardInterrupt:
-            out.stopped_by = "interrupt"
+            out.stopped_by = StopReason.INTERRUPT
             holds = None
         except SymmetryBroken as e:
             out.error = e
             holds = None
         finally:
+            out.transitions = transitions
             self.holds = holds
         return out
 
@@ -207,11 +206,11 @@ def audit(m, sym, unit_map, state, op, new, budget=None):
     if m.freeze() != sym.relabel(new, unit_map):
         raise SymmetryBroken(
             f"{op.code()} and {image_op.code()} lead to states that are not relabellings of each other: "
-            f"the model does not treat units {sorted(unit_map)} alike; run without --symmetry")
+            f"the model does not treat units {sorted(unit_map)} alike; run with --no-symmetry")
 
 
 def trace_to(parent, key):
-    """The operations from the initial state to the state with this key, along the parent links."""
+    """The operations to the state with this key along a {key: (parent key, op) or None} map (checks/diff.py)."""
     ops = []
     while parent[key] is not None:
         key, op = parent[key]

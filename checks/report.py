@@ -1,12 +1,17 @@
-"""What a search returns: the report, its violations, and the error of a broken symmetry.
+"""What a search returns: the report, why the search stopped, and the error of a broken symmetry.
 
-Both strategies (breadth-first exhaustion, checks/explore.py; random-walk simulation,
+Both strategies (breadth-first exhaustion, checks/strategies/bfs.py; random-walk simulation,
 checks/strategies/simulate.py) return a Report. `strategy` says which; a simulation's report is a
-sample of walks (`walks`, `seed`) and is never `complete`.
+sample of walks (`walks`, `seed`) and is never `complete`. The report writes its own JSON
+(`Report.to_json()`); the command line adds the rendered counterexamples and the coverage, which
+need the scenario and the measure.
 """
 
 import resource
 from dataclasses import dataclass, field
+from enum import StrEnum
+
+from buddycheck.spec.violation import Violation  # noqa: F401  (this module's API: one Violation for spec/ and checks/)
 
 CRASH = "model_crash"  # the pseudo-invariant of a model that raised an exception (the kernel would BUG())
 HANG = "model_hang"  # the pseudo-invariant of an operation that did not finish (the kernel would hang)
@@ -15,19 +20,17 @@ FAILURE_KINDS = (CRASH, HANG, MEMORY_MAP)  # the violations an exception makes, 
 BREADTH_FIRST, SIMULATION = "breadth-first", "simulation"  # Report.strategy
 
 
-@dataclass(frozen=True)
-class Violation:
-    """An invariant that failed, its message, and the operations from the initial state that reach it."""
+class StopReason(StrEnum):
+    """Why a search ended before exhausting its space or reaching its depth (the report's None).
 
-    invariant: str
-    message: str
-    trace: tuple
-    # for CRASH, HANG and MEMORY_MAP: the checks.failure.Failure (exception type, function, file:line)
-    failure: object = field(default=None, compare=False, hash=False, repr=False)
+    A StrEnum: each reason equals its string ("max_states" == StopReason.MAX_STATES) and is one in JSON.
+    """
 
-    @property
-    def length(self):
-        return len(self.trace)
+    VIOLATION = "violation"  # the first violation (or, with all_violations, a hang)
+    MAX_STATES = "max_states"  # the state budget
+    TIME = "time"  # the time limit
+    INTERRUPT = "interrupt"  # Ctrl-C or SIGTERM
+    WALKS = "walks"  # a simulation: every walk done
 
 
 @dataclass
@@ -40,8 +43,7 @@ class Report:
     transitions: int = 0
     depth: int = 0
     complete: bool = False
-    # "max_states", "interrupt", "violation", "time", or None; a simulation also "walks" (all walks done)
-    stopped_by: str | None = None
+    stopped_by: StopReason | None = None  # None: exhausted, or every sequence reached the depth asked for
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
     violations: list = field(default_factory=list)
@@ -53,6 +55,12 @@ class Report:
     seed: int | None = None
     walks: int = 0
     notes: list = field(default_factory=list)  # what the reader must know besides the numbers (a trace left unshrunk)
+    symmetry: bool = False  # whether the visited set held one state per orbit
+    symmetry_broken: str | None = None  # why the audit refused the reduction "auto" asked for (then off)
+    workers: int = 1  # the processes a large level was expanded in
+    exact: bool = False  # whether the visited set held whole states (no fingerprint collision possible)
+    collision_probability: float = 0.0  # that two distinct states shared a fingerprint, hiding one
+    bytes_per_state: float | None = None  # the visited set and parent map per stored state (fingerprints only)
 
     @property
     def sample(self):
@@ -66,6 +74,23 @@ class Report:
     @property
     def ok(self):
         return not self.violations
+
+    def to_json(self, violations=None, coverage=None):
+        """The report as a JSON-ready dict; `violations` the rendered counterexamples, `coverage` its summary."""
+        return {
+            "scenario": self.scenario, "model": self.model, "reachable_states": self.reachable_states,
+            "transitions": self.transitions, "depth": self.depth, "complete": self.complete,
+            "stopped_by": None if self.stopped_by is None else str(self.stopped_by),
+            "seconds": round(self.seconds, 3), "states_per_second": round(self.states_per_second, 1),
+            "peak_memory_mb": round(self.peak_memory_mb, 1), "sometimes": self.sometimes,
+            "reductions": list(self.reductions), "symmetry_audits": self.audited,
+            "symmetry": self.symmetry, "symmetry_broken": self.symmetry_broken, "workers": self.workers,
+            "exact": self.exact, "fingerprint_collision_probability": self.collision_probability,
+            "bytes_per_state": None if self.bytes_per_state is None else round(self.bytes_per_state, 1),
+            "notes": list(self.notes),
+            "violations": [] if violations is None else violations,
+            "coverage": coverage,
+        }
 
 
 class SymmetryBroken(Exception):

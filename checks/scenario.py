@@ -66,7 +66,9 @@ class Scenario:
     max_states: int = 2_000_000
     sometimes: tuple = STANDARD_SOMETIMES
     model: type = Kernel419
-    symmetry: bool = False  # quotient by exchangeable MAX_ORDER units (model/symmetry.py)
+    # quotient by exchangeable MAX_ORDER units (model/symmetry.py): True, False, or "auto" (when the alphabet
+    # allows it: symmetry_problem() is None, and some zone has two units)
+    symmetry: bool | str = "auto"
     description: str = ""
     params: dict = field(default_factory=dict)
     op_budget: float = DEFAULT_OP_BUDGET  # wall-clock seconds for one operation (checks/watchdog.py)

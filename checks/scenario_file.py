@@ -449,9 +449,9 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
     free_cpus = ()
     if "free" in doc:
         free_cpus = tuple(_table(doc["free"], "free", f"{where}.free").get("cpus", [0]))
-    symmetry = doc.get("symmetry", False)
-    if not isinstance(symmetry, bool):
-        raise ConfigError(f"{where}.symmetry = {symmetry!r}: expected true or false")
+    symmetry = doc.get("symmetry", "auto")
+    if not isinstance(symmetry, bool) and symmetry != "auto":
+        raise ConfigError(f"{where}.symmetry = {symmetry!r}: expected true, false or \"auto\"")
     if not allocs and not extra:
         raise ConfigError(f"{where}: no operations: give at least one [[alloc]], [[alloc_pages]] or [[alloc_vma]]")
     kwargs = {}

@@ -284,8 +284,8 @@ def shrink(scenario, violation, properties, *, max_states=200_000):
         current = simplify_ops(scenario, remove_ops(scenario, current, prop), prop)
         if current.trace == before:
             break
-    return ShrunkViolation(current.invariant, current.message, current.trace, current.failure, scenario=scenario,
-                           original=violation, notes=tuple(notes))
+    return ShrunkViolation(current.invariant, current.message, current.trace, failure=current.failure,
+                           scenario=scenario, original=violation, notes=tuple(notes))
 
 
 def _failure_target(scenario, violation):

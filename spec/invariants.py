@@ -21,7 +21,6 @@ sequence). The other invariants hold without preconditions.
 The step invariants (about one allocation) are in spec/steps.py.
 """
 
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import z3
@@ -38,19 +37,7 @@ from .config_invariants import encode as encode_config
 from .config_invariants import violations as config_violations
 from .symbolic import ZoneSpan, bindings, bv, evaluate, pageblock_zones, shape_of, sym_view
 from .view import FREE, PCP, mt_name
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One failure of one invariant; str() names the invariant and the values."""
-
-    invariant: str
-    message: str
-    values: dict = field(default_factory=dict, compare=False, hash=False)
-
-    def __str__(self):
-        return f"{self.invariant}: {self.message}"
-
+from .violation import Violation
 
 PROFILE_419, PROFILE_STRICT = "4.19", "strict"
 PROFILES = (PROFILE_419, PROFILE_STRICT)
@@ -89,7 +76,7 @@ class StateInvariant:
         return evaluate(self.encoded(shape), bindings(sym_view(shape), view))
 
     def violation(self, message, **values):
-        return Violation(self.name, message, values)
+        return Violation(self.name, message, values=values)
 
     def __repr__(self):
         return f"<invariant {self.name}>"

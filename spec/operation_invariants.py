@@ -13,7 +13,7 @@ interleave choice itself (next_node_in) is the interleave_fairness theorem.
 
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED
 
-from .invariants import Violation
+from .violation import Violation
 
 
 def thp_target_node(task, vma, local):
@@ -52,7 +52,7 @@ class ThpNode:
         if target is None or nid == target:
             return []
         return [Violation(self.name, f"THP at pfn {pfn:#x} came from node {nid}, but the policy of task {tid} "
-                                     f"sends it to node {target} only", {"node": nid, "target": target})]
+                                     f"sends it to node {target} only", values={"node": nid, "target": target})]
 
 
 class InterleaveCursor:
@@ -76,7 +76,7 @@ class InterleaveCursor:
                 continue
             out.append(Violation(self.name, f"task {tid}'s interleave cursor il_prev went from {before} to {after} "
                                             f"in an operation that is not its own interleaved allocation or "
-                                            f"set_mempolicy ({what})", {"task": tid}))
+                                            f"set_mempolicy ({what})", values={"task": tid}))
         return out
 
 

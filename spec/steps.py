@@ -53,8 +53,8 @@ from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import __GFP_WRITE as GFP_WRITE_BIT
 from buddycheck.model.gfp import DEFAULT_CONFIGURED_ZONES, gfp_zone
 
-from .invariants import Violation
 from .view import mt_name
+from .violation import Violation
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class StepInvariant:
         raise NotImplementedError
 
     def violation(self, message, **values):
-        return Violation(self.name, message, values)
+        return Violation(self.name, message, values=values)
 
     def __repr__(self):
         return f"<step invariant {self.name}>"
@@ -449,7 +449,8 @@ class InterleaveFairness:
         out = []
         for c in choices:
             if c not in mask:
-                out.append(Violation(self.name, f"choice {c} is not in the mask {sorted(mask)}", {"node": c}))
+                out.append(Violation(self.name, f"choice {c} is not in the mask {sorted(mask)}",
+                                          values={"node": c}))
         if n == 0:
             return out
         for start in range(0, max(0, len(choices) - n + 1)):
@@ -458,7 +459,7 @@ class InterleaveFairness:
                 missing = sorted(mask - set(window))
                 out.append(Violation(self.name, f"choices {start}..{start + n - 1} are {list(window)}: node(s) "
                                                 f"{missing} of the mask {sorted(mask)} missing",
-                                     {"start": start}))
+                                     values={"start": start}))
         return out
 
 

@@ -22,7 +22,8 @@ from buddycheck.model import gfp as G
 
 def explore(pages, max_order, lo, hi):
     sc = Scenario("bc", preset("buddy-core", pages=pages, max_order=max_order),
-                  allocs=tuple(Alloc(G.GFP_KERNEL, o) for o in range(lo, hi + 1)), depth=1000)
+                  allocs=tuple(Alloc(G.GFP_KERNEL, o) for o in range(lo, hi + 1)), depth=1000,
+                  symmetry=False)  # the brute force counts every state
     return Explorer(sc).run()
 
 

@@ -3,9 +3,9 @@
 from check_variants import NeverRuns
 from planted_models import ExpandUpper
 
+from buddycheck.checks.backends import ForkBackend
 from buddycheck.checks.coverage import ModelCoverage, overridden_functions
 from buddycheck.checks.explore import Explorer
-from buddycheck.checks.level import Level
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenarios import scenario
 from buddycheck.model import Kernel419
@@ -55,7 +55,7 @@ def test_an_override_that_never_runs_is_a_warning_naming_it():
 
 
 def test_forked_workers_send_back_what_they_ran(monkeypatch):
-    monkeypatch.setattr(Level, "MIN_PER_WORKER", 2)  # fork on every level of a small machine
+    monkeypatch.setattr(ForkBackend, "MIN_PER_WORKER", 2)  # fork on every level of a small machine
     sc = scenario("buddy-core", pages=8, max_order=3, orders=(1, 2))
     one, two = measured(sc).report(), measured(sc, workers=2).report()
     assert [(f.name, f.calls, f.lines, f.branches) for f in one.functions] == \

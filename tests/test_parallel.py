@@ -8,16 +8,16 @@ this process the first, and the runs are merged in order. Here every level is sp
 import pytest
 from planted_models import PLANTED
 
+from buddycheck.checks.backends import ForkBackend
 from buddycheck.checks.cli import main
 from buddycheck.checks.explore import Explorer, SymmetryBroken
-from buddycheck.checks.level import Level
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenarios import buddy_core, scenario
 
 
 @pytest.fixture(autouse=True)
 def split_every_level(monkeypatch):
-    monkeypatch.setattr(Level, "MIN_PER_WORKER", 1)
+    monkeypatch.setattr(ForkBackend, "MIN_PER_WORKER", 1)
 
 
 def outcome(report):
@@ -86,7 +86,7 @@ def test_a_broken_symmetry_found_by_a_worker_is_reported():
 
 
 def test_the_cli_takes_workers(capsys):
-    assert main(["explore", "--pages", "16", "--workers", "2"]) == 0
+    assert main(["explore", "--pages", "16", "--workers", "2", "--no-symmetry"]) == 0
     assert "1829 distinct states, 12611 transitions, depth 12, exhausted" in capsys.readouterr().out
     assert main(["explore", "--pages", "16", "--workers", "0"]) == 2
     assert "must be at least 1" in capsys.readouterr().err

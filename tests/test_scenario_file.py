@@ -79,7 +79,7 @@ def test_a_full_scenario_file(tmp_path):
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL", "env": {"luck": 1}}]}, "unknown answer 'luck'"),
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}], "depth": 0}, "depth = 0"),
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}], "symmetry": "yes"},
-     "symmetry = 'yes': expected true or false"),
+     "symmetry = 'yes': expected true, false or \"auto\""),
     ({"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}], "drain": {"cpus": ["some"]}},
      "neither 'all' nor a cpu"),
     ({"topology": {"preset": "numa2"}, "policy": [{"mode": "MPOL_SOMETIMES"}]}, "mode = 'MPOL_SOMETIMES'"),
@@ -93,10 +93,11 @@ def test_bad_scenarios_name_the_problem(table, words):
     assert words in str(err.value)
 
 
-def test_symmetry_is_off_unless_asked_for():
+def test_symmetry_is_auto_unless_set():
     table = {"topology": {"preset": "numa2"}, "alloc": [{"gfp": "GFP_KERNEL"}]}
-    assert scenario_from_dict(table).symmetry is False
+    assert scenario_from_dict(table).symmetry == "auto"
     assert scenario_from_dict({**table, "symmetry": True}).symmetry is True
+    assert scenario_from_dict({**table, "symmetry": False}).symmetry is False
 
 
 def test_printed_program_replays_the_setup():

@@ -48,9 +48,11 @@ def scenarios_of(args):
     if args.preset or args.config:
         return [resolve_scenario(args, None)]
     scenarios = portfolio_scenarios()
-    if args.depth is not None:
-        for sc in scenarios:
+    for sc in scenarios:
+        if args.depth is not None:
             sc.depth = min(sc.depth, args.depth)
+        if args.symmetry is False:  # --no-symmetry; by default each scenario is reduced where it allows it
+            sc.symmetry = False
     return scenarios
 
 

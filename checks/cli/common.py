@@ -71,10 +71,15 @@ def add_scenario_options(p, buddy_core_options=True):
     group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
     p.add_argument("--depth", type=positive_int, metavar="N", help="the number of operations to explore")
     p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
-    p.add_argument("--workers", type=positive_int, metavar="N", default=1,
-                   help="expand each large breadth-first level in N processes (same result, sooner)")
-    p.add_argument("--symmetry", action="store_true",
-                   help="treat whole MAX_ORDER blocks of a zone as interchangeable (exact; audited as it runs)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="expand each large breadth-first level in N processes (same result, sooner; "
+                        "default: one per CPU)")
+    sym = p.add_mutually_exclusive_group()
+    sym.add_argument("--symmetry", action="store_true", default=None,
+                     help="insist on treating whole MAX_ORDER blocks of a zone as interchangeable (exact; audited "
+                          "as it runs); by default the reduction is on wherever the scenario allows it")
+    sym.add_argument("--no-symmetry", dest="symmetry", action="store_false",
+                     help="search every state, without the symmetry reduction")
     if buddy_core_options:
         p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
         p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
@@ -105,8 +110,8 @@ def resolve_scenario(args, default):
     sc = sc.with_model(load_model(getattr(args, "model", None)))
     if args.depth is not None:
         sc.depth = args.depth
-    if getattr(args, "symmetry", False):
-        sc.symmetry = True
+    if getattr(args, "symmetry", None) is not None:
+        sc.symmetry = args.symmetry
     return sc
 
 

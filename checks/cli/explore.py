@@ -40,6 +40,9 @@ def add_parser(subparsers):
     p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
     p.add_argument("--json", action="store_true", help="one JSON document on standard output")
     p.add_argument("--emit-pytest", metavar="FILE", help="write the counterexample as a pytest file")
+    p.add_argument("--exact", action="store_true",
+                   help="keep whole states in the visited set instead of 64-bit fingerprints (no collision "
+                        "possible, far more memory)")
     p.add_argument("--keep-going", action="store_true",
                    help="explore past the first violation: one counterexample per invariant")
     add_invariant_options(p)
@@ -49,8 +52,11 @@ def add_parser(subparsers):
     return p
 
 
-def explore_scenario(sc, properties, max_states=None, progress=True, workers=1, coverage=None, keep_going=False):
+def explore_scenario(sc, properties, max_states=None, progress=True, workers=None, coverage=None, keep_going=False,
+                     exact=False):
     explorer = Explorer(sc).check(*properties).workers(workers)
+    if exact:
+        explorer.exact()
     if max_states is not None:
         explorer.max_states(max_states)
     if coverage is not None:
@@ -89,6 +95,16 @@ def report_lines(report, sc):
     ]
     for reduction in report.reductions:
         lines.append(f"  {reduction}; {report.audited} transitions audited against relabelled units")
+    if report.symmetry_broken:
+        lines.append(f"  no symmetry reduction: the audit refused it ({report.symmetry_broken}); every state searched")
+    elif not report.reductions:
+        lines.append("  no symmetry reduction: every state searched")
+    if report.exact:
+        lines.append(f"  {report.workers} worker(s); visited set of whole states (no fingerprint collision possible)")
+    else:
+        per_state = "" if report.bytes_per_state is None else f", {report.bytes_per_state:.0f} bytes per state"
+        lines.append(f"  {report.workers} worker(s); visited set of 64-bit fingerprints{per_state}; the chance "
+                     f"that a collision hid a state is at most {report.collision_probability:.1e}")
     for name, reached in report.sometimes.items():
         lines.append(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
     return lines
@@ -126,7 +142,7 @@ def cmd_explore(args, out):
     properties = selected_properties(args, sc)
     measure = coverage_for(args, sc.model)
     report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers,
-                              coverage=measure, keep_going=args.keep_going)
+                              coverage=measure, keep_going=args.keep_going, exact=args.exact)
     coverage = measure.report() if measure is not None else None
     if args.coverage and measure is not None:
         measure.write_lcov(args.coverage)
@@ -139,16 +155,8 @@ def cmd_explore(args, out):
         v = violations[0]
         emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
     if args.json:
-        doc = {
-            "scenario": sc.name, "model": sc.model.NAME, "reachable_states": report.reachable_states,
-            "transitions": report.transitions, "depth": report.depth, "complete": report.complete,
-            "stopped_by": report.stopped_by, "seconds": round(report.seconds, 3),
-            "states_per_second": round(report.states_per_second, 1),
-            "peak_memory_mb": round(report.peak_memory_mb, 1), "sometimes": report.sometimes,
-            "reductions": list(report.reductions), "symmetry_audits": report.audited,
-            "violations": [trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
-            "coverage": None if coverage is None else coverage.to_json(),
-        }
+        doc = report.to_json([trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
+                             None if coverage is None else coverage.to_json())
         out(json.dumps(doc, default=json_default, indent=2))
         return exploration_exit(report, coverage)
     for line in report_lines(report, sc):
@@ -191,7 +199,8 @@ def cmd_simulate(args, out):
     if not args.simulate:
         raise UsageError("--seed, --walks and --time go with --simulate")
     for given, option in ((args.max_states, "--max-states"), (args.keep_going, "--keep-going"),
-                          (args.symmetry, "--symmetry"), (args.workers != 1, "--workers")):
+                          (args.symmetry is True, "--symmetry"), (args.symmetry is False, "--no-symmetry"),
+                          (args.workers is not None, "--workers"), (args.exact, "--exact")):
         if given:
             raise UsageError(f"{option} applies to breadth-first search, not to --simulate")
     sc = resolve_scenario(args, "buddy-core")
