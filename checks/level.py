@@ -163,10 +163,9 @@ class Level:
                         return out
                     # which transitions are audited depends on their place in the level, not on the workers
                     if every and (position * 31 + op_index) % every == 0:
-                        audit(m, sym, self.audits[(position + op_index) % len(self.audits)], state, op, new,
-                              op_budget)
+                        holds = audit(m, sym, self.audits[(position + op_index) % len(self.audits)], state, op,
+                                      new, op_budget)
                         out.audits.append(at)
-                        holds = None
                     if fresh:
                         local.add(key)
                         candidates.append((key, new, index, op_index, at, bad))
@@ -192,7 +191,7 @@ class Level:
 
 
 def audit(m, sym, unit_map, state, op, new, budget=None):
-    """Check one transition against its image under a relabelling of units."""
+    """Check one transition against its image under a relabelling of units; the state the machine is left in."""
     f = sym.pfn_map(unit_map)
     image_op = op.relabel(f) if hasattr(op, "relabel") else op
     m.restore(sym.relabel(state, unit_map))
@@ -203,10 +202,12 @@ def audit(m, sym, unit_map, state, op, new, budget=None):
         raise SymmetryBroken(
             f"{image_op.code()} raised {type(e).__name__} ({e}) on the relabelled state, while {op.code()} "
             f"succeeded on the original: the model does not treat units {sorted(unit_map)} alike") from None
-    if m.freeze() != sym.relabel(new, unit_map):
+    image = m.freeze()
+    if image != sym.relabel(new, unit_map):
         raise SymmetryBroken(
             f"{op.code()} and {image_op.code()} lead to states that are not relabellings of each other: "
             f"the model does not treat units {sorted(unit_map)} alike; run with --no-symmetry")
+    return image
 
 
 def trace_to(parent, key):
