@@ -209,11 +209,3 @@ def audit(m, sym, unit_map, state, op, new, budget=None):
             f"the model does not treat units {sorted(unit_map)} alike; run with --no-symmetry")
     return image
 
-
-def trace_to(parent, key):
-    """The operations to the state with this key along a {key: (parent key, op) or None} map (checks/diff.py)."""
-    ops = []
-    while parent[key] is not None:
-        key, op = parent[key]
-        ops.append(op)
-    return tuple(reversed(ops))
