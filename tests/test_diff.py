@@ -11,6 +11,7 @@ import sys
 import pytest
 from planted_models import PLANTED, ExpandUpper, InterleaveSkip
 
+from buddycheck.checks.backends import ForkBackend, LocalBackend
 from buddycheck.checks.cli import main
 from buddycheck.checks.cli.common import Parser, UsageError
 from buddycheck.checks.cli.diff import add_parser as add_diff_parser
@@ -25,7 +26,6 @@ from buddycheck.checks.diff import (
     resolve_model,
 )
 from buddycheck.checks.explore import Explorer
-from buddycheck.checks.level import Level
 from buddycheck.checks.ops import Alloc, AllocPages, Drain, Free, SetCpuset, SetMempolicy
 from buddycheck.checks.pair import PairScenario
 from buddycheck.checks.pair_property import DIFFERENCE, pair_properties
@@ -364,17 +364,16 @@ def drain_all_pages(k, zone):  # noqa: F811  (each variant overrides its own cop
 def test_two_workers_find_the_same_difference_as_one(monkeypatch):
     # five allocations, then a drain the head refuses: the levels before it hold hundreds of pairs of states
     sizes = []
-    expand = Level.expand
+    for backend in (LocalBackend, ForkBackend):
+        def counted(self, level, frontier, expand=backend.expand):
+            sizes.append(len(frontier))
+            return expand(self, level, frontier)
 
-    def counted(level, frontier):
-        sizes.append(len(frontier))
-        return expand(level, frontier)
-
-    monkeypatch.setattr(Level, "expand", counted)
+        monkeypatch.setattr(backend, "expand", counted)
     sc = buddy_core(16, 4, (0, 3))
     sc.drains = (Drain(None),)
     one = diff(Kernel419, RefusesBusyDrain, sc, depth=6, shrink=False)
-    assert max(sizes) >= 2 * Level.MIN_PER_WORKER  # a level two processes share
+    assert max(sizes) >= 2 * ForkBackend.MIN_PER_WORKER  # a level two processes share
     two = diff(Kernel419, RefusesBusyDrain, sc, depth=6, shrink=False, workers=2)
 
     def outcome(r):
