@@ -20,7 +20,7 @@ walks, the same violations and the same report (but its seconds); a walk can be 
 
 The report is the explorer's Report with `strategy` "simulation", the `seed`, the `walks` done,
 their steps in `transitions`, the longest walk in `depth`, and the distinct states seen in
-`reachable_states`, counted by fingerprint: Python's 64-bit hash of the frozen state, so that a
+`reachable_states`, counted by fingerprint (checks/fingerprint.py, the visited set's), so that a
 long simulation keeps 8 bytes per state rather than the state (two states sharing a fingerprint
 count once; among n states the chance is about n^2 / 2^65). It is never `complete`: a sample says
 nothing about the sequences it did not walk. `stopped_by` is "walks" (all walks done), "time",
@@ -33,6 +33,7 @@ import time
 from buddycheck.model.errors import ModelError
 
 from ..failure import failure_of
+from ..fingerprint import fingerprint
 from ..report import SIMULATION, Report, Violation, peak_rss_mb
 from ..shrink import ShrinkError, shrink
 from ..watchdog import watch
@@ -129,9 +130,9 @@ class Simulator:
             report.stopped_by = "violation"
             return
         init = m.freeze()
-        seen = {hash(init)}
+        seen = {fingerprint(init)}
         report.reachable_states = 1
-        if self._judge(report, None, None, None, m, ()):
+        if self._judge(report, None, None, None, m, (), init):
             return
         holds = init  # the frozen state the machine holds, so a restore rebuilds only what differs
         self._last_tick = time.perf_counter()
@@ -181,21 +182,21 @@ class Simulator:
                 if not report.sometimes[s.name] and s.reached_by(op, result, m):
                     report.sometimes[s.name] = True
             new = m.freeze()
-            fingerprint = hash(new)
-            if fingerprint not in seen:
-                seen.add(fingerprint)
+            key = fingerprint(new)
+            if key not in seen:
+                seen.add(key)
                 report.reachable_states += 1
-            if self._judge(report, state, op, result, m, trace):
+            if self._judge(report, state, op, result, m, trace, new):
                 return "violation", new
             state = new
         return None, state
 
-    def _judge(self, report, before, op, result, m, trace):
+    def _judge(self, report, before, op, result, m, trace, after):
         """Every property on this state (and on the transition that reached it); True at a violation."""
         for prop in self._properties:
             if before is None and not getattr(prop, "per_state", False):
                 continue  # the initial state is reached by no transition
-            messages = prop.violations(before, op, result, m)
+            messages = prop.violations(before, op, result, m, after=after)
             if messages:
                 report.violations.append(Violation(prop.name, messages[0], trace))
                 return True
