@@ -35,6 +35,8 @@ from .ops.fields import ENV, GFP, field_kind
 from .trace_error import TraceError
 
 OPS_PACKAGE = "buddycheck.checks.ops"
+# the sys.modules name of a module loaded from a file path (`/path/file.py:NAME`) starts with this
+FILE_MODULE_PREFIX = "_buddycheck_ref_"
 
 
 def preset_call(params):
@@ -231,7 +233,7 @@ def resolve_reference(ref):
 def _load_file(path):
     if not os.path.isfile(path):
         raise TraceError(f"reference to {path!r}: no such file")
-    name = "_buddycheck_ref_" + "".join(c if c.isalnum() else "_" for c in os.path.abspath(path))
+    name = FILE_MODULE_PREFIX + "".join(c if c.isalnum() else "_" for c in os.path.abspath(path))
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)

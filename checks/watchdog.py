@@ -4,8 +4,10 @@
 that code still runs, the SIGALRM handler raises `ModelHang` in it, so the innermost frame of the
 traceback is where the model was looping. The handler raises only while an operation is in flight:
 a signal that arrives after the operation ended is ignored. Timers belong to a process and signals
-to its main thread, so in any other thread `watch` does nothing, and a forked process re-arms its
-own timer (a timer is not inherited by fork). Nested watches keep the outer budget. The first armed
+to its main thread, so in any other thread `watch` does nothing unless that thread runs inside
+`in_any_thread()` (a Dask worker's task, checks/cluster.py): there a timer thread raises ModelHang
+in it asynchronously, at the model's next Python instruction. A forked process re-arms its own
+timer (a timer is not inherited by fork). Nested watches keep the outer budget. The first armed
 watch installs the SIGALRM handler for good: nothing else in the process may use SIGALRM.
 
 Why wall-clock time is sound here: a loop that never ends exceeds any budget, by any clock. A
@@ -14,8 +16,11 @@ machine so loaded that it stalls for that long; the only cost of such a stall is
 `model_hang`, whose replay (with the same budget) shows it at once.
 """
 
+import ctypes
 import signal
 import threading
+import time
+from contextlib import contextmanager
 
 DEFAULT_OP_BUDGET = 2.0  # seconds of wall-clock time for one operation (or for booting the machine)
 
@@ -30,6 +35,7 @@ class ModelHang(Exception):
 
 _in_flight = None  # the budget of the operation running now, or None
 _handler_installed = False  # whether _on_alarm is installed: the watchdog owns SIGALRM once it has armed a timer
+_local = threading.local()  # .alarm: the _ThreadAlarm of a thread inside in_any_thread()
 
 
 def _on_alarm(signum, frame):
@@ -52,8 +58,12 @@ class watch:
     def __enter__(self):
         global _in_flight, _handler_installed
         budget = self.budget
-        if not budget or budget <= 0 or _in_flight is not None or \
-                threading.get_ident() != threading.main_thread().ident:
+        if not budget or budget <= 0 or _in_flight is not None:
+            return self
+        if threading.get_ident() != threading.main_thread().ident:
+            alarm = getattr(_local, "alarm", None)
+            if alarm is not None and alarm.arm(budget):
+                self.armed = True
             return self
         if not _handler_installed:  # once per process (a forked one inherits it): asking costs microseconds
             signal.signal(signal.SIGALRM, _on_alarm)
@@ -65,8 +75,79 @@ class watch:
 
     def __exit__(self, *exc):
         global _in_flight
-        if self.armed:
+        if self.armed and threading.get_ident() != threading.main_thread().ident:
+            self.armed = False
+            _local.alarm.disarm()
+        elif self.armed:
             self.armed = False
             _in_flight = None  # first, so an alarm that fires now is ignored
             signal.setitimer(signal.ITIMER_REAL, 0)
         return False
+
+
+@contextmanager
+def in_any_thread():
+    """Let `watch` stop an operation in this thread too, whichever thread it is (a timer thread per use)."""
+    if threading.get_ident() == threading.main_thread().ident or getattr(_local, "alarm", None) is not None:
+        yield
+        return
+    _local.alarm = alarm = _ThreadAlarm(threading.get_ident())
+    try:
+        yield
+    finally:
+        _local.alarm = None
+        alarm.close()
+
+
+class _ThreadAlarm:
+    """Raises ModelHang in one thread when the operation running there outlives its budget."""
+
+    def __init__(self, target):
+        self.target = ctypes.c_ulong(target)
+        self.cond = threading.Condition()
+        self.due = None  # time.monotonic() deadline of the operation in flight
+        self.budget = None
+        self.closed = False
+        threading.Thread(target=self._run, name="buddycheck-watchdog", daemon=True).start()
+
+    def arm(self, budget):
+        with self.cond:
+            if self.due is not None:
+                return False  # nested: the outer budget holds
+            self.budget, self.due = budget, time.monotonic() + budget
+            self.cond.notify()
+            return True
+
+    def disarm(self):
+        with self.cond:
+            if self.due is None and self.budget is not None:
+                _raise_in(self.target, None)  # it fired as the operation ended: drop the exception not yet raised
+            self.due = self.budget = None
+
+    def close(self):
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+
+    def _run(self):
+        with self.cond:
+            while not self.closed:
+                if self.due is None:
+                    self.cond.wait()
+                    continue
+                left = self.due - time.monotonic()
+                if left > 0:
+                    self.cond.wait(left)
+                    continue
+                self.due = None  # fired; `budget` stays set until disarm
+                _raise_in(self.target, _hang_type(self.budget))
+
+
+def _hang_type(budget):
+    """An asynchronous exception is raised by calling its class with no argument: bind the budget in one."""
+    return type("ModelHang", (ModelHang,), {"__init__": lambda self: ModelHang.__init__(self, budget),
+                                            "__module__": __name__})
+
+
+def _raise_in(thread_id, exc_type):
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(exc_type) if exc_type else None)
