@@ -95,7 +95,12 @@ class ClusterBackend:
         slices = []
         try:
             for future in futures:
-                part = future.result()
+                try:
+                    part = future.result()
+                except Exception as e:  # the model's own failures come back in the slice: this is the cluster's
+                    raise ClusterUnavailable(
+                        f"a worker of the cluster failed to expand a level: {type(e).__name__}: {e} (every machine "
+                        f"needs buddycheck installed, the same version)") from e
                 slices.append(part)
                 if part.stopped_by is not None or part.error is not None:
                     break  # what the later runs found comes after the stop

@@ -22,7 +22,7 @@ from buddycheck.checks.properties import all_properties
 from buddycheck.checks.replay import replay
 from buddycheck.checks.shrink import shrink
 from buddycheck.checks.trace_json import trace_from_json, trace_to_json
-from buddycheck.checks.watchdog import ModelHang, watch
+from buddycheck.checks.watchdog import ModelHang, in_any_thread, watch
 from buddycheck.model import Kernel419
 
 PLANTED_FILE = os.path.abspath(planted_failures.__file__)
@@ -267,6 +267,56 @@ def test_in_another_thread_the_watchdog_does_nothing():
     thread.start()
     thread.join()
     assert outcome == ["finished"]
+
+
+def in_a_thread(body):
+    """What body() did in another thread, run inside in_any_thread(): "finished", or the budget that stopped it."""
+    outcome = []
+
+    def run():
+        with in_any_thread():
+            try:
+                body()
+                outcome.append("finished")
+            except ModelHang as e:
+                outcome.append(e.budget)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return outcome
+
+
+def forever():
+    while True:
+        pass
+
+
+def test_in_any_thread_the_watchdog_stops_a_loop():
+    def body():
+        with watch(0.05):
+            forever()
+
+    assert in_a_thread(body) == [0.05]
+
+
+def test_in_any_thread_an_alarm_after_the_operation_ended_is_ignored():
+    def body():
+        for _ in range(3):
+            with watch(0.05):
+                pass
+        spin(0.15)  # an alarm left armed would raise here
+
+    assert in_a_thread(body) == ["finished"]
+
+
+def test_in_any_thread_a_nested_watch_keeps_the_outer_budget():
+    def body():
+        with watch(0.05):
+            with watch(1000.0):
+                forever()
+
+    assert in_a_thread(body) == [0.05]
 
 
 def test_a_nested_watch_keeps_the_outer_budget():

@@ -1,5 +1,6 @@
 """`buddycheck explore`: breadth-first exploration of one scenario, its shortest counterexample shrunk and printed;
-with --simulate, seeded random walks instead (checks/strategies/simulate.py).
+with --simulate, seeded random walks instead (checks/strategies/simulate.py); with --cluster, the
+same search with each level expanded on a Dask cluster (checks/cluster.py).
 
 A search that reaches the depth it was asked for without a violation exits 0; its report says whether
 the state space was exhausted or bounded at that depth. A violation exits 1, a search stopped by
@@ -9,6 +10,7 @@ the state space was exhausted or bounded at that depth. A violation exits 1, a s
 import json
 import sys
 
+from ..cluster import ClusterBackend, ClusterUnavailable, close, connect
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..explore import Explorer
 from ..portfolio import UnknownInvariant, properties_for
@@ -48,12 +50,13 @@ def add_parser(subparsers):
     add_invariant_options(p)
     add_coverage_options(p)
     add_simulate_options(p)
+    add_cluster_option(p)
     p.set_defaults(func=cmd_explore)
     return p
 
 
 def explore_scenario(sc, properties, max_states=None, progress=True, workers=None, coverage=None, keep_going=False,
-                     exact=False):
+                     exact=False, cluster=None):
     explorer = Explorer(sc).check(*properties).workers(workers)
     if exact:
         explorer.exact()
@@ -63,6 +66,8 @@ def explore_scenario(sc, properties, max_states=None, progress=True, workers=Non
         explorer.coverage(coverage)
     if keep_going:
         explorer.all_violations()
+    if cluster is not None:
+        return explore_on_cluster(explorer, cluster)
     bar = Progress(progress)
     try:
         return explorer.progress(bar).run()
@@ -140,9 +145,10 @@ def cmd_explore(args, out):
     if args.emit_pytest:
         check_writable(args.emit_pytest, "--emit-pytest")
     properties = selected_properties(args, sc)
-    measure = coverage_for(args, sc.model)
+    cluster_usage(args)
+    measure = coverage_for(args, sc.model) if args.cluster is None else None
     report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers,
-                              coverage=measure, keep_going=args.keep_going, exact=args.exact)
+                              coverage=measure, keep_going=args.keep_going, exact=args.exact, cluster=args.cluster)
     coverage = measure.report() if measure is not None else None
     if args.coverage and measure is not None:
         measure.write_lcov(args.coverage)
@@ -164,6 +170,8 @@ def cmd_explore(args, out):
     if coverage is not None:
         for line in coverage_lines(coverage):
             out(line)
+    elif args.cluster is not None:
+        out("  coverage: not measured on a cluster")
     if not violations:
         names = ", ".join(p.name for p in properties)
         if coverage is not None and coverage.unexercised_overrides():
@@ -179,6 +187,38 @@ def cmd_explore(args, out):
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
     return exploration_exit(report, coverage)
+
+
+# ---- explore --cluster: the same search, each level expanded on a Dask cluster (checks/cluster.py) ----------
+
+
+def add_cluster_option(p):
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="expand each level on a Dask cluster: a scheduler (tcp://host:8786) or local:N (N worker "
+                        "processes here); same result; coverage is not measured (pip install 'buddycheck[cluster]')")
+
+
+def cluster_usage(args):
+    """Refuse what --cluster cannot do, before connecting."""
+    if args.cluster is None:
+        return
+    if args.workers is not None:
+        raise UsageError("--workers N and --cluster ADDRESS exclude each other (the cluster's workers expand)")
+    if args.coverage:
+        raise UsageError("--coverage FILE is not measured on a cluster: drop --cluster or --coverage")
+
+
+def explore_on_cluster(explorer, address):
+    try:
+        client = connect(address)
+    except ClusterUnavailable as e:
+        raise UsageError(str(e)) from None
+    try:
+        return explorer.backend(ClusterBackend(client)).run()
+    except ClusterUnavailable as e:
+        raise UsageError(str(e)) from None
+    finally:
+        close(client)
 
 
 # ---- explore --simulate: random walks instead of breadth-first search (checks/strategies/simulate.py) ----
@@ -200,7 +240,8 @@ def cmd_simulate(args, out):
         raise UsageError("--seed, --walks and --time go with --simulate")
     for given, option in ((args.max_states, "--max-states"), (args.keep_going, "--keep-going"),
                           (args.symmetry is True, "--symmetry"), (args.symmetry is False, "--no-symmetry"),
-                          (args.workers is not None, "--workers"), (args.exact, "--exact")):
+                          (args.workers is not None, "--workers"), (args.exact, "--exact"),
+                          (args.cluster is not None, "--cluster")):
         if given:
             raise UsageError(f"{option} applies to breadth-first search, not to --simulate")
     sc = resolve_scenario(args, "buddy-core")
