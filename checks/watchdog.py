@@ -100,47 +100,57 @@ def in_any_thread():
 
 
 class _ThreadAlarm:
-    """Raises ModelHang in one thread when the operation running there outlives its budget."""
+    """Raises ModelHang in one thread when the operation running there outlives its budget.
+
+    The operation's thread only stores its deadline under a plain lock (no Python frame runs while
+    it is held, so the exception is never raised with the lock taken); the timer thread fires under
+    the same lock, so it fires only while an operation is in flight.
+    """
+
+    IDLE_POLL = 0.01  # seconds between looks while no operation is in flight
 
     def __init__(self, target):
         self.target = ctypes.c_ulong(target)
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.due = None  # time.monotonic() deadline of the operation in flight
         self.budget = None
+        self.fired = False  # for the operation in flight, or the one that just ended
         self.closed = False
         threading.Thread(target=self._run, name="buddycheck-watchdog", daemon=True).start()
 
     def arm(self, budget):
-        with self.cond:
+        due = time.monotonic() + budget
+        with self.lock:
             if self.due is not None:
                 return False  # nested: the outer budget holds
-            self.budget, self.due = budget, time.monotonic() + budget
-            self.cond.notify()
-            return True
+            self.budget, self.due, self.fired = budget, due, False
+        return True
 
     def disarm(self):
-        with self.cond:
-            if self.due is None and self.budget is not None:
-                _raise_in(self.target, None)  # it fired as the operation ended: drop the exception not yet raised
-            self.due = self.budget = None
+        with self.lock:
+            self.due = None
+            fired = self.fired
+        if fired:
+            _deliver()  # it fired as the operation ended: raise it here, in the operation's `with`
 
     def close(self):
-        with self.cond:
-            self.closed = True
-            self.cond.notify()
+        self.closed = True
 
     def _run(self):
-        with self.cond:
-            while not self.closed:
-                if self.due is None:
-                    self.cond.wait()
-                    continue
-                left = self.due - time.monotonic()
-                if left > 0:
-                    self.cond.wait(left)
-                    continue
-                self.due = None  # fired; `budget` stays set until disarm
-                _raise_in(self.target, _hang_type(self.budget))
+        while not self.closed:
+            due = self.due
+            left = self.IDLE_POLL if due is None else due - time.monotonic()
+            if left > 0:
+                time.sleep(min(left, 1.0))
+                continue
+            with self.lock:
+                if self.due is not None and self.due <= time.monotonic():
+                    self.due, self.fired = None, True
+                    _raise_in(self.target, _hang_type(self.budget))
+
+
+def _deliver():
+    """Entering a Python function raises an asynchronous exception pending for this thread."""
 
 
 def _hang_type(budget):
@@ -150,4 +160,4 @@ def _hang_type(budget):
 
 
 def _raise_in(thread_id, exc_type):
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(exc_type) if exc_type else None)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, ctypes.py_object(exc_type))
