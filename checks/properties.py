@@ -39,6 +39,12 @@ class ViewCache:
         self._last = (None, None)  # (frozen state, its view): the state every property asks about next
         self._frozen_key = None  # (m, result, m.freeze())
 
+    def __getstate__(self):
+        return {"size": self.size}  # a memo travels empty (to a cluster's workers): it is rebuilt there
+
+    def __setstate__(self, state):
+        self.__init__(state["size"])
+
     def frozen(self, m, result, after=None):
         """The frozen state after a transition: `after` when given, else m's (frozen once per transition)."""
         if after is not None:
