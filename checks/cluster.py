@@ -2,17 +2,16 @@
 
 `ClusterBackend(client)` plugs into `Explorer.backend()`. For each level it cuts the frontier into
 runs of consecutive states (a few per worker), submits one task per run, and returns the runs'
-`Slice`s in frontier order, the ones forked workers return (checks/level.py): the explorer merges
+`Slice`s in frontier order, the ones forked workers return (checks/backends.py): the search merges
 them as it merges a local run's, so the report is the one of a one-process search, field for field.
 
 A worker boots the scenario once per exploration and keeps the booted machine for the next runs
 (several, if it runs tasks in several threads: a machine is used by one task at a time). It needs
-nothing of the search's history: a run sent to it is a list of (key, state) pairs and the names of
-the invariants already violated; it returns every state it reaches, also ones visited before (the
-merge drops them), and its violations as an operation from a state key (the merge prefixes the trace
-to that key).
+nothing of the search's history: a run sent to it is a list of (index, state) pairs and the names of
+the invariants already violated; it expands them without the visited set (checks/level.py), so it
+returns every state new to the run, also ones visited before (the merge drops them).
 
-What travels: the explorer (scenario, model class, properties, bounds) is serialised once per
+What travels: a `Job` (scenario, model class, properties, bounds) is serialised once per
 exploration with cloudpickle and broadcast to the workers. Classes and functions of an importable
 module travel by reference, so every machine needs buddycheck installed, the same version; a module
 loaded from a user's file path (`--model /path/file.py:NAME`, a scenario file's invariants and goals)
@@ -24,13 +23,14 @@ the main thread of a process has; a Dask worker runs its tasks in other threads,
 arms a timer thread that raises ModelHang in the task's thread instead (checks/watchdog.py).
 """
 
-import copy
 import sys
 import threading
 import time
 import uuid
 
-from .level import Level
+from buddycheck.model.symmetry import UnitSymmetry
+
+from .level import Level, StateKeys
 from .naming import FILE_MODULE_PREFIX
 from .watchdog import in_any_thread
 
@@ -80,15 +80,20 @@ class ClusterBackend:
 
     def __init__(self, client):
         self.client = client
-        self._level = None  # the level (one per exploration) whose explorer the workers hold
-        self._job = None  # (token, future of the serialised explorer)
+        self._level = None  # the level (one per search) whose Job the workers hold
+        self._job = None  # (token, future of the serialised Job)
+
+    @property
+    def workers(self):
+        """The cluster's worker processes now (the report names them)."""
+        return max(1, len(self.client.nthreads()))
 
     def expand(self, level, frontier):
         token, job = self._job_for(level)
-        ex = level.explorer
-        remaining = None if ex._deadline is None else ex._deadline - time.perf_counter()
-        workers = max(1, len(self.client.scheduler_info().get("workers", {})))
-        size = max(MIN_RUN, -(-len(frontier) // (workers * RUNS_PER_WORKER)))
+        remaining = None if level.deadline is None else level.deadline - time.perf_counter()  # clocks differ
+        size = max(MIN_RUN, -(-len(frontier) // (self.workers * RUNS_PER_WORKER)))
+        if level.coverage is not None:
+            raise ValueError("coverage is not measured on a cluster: run without it")
         seen = sorted(level.seen_invariants)
         futures = [self.client.submit(expand_run, job, token, frontier[i:i + size], i, seen, remaining, pure=False)
                    for i in range(0, len(frontier), size)]
@@ -109,14 +114,10 @@ class ClusterBackend:
         return slices
 
     def _job_for(self, level):
-        if self._level is not level:
+        if self._level is not level:  # a new search (symmetry "auto" may run a second one)
             import cloudpickle
 
-            ex = level.explorer
-            if ex._coverage is not None:
-                raise ValueError("coverage is not measured on a cluster: run without it")
-            shipped = copy.copy(ex)
-            shipped._progress = shipped._coverage = shipped._backend = shipped._deadline = None
+            shipped = Job(level)
             for name, module in list(sys.modules.items()):
                 if name.startswith(FILE_MODULE_PREFIX):  # loaded from a path the workers may not have
                     cloudpickle.register_pickle_by_value(module)
@@ -138,8 +139,9 @@ def expand_run(job, token, items, offset, seen, remaining):
     level = _take(job, token)
     try:
         level.seen_invariants = set(seen)
-        level.explorer._deadline = None if remaining is None else time.perf_counter() + remaining
+        level.deadline = None if remaining is None else time.perf_counter() + remaining
         with in_any_thread():
+            # no budget: the merge stops at --max-states, and some of these states were visited before
             return level.expand_slice(items, offset, progress=False, budget=float("inf"))
     finally:
         with _lock:
@@ -161,9 +163,23 @@ def _take(job, token):
 def _boot(job):
     import cloudpickle
 
-    ex = cloudpickle.loads(job)
+    job = cloudpickle.loads(job)
     with in_any_thread():
-        m = ex.scenario.initial(ex._op_budget)
-    sym, key_of = ex.keys(m)
-    # no visited set here: every state a run reaches is a candidate, and the merge keeps the new ones
-    return Level(ex, m, sym, key_of, {}, set(), known=frozenset())
+        m = job.scenario.initial(job.op_budget)
+    sym = UnitSymmetry(m) if job.symmetric else None  # the coordinator found it on the same boot
+    # no visited set here: every state new to a run is a candidate, and the merge keeps the new ones
+    return Level(job.scenario, m, job.properties, StateKeys(sym, job.exact), sym=sym, visited=None,
+                 stop_at_first=job.stop_at_first, audit_every=job.audit_every, op_budget=job.op_budget)
+
+
+class Job:
+    """What a worker needs to expand runs of a search's levels as the coordinator's Level would."""
+
+    def __init__(self, level):
+        self.scenario = level.problem
+        self.properties = [p for p, *_ in level.judged]
+        self.exact = level.keys.exact
+        self.symmetric = level.sym is not None
+        self.stop_at_first = level.stop_at_first
+        self.audit_every = level.every
+        self.op_budget = level.op_budget

@@ -150,8 +150,15 @@ def test_a_model_the_workers_cannot_import_is_a_cluster_error_not_a_verdict(clie
 
 
 def test_the_cli_explores_on_a_cluster(client, capsys):
-    assert main(["explore", "--pages", "16", "--cluster", client.scheduler.address]) == 0
+    assert main(["explore", "--pages", "16", "--no-symmetry", "--cluster", client.scheduler.address]) == 0
     assert "1829 distinct states, 12611 transitions, depth 12, exhausted" in capsys.readouterr().out
+    assert main(["explore", "--pages", "16", "--no-coverage"]) == 0  # symmetry as the CLI chooses it
+    here = capsys.readouterr().out.splitlines()
+    assert main(["explore", "--pages", "16", "--cluster", client.scheduler.address]) == 0
+    there = capsys.readouterr().out.splitlines()
+    assert there[1] == here[1]  # states, transitions, depth, how it ended
+    assert [line for line in there if "symmetry" in line] == [line for line in here if "symmetry" in line]
+    assert "  2 worker(s); visited set" in "\n".join(there)
 
 
 def test_an_unreachable_scheduler_is_a_usage_error(monkeypatch, capsys):
