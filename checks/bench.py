@@ -1,20 +1,31 @@
-"""`buddycheck bench`: the speed figures of this machine, measured in one run.
+"""`buddycheck bench`: named speed figures of this machine, each measured in the run that prints it.
 
-Figures: allocation+free throughput of the model on each preset; exhaustive exploration of
-buddy-core (16 and 24 pages, MAX_ORDER 4, orders 1-3) with every invariant, with and without the
-symmetry reduction (the speed-up is a ratio of two figures of this run) and then with one worker
-per core; the default `check` scenario, also both ways; the theorem suite and interleave fairness at 1024 nodes.
+`buddycheck bench --list` lists the figures; `buddycheck bench NAME...` runs the named ones, and
+without a name the DEFAULT ones run. The figures:
+- alloc-free: allocation+free throughput of the model on each preset;
+- symmetry: exhaustive exploration of buddy-core (16 and 24 pages, MAX_ORDER 4, orders 1-3) and of
+  the default `check` scenario with every invariant, with and without the symmetry reduction (the
+  speed-up is a ratio of two figures of this run), then with one worker per core;
+- theorems: the theorem suite and interleave fairness at 1024 nodes;
+- W1, W2, largest, numa2: buddycheck against Spin and the reach of one search (checks/bench_explore.py).
+
+A signal (Ctrl-C, SIGTERM) stops the bench as it stops `explore`: what was measured is printed, with
+the figure that was running marked interrupted, and the exit status is 3.
 """
 
 import json
 import os
 import time
+from dataclasses import dataclass
 
 from buddycheck.model import Kernel419, preset
 from buddycheck.model import gfp as G
+from buddycheck.model.errors import ConfigError
 from buddycheck.spec.theorems import THEOREMS_BY_NAME, prove_all
 
-from .exit_codes import EXIT_OK
+from . import bench_explore
+from .arg_types import order_range, positive_float, positive_int
+from .exit_codes import EXIT_INCONCLUSIVE, EXIT_OK
 from .explore import Explorer
 from .properties import all_properties
 from .scenarios import DEFAULT_SCENARIO, scenario
@@ -56,13 +67,17 @@ def exploration_figures(sc, symmetry=False, workers=1):
             "violations": len(r.violations)}
 
 
-def run_bench(args, out):
-    figures = {"alloc_free_per_second": {}}
+def alloc_free_figure(args, emit, figure):
+    """alloc+free pairs per second on each preset."""
     for name, params in (("buddy-core", {"pages": 64, "max_order": 4}), ("numa2", {}), ("x86-64-1g", {})):
-        figures["alloc_free_per_second"][name] = round(alloc_free_rate(name, params))
-        if not args.json:
-            out(f"alloc+free on {name:10} {figures['alloc_free_per_second'][name]:>9,} pairs/s")
-    figures["explorations"] = []
+        figure[name] = round(alloc_free_rate(name, params))
+        emit(f"alloc+free on {name:10} {figure[name]:>9,} pairs/s")
+    return figure
+
+
+def symmetry_figure(args, emit, figure):
+    """buddy-core 16 and 24 and the default check scenario, with and without symmetry, then with workers."""
+    figure["explorations"] = []
     makers = {"core-16": lambda: scenario("buddy-core", pages=16, max_order=4, orders=(1, 3)),
               "core-24": lambda: scenario("buddy-core", pages=24, max_order=4, orders=(1, 3)),
               "check": lambda: scenario(DEFAULT_SCENARIO)}
@@ -73,34 +88,118 @@ def run_bench(args, out):
             sc = make()
             f = exploration_figures(sc, symmetry)
             pair.append(f)
-            figures["explorations"].append(f)
-            if not args.json:
-                out(f"explore {sc.name:12} {sc.description}{' [symmetry]' if symmetry else ''}: "
-                    f"{f['reachable_states']:,} states, {f['transitions']:,} transitions, {f['seconds']} s, "
-                    f"{f['states_per_second']:,} states/s")
+            figure["explorations"].append(f)
+            emit(f"explore {sc.name:12} {sc.description}{' [symmetry]' if symmetry else ''}: "
+                 f"{f['reachable_states']:,} states, {f['transitions']:,} transitions, {f['seconds']} s, "
+                 f"{f['states_per_second']:,} states/s")
         pair[1]["speedup"] = round(pair[0]["seconds"] / pair[1]["seconds"], 2) if pair[1]["seconds"] else None
         pairs[label] = pair
-        if not args.json:
-            out(f"  symmetry: {pair[1]['speedup']}x faster in this run")
+        emit(f"  symmetry: {pair[1]['speedup']}x faster in this run")
     cores = os.cpu_count() or 1
     if cores > 1:
         sc = makers["core-24"]()
         f = exploration_figures(sc, True, workers=cores)
         base = pairs["core-24"][1]["seconds"]
         f["speedup"] = round(base / f["seconds"], 2) if f["seconds"] else None
-        figures["explorations"].append(f)
-        if not args.json:
-            out(f"explore {sc.name:12} {sc.description} [symmetry, {cores} workers]: {f['seconds']} s, "
-                f"{f['speedup']}x faster than one process in this run")
+        figure["explorations"].append(f)
+        emit(f"explore {sc.name:12} {sc.description} [symmetry, {cores} workers]: {f['seconds']} s, "
+             f"{f['speedup']}x faster than one process in this run")
+    return figure
+
+
+def theorems_figure(args, emit, figure):
+    """The theorem suite's time, each theorem's, and interleave fairness at 1024 nodes."""
     start = time.perf_counter()
     results = prove_all()
-    figures["theorems_seconds"] = round(time.perf_counter() - start, 2)
-    figures["theorems"] = {t.name: round(t.seconds, 2) for t in results}
+    figure["theorems_seconds"] = round(time.perf_counter() - start, 2)
+    figure["theorems"] = {t.name: round(t.seconds, 2) for t in results}
     il = THEOREMS_BY_NAME["interleave_fairness"].prove(max_numnodes=1024)
-    figures["interleave_fairness_1024_seconds"] = round(il.seconds, 2)
+    figure["interleave_fairness_1024_seconds"] = round(il.seconds, 2)
+    emit(f"theorem suite: {figure['theorems_seconds']} s; interleave fairness at 1024 nodes: "
+         f"{figure['interleave_fairness_1024_seconds']} s ({il.status.value})")
+    return figure
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A named figure: run(args, emit, figure) fills the dict `figure` as it measures, and returns it."""
+
+    name: str
+    summary: str
+    run: object
+
+
+FIGURES = {f.name: f for f in (
+    Figure("alloc-free", "alloc+free pairs per second of the model on each preset", alloc_free_figure),
+    Figure("symmetry", "buddy-core 16/24 and the default check scenario, with and without symmetry, then workers",
+           symmetry_figure),
+    Figure("theorems", "the theorem suite and interleave fairness at 1024 nodes", theorems_figure),
+    Figure("W1", "buddy-core 24/4/1-3, every invariant: buddycheck's time over Spin -DBFS's, same states",
+           bench_explore.w1),
+    Figure("W2", "buddy-core 32/4/1-3: buddycheck's exhaustive time and peak memory, Spin -DBFS -DHC4's",
+           bench_explore.w2),
+    Figure("largest", "the largest buddy-core (pages from 16 up) exhausted within 600 s each", bench_explore.largest),
+    Figure("numa2", "the depth numa2-mixed reaches in 60 s", bench_explore.numa2),
+)}
+DEFAULT = ("alloc-free", "symmetry", "theorems", "W1")
+
+
+def add_bench_arguments(p):
+    """The options of `buddycheck bench` (the command line registers the subcommand, then calls this)."""
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help=f"the figures to measure, in this order (default: {' '.join(DEFAULT)}; see --list)")
+    p.add_argument("--list", action="store_true", help="list the figures and exit")
+    p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    p.add_argument("--pages", type=positive_int, metavar="N",
+                   help="W1, W2: buddy-core's pages in place of 24 / 32; largest: the first number of pages tried")
+    p.add_argument("--max-order", type=positive_int, metavar="M", help="W1, W2, largest: MAX_ORDER in place of 4")
+    p.add_argument("--orders", type=order_range, metavar="LO-HI", help="W1, W2, largest: orders in place of 1-3")
+    p.add_argument("--symmetry", action="store_true",
+                   help="W1, W2, largest, numa2: buddycheck searches with the symmetry reduction")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="W1, W2, largest, numa2: buddycheck expands each level in N processes")
+    p.add_argument("--time", type=positive_float, metavar="SECONDS",
+                   help="W1, W2: stop each search (Spin's too) after SECONDS; largest: each search's budget "
+                        f"(default {bench_explore.LARGEST_BUDGET:g}); numa2: the search time "
+                        f"(default {bench_explore.NUMA2_SECONDS:g})")
+    p.add_argument("--max-states", type=positive_int, metavar="N",
+                   help="W1, W2, largest, numa2: stop buddycheck's search after N states (default: no cap)")
+    p.add_argument("--no-spin", action="store_true", help="W1, W2: leave out Spin's half")
+
+
+def selected_figures(names):
+    unknown = [n for n in names if n not in FIGURES]
+    if unknown:
+        raise ConfigError(f"bench: no figure named {', '.join(map(repr, unknown))}; the figures are: "
+                          f"{', '.join(FIGURES)}")
+    return [FIGURES[n] for n in (names or DEFAULT)]
+
+
+def run_bench(args, out):
+    """Measure the named figures in order; exit 3 when a signal cut the run short."""
+    if args.list:
+        width = max(map(len, FIGURES))
+        for f in FIGURES.values():
+            out(f"{f.name:{width}}  {f.summary}{'  (default)' if f.name in DEFAULT else ''}")
+        return EXIT_OK
+    figures = selected_figures(args.names)
+
+    def emit(line):
+        if not args.json:
+            out(line)
+    measured = {}
+    interrupted = None
+    for f in figures:
+        measured[f.name] = figure = {"name": f.name}
+        try:
+            f.run(args, emit, figure)
+        except KeyboardInterrupt:
+            figure["interrupted"] = True
+            interrupted = f.name
+            break
     if args.json:
-        out(json.dumps(figures, indent=2))
-    else:
-        out(f"theorem suite: {figures['theorems_seconds']} s; interleave fairness at 1024 nodes: "
-            f"{figures['interleave_fairness_1024_seconds']} s ({il.status.value})")
-    return EXIT_OK
+        out(json.dumps({"figures": measured, "interrupted": interrupted}, indent=2, default=str))
+    elif interrupted:
+        out(f"bench: interrupted during {interrupted}; the figures above are what was measured")
+    return EXIT_INCONCLUSIVE if interrupted else EXIT_OK
+

@@ -10,6 +10,7 @@ Only the search is timed; generating and compiling pan are reported apart.
 """
 
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -39,12 +40,18 @@ class SpinRun:
     errors: int = 0
     complete: bool = False  # the search ended by itself, without errors or a memory stop
     search_seconds: float = 0.0  # the pan run, wall clock
+    cpu_seconds: float = 0.0  # the pan run's CPU time
     compile_seconds: float = 0.0  # spin -a and gcc
     memory_mb: float = 0.0  # pan's "total actual memory usage"
     stopped_by: str | None = None  # "memory", "time", "error" or None
 
     def to_json(self):
         return dict(self.__dict__, orders=list(self.orders), options=list(self.options))
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def missing_tools():
@@ -114,13 +121,13 @@ def run_spin(pages, max_order, orders, hash_compact=False, timeout=None):
         step("spin", *d, "-DBOOTED", "-a", "buddy_core.pml")
         step("gcc", "-O2", "-w", *options, "-o", "pan", "pan.c")
         run.compile_seconds = time.perf_counter() - start
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), children_cpu()
         try:
             done = subprocess.run(["./pan"], cwd=work, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
-            run.search_seconds = time.perf_counter() - start
+            run.search_seconds, run.cpu_seconds = time.perf_counter() - start, children_cpu() - cpu
             run.stopped_by = "time"
             return run
-        run.search_seconds = time.perf_counter() - start
+        run.search_seconds, run.cpu_seconds = time.perf_counter() - start, children_cpu() - cpu
         parse_pan(done.stdout, run)
     return run

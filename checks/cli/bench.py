@@ -1,12 +1,12 @@
 """`buddycheck bench`: the speed figures of this machine (measured by checks/bench.py)."""
 
-from ..bench import run_bench
+from ..bench import add_bench_arguments, run_bench
 
 
 def add_parser(subparsers):
     """Register the `bench` subcommand on an argparse subparsers object."""
-    p = subparsers.add_parser("bench", help="speed figures of this machine")
-    p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    p = subparsers.add_parser("bench", help="speed figures of this machine, by name (--list)")
+    add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
     return p
 

@@ -1,6 +1,6 @@
-"""What every `buddycheck` command shares: the parser, the option types and groups, scenario and model
-resolution, the progress line, the coverage options and the JSON encoding of what the standard
-encoder does not know.
+"""What every `buddycheck` command shares: the parser, the option groups (their types are
+checks/arg_types.py), scenario and model resolution, the progress line, the coverage options and
+the JSON encoding of what the standard encoder does not know.
 """
 
 import argparse
@@ -12,6 +12,7 @@ from tqdm import tqdm
 from buddycheck.model import Kernel419
 from buddycheck.spec.invariants import PROFILES
 
+from ..arg_types import order_range, positive_float, positive_int, whole_number  # noqa: F401  (the commands' types)
 from ..coverage import ModelCoverage
 from ..naming import resolve_reference
 from ..scenario_file import load_scenario
@@ -25,44 +26,6 @@ class UsageError(Exception):
 class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")
-
-
-def whole_number(minimum):
-    """An argparse type: a whole number of at least `minimum`."""
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
-        return value
-
-    return parse
-
-
-positive_int = whole_number(1)
-
-
-def positive_float(text):
-    """An argparse type: a finite number of seconds above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
-    return value
-
-
-def order_range(text):
-    lo, sep, hi = text.partition("-")
-    try:
-        lo, hi = int(lo), int(hi if sep else lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an order range LO-HI (for example 1-3)") from None
-    return lo, hi
 
 
 def add_scenario_options(p, buddy_core_options=True):
