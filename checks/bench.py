@@ -25,9 +25,8 @@ from buddycheck.spec.theorems import THEOREMS_BY_NAME, prove_all
 
 from . import bench_explore
 from .arg_types import order_range, positive_float, positive_int
+from .bench_explore import measure
 from .exit_codes import EXIT_INCONCLUSIVE, EXIT_OK
-from .explore import Explorer
-from .properties import all_properties
 from .scenarios import DEFAULT_SCENARIO, scenario
 
 CYCLE = [(G.GFP_KERNEL, 0), (G.GFP_HIGHUSER_MOVABLE, 1), (G.GFP_KERNEL, 2), (G.GFP_ATOMIC, 0),
@@ -57,16 +56,6 @@ def alloc_free_rate(name, params, seconds=1.0):
     return pairs / (time.perf_counter() - start)
 
 
-def exploration_figures(sc, symmetry=False, workers=1):
-    sc.symmetry = symmetry
-    r = Explorer(sc).check(*all_properties()).workers(workers).run()
-    return {"scenario": sc.name, "description": sc.description, "symmetry": symmetry, "workers": workers,
-            "reachable_states": r.reachable_states,
-            "transitions": r.transitions, "depth": r.depth, "complete": r.complete,
-            "seconds": round(r.seconds, 2), "states_per_second": round(r.states_per_second),
-            "violations": len(r.violations)}
-
-
 def alloc_free_figure(args, emit, figure):
     """alloc+free pairs per second on each preset."""
     for name, params in (("buddy-core", {"pages": 64, "max_order": 4}), ("numa2", {}), ("x86-64-1g", {})):
@@ -76,7 +65,10 @@ def alloc_free_figure(args, emit, figure):
 
 
 def symmetry_figure(args, emit, figure):
-    """buddy-core 16 and 24 and the default check scenario, with and without symmetry, then with workers."""
+    """buddy-core 16 and 24 and the default check scenario, with and without symmetry, then with workers.
+
+    Each search is capped at its scenario's max_states (2,000,000) unless --max-states says otherwise.
+    """
     figure["explorations"] = []
     makers = {"core-16": lambda: scenario("buddy-core", pages=16, max_order=4, orders=(1, 3)),
               "core-24": lambda: scenario("buddy-core", pages=24, max_order=4, orders=(1, 3)),
@@ -86,24 +78,20 @@ def symmetry_figure(args, emit, figure):
         pair = []
         for symmetry in (False, True):
             sc = make()
-            f = exploration_figures(sc, symmetry)
-            pair.append(f)
-            figure["explorations"].append(f)
-            emit(f"explore {sc.name:12} {sc.description}{' [symmetry]' if symmetry else ''}: "
-                 f"{f['reachable_states']:,} states, {f['transitions']:,} transitions, {f['seconds']} s, "
-                 f"{f['states_per_second']:,} states/s")
+            measure(sc, args, emit, f"{sc.name} {sc.description}", pair.append, symmetry=symmetry, workers=1,
+                    max_states=sc.max_states)
+        figure["explorations"] += pair
         pair[1]["speedup"] = round(pair[0]["seconds"] / pair[1]["seconds"], 2) if pair[1]["seconds"] else None
         pairs[label] = pair
         emit(f"  symmetry: {pair[1]['speedup']}x faster in this run")
     cores = os.cpu_count() or 1
     if cores > 1:
         sc = makers["core-24"]()
-        f = exploration_figures(sc, True, workers=cores)
+        f = measure(sc, args, emit, f"{sc.name} {sc.description}", figure["explorations"].append, symmetry=True,
+                    workers=cores, max_states=sc.max_states)
         base = pairs["core-24"][1]["seconds"]
         f["speedup"] = round(base / f["seconds"], 2) if f["seconds"] else None
-        figure["explorations"].append(f)
-        emit(f"explore {sc.name:12} {sc.description} [symmetry, {cores} workers]: {f['seconds']} s, "
-             f"{f['speedup']}x faster than one process in this run")
+        emit(f"  {cores} workers: {f['speedup']}x faster than one process in this run")
     return figure
 
 

@@ -32,20 +32,23 @@ def stop_name(report):
     return getattr(reason, "value", reason)
 
 
-def explore(sc, args, time_limit=None):
+def explore(sc, args, time_limit=None, symmetry=None, workers=None, max_states=float("inf")):
     """Explore `sc` with every invariant, as `buddycheck explore` would: the search's figures.
 
+    symmetry and workers default to --symmetry and --workers; --time and --max-states, when given,
+    stand in for time_limit and max_states (a bench search is not capped unless asked).
     KeyboardInterrupt (a signal) is raised again after the figures are taken, with them in `.figures`.
     """
-    sc.symmetry = bool(args.symmetry)
-    explorer = Explorer(sc).check(*properties_for(sc)).workers(args.workers)
+    sc.symmetry = bool(args.symmetry if symmetry is None else symmetry)
+    workers = args.workers if workers is None else workers
+    explorer = Explorer(sc).check(*properties_for(sc)).workers(workers)
     limit = args.time if time_limit is None else time_limit
     if limit is not None:
         explorer.time_limit(limit)
-    explorer.max_states(args.max_states or float("inf"))  # a bench search is not capped unless asked
+    explorer.max_states(args.max_states or max_states)
     cpu = cpu_seconds()
     report = explorer.run()
-    figures = search_figures(sc, report, args)
+    figures = search_figures(sc, report, workers)
     figures["cpu_seconds"] = round(cpu_seconds() - cpu, 3)
     if figures["stopped_by"] == "interrupt":
         stop = KeyboardInterrupt()
@@ -54,10 +57,10 @@ def explore(sc, args, time_limit=None):
     return figures
 
 
-def search_figures(sc, report, args):
+def search_figures(sc, report, workers):
     stop = stop_name(report)
     return {
-        "scenario": sc.name, "description": sc.description, "symmetry": sc.symmetry, "workers": args.workers,
+        "scenario": sc.name, "description": sc.description, "symmetry": sc.symmetry, "workers": workers,
         "reachable_states": report.reachable_states, "transitions": report.transitions, "depth": report.depth,
         "exhausted": bool(report.complete) and stop is None, "stopped_by": stop,
         "seconds": round(report.seconds, 3), "states_per_second": round(report.states_per_second, 1),
@@ -166,10 +169,10 @@ def versus_spin(args, emit, figure, default, hash_compact):
     return figure
 
 
-def measure(sc, args, emit, label, keep, time_limit=None):
+def measure(sc, args, emit, label, keep, time_limit=None, **settings):
     """explore(), then keep(figures) and print their line; on a signal, the same with what was reached."""
     try:
-        f = explore(sc, args, time_limit)
+        f = explore(sc, args, time_limit, **settings)
     except KeyboardInterrupt as stop:
         if getattr(stop, "figures", None) is not None:
             keep(stop.figures)

@@ -3,7 +3,7 @@
  * search with buddycheck's explorer on the same state space.
  *
  * The machine (model/presets.py buddy_core, checks/scenarios.py buddy_core): one zone of PAGES pages
- * from pfn 0, MAX_ORDER blocks orders, one migratetype, zero watermarks and reserves, per-cpu lists
+ * from pfn 0, block orders 0..MAX_ORDER-1, one migratetype, zero watermarks and reserves, per-cpu lists
  * that hold nothing between operations. The alphabet: an allocation of each order LO..HI
  * (__rmqueue_smallest + expand after the zero-mark watermark test; a request that fails leaves the
  * state as it was), and a free of each allocated block (__free_one_page: merge with the buddy while
@@ -21,10 +21,17 @@
  * nr_free of each order (sums over the lists), the per-page flags and private orders (freeorder[]
  * below keeps the order of each free block for the buddy test; it is a function of the lists), the
  * per-cpu lists (always empty), the migratetypes of pageblocks (one type), the watermarks and
- * lowmem reserves (zero), and the CPU of a free (always CPU 0). Boot runs inside one d_step, so the
- * first stored state is the booted machine, as in the explorer; every operation is one d_step, so
- * Spin stores exactly the states between operations and "states stored" is the explorer's
- * reachable_states.
+ * lowmem reserves (zero), and the CPU of a free (always CPU 0). Every operation is one d_step, so
+ * Spin stores exactly the states between operations.
+ *
+ * Spin also stores its initial state, and the explorer's first state is the booted machine. So the
+ * model runs in two steps (checks/spin.py does both):
+ *   spin -DSHOW_BOOT ... buddy_core.pml   simulates boot() and prints the booted arrays;
+ *   booted.h                              defines BOOT_HEAD, BOOT_NR, BOOT_FREEORDER from them;
+ *   spin -a -DBOOTED ... buddy_core.pml   starts from them, so the first stored state is booted.
+ * Spin's "states, stored" is then the explorer's reachable_states and its depth the explorer's;
+ * its transitions (stored + matched) are the explorer's plus one, the initial state.
+ * Without either define the model boots in its first step, one extra state.
  */
 
 #ifndef PAGES
