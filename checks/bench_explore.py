@@ -107,7 +107,10 @@ def spin_figures(pages, max_order, orders, args, hash_compact=False):
     """Spin's search of the same space; `missing` says why there is none. A signal stops pan and goes on."""
     if args.no_spin:
         return {"missing": "left out (--no-spin)"}
-    run = run_spin(pages, max_order, orders, hash_compact=hash_compact, timeout=args.time)
+    try:
+        run = run_spin(pages, max_order, orders, hash_compact=hash_compact, timeout=args.time)
+    except RuntimeError as e:  # spin or gcc refused the model: the figure goes on without Spin's half
+        return {"missing": f"Spin failed: {e}"}
     if run.missing:
         return {"missing": run.missing}
     f = run.to_json()

@@ -22,7 +22,7 @@ from pathlib import Path
 MODEL_PACKAGE = "buddycheck.checks"
 MODEL_PATH = ("bench_models", "buddy_core.pml")
 MEMORY_LIMIT_MB = 8192  # pan stops with "out of memory" past this rather than exhausting a shared machine
-BOOT_ARRAYS = ("BOOT_HEAD", "BOOT_NR", "BOOT_FREEORDER")
+BOOT_ARRAYS = ("BOOT_HEAD", "BOOT_NR", "BOOT_BLOCK")
 
 
 @dataclass
@@ -82,17 +82,19 @@ def booted_header(simulation_output):
 
 
 def parse_pan(text, run):
-    """Fill `run` from pan's report."""
-    def number(pattern, cast=int):
-        m = re.search(pattern, text)
-        return cast(m.group(1)) if m else 0
+    """Fill `run` from pan's report (pan prints its counts with %g: 3.4e+07 for a large one)."""
+    def number(label, cast=int):
+        m = re.search(r"([\d.]+(?:e[+-]?\d+)?)\s*" + label, text)
+        return cast(float(m.group(1))) if m else 0
 
-    run.states_stored = number(r"(\d+) states, stored")
-    run.transitions = number(r"(\d+) transitions \(= stored\+matched\)")
-    run.depth = number(r"depth reached (\d+)")
-    run.errors = number(r"errors: (\d+)")
-    run.memory_mb = number(r"([\d.]+)\s+total actual memory usage", float)
-    if "out of memory" in text:
+    run.states_stored = number(r"states, stored")
+    run.transitions = number(r"transitions \(= stored\+matched\)")
+    m = re.search(r"depth reached (\d+)", text)
+    run.depth = int(m.group(1)) if m else 0
+    m = re.search(r"errors: (\d+)", text)
+    run.errors = int(m.group(1)) if m else 0
+    run.memory_mb = number(r"total actual memory usage", float)
+    if "out of memory" in text or "reached -DMEMLIM bound" in text:
         run.stopped_by = "memory"
     elif run.errors:
         run.stopped_by = "error"
@@ -111,7 +113,7 @@ def run_spin(pages, max_order, orders, hash_compact=False, timeout=None):
         d = defines(pages, max_order, orders)
 
         def step(*cmd):
-            done = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(cmd, cwd=work, capture_output=True, text=True)  # seconds: the timeout is pan's
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd[:2])} failed: {(done.stderr or done.stdout).strip()[:500]}")
             return done.stdout

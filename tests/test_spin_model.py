@@ -31,9 +31,9 @@ def test_spin_stores_the_states_brute_force_reaches(pages, max_order, orders):
 
 
 def test_booted_header_defines_each_array_from_the_printed_lines():
-    printed = "      BOOT_HEAD  8 0  0 0\n      BOOT_NR 0 2\n  BOOT_FREEORDER 2 0\n1 process created\n"
+    printed = "      BOOT_HEAD  8 0  0 0\n      BOOT_NR 0 2\n  BOOT_BLOCK 2 0\n1 process created\n"
     assert booted_header(printed) == ("#define BOOT_HEAD { 8, 0, 0, 0 }\n#define BOOT_NR { 0, 2 }\n"
-                                      "#define BOOT_FREEORDER { 2, 0 }\n")
+                                      "#define BOOT_BLOCK { 2, 0 }\n")
     with pytest.raises(RuntimeError, match="no boot state"):
         booted_header("BOOT_HEAD 1\n")
 
@@ -45,3 +45,9 @@ def test_a_search_pan_did_not_finish_is_not_complete():
     run = SpinRun(8, 4, (1, 3))
     parse_pan("Warning: Search not completed\nState-vector 76 byte, depth reached 3, errors: 1\n", run)
     assert (run.complete, run.stopped_by) == (False, "error")
+    run = SpinRun(32, 4, (1, 3))
+    parse_pan("pan: reached -DMEMLIM bound\nState-vector 212 byte, depth reached 22, errors: 0\n"
+              " 3.4e+07 states, stored\n1.2345678e+08 transitions (= stored+matched)\n"
+              " 7861.496\ttotal actual memory usage\n", run)
+    assert (run.complete, run.stopped_by, run.states_stored, run.transitions, run.memory_mb) == (
+        False, "memory", 34_000_000, 123_456_780, 7861.496)

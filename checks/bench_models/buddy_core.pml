@@ -18,8 +18,8 @@
  * A state is what the explorer distinguishes in this scenario: the free list of each order in list
  * order (head first) and the set of allocated blocks. Abstracted away (each a function of those two,
  * or constant in this scenario, so no state is split or merged by leaving it out): NR_FREE_PAGES and
- * nr_free of each order (sums over the lists), the per-page flags and private orders (freeorder[]
- * below keeps the order of each free block for the buddy test; it is a function of the lists), the
+ * nr_free of each order (sums over the lists), the per-page flags and private orders (block[]
+ * below keeps the order of each block for the buddy test and the frees; it is a function of the two), the
  * per-cpu lists (always empty), the migratetypes of pageblocks (one type), the watermarks and
  * lowmem reserves (zero), and the CPU of a free (always CPU 0). Every operation is one d_step, so
  * Spin stores exactly the states between operations.
@@ -27,7 +27,7 @@
  * Spin also stores its initial state, and the explorer's first state is the booted machine. So the
  * model runs in two steps (checks/spin.py does both):
  *   spin -DSHOW_BOOT ... buddy_core.pml   simulates boot() and prints the booted arrays;
- *   booted.h                              defines BOOT_HEAD, BOOT_NR, BOOT_FREEORDER from them;
+ *   booted.h                              defines BOOT_HEAD, BOOT_NR, BOOT_BLOCK from them;
  *   spin -a -DBOOTED ... buddy_core.pml   starts from them, so the first stored state is booted.
  * Spin's "states, stored" is then the explorer's reachable_states and its depth the explorer's;
  * its transitions (stored + matched) are the explorer's plus one, the initial state.
@@ -48,20 +48,25 @@
 #endif
 
 #define TOP (MAX_ORDER - 1)
-#define SLOT(o, i) ((o) * PAGES + (i))
+/* the list of order o has room for PAGES >> o blocks, from head[OFF(o)]; OFF(o) >= the rooms before it */
+#define OFF(o) (2 * PAGES - ((2 * PAGES) >> (o)))
+#define SLOT(o, i) (OFF(o) + (i))
+#define LIST_SLOTS 2 * PAGES  /* at least OFF(MAX_ORDER); Spin sizes arrays without shifts */
+/* block[pfn]: what starts at pfn */
+#define FREE_MARK(o) ((o) + 1)     /* a free block of order o */
+#define ALLOC_MARK(o) ((o) + 17)   /* an allocated block of order o */
 
 #ifdef BOOTED
 /* booted.h: the machine as this model's boot() leaves it, printed by a run with -DSHOW_BOOT */
 #include "booted.h"
-byte head[MAX_ORDER * PAGES] = BOOT_HEAD;
+byte head[LIST_SLOTS] = BOOT_HEAD;
 byte nr[MAX_ORDER] = BOOT_NR;
-byte freeorder[PAGES] = BOOT_FREEORDER;
+byte block[PAGES] = BOOT_BLOCK;
 #else
-byte head[MAX_ORDER * PAGES];  /* the free list of order o: head[SLOT(o, 0)] .. head[SLOT(o, nr[o] - 1)] */
-byte nr[MAX_ORDER];            /* the entries of each free list (nr_free) */
-byte freeorder[PAGES];         /* order + 1 at the first pfn of each free block, else 0 */
+byte head[LIST_SLOTS];  /* the free list of order o: head[SLOT(o, 0)] .. head[SLOT(o, nr[o] - 1)] */
+byte nr[MAX_ORDER];     /* the entries of each free list (nr_free) */
+byte block[PAGES];      /* FREE_MARK or ALLOC_MARK of the order of the block starting at each pfn, else 0 */
 #endif
-byte allocated[PAGES];         /* order + 1 at the first pfn of each allocated block, else 0 */
 
 /* scratch of one operation, zeroed at its end (scrub) so that it never tells two states apart; Spin's
    BFS keeps no hidden variables, so they are in the state vector */
@@ -87,7 +92,7 @@ inline unlink(x, k) {
   od;
   nr[k]--;
   head[SLOT(k, nr[k])] = 0;
-  freeorder[x] = 0
+  block[x] = 0
 }
 
 /* list_add: block (x, k) at the head of its list */
@@ -99,20 +104,20 @@ inline add_head(x, k) {
   od;
   head[SLOT(k, 0)] = x;
   nr[k]++;
-  freeorder[x] = k + 1
+  block[x] = FREE_MARK(k)
 }
 
 /* list_add_tail: block (x, k) at the tail of its list */
 inline add_tail(x, k) {
   head[SLOT(k, nr[k])] = x;
   nr[k]++;
-  freeorder[x] = k + 1
+  block[x] = FREE_MARK(k)
 }
 
 /* __free_one_page of the block (b, o): merge upwards, then list it at the tail or the head */
 inline release() {
   do
-  :: o < TOP && (b ^ (1 << o)) < PAGES && freeorder[b ^ (1 << o)] == o + 1 ->
+  :: o < TOP && (b ^ (1 << o)) < PAGES && block[b ^ (1 << o)] == FREE_MARK(o) ->
        partner = b ^ (1 << o);
        unlink(partner, o);
        b = b & ~(1 << o);
@@ -121,7 +126,7 @@ inline release() {
   od;
   uncle = (b & ~(1 << o)) ^ (1 << (o + 1));  /* the buddy of the block one order up */
   if
-  :: o + 2 < MAX_ORDER && uncle < PAGES && freeorder[uncle] == o + 2 -> add_tail(b, o)
+  :: o + 2 < MAX_ORDER && uncle < PAGES && block[uncle] == FREE_MARK(o + 1) -> add_tail(b, o)
   :: else -> add_head(b, o)
   fi
 }
@@ -168,7 +173,7 @@ inline alloc(k) {
        :: c > k -> c--; partner = b + (1 << c); add_head(partner, c)
        :: else -> break
        od;
-       allocated[b] = k + 1
+       block[b] = ALLOC_MARK(k)
   :: else -> skip
   fi
 }
@@ -176,13 +181,13 @@ inline alloc(k) {
 /* __free_pages of the allocated block at pfn x */
 inline free(x) {
   b = x;
-  o = allocated[x] - 1;
-  allocated[x] = 0;
+  o = block[x] - ALLOC_MARK(0);
+  block[x] = 0;
   release()
 }
 
 #define ALLOC(k) :: d_step { LO <= k && k <= HI -> alloc(k); scrub() }
-#define FREE(x) :: d_step { x < PAGES && allocated[x] != 0 -> free(x); scrub() }
+#define FREE(x) :: d_step { x < PAGES && block[x] >= ALLOC_MARK(0) -> free(x); scrub() }
 #define FREE8(x) FREE(x) FREE(x + 1) FREE(x + 2) FREE(x + 3) FREE(x + 4) FREE(x + 5) FREE(x + 6) FREE(x + 7)
 
 #if PAGES > 64 || PAGES < 1
@@ -210,9 +215,9 @@ init {
   d_step { boot(); scrub() }
 #endif
 #ifdef SHOW_BOOT
-  PRINT_ARRAY("BOOT_HEAD", head, MAX_ORDER * PAGES);
+  PRINT_ARRAY("BOOT_HEAD", head, LIST_SLOTS);
   PRINT_ARRAY("BOOT_NR", nr, MAX_ORDER);
-  PRINT_ARRAY("BOOT_FREEORDER", freeorder, PAGES)
+  PRINT_ARRAY("BOOT_BLOCK", block, PAGES)
 #else
   do
   ALLOC(0) ALLOC(1) ALLOC(2) ALLOC(3) ALLOC(4) ALLOC(5) ALLOC(6) ALLOC(7) ALLOC(8) ALLOC(9) ALLOC(10)
