@@ -98,7 +98,8 @@ def search_line(label, f):
     return (f"  {label}{reduction}: {f['reachable_states']:,} states, {f['transitions']:,} transitions, "
             f"depth {f['depth']}, {outcome(f)}; {f['seconds']} s ({f['cpu_seconds']} s CPU), "
             f"{f['states_per_second']:,.0f} states/s, "
-            f"{f['microseconds_per_transition']} us/transition, peak memory {f['peak_memory_mb']:.0f} MB")
+            f"{f['microseconds_per_transition']} us/transition, peak memory {f['peak_memory_mb']:.0f} MB "
+            "(of the bench so far)")
 
 
 # ---- Spin's half -----------------------------------------------------------------------------------
@@ -128,9 +129,8 @@ def spin_line(f):
         return f"  Spin: not run: {f['missing']}"
     how = "exhausted" if f["exhausted"] else f"cut short ({f['stopped_by'] or 'incomplete'}) after depth {f['depth']}"
     return (f"  Spin {' '.join(f['options'])}: {f['states_stored']:,} states stored, {f['transitions']:,} "
-            f"transitions, depth {f['depth']}, {how}; search {f['search_seconds']} s ({f['cpu_seconds']} s CPU; pan "
-            f"generated and compiled "
-            f"in {f['compile_seconds']} s), {f['states_per_second']:,.0f} states/s, "
+            f"transitions, depth {f['depth']}, {how}; search {f['search_seconds']} s ({f['cpu_seconds']} s CPU; "
+            f"pan generated and compiled in {f['compile_seconds']} s), {f['states_per_second']:,.0f} states/s, "
             f"{f['microseconds_per_transition']} us/transition, memory {f['memory_mb']:.0f} MB")
 
 
