@@ -145,7 +145,7 @@ def _failing(statements, failed, budget):
 
 
 def write_atomic(path, text):
-    """Write text to path through a temporary file in the same directory and a rename.
+    """Write text (or bytes, e.g. an image) to path through a temporary file in the same directory and a rename.
 
     Either the whole text is at `path` afterwards or the file is as it was; an OSError (no such
     directory, no space, no permission) becomes a TraceError naming the path.
@@ -154,7 +154,8 @@ def write_atomic(path, text):
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        binary = isinstance(text, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

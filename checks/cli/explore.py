@@ -13,10 +13,12 @@ import sys
 from ..cluster import ClusterBackend, ClusterUnavailable, close, connect
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..explore import Explorer
+from ..picture import PictureError, require_plotting, write_violation_picture
 from ..portfolio import UnknownInvariant, properties_for
 from ..printing import emit_pytest, format_program
 from ..shrink import shrink
 from ..strategies.simulate import Simulator
+from ..trace_error import TraceError
 from ..trace_json import trace_document
 from .common import (
     Progress,
@@ -42,6 +44,7 @@ def add_parser(subparsers):
     p.add_argument("--max-states", type=positive_int, metavar="N", help="stop after N distinct states")
     p.add_argument("--json", action="store_true", help="one JSON document on standard output")
     p.add_argument("--emit-pytest", metavar="FILE", help="write the counterexample as a pytest file")
+    add_picture_option(p)
     p.add_argument("--exact", action="store_true",
                    help="keep whole states in the visited set instead of 64-bit fingerprints (no collision "
                         "possible, far more memory)")
@@ -144,6 +147,7 @@ def cmd_explore(args, out):
     sc = resolve_scenario(args, "buddy-core")
     if args.emit_pytest:
         check_writable(args.emit_pytest, "--emit-pytest")
+    picture_usage(args)
     properties = selected_properties(args, sc)
     cluster_usage(args)
     measure = coverage_for(args, sc.model) if args.cluster is None else None
@@ -160,6 +164,8 @@ def cmd_explore(args, out):
     if args.emit_pytest and violations:
         v = violations[0]
         emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
+    if violations:
+        write_picture_of(args, getattr(violations[0], "scenario", None) or sc, violations[0])
     if args.json:
         doc = report.to_json([trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
                              None if coverage is None else coverage.to_json())
@@ -187,6 +193,35 @@ def cmd_explore(args, out):
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
     return exploration_exit(report, coverage)
+
+
+# ---- explore --picture FILE: the first counterexample drawn (checks/picture.py) -----------------------------
+
+
+def add_picture_option(p):
+    p.add_argument("--picture", metavar="FILE",
+                   help="draw the first counterexample, one row per state, to FILE (.png or .svg; "
+                        "pip install 'buddycheck[plot]')")
+
+
+def picture_usage(args):
+    """Refuse --picture before the search: an unknown suffix, no matplotlib, a folder that cannot be written."""
+    if args.picture is None:
+        return
+    try:
+        require_plotting(args.picture)
+    except PictureError as e:
+        raise UsageError(f"--picture {e}") from None  # e names the path
+    check_writable(args.picture, "--picture")
+
+
+def write_picture_of(args, sc, violation):
+    if args.picture is None:
+        return
+    try:
+        write_violation_picture(sc, violation, args.picture)
+    except (PictureError, TraceError) as e:
+        raise UsageError(f"--picture {args.picture}: {e}") from None
 
 
 # ---- explore --cluster: the same search, each level expanded on a Dask cluster (checks/cluster.py) ----------
@@ -247,6 +282,7 @@ def cmd_simulate(args, out):
     sc = resolve_scenario(args, "buddy-core")
     if args.emit_pytest:
         check_writable(args.emit_pytest, "--emit-pytest")
+    picture_usage(args)
     properties = selected_properties(args, sc)
     measure = coverage_for(args, sc.model)
     seed = args.seed or 0
@@ -267,6 +303,8 @@ def cmd_simulate(args, out):
     if args.emit_pytest and report.violations:
         v = report.violations[0]
         emit_pytest(args.emit_pytest, scenario_of(v), v, props_of(v))
+    if report.violations:
+        write_picture_of(args, scenario_of(report.violations[0]), report.violations[0])
     status = exploration_exit(report, coverage)  # the walks asked for, or --time, done without a violation: 0
     if args.json:
         doc = {
