@@ -177,3 +177,22 @@ def test_explore_picture_without_matplotlib_exits_2(capsys, tmp_path, monkeypatc
     code, out, err = explore_planted(capsys, tmp_path, "--picture", str(tmp_path / "cex.png"))
     assert code == 2 and "pip install 'buddycheck[plot]'" in err and out == ""
     assert not (tmp_path / "cex.png").exists()
+
+
+@draws
+def test_check_picture_draws_the_first_regression(capsys, tmp_path):
+    bug = tmp_path / "bug.py"
+    bug.write_text(PLANTED)
+    code = main(["check", "--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders", "1-1",
+                 "--model", f"{bug}:Bad", "--no-coverage", "--picture", str(tmp_path / "regression.svg")])
+    out = capsys.readouterr().out
+    assert code == 1 and "VIOLATION of free_accounting in buddy-core after 1 operations" in out
+    blocks, rows = svg_blocks(tmp_path / "regression.svg")
+    assert rows == 2
+    assert [fill for (row, kind, _), (fill, _, _) in blocks.items() if kind == "alloc"] == [UNMOVABLE]  # row 1
+
+
+def test_check_picture_refuses_an_unknown_suffix_before_proving(capsys, tmp_path):
+    code = main(["check", "--preset", "buddy-core", "--picture", str(tmp_path / "cex.jpeg")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown picture format '.jpeg'" in err and "Traceback" not in err

@@ -23,6 +23,7 @@ from .common import (
     positive_float,
     resolve_scenario,
 )
+from .picture_option import add_picture_option, picture_usage, write_picture_of
 
 DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
 
@@ -35,6 +36,7 @@ def add_parser(subparsers):
     p.add_argument("--time", type=positive_float, metavar="SECONDS",
                    help=f"exploration time shared by the scenarios (default: {DEFAULT_SECONDS:g} for the portfolio; "
                         "a single scenario goes to its depth)")
+    add_picture_option(p)
     p.add_argument("--fail-on-difference", action="store_true",
                    help="with --model: a behavioural difference from the base fails the check (exit 1)")
     add_invariant_options(p)
@@ -82,6 +84,7 @@ def cmd_check(args, out):
     scenarios = scenarios_of(args)
     seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
     measure = coverage_for(args, model)
+    picture_usage(args)
     started = time.perf_counter()
     proved = theorems.prove_all()
     agreements = theorem_agreements(model)
@@ -100,6 +103,9 @@ def cmd_check(args, out):
     elapsed = time.perf_counter() - started
 
     verdict = Verdict(model, base, proved, runs, coverage, args, agreements)
+    if verdict.regressions():
+        run, v = verdict.regressions()[0]
+        write_picture_of(args, getattr(v, "scenario", None) or run.scenario, v)
     code = verdict.exit_code(theorems.Status)
     if args.json:
         out(json.dumps(verdict.document(code, elapsed), indent=2, default=str))

@@ -13,12 +13,10 @@ import sys
 from ..cluster import ClusterBackend, ClusterUnavailable, close, connect
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..explore import Explorer
-from ..picture import PictureError, require_plotting, write_violation_picture
 from ..portfolio import UnknownInvariant, properties_for
 from ..printing import emit_pytest, format_program
 from ..shrink import shrink
 from ..strategies.simulate import Simulator
-from ..trace_error import TraceError
 from ..trace_json import trace_document
 from .common import (
     Progress,
@@ -35,6 +33,7 @@ from .common import (
     resolve_scenario,
     whole_number,
 )
+from .picture_option import add_picture_option, picture_usage, write_picture_of
 
 
 def add_parser(subparsers):
@@ -193,35 +192,6 @@ def cmd_explore(args, out):
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
     return exploration_exit(report, coverage)
-
-
-# ---- explore --picture FILE: the first counterexample drawn (checks/picture.py) -----------------------------
-
-
-def add_picture_option(p):
-    p.add_argument("--picture", metavar="FILE",
-                   help="draw the first counterexample, one row per state, to FILE (.png or .svg; "
-                        "pip install 'buddycheck[plot]')")
-
-
-def picture_usage(args):
-    """Refuse --picture before the search: an unknown suffix, no matplotlib, a folder that cannot be written."""
-    if args.picture is None:
-        return
-    try:
-        require_plotting(args.picture)
-    except PictureError as e:
-        raise UsageError(f"--picture {e}") from None  # e names the path
-    check_writable(args.picture, "--picture")
-
-
-def write_picture_of(args, sc, violation):
-    if args.picture is None:
-        return
-    try:
-        write_violation_picture(sc, violation, args.picture)
-    except (PictureError, TraceError) as e:
-        raise UsageError(f"--picture {args.picture}: {e}") from None
 
 
 # ---- explore --cluster: the same search, each level expanded on a Dask cluster (checks/cluster.py) ----------

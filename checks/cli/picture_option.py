@@ -1,0 +1,36 @@
+"""`--picture FILE` on explore and check: the first counterexample drawn (checks/picture.py).
+
+The path is refused before the search (an unknown suffix, matplotlib not installed, a folder that
+cannot be written: exit 2), so a long search never ends without the picture asked for.
+"""
+
+from ..picture import PictureError, require_plotting, write_violation_picture
+from ..trace_error import TraceError
+from .common import UsageError, check_writable
+
+
+def add_picture_option(p):
+    p.add_argument("--picture", metavar="FILE",
+                   help="draw the first counterexample, one row per state, to FILE (.png or .svg; "
+                        "pip install 'buddycheck[plot]')")
+
+
+def picture_usage(args):
+    """Refuse --picture before the search: an unknown suffix, no matplotlib, a folder that cannot be written."""
+    if args.picture is None:
+        return
+    try:
+        require_plotting(args.picture)
+    except PictureError as e:
+        raise UsageError(f"--picture {e}") from None  # e names the path
+    check_writable(args.picture, "--picture")
+
+
+def write_picture_of(args, sc, violation):
+    """Draw `violation` (on scenario sc) to --picture's file, if one was given."""
+    if args.picture is None:
+        return
+    try:
+        write_violation_picture(sc, violation, args.picture)
+    except (PictureError, TraceError) as e:
+        raise UsageError(f"--picture {args.picture}: {e}") from None
