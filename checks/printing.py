@@ -154,6 +154,7 @@ def write_atomic(path, text):
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would have made it, not mkstemp's owner-only mode
         binary = isinstance(text, bytes)
         with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
             f.write(text)
@@ -167,6 +168,12 @@ def write_atomic(path, text):
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 PYTEST_DOC = '''"""Pinned counterexample: {invariant} fails after {n} operation(s)

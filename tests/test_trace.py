@@ -312,3 +312,17 @@ def test_write_atomic_removes_its_temporary_file_on_failure(tmp_path, monkeypatc
     monkeypatch.undo()
     with pytest.raises(TraceError, match="cannot write .*missing/out.py"):
         write_atomic(tmp_path / "missing" / "out.py", "x = 1\n")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """An atomically written file is readable as one open() makes, not private like a temporary file."""
+    import os
+
+    from buddycheck.checks.printing import write_atomic
+
+    mask = os.umask(0o022)
+    try:
+        path = write_atomic(tmp_path / "t.py", "x = 1\n")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
