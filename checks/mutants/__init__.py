@@ -45,7 +45,7 @@ class Mutant:
     model: type  # a Kernel419 variant
     commit: str  # the fixing commit's id ("unverified" where it is not checked), or "" if unknown
     fix_title: str
-    known_bug: str  # the historical bug's short name, "known-bugs N NAME" (N: its number in the catalogue)
+    known_bug: str  # the historical bug's short name, listed in docs/kernel-419.md (Historical bugs)
     what_went_wrong: str
     maps_to_419: str  # how the mistake is put into 4.19's code ("" when 4.19 has the fixed code as it was)
     invariant: str  # the invariant expected to catch it
@@ -121,14 +121,14 @@ def kill(mutant, depth=None):
                         v.message, v.trace, report.reachable_states, report.stopped_by, {"also": also}, depth)
 
 
-_ISO = "known-bugs 2 ISO-MERGE-ORDER"
-_HA = "known-bugs 17 HA-DOUBLE-DEC"
-_THP = "known-bugs 23 THP-PREFERRED"
+_ISO = "ISO-MERGE-ORDER"
+_HA = "HA-DOUBLE-DEC"
+_THP = "THP-PREFERRED"
 
 CATALOGUE = (
     Mutant(
         "zone-xmerge", ZoneXmerge, "cb2b95e1c6b5 (unverified)", "zone handle unaligned zone boundaries",
-        "known-bugs 1 ZONE-XMERGE",
+        "ZONE-XMERGE",
         "page_is_buddy() did not compare the zones of a page and its buddy; across a zone boundary that is not "
         "MAX_ORDER-aligned two free blocks of different zones merged into one block on one zone's list",
         "", "zone_containment", zone_xmerge_scenario, 0),
@@ -157,19 +157,19 @@ CATALOGUE = (
     Mutant(
         "pcp-stale-isolate", PcpStaleIsolate, "51bb1a4093cc",
         "mm/page_alloc: add freepage on isolate pageblock to correct buddy list",
-        "known-bugs 11 PCP-STALE-ISOLATE",
+        "PCP-STALE-ISOLATE",
         "free_pcppages_bulk() used the migratetype cached when the page went onto the per-cpu list; a page of a "
         "pageblock isolated since then went onto a normal free list and could be allocated",
         "", "migratetype_consistency", pcp_stale_isolate_scenario, 3),
     Mutant(
-        "cma-wmark", CmaWmark, "d95ea5d18e69", "cma: fix watermark checking", "known-bugs 14 CMA-WMARK",
+        "cma-wmark", CmaWmark, "d95ea5d18e69", "cma: fix watermark checking", "CMA-WMARK",
         "the watermark checks counted free CMA pages for requests that may not use them; unmovable requests "
         "passed while their usable pages were at or below min, and took them",
         "zone_watermark_fast() (4.8) did not exist when the fix came; the mutant makes the same mistake in both "
         "__zone_watermark_ok() and zone_watermark_fast()", "watermark_respect", cma_wmark_scenario, 2),
     Mutant(
         "cma-iso-count", CmaIsoCount, "unverified", "mm: cma: fix counting of isolated pages",
-        "known-bugs 14 CMA-WMARK (sibling fix)",
+        "CMA-WMARK (sibling fix)",
         "isolated free pages stayed in NR_FREE_PAGES and NR_FREE_CMA_PAGES, so an isolated CMA area still "
         "counted as free memory in every watermark check",
         "set/unset_migratetype_isolate() leave the counters alone and __free_one_page() counts pages freed into "
@@ -177,7 +177,7 @@ CATALOGUE = (
         "free_accounting", cma_iso_count_scenario, 1),
     Mutant(
         "wmark-neg", WmarkNeg, "9282012fc0aa", "page_alloc: fix invalid watermark check on a negative value",
-        "known-bugs 15 WMARK-NEG",
+        "WMARK-NEG",
         "the order-0 shortcut compared free minus unusable pages (highatomic reserve, CMA), a signed value, with "
         "the unsigned mark: with the reserve above the free pages it passed, and order-0 requests drained the "
         "zone without reclaim",
@@ -209,7 +209,7 @@ CATALOGUE = (
     Mutant(
         "il-next-rebind", IlNextRebind, "unverified (about 45816682b2cd)",
         "mm, mempolicy: stop adjusting current->il_next in mpol_rebind_nodemask()",
-        "known-bugs 27 IL-NEXT-REBIND",
+        "IL-NEXT-REBIND",
         "rebinding any policy after a cpuset change rewrote the current task's interleave cursor, although the "
         "policy could be another task's or a VMA's, so the task's interleave sequence jumped",
         "4.19 keeps il_prev, not il_next; the mutant's mpol_rebind_nodemask() moves current->il_prev into the "
