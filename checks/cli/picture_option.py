@@ -19,11 +19,11 @@ def picture_usage(args):
     """Refuse --picture before the search: an unknown suffix, no matplotlib, a folder that cannot be written."""
     if args.picture is None:
         return
+    check_writable(args.picture, "--picture")  # first: a path that cannot be written is wrong whatever is installed
     try:
         require_plotting(args.picture)
     except PictureError as e:
         raise UsageError(f"--picture {e}") from None  # e names the path
-    check_writable(args.picture, "--picture")
 
 
 def write_picture_of(args, sc, violation):
