@@ -754,7 +754,12 @@ THEOREMS = (
 THEOREMS_BY_NAME = {t.name: t for t in THEOREMS}
 
 
-def prove_all(timeout_s=DEFAULT_TIMEOUT_S, names=None):
-    """Prove every theorem (or those named), in catalogue order."""
+def prove_all(timeout_s=DEFAULT_TIMEOUT_S, names=None, on_result=None):
+    """Prove every theorem (or those named), in catalogue order; `on_result(result)` hears of each as it is decided."""
     chosen = THEOREMS if names is None else [THEOREMS_BY_NAME[n] for n in names]
-    return [t.prove(timeout_s) for t in chosen]
+    results = []
+    for t in chosen:
+        results.append(t.prove(timeout_s))
+        if on_result is not None:
+            on_result(results[-1])
+    return results

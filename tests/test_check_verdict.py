@@ -24,7 +24,7 @@ SMALL = ["--preset", "buddy-core", "--pages", "8", "--max-order", "3", "--orders
 
 @pytest.fixture(autouse=True)
 def no_theorems(monkeypatch):
-    monkeypatch.setattr(theorems, "prove_all", lambda: [])
+    monkeypatch.setattr(theorems, "prove_all", lambda **_: [])
 
 
 def check(capsys, *argv):
@@ -141,7 +141,7 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_search(caps
 
 
 def test_a_theorem_whose_encoded_function_the_variant_changed_is_not_proved_for_it(capsys, monkeypatch):
-    monkeypatch.setattr(theorems, "prove_all", lambda: PROVE_ALL(names=["buddy_arithmetic"]))
+    monkeypatch.setattr(theorems, "prove_all", lambda **kw: PROVE_ALL(names=["buddy_arithmetic"], **kw))
     code, out, _ = check(capsys, *SMALL, "--model", "planted_models:BuddyPlus", "--json")
     doc = json.loads(out)
     row = rows(doc)[("theorem", "buddy_arithmetic")]

@@ -5,19 +5,24 @@ the command: its options, the scenarios it names and the run that collects what 
 """
 
 import json
-import sys
 import time
 
 from buddycheck.spec import theorems
 
+from ..json_document import bounds, envelope
+from ..junit import write as write_junit
+from ..junit_suites import verdict_suites
 from ..portfolio import UnknownInvariant, explore_portfolio
 from ..scenarios import portfolio_scenarios
 from ..verdict import Verdict, theorem_agreements
 from .common import (
+    Progress,
     UsageError,
     add_coverage_options,
     add_invariant_options,
+    add_junit_option,
     add_scenario_options,
+    check_writable,
     coverage_for,
     load_model,
     positive_float,
@@ -41,6 +46,7 @@ def add_parser(subparsers):
                    help="with --model: a behavioural difference from the base fails the check (exit 1)")
     add_invariant_options(p)
     add_coverage_options(p)
+    add_junit_option(p)
     p.set_defaults(func=cmd_check)
     return p
 
@@ -58,23 +64,17 @@ def scenarios_of(args):
     return scenarios
 
 
-class ScenarioProgress:
-    """One progress line per scenario on a terminal; silent when standard error is not one."""
+def scenario_progress(bar):
+    """The portfolio's callback: the shared progress line, labelled with the scenario being searched."""
+    def show(sc, report):
+        bar.describe(sc.name)
+        bar(report)
+    return show
 
-    def __init__(self, enabled):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
 
-    def __call__(self, sc, report):
-        now = time.perf_counter()
-        if self.enabled and now - self.last > 0.3:
-            self.last = now
-            print(f"\r  {sc.name}: {report.reachable_states} states, depth {report.depth}\033[K",
-                  end="", file=sys.stderr, flush=True)
-
-    def close(self):
-        if self.enabled:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+def theorem_announcer(bar):
+    """Each theorem on a line of its own as soon as Z3 has decided it (the proofs take a while)."""
+    return lambda result: bar.announce(f"theorem {result.name}: {result.status.value} ({result.seconds:.2f} s)")
 
 
 def cmd_check(args, out):
@@ -85,14 +85,16 @@ def cmd_check(args, out):
     seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
     measure = coverage_for(args, model)
     picture_usage(args)
+    if args.junit:
+        check_writable(args.junit, "--junit")
     started = time.perf_counter()
-    proved = theorems.prove_all()
-    agreements = theorem_agreements(model)
-    bar = ScenarioProgress(not args.json)
+    bar = Progress(not args.json)
     try:
+        proved = theorems.prove_all(on_result=theorem_announcer(bar))
+        agreements = theorem_agreements(model)
         runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
-                                 skip=args.skip or (), coverage=measure, workers=args.workers, progress=bar,
-                                 profile=args.invariants)
+                                 skip=args.skip or (), coverage=measure, workers=args.workers,
+                                 progress=scenario_progress(bar), profile=args.invariants)
     except UnknownInvariant as e:
         raise UsageError(str(e)) from None
     finally:
@@ -107,8 +109,14 @@ def cmd_check(args, out):
         run, v = verdict.regressions()[0]
         write_picture_of(args, getattr(v, "scenario", None) or run.scenario, v)
     code = verdict.exit_code(theorems.Status)
+    if args.junit:
+        write_junit(args.junit, verdict_suites(verdict))
     if args.json:
-        out(json.dumps(verdict.document(code, elapsed), indent=2, default=str))
+        doc = verdict.document(code, elapsed)
+        for entry, run in zip(doc["scenarios"], runs):
+            entry["bounds"] = bounds(run.scenario.depth, None, None if run.share is None else round(run.share, 3))
+        doc = envelope("check", doc, bounds(args.depth, None, seconds))
+        out(json.dumps(doc, indent=2, default=str))
         return code
     for line in verdict.text(code, elapsed, theorems.Status):
         out(line)

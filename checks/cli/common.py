@@ -6,6 +6,7 @@ the JSON encoding of what the standard encoder does not know.
 import argparse
 import os
 import sys
+import time
 
 from tqdm import tqdm
 
@@ -15,6 +16,7 @@ from buddycheck.spec.invariants import PROFILES
 from ..arg_types import order_range, positive_float, positive_int, whole_number  # noqa: F401  (the commands' types)
 from ..coverage import ModelCoverage
 from ..naming import resolve_reference
+from ..report import peak_rss_mb
 from ..scenario_file import load_scenario
 from ..scenarios import scenario
 
@@ -78,23 +80,86 @@ def resolve_scenario(args, default):
     return sc
 
 
-class Progress:
-    """A progress line on a terminal (tqdm), silent when stderr is not a terminal."""
+PROGRESS_INTERVAL_VARIABLE = "BUDDYCHECK_PROGRESS_INTERVAL"
+DEFAULT_PROGRESS_INTERVAL = 5.0  # seconds between the lines a log gets; a terminal gets the live bar
 
-    def __init__(self, enabled):
+
+def progress_interval():
+    """The seconds between progress lines off a terminal: $BUDDYCHECK_PROGRESS_INTERVAL, 0 for every update."""
+    text = os.environ.get(PROGRESS_INTERVAL_VARIABLE)
+    if text is None:
+        return DEFAULT_PROGRESS_INTERVAL
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise UsageError(f"{PROGRESS_INTERVAL_VARIABLE}={text!r}: not a number of seconds") from None
+    if seconds < 0 or seconds != seconds:
+        raise UsageError(f"{PROGRESS_INTERVAL_VARIABLE}={text!r}: must be 0 or more seconds")
+    return seconds
+
+
+class Progress:
+    """How a long search shows it is alive: a tqdm bar on a terminal; off one (CI logs, files), a plain line
+    every few seconds on standard error, like TLC's Progress lines. `label` names the search (a scenario);
+    `describe` moves the label when one run searches several scenarios in turn.
+    """
+
+    def __init__(self, enabled, label=None):
+        self.enabled = enabled
+        self.label = label
         self.bar = None
+        self.interval = progress_interval() if enabled else None
+        self.started = time.perf_counter()
+        self.last_line = None  # when the last plain line was printed
         if enabled and sys.stderr.isatty():
             self.bar = tqdm(total=None, unit=" states", file=sys.stderr, leave=False, dynamic_ncols=True)
 
+    def describe(self, label):
+        if label != self.label:
+            self.label = label
+            self.last_line = None  # a new search says so at once
+            if self.bar is not None:
+                self.bar.set_description_str(label)
+
     def __call__(self, report):
+        if not self.enabled:
+            return
         if self.bar is not None:
             self.bar.n = report.reachable_states
             self.bar.set_postfix_str(f"depth {report.depth}, {report.transitions} transitions")
             self.bar.refresh()
+            return
+        now = time.perf_counter()
+        if self.last_line is not None and now - self.last_line < self.interval:
+            return
+        self.last_line = now
+        print(progress_line(report, now - self.started, self.label), file=sys.stderr, flush=True)
+
+    def announce(self, text):
+        """A milestone (a theorem proved): a line of its own, above the bar on a terminal."""
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def progress_line(report, seconds, label=None):
+    """One line of a log: where the search is, how fast it goes and the memory it holds."""
+    rate = report.reachable_states / seconds if seconds > 0 else 0.0
+    where = f" {label}:" if label else ""
+    return (f"progress{where} depth {report.depth}, {report.reachable_states} states, {report.transitions} "
+            f"transitions, {rate:.0f} states/s, {peak_rss_mb():.0f} MB, {seconds:.0f} s")
+
+
+def add_junit_option(p):
+    p.add_argument("--junit", metavar="FILE",
+                   help="also write JUnit XML for CI: a test case per invariant and scenario, failures with the trace")
 
 
 def add_coverage_options(p):

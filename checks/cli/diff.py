@@ -20,6 +20,7 @@ from buddycheck.model.errors import ModelError
 
 from ..diff import diff, difference_document, format_difference_program, report_lines, resolve_model
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
+from ..json_document import DIFFERENCE, bounds, envelope
 from .common import (
     Progress,
     UsageError,
@@ -96,6 +97,9 @@ def cmd_diff(args, out):
     if args.json:
         doc = difference_document(report, sc, base, head)
         doc["coverage"] = None if coverage is None else coverage.to_json()
+        doc["verdict"] = [{"kind": DIFFERENCE, "invariant": f"behaviour of {head.NAME} vs {base.NAME}",
+                           "result": "differs" if report.difference is not None else "same"}]
+        doc = envelope("diff", doc, bounds(report.depth_bound, report.max_states))
         out(json.dumps(doc, indent=2, default=json_default))
         return diff_exit(report, coverage)
     for line in report_lines(report, sc):

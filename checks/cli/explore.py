@@ -13,6 +13,9 @@ import sys
 from ..cluster import ClusterBackend, ClusterUnavailable, close, connect
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..explore import Explorer
+from ..json_document import bounds, envelope, exploration_rows
+from ..junit import write as write_junit
+from ..junit_suites import scenario_suite
 from ..portfolio import UnknownInvariant, properties_for
 from ..printing import emit_pytest, format_program
 from ..shrink import shrink
@@ -23,6 +26,7 @@ from .common import (
     UsageError,
     add_coverage_options,
     add_invariant_options,
+    add_junit_option,
     add_scenario_options,
     check_writable,
     coverage_for,
@@ -51,6 +55,7 @@ def add_parser(subparsers):
                    help="explore past the first violation: one counterexample per invariant")
     add_invariant_options(p)
     add_coverage_options(p)
+    add_junit_option(p)
     add_simulate_options(p)
     add_cluster_option(p)
     p.set_defaults(func=cmd_explore)
@@ -147,6 +152,8 @@ def cmd_explore(args, out):
     if args.emit_pytest:
         check_writable(args.emit_pytest, "--emit-pytest")
     picture_usage(args)
+    if args.junit:
+        check_writable(args.junit, "--junit")
     properties = selected_properties(args, sc)
     cluster_usage(args)
     measure = coverage_for(args, sc.model) if args.cluster is None else None
@@ -165,9 +172,16 @@ def cmd_explore(args, out):
         emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
     if violations:
         write_picture_of(args, getattr(violations[0], "scenario", None) or sc, violations[0])
+    if args.junit:
+        cut_short = report.stopped_by in ("max_states", "interrupt")
+        write_junit(args.junit, [scenario_suite(
+            sc.name, report, properties, violations, cut_short=cut_short,
+            traces=lambda v: format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))])
     if args.json:
         doc = report.to_json([trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
                              None if coverage is None else coverage.to_json())
+        doc["verdict"] = exploration_rows(report, properties, report.stopped_by in ("max_states", "interrupt"))
+        doc = envelope("explore", doc, bounds(sc.depth, args.max_states))
         out(json.dumps(doc, default=json_default, indent=2))
         return exploration_exit(report, coverage)
     for line in report_lines(report, sc):
@@ -253,6 +267,8 @@ def cmd_simulate(args, out):
     if args.emit_pytest:
         check_writable(args.emit_pytest, "--emit-pytest")
     picture_usage(args)
+    if args.junit:
+        check_writable(args.junit, "--junit")
     properties = selected_properties(args, sc)
     measure = coverage_for(args, sc.model)
     seed = args.seed or 0
@@ -275,6 +291,10 @@ def cmd_simulate(args, out):
         emit_pytest(args.emit_pytest, scenario_of(v), v, props_of(v))
     if report.violations:
         write_picture_of(args, scenario_of(report.violations[0]), report.violations[0])
+    if args.junit:
+        write_junit(args.junit, [scenario_suite(
+            sc.name, report, properties, report.violations,
+            traces=lambda v: format_program(scenario_of(v), v.trace, props_of(v), violation=v))])
     status = exploration_exit(report, coverage)  # the walks asked for, or --time, done without a violation: 0
     if args.json:
         doc = {
@@ -286,7 +306,9 @@ def cmd_simulate(args, out):
             "violations": [{**trace_document(scenario_of(v), v), "walk_length": getattr(v, "original", v).length}
                            for v in report.violations],
             "coverage": None if coverage is None else coverage.to_json(),
+            "verdict": exploration_rows(report, properties, cut_short=False),
         }
+        doc = envelope("explore", doc, bounds(sc.depth, None, args.time))
         out(json.dumps(doc, default=json_default, indent=2))
         return status
     stopped = {"walks": f"all {report.walks} walks done", "time": "stopped by --time",
