@@ -1,4 +1,4 @@
-"""`buddycheck prove`: the table, --json (one JSON list, nothing else), and the exit statuses 0/1/2/3."""
+"""`buddycheck prove`: the table, --json (one JSON object, nothing else), and the exit statuses 0/1/2/3."""
 
 import json
 
@@ -41,11 +41,13 @@ def test_table_lists_each_theorem_with_parameters_status_and_seconds():
     assert "verdict: all proved (2/2 proved" in text
 
 
-def test_json_is_one_list_and_nothing_else():
+def test_json_is_one_document_and_nothing_else():
     status, lines = run(["prove", "--json", *FAST])
     assert status == 0 and len(lines) == 1
-    doc = json.loads(lines[0])
-    assert [d["name"] for d in doc] == FAST
+    whole = json.loads(lines[0])
+    assert whole["schema_version"] == 1 and whole["command"] == "prove" and whole["timeout_seconds"] == 30
+    doc = whole["theorems"]
+    assert [d["name"] for d in doc] == FAST and {d["kind"] for d in doc} == {"theorem"}
     for d in doc:
         assert d["status"] == "proved" and isinstance(d["seconds"], float)
         assert d["vacuity"] is True and d["counterexample"] is None
@@ -62,7 +64,7 @@ def test_refuted_theorem_exits_1_and_prints_the_counterexample(monkeypatch):
     text = "\n".join(lines)
     assert "buddy_plus: REFUTED" in text and "pfn: 0x" in text and "verdict: REFUTED" in text
     status, lines = run(["prove", "--json", "buddy_plus"])
-    doc = json.loads(lines[0])
+    doc = json.loads(lines[0])["theorems"]
     assert status == 1 and doc[0]["status"] == "refuted"
     assert "buddy of the buddy is the block" in doc[0]["counterexample"]["failed"]
 
@@ -70,7 +72,7 @@ def test_refuted_theorem_exits_1_and_prints_the_counterexample(monkeypatch):
 def test_timeout_is_inconclusive_exit_3():
     status, lines = run(["prove", "--json", "--timeout", "0.001", "split_merge_preserve"])
     assert status == 3
-    assert json.loads(lines[0])[0]["status"] == "unknown"
+    assert json.loads(lines[0])["theorems"][0]["status"] == "unknown"
 
 
 @pytest.mark.parametrize("argv", [["prove", "no_such_theorem"], ["prove", "--timeout", "-1"],
@@ -91,9 +93,9 @@ def test_cmd_prove_is_callable_with_a_plain_namespace():
     out = []
     status = cmd_prove(argparse.Namespace(theorems=["gfp_zone_eligibility"], json=True, timeout=None, list=False),
                        out.append)
-    assert status == 0 and json.loads(out[0])[0]["status"] == "proved"
+    assert status == 0 and json.loads(out[0])["theorems"][0]["status"] == "proved"
 
 
 def test_wired_into_the_buddycheck_command(capsys):
     assert cli.main(["prove", "--json", "gfp_zone_eligibility"]) == 0
-    assert json.loads(capsys.readouterr().out)[0]["name"] == "gfp_zone_eligibility"
+    assert json.loads(capsys.readouterr().out)["theorems"][0]["name"] == "gfp_zone_eligibility"

@@ -17,7 +17,7 @@ import sys
 
 from ..exit_codes import EXIT_OK, EXIT_USAGE, EXIT_VIOLATION
 from ..mutants import CATALOGUE, MUTANTS, kill
-from .common import whole_number
+from .common import Progress, whole_number
 
 
 def add_parser(subparsers):
@@ -107,7 +107,13 @@ def cmd_mutants(args, out):
                 out(line)
         return EXIT_OK
     depth = getattr(args, "depth", None)
-    results = [kill(m, depth) for m in chosen]
+    bar = Progress(not getattr(args, "json", False))
+    results = []
+    for m in chosen:  # each mutant's verdict as soon as it is known: the catalogue takes minutes
+        results.append(kill(m, depth))
+        r = results[-1]
+        bar.announce(f"mutant {r.name}: " + (f"killed by {r.invariant} after {r.length} operation(s)" if r.killed
+                                             else "NOT killed") + f" ({r.seconds:.2f} s)")
     status = EXIT_OK if all(r.killed for r in results) else EXIT_VIOLATION
     if getattr(args, "json", False):
         out(json.dumps([result_document(m, r) for m, r in zip(chosen, results)], indent=2))

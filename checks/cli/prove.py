@@ -2,8 +2,9 @@
 
 Exit status: 0 when every theorem is proved, 1 when one is refuted, 3 when one is unknown (a Z3 unknown,
 a timeout or a vacuous set of assumptions) and none is refuted, 2 for bad usage. With --json, standard
-output is one JSON list of objects (name, params, status, seconds, counterexample, reason, vacuity,
-assumptions_satisfiable) and nothing else.
+output is one JSON object and nothing else: the schema version, the time limit per theorem and the list
+`theorems` of objects (kind, name, params, status, seconds, counterexample, reason, vacuity,
+assumptions_satisfiable); docs/json-schema.md.
 """
 
 import json
@@ -11,6 +12,7 @@ import json
 from buddycheck.spec.theorems import DEFAULT_TIMEOUT_S, THEOREMS, THEOREMS_BY_NAME
 
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
+from ..json_document import SCHEMA_VERSION, THEOREM
 from ..prove import exit_status, format_params, render_table
 from .common import UsageError
 
@@ -48,7 +50,9 @@ def cmd_prove(args, out):
         return EXIT_OK
     results = [t.prove(timeout) for t in chosen]
     if args.json:
-        out(json.dumps([r.to_json() for r in results], indent=2, default=str))
+        doc = {"schema_version": SCHEMA_VERSION, "command": "prove", "timeout_seconds": timeout,
+               "theorems": [{"kind": THEOREM, **r.to_json()} for r in results]}
+        out(json.dumps(doc, indent=2, default=str))
     else:
         out(render_table(results))
         status = exit_status(results)
