@@ -27,6 +27,7 @@ from .constants import (
 from .kernel import kernel_function
 from .memmap import out_of_zone
 from .mmzone import has_isolate_pageblock, zone_spans_pfn
+from .tracepoints import trace
 
 # The order in which other free lists are tried; HIGHATOMIC, CMA and ISOLATE are never sources.
 fallbacks = {
@@ -296,6 +297,9 @@ def __rmqueue_fallback(k, zone, order, start_migratetype):
     area, fallback_mt, can_steal = found
     page = area.free_list[fallback_mt][0]
     k.steal_suitable_fallback(zone, page, start_migratetype, can_steal)
+    trace(k, "mm_page_alloc_extfrag", page=page, alloc_order=order, fallback_order=current_order,
+          alloc_migratetype=start_migratetype, fallback_migratetype=fallback_mt,
+          change_ownership=start_migratetype == k.get_pageblock_migratetype(page))
     return True
 
 
@@ -309,6 +313,7 @@ def __rmqueue(k, zone, order, migratetype):
                 page = k.__rmqueue_cma_fallback(zone, order)
             if page is None and k.__rmqueue_fallback(zone, order, migratetype):
                 continue
+        trace(k, "mm_page_alloc_zone_locked", page=page, order=order, migratetype=migratetype)
         return page
 
 

@@ -83,9 +83,9 @@ class Kernel419(MempolicyOps):
     # so freeze() leaves it out (tests/test_frozen_complete.py checks that everything else is frozen).
     # stats: vmstat counters; events, observed, fail_reason, last_ac, pfmemalloc: what the current
     # operation did; current: its execution context, set by each operation; _node_states_cache:
-    # node_states() memoized, a fact of the boot.
+    # node_states() memoized, a fact of the boot; tracepoints: the kmem events recorded while tracing.
     OBSERVATIONS = frozenset({"stats", "events", "observed", "fail_reason", "last_ac", "pfmemalloc", "current",
-                              "_node_states_cache"})
+                              "_node_states_cache", "tracepoints"})
     # Attributes only part of which is state, with the method that returns that part: pcp_mt mirrors
     # page->index, which the allocator reads only while the page is on a per-cpu list (a value left
     # behind by a page that went on is overwritten before it is read again).
@@ -101,6 +101,7 @@ class Kernel419(MempolicyOps):
         self.cpusets_on = topology.cpusets_enabled
         self.stats = Stats()
         self.events = []
+        self.tracepoints = None  # kmem tracepoint records while tracing is on (model/tracepoints.py)
         self.observed = []  # what the current operation did that neither its result nor the state shows
         self.fail_reason = None
         self.last_ac = None

@@ -15,6 +15,7 @@ is available as an operation but never runs by itself.
 from .constants import MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES
 from .kernel import kernel_function
 from .mmzone import has_isolate_pageblock
+from .tracepoints import trace
 
 
 @kernel_function
@@ -90,6 +91,7 @@ def free_pcppages_bulk(k, zone, count, pcp):
         if isolated_pageblocks:
             mt = k.get_pageblock_migratetype(page)
         k.__free_one_page(page, page, zone, 0, mt)
+        trace(k, "mm_page_pcpu_drain", page=page, order=0, migratetype=mt)
 
 
 @kernel_function
