@@ -127,8 +127,12 @@ def test_program_text_and_replay():
     assert lines[i + 1] == "# step 1 -> alloc order 1 GFP_KERNEL -> pfn 0 (node 0 Normal)"
     # the block map after the split: 0-1 allocated, 2-3 free (order 1), 4-7 free (order 2)
     assert lines[i + 2].startswith("#   node 0 Normal") and "[AA|..|....]" in lines[i + 2]
-    assert lines[i + 3] == f"#   ! {NR_FREE.name}: node 0 zone Normal: NR_FREE_PAGES 8 but the free lists hold 6 pages"
-    assert lines[i - 1].startswith("#   node 0 Normal") and "[........]" in lines[i - 1]
+    # the free lists the split left, head first: the order-1 buddy 2-3 and the order-2 buddy 4-7
+    assert lines[i + 3] == "#   node 0 Normal  free lists: o1/Unmovable 2; o2/Unmovable 4"
+    assert lines[i + 4] == f"#   ! {NR_FREE.name}: node 0 zone Normal: NR_FREE_PAGES 8 but the free lists hold 6 pages"
+    # the initial state: the zone's four lines, its map first
+    assert lines[i - 4].startswith("#   node 0 Normal") and "[........]" in lines[i - 4]
+    assert lines[i - 1] == "#   node 0 Normal  pcp lists: empty"
     assert f"# violated: {NR_FREE.name}" in lines
 
     namespace, printed = run_program(text)
