@@ -297,9 +297,10 @@ def __rmqueue_fallback(k, zone, order, start_migratetype):
     area, fallback_mt, can_steal = found
     page = area.free_list[fallback_mt][0]
     k.steal_suitable_fallback(zone, page, start_migratetype, can_steal)
-    trace(k, "mm_page_alloc_extfrag", page=page, alloc_order=order, fallback_order=current_order,
-          alloc_migratetype=start_migratetype, fallback_migratetype=fallback_mt,
-          change_ownership=start_migratetype == k.get_pageblock_migratetype(page))
+    if k.tracepoints is not None:  # tracing off: not even the arguments are built
+        trace(k, "mm_page_alloc_extfrag", page=page, alloc_order=order, fallback_order=current_order,
+              alloc_migratetype=start_migratetype, fallback_migratetype=fallback_mt,
+              change_ownership=start_migratetype == k.get_pageblock_migratetype(page))
     return True
 
 
@@ -313,7 +314,8 @@ def __rmqueue(k, zone, order, migratetype):
                 page = k.__rmqueue_cma_fallback(zone, order)
             if page is None and k.__rmqueue_fallback(zone, order, migratetype):
                 continue
-        trace(k, "mm_page_alloc_zone_locked", page=page, order=order, migratetype=migratetype)
+        if k.tracepoints is not None:  # tracing off: not even the arguments are built
+            trace(k, "mm_page_alloc_zone_locked", page=page, order=order, migratetype=migratetype)
         return page
 
 

@@ -177,7 +177,7 @@ def rmqueue(k, preferred_zone, zone, order, gfp_flags, alloc_flags, migratetype)
     page = None
     if alloc_flags & ALLOC_HARDER:
         page = k.__rmqueue_smallest(zone, order, MIGRATE_HIGHATOMIC)
-        if page is not None:
+        if page is not None and k.tracepoints is not None:
             trace(k, "mm_page_alloc_zone_locked", page=page, order=order, migratetype=migratetype)
     if page is None:
         page = k.__rmqueue(zone, order, migratetype)
@@ -266,7 +266,8 @@ def __alloc_pages_nodemask(k, gfp_mask, order, preferred_nid, nodemask):
             k.__free_pages(page, order)
             k.fail_reason = "memcg_kmem_charge: over the cgroup's limit"
             page = None
-    trace(k, "mm_page_alloc", page=page, order=order, gfp_flags=gfp_mask, migratetype=ac.migratetype)
+    if k.tracepoints is not None:  # tracing off: not even the arguments are built
+        trace(k, "mm_page_alloc", page=page, order=order, gfp_flags=gfp_mask, migratetype=ac.migratetype)
     return page
 
 
@@ -281,7 +282,8 @@ def free_one_page(k, zone, page, pfn, order, migratetype):
 @kernel_function
 def free_pages_prepare(k, page, order):
     """free_pages_prepare(): uncharge kmemcg and clear the allocation (refcount reached 0)."""
-    trace(k, "mm_page_free", page=page, order=order)
+    if k.tracepoints is not None:  # tracing off: not even the arguments are built
+        trace(k, "mm_page_free", page=page, order=order)
     if k.topology.memcg_kmem_enabled:
         k.memcg_kmem_uncharge(page, order)
     del k.allocated[page]

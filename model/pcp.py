@@ -91,7 +91,8 @@ def free_pcppages_bulk(k, zone, count, pcp):
         if isolated_pageblocks:
             mt = k.get_pageblock_migratetype(page)
         k.__free_one_page(page, page, zone, 0, mt)
-        trace(k, "mm_page_pcpu_drain", page=page, order=0, migratetype=mt)
+        if k.tracepoints is not None:  # tracing off: not even the arguments are built
+            trace(k, "mm_page_pcpu_drain", page=page, order=0, migratetype=mt)
 
 
 @kernel_function
