@@ -267,7 +267,7 @@ def __alloc_pages_nodemask(k, gfp_mask, order, preferred_nid, nodemask):
             k.fail_reason = "memcg_kmem_charge: over the cgroup's limit"
             page = None
     if k.tracepoints is not None:  # tracing off: not even the arguments are built
-        trace(k, "mm_page_alloc", page=page, order=order, gfp_flags=gfp_mask, migratetype=ac.migratetype)
+        trace(k, "mm_page_alloc", page=page, order=order, gfp_flags=alloc_mask, migratetype=ac.migratetype)
     return page
 
 
