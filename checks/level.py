@@ -78,6 +78,7 @@ class Level:
         # (property, name, judged once per state, a violation stops expanding the state), in the caller's order
         self.judged = [(p, p.name, bool(getattr(p, "per_state", False)),
                         getattr(p, "profile", PROFILE_419) != PROFILE_STRICT) for p in properties]
+        self.judged_by_kind = {}  # operation class -> the entries of `judged` that can judge it
         self.stop_at_first, self.op_budget, self.deadline = stop_at_first, op_budget, deadline
         self.every = audit_every if sym is not None else 0
         self.audits = sym.swaps() if sym is not None else ()
@@ -88,12 +89,26 @@ class Level:
         self.holds = None  # the frozen state the machine holds, so restores rebuild only what differs
         self.report, self.started = None, 0.0  # for progress lines
 
+    def judged_for(self, kind):
+        """The properties that judge operations of class `kind`, in the caller's order.
+
+        A property declaring `applies_to(kind)` false would find nothing in such a transition, so
+        leaving it out changes no verdict, only the cost of the transition.
+        """
+        entries = self.judged_by_kind.get(kind)
+        if entries is None:
+            entries = self.judged_by_kind[kind] = [
+                entry for entry in self.judged
+                if not hasattr(entry[0], "applies_to") or entry[0].applies_to(kind)]
+        return entries
+
     def expand_slice(self, items, offset=0, progress=True, budget=None):
         """Every transition out of `items`, (index in level, state) at frontier positions offset, offset+1, ..."""
         m, keys, sym, visited = self.m, self.keys, self.sym, self.visited
         actions, sometimes = self.problem.actions, self.problem.sometimes
         budget = self.budget if budget is None else budget
-        op_budget, judged, stop_at_first = self.op_budget, self.judged, self.stop_at_first
+        op_budget, stop_at_first = self.op_budget, self.stop_at_first
+        judged_by_kind, judged_for = self.judged_by_kind, self.judged_for
         out = Slice()
         local = set()
         seen = set(self.seen_invariants)
@@ -146,6 +161,8 @@ class Level:
                     key = keys(new)
                     fresh = key not in local and (visited is None or key not in visited)
                     bad = False
+                    kind = type(op)
+                    judged = judged_by_kind.get(kind) or judged_for(kind)
                     for prop, name, per_state, breaks_419 in judged:
                         if per_state and not fresh:
                             continue  # a state invariant is judged once per distinct state

@@ -32,6 +32,10 @@ class AllocProgressProperty:
         self.profile = getattr(invariant, "profile", "4.19")
         self.before_cache = before_cache
 
+    @staticmethod
+    def applies_to(kind):
+        return kind.step_judged
+
     def violations(self, before, op, result, m, after=None):
         if before is None or result is None or not op.step_judged:
             return []

@@ -4,6 +4,10 @@ A property has a `name` and `violations(before, op, result, m, after=None) -> li
 is the frozen state the operation started from, `m` the machine after it and `after` its frozen
 state (taken from `m` when not given). State views (spec/view.py) are built from frozen states and
 memoized by state, shared by every invariant: a state reached many times is viewed once.
+
+A property may also say which kinds of operation it can judge at all: `applies_to(kind)`, from
+what the operation class declares (checks/ops/base.py). The explorer does not ask it about the
+others, for which `violations` would return no message anyway.
 """
 
 from dataclasses import replace
@@ -172,6 +176,10 @@ class StepInvariantProperty:
         self.cache = cache
         self.before_cache = before_cache
 
+    @staticmethod
+    def applies_to(kind):
+        return kind.step_judged
+
     def violations(self, before, op, result, m, after=None):
         if before is None or not op.step_judged:
             return []
@@ -195,6 +203,10 @@ class InterleaveChoiceProperty:
 
     def __init__(self, before_cache):
         self.before_cache = before_cache
+
+    @staticmethod
+    def applies_to(kind):
+        return issubclass(kind, AllocPages)
 
     def violations(self, before, op, result, m, after=None):
         if not isinstance(op, AllocPages) or before is None:
@@ -222,6 +234,10 @@ class ThpNodeProperty:
         self.name = invariant.name
         self.profile = getattr(invariant, "profile", "4.19")
         self.before_cache = before_cache
+
+    @staticmethod
+    def applies_to(kind):
+        return issubclass(kind, AllocVma)
 
     def violations(self, before, op, result, m, after=None):
         if not isinstance(op, AllocVma) or not op.hugepage or before is None or getattr(result, "page", None) is None:

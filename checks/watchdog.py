@@ -6,8 +6,14 @@ traceback is where the model was looping. The handler raises only while an opera
 a signal that arrives after the operation ended is ignored. Timers belong to a process and signals
 to its main thread, so in any other thread `watch` does nothing unless that thread runs inside
 `in_any_thread()` (a Dask worker's task, checks/cluster.py): there a timer thread raises ModelHang
-in it asynchronously, at the model's next Python instruction. A forked process re-arms its own
-timer (a timer is not inherited by fork). Nested watches keep the outer budget. The first armed
+in it asynchronously, at the model's next Python instruction. A forked process arms its own
+timer (a timer is not inherited by fork). Nested watches keep the outer budget.
+
+The timer is not set and cleared around each operation (two system calls per transition): it is
+left running once armed, and each operation only notes its own deadline. When the timer fires, the
+handler raises if the operation in flight is past its deadline, re-arms the timer for that deadline
+if it is not, and does nothing between operations (the next operation arms it again). So an
+operation still ends with ModelHang exactly when its own budget runs out. The first armed
 watch installs the SIGALRM handler for good: nothing else in the process may use SIGALRM.
 
 Why wall-clock time is sound here: a loop that never ends exceeds any budget, by any clock. A
@@ -17,6 +23,7 @@ machine so loaded that it stalls for that long; the only cost of such a stall is
 """
 
 import ctypes
+import os
 import signal
 import threading
 import time
@@ -34,13 +41,33 @@ class ModelHang(Exception):
 
 
 _in_flight = None  # the budget of the operation running now, or None
+_op_due = 0.0  # time.monotonic() deadline of the operation in flight
+_timer_due = None  # when the running ITIMER_REAL fires (monotonic), or None when none runs
 _handler_installed = False  # whether _on_alarm is installed: the watchdog owns SIGALRM once it has armed a timer
+_main_ident = threading.main_thread().ident
 _local = threading.local()  # .alarm: the _ThreadAlarm of a thread inside in_any_thread()
 
 
+def _after_fork():
+    """A child has no timer running (fork does not inherit it), and its one thread is its main thread."""
+    global _timer_due, _main_ident
+    _timer_due = None
+    _main_ident = threading.main_thread().ident
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _on_alarm(signum, frame):
-    if _in_flight is not None:
+    global _timer_due
+    _timer_due = None
+    if _in_flight is None:
+        return  # between operations: the next one arms the timer again
+    left = _op_due - time.monotonic()
+    if left <= 0:
         raise ModelHang(_in_flight)
+    _timer_due = _op_due  # the timer was armed for an earlier operation: wait for this one's deadline
+    signal.setitimer(signal.ITIMER_REAL, left)
 
 
 class watch:
@@ -56,11 +83,11 @@ class watch:
         self.armed = False
 
     def __enter__(self):
-        global _in_flight, _handler_installed
+        global _in_flight, _handler_installed, _op_due, _timer_due
         budget = self.budget
         if not budget or budget <= 0 or _in_flight is not None:
             return self
-        if threading.get_ident() != threading.main_thread().ident:
+        if threading.get_ident() != _main_ident:
             alarm = getattr(_local, "alarm", None)
             if alarm is not None and alarm.arm(budget):
                 self.armed = True
@@ -68,20 +95,24 @@ class watch:
         if not _handler_installed:  # once per process (a forked one inherits it): asking costs microseconds
             signal.signal(signal.SIGALRM, _on_alarm)
             _handler_installed = True
-        _in_flight = budget
+        due = time.monotonic() + budget
+        _op_due = due
+        _in_flight = budget  # before looking at the timer: if it fires from here on, the handler re-arms it
         self.armed = True
-        signal.setitimer(signal.ITIMER_REAL, budget)
+        timer_due = _timer_due
+        if timer_due is None or timer_due > due:  # no timer, or one that would fire past this deadline
+            _timer_due = due
+            signal.setitimer(signal.ITIMER_REAL, budget)
         return self
 
     def __exit__(self, *exc):
         global _in_flight
-        if self.armed and threading.get_ident() != threading.main_thread().ident:
+        if self.armed and threading.get_ident() != _main_ident:
             self.armed = False
             _local.alarm.disarm()
         elif self.armed:
             self.armed = False
-            _in_flight = None  # first, so an alarm that fires now is ignored
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            _in_flight = None  # the timer keeps running; firing between operations, it does nothing
         return False
 
 
