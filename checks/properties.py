@@ -124,7 +124,8 @@ class BeforeState:
         else:
             nid, nodemask, _ = policy_request(k, op)
             request = request_of(k, op.gfp, op.order, op.cpu, nid, nodemask, op.task, in_interrupt=op.in_interrupt)
-        request = replace(request, dirty_ok=op.env.dirty_ok)  # the scratch machine's env is the idle one
+        if request.dirty_ok != op.env.dirty_ok:  # the scratch machine's env is the idle one
+            request = replace(request, dirty_ok=op.env.dirty_ok)
         self._request = (before, op, request)
         return request
 
