@@ -252,6 +252,47 @@ def test_an_alarm_after_the_operation_ended_is_ignored():
     spin(0.1)  # a timer left armed would raise here
 
 
+def test_an_operation_begun_while_an_earlier_timer_runs_gets_its_whole_budget():
+    with watch(1.0):
+        pass
+    spin(0.7)  # the timer armed above fires 0.3 s into the next operation, which has 1 s
+    with watch(1.0):
+        spin(0.6)
+
+
+def test_a_shorter_budget_than_the_running_timer_still_stops_a_loop():
+    with watch(1000.0):
+        pass
+    with pytest.raises(ModelHang):
+        with watch(0.05):
+            while True:
+                pass
+
+
+def test_a_forked_child_arms_its_own_timer():
+    with watch(0.2):
+        pass  # the parent's timer runs on, due before the child's operation; the child does not inherit it
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with watch(0.5):
+                while True:
+                    pass
+        except ModelHang:
+            os._exit(0)
+        os._exit(1)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's loop was never stopped")
+
+
 def test_in_another_thread_the_watchdog_does_nothing():
     outcome = []
 
