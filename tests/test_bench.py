@@ -17,7 +17,12 @@ from brute_buddy import BruteBuddy
 
 from buddycheck.checks.bench import CYCLE, DEFAULT, FIGURES, alloc_free_round
 from buddycheck.checks.cli import main
+from buddycheck.checks.explore import Explorer
+from buddycheck.checks.portfolio import properties_for
+from buddycheck.checks.report import StopReason
+from buddycheck.checks.scenarios import scenario
 from buddycheck.checks.spin import missing_tools
+from buddycheck.checks.watchdog import DEFAULT_OP_BUDGET, watch
 from buddycheck.model import Kernel419, preset
 from buddycheck.model import gfp as G
 from buddycheck.spec.view import static_view, view_from_frozen, view_of
@@ -52,6 +57,26 @@ def test_view_from_frozen(benchmark):
     static, frozen = static_view(m), m.freeze()
     view = benchmark(view_from_frozen, static, frozen)
     assert view == view_of(m)
+
+
+def test_watched_operation(benchmark):
+    """The watchdog's cost per transition: entering and leaving one operation's budget."""
+    def watched():
+        with watch(DEFAULT_OP_BUDGET):
+            pass
+
+    benchmark(watched)
+
+
+def test_exploration_per_transition(benchmark):
+    """W1's space (buddy-core 24/4/1-3, every invariant) cut at 3,000 states: the inner loop's cost."""
+    def search():
+        sc = scenario("buddy-core", pages=24, max_order=4, orders=(1, 3))
+        return Explorer(sc).check(*properties_for(sc)).max_states(3000).run()
+
+    report = benchmark.pedantic(search, rounds=1, iterations=1)
+    assert report.reachable_states == 3000 and report.stopped_by == StopReason.MAX_STATES
+    assert not report.violations
 
 
 # ---- the bench command ---------------------------------------------------------------------------
