@@ -13,7 +13,9 @@ The timer is not set and cleared around each operation (two system calls per tra
 left running once armed, and each operation only notes its own deadline. When the timer fires, the
 handler raises if the operation in flight is past its deadline, re-arms the timer for that deadline
 if it is not, and does nothing between operations (the next operation arms it again). So an
-operation still ends with ModelHang exactly when its own budget runs out. The first armed
+operation still ends with ModelHang exactly when its own budget runs out; the one cost is a single
+ignored SIGALRM up to a budget after the last operation, unless the process exits first (the timer
+is stopped at exit, where SIGALRM's default action would kill the process). The first armed
 watch installs the SIGALRM handler for good: nothing else in the process may use SIGALRM.
 
 Why wall-clock time is sound here: a loop that never ends exceeds any budget, by any clock. A
@@ -22,6 +24,7 @@ machine so loaded that it stalls for that long; the only cost of such a stall is
 `model_hang`, whose replay (with the same budget) shows it at once.
 """
 
+import atexit
 import ctypes
 import os
 import signal
@@ -55,7 +58,16 @@ def _after_fork():
     _main_ident = threading.main_thread().ident
 
 
+def _disarm_at_exit():
+    """Stop the timer before the interpreter exits: it puts back SIGALRM's default action, which kills."""
+    global _timer_due
+    if _timer_due is not None:
+        _timer_due = None
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 os.register_at_fork(after_in_child=_after_fork)
+atexit.register(_disarm_at_exit)
 
 
 def _on_alarm(signum, frame):

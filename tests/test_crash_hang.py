@@ -7,6 +7,8 @@ printed program and the pinned test must all work on it, and forked workers must
 """
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -291,6 +293,15 @@ def test_a_forked_child_arms_its_own_timer():
     os.kill(pid, 9)
     os.waitpid(pid, 0)
     pytest.fail("the forked child's loop was never stopped")
+
+
+def test_a_timer_left_running_does_not_kill_the_exiting_process():
+    # the timer is due while the interpreter frees a large list on exit, after SIGALRM's default is back
+    program = ("from buddycheck.checks.watchdog import watch\n"
+               "keep = [[i] for i in range(3_000_000)]\n"
+               "with watch(0.02):\n"
+               "    pass\n")
+    assert subprocess.run([sys.executable, "-c", program], timeout=120).returncode == 0
 
 
 def test_in_another_thread_the_watchdog_does_nothing():
