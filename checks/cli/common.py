@@ -15,6 +15,7 @@ from buddycheck.spec.invariants import PROFILES
 
 from ..arg_types import order_range, positive_float, positive_int, whole_number  # noqa: F401  (the commands' types)
 from ..coverage import ModelCoverage
+from ..imported_scenario import imported_scenario
 from ..naming import resolve_reference
 from ..report import peak_rss_mb
 from ..scenario_file import load_scenario
@@ -49,6 +50,15 @@ def add_scenario_options(p, buddy_core_options=True):
         p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
         p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
         p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
+    add_from_proc_options(p)
+
+
+def add_from_proc_options(p):
+    p.add_argument("--from-proc", metavar="DIR",
+                   help="a real machine: DIR holds proc/zoneinfo and sys/devices/system/node/ copied from it "
+                        "(docs/tutorial.md), scaled down; --pages N (default 128) or --scale N sizes it, "
+                        "--max-order M (default 4) its blocks; with --config, the file's operations run on it")
+    p.add_argument("--scale", type=positive_int, metavar="N", help="--from-proc: N real pages make one page")
 
 
 def load_model(ref):
@@ -61,6 +71,11 @@ def load_model(ref):
 
 
 def resolve_scenario(args, default):
+    sc = from_proc_scenario(args)
+    if sc is not None:
+        return finish_scenario(sc, args)
+    if getattr(args, "scale", None) is not None:
+        raise UsageError("--scale N goes with --from-proc DIR")
     core = {k: v for k, v in (("pages", getattr(args, "pages", None)), ("max_order", getattr(args, "max_order", None)),
                               ("orders", getattr(args, "orders", None))) if v is not None}
     if args.config:
@@ -72,6 +87,26 @@ def resolve_scenario(args, default):
         if core and name != "buddy-core":
             raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
         sc = scenario(name, **core)
+    return finish_scenario(sc, args)
+
+
+def from_proc_scenario(args):
+    """The scenario of --from-proc DIR (with --config's operations if given), or None without --from-proc."""
+    root = getattr(args, "from_proc", None)
+    if root is None:
+        return None
+    if getattr(args, "preset", None):
+        raise UsageError(f"--from-proc {root} and --preset {args.preset} exclude each other (both name a machine)")
+    if getattr(args, "orders", None) is not None:
+        raise UsageError("--orders goes with --preset buddy-core, not with --from-proc")
+    if getattr(args, "pages", None) is not None and args.scale is not None:
+        raise UsageError(f"--pages {args.pages} and --scale {args.scale} exclude each other (both size the machine)")
+    base = load_scenario(args.config) if args.config else None
+    return imported_scenario(root, pages=args.pages, scale=args.scale, max_order=args.max_order, base=base)
+
+
+def finish_scenario(sc, args):
+    """--model, --depth and --symmetry applied to a resolved scenario."""
     sc = sc.with_model(load_model(getattr(args, "model", None)))
     if args.depth is not None:
         sc.depth = args.depth

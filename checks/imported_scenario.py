@@ -1,0 +1,44 @@
+"""The scenario of a machine imported from its /proc and /sys files (model/procfs_import.py).
+
+Alone, `--from-proc DIR` explores the imported machine with a default alphabet: from the first CPU of
+each node, a kernel request of order 0 and a movable user request of order 1; from the first CPU of the
+last node, an atomic request of order MAX_ORDER-2 (a split of a larger block, a harder watermark);
+frees from the first CPU and a drain of every CPU; depth 4. With `--config FILE`, the file's operations run on
+the imported machine instead of the file's own.
+"""
+
+from buddycheck.model import gfp as G
+from buddycheck.model.procfs_import import import_machine
+
+from .ops import Alloc, Drain
+from .scenario import Scenario, Sometimes, split_a_block
+
+DEFAULT_DEPTH = 4
+
+
+def imported_scenario(root, pages=None, scale=None, max_order=None, base=None):
+    """The scenario on the scaled machine of `root`: `base`'s operations on it, or the default alphabet."""
+    kwargs = {} if max_order is None else {"max_order": max_order}
+    topology = import_machine(root, pages=pages, scale=scale, **kwargs)
+    params = {"from_proc": str(root), "pages": pages, "scale": scale, "max_order": topology.max_order}
+    if base is not None:
+        return base.with_machine(topology, params).validate(f"--config {base.params.get('path', base.name)} "
+                                                            f"on --from-proc {root}")
+    firsts = [n.cpus[0] for n in topology.nodes if n.cpus]
+    allocs = [Alloc(gfp, order, cpu=cpu) for cpu in firsts
+              for gfp, order in ((G.GFP_KERNEL, 0), (G.GFP_HIGHUSER_MOVABLE, min(1, topology.max_order - 1)))]
+    allocs.append(Alloc(G.GFP_ATOMIC, max(0, topology.max_order - 2), cpu=firsts[-1]))
+    pages_total = sum(z.pages for n in topology.nodes for z in n.zones)
+    sc = Scenario(
+        name="from-proc",
+        topology=topology,
+        allocs=tuple(allocs),
+        free_cpus=(firsts[0],),
+        drains=(Drain(None),),
+        depth=DEFAULT_DEPTH,
+        sometimes=(Sometimes("an allocation split a larger block", split_a_block),),  # reached at depth 1
+        description=f"{topology.name}: {len(topology.nodes)} node(s), {pages_total} pages, MAX_ORDER "
+                    f"{topology.max_order}; kernel, movable and atomic requests, free, drain",
+        params=params,
+    )
+    return sc.validate(f"--from-proc {root}")
