@@ -254,12 +254,15 @@ def scale_machine(real, pages=None, scale=None, max_order=DEFAULT_MAX_ORDER, nam
         nodes.append(NodeSpec(nid, real.cpus.get(nid, ()), tuple(specs)))
     min_pages = sum(s.watermarks[0] for n in nodes for s in n.zones)
     label = name or f"proc:{os.path.basename(os.path.normpath(real.source))}"
-    return Topology(
-        nodes=tuple(nodes), distances=real.distances, max_order=max_order,
-        pageblock_order=max(0, max_order - PAGEBLOCK_GAP),
-        configured_zones=frozenset(type_of.values()), min_free_kbytes=min_pages * 4,
-        page_group_by_mobility_disabled=False, name=f"{label} (1 page per {scale:.4g} real pages)",
-    )
+    try:
+        return Topology(
+            nodes=tuple(nodes), distances=real.distances, max_order=max_order,
+            pageblock_order=max(0, max_order - PAGEBLOCK_GAP),
+            configured_zones=frozenset(type_of.values()), min_free_kbytes=min_pages * 4,
+            page_group_by_mobility_disabled=False, name=f"{label} (1 page per {scale:.4g} real pages)",
+        )
+    except ConfigError as e:  # e.g. a SLIT entry below 10: say which copy it came from
+        raise ConfigError(f"{real.source}: {e}") from None
 
 
 def _scaled_protection(zone, node_zones, managed, names):

@@ -263,3 +263,10 @@ def test_check_runs_on_the_imported_machine(capsys):
     code, out, _ = run(capsys, "check", "--from-proc", SAMPLE, "--depth", "1", "--no-coverage")
     assert code == 0
     assert "from-proc" in out and "verdict: everything holds" in out
+
+
+def test_an_impossible_distance_names_the_copy(tmp_path):
+    root = copy_sample(tmp_path)
+    (root / "sys/devices/system/node/node0/distance").write_text("10 5\n")
+    with pytest.raises(ConfigError, match=r"machine: topology: distances\[0\]\[1\] = 5: remote must exceed 10"):
+        import_machine(root)

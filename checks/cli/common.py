@@ -47,8 +47,9 @@ def add_scenario_options(p, buddy_core_options=True):
     sym.add_argument("--no-symmetry", dest="symmetry", action="store_false",
                      help="search every state, without the symmetry reduction")
     if buddy_core_options:
-        p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
-        p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
+        p.add_argument("--pages", type=positive_int, metavar="N",
+                       help="buddy-core: pages in the zone; --from-proc: the machine's total")
+        p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core or --from-proc: MAX_ORDER")
         p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
     add_from_proc_options(p)
 
