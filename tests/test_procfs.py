@@ -218,3 +218,14 @@ def test_picture_marks_an_isolated_pageblock():
     assert "NR_FREE 12" in lines[0] and lines[0].endswith("isolated-blocks 1")
     assert lines[1] == "node 0 Normal  free lists: o2/Movable 8 0; o2/CMA 12; o2/Isolate 4"
     assert lines[2] == "node 0 Normal  pageblocks: Mov ISOLATE Mov CMA"
+
+
+def test_show_prints_an_imported_machine(capsys):
+    """`show --from-proc` boots the machine copied from /proc and /sys: one buddyinfo line per populated zone."""
+    from pathlib import Path
+
+    root = Path(__file__).parent / "proc_samples" / "two-node"
+    assert main(["show", "--from-proc", str(root), "--file", "buddyinfo"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [line.split(",")[0] for line in lines] == ["Node 0"] * 3 + ["Node 1"]
+    assert [line.split()[3] for line in lines] == ["DMA", "DMA32", "Normal", "Normal"]

@@ -103,7 +103,8 @@ def from_proc_scenario(args):
     if getattr(args, "pages", None) is not None and args.scale is not None:
         raise UsageError(f"--pages {args.pages} and --scale {args.scale} exclude each other (both size the machine)")
     base = load_scenario(args.config) if args.config else None
-    return imported_scenario(root, pages=args.pages, scale=args.scale, max_order=args.max_order, base=base)
+    return imported_scenario(root, pages=getattr(args, "pages", None), scale=args.scale,
+                             max_order=getattr(args, "max_order", None), base=base)
 
 
 def finish_scenario(sc, args):

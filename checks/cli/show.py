@@ -17,7 +17,7 @@ from ..scenarios import scenario
 from ..trace_error import TraceError
 from ..trace_json import op_from_dict, trace_from_json
 from ..tracepoints import record_tracepoints, trace_line
-from .common import UsageError, load_model, resolve_scenario
+from .common import UsageError, add_from_proc_options, load_model, resolve_scenario
 
 FILES = ("buddyinfo", "pagetypeinfo", "zoneinfo", "numastat")
 TITLES = {"buddyinfo": "/proc/buddyinfo", "pagetypeinfo": "/proc/pagetypeinfo", "zoneinfo": "/proc/zoneinfo",
@@ -32,6 +32,7 @@ def add_parser(subparsers):
                                                         "counterexample's own with --after)")
     group.add_argument("--config", metavar="FILE", help="a scenario in TOML (format: checks/scenario_file.py)")
     p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
+    add_from_proc_options(p)
     p.add_argument("--after", metavar="FILE.json", help="the state after these operations (a counterexample "
                                                         "or a JSON list of operations)")
     p.add_argument("--file", choices=(*FILES, "all"), default="all", help="which view to print (default: all)")
