@@ -226,6 +226,6 @@ def test_show_prints_an_imported_machine(capsys):
 
     root = Path(__file__).parent / "proc_samples" / "two-node"
     assert main(["show", "--from-proc", str(root), "--file", "buddyinfo"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Node")]
     assert [line.split(",")[0] for line in lines] == ["Node 0"] * 3 + ["Node 1"]
     assert [line.split()[3] for line in lines] == ["DMA", "DMA32", "Normal", "Normal"]
