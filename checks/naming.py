@@ -243,11 +243,13 @@ def _load_file(path):
     return module
 
 
-def import_code(bindings, imports=()):
+def import_code(bindings, imports=(), *, relative_to=None):
     """The import section that binds each (alias, reference) pair after the given import lines.
 
     Standard-library imports come first, then `imports` and the module references, then the
     loading of file references (each file once, registered in sys.modules under its own name).
+    With `relative_to` (the directory the printed file will sit in), a file reference is loaded by
+    its path relative to the printed file, so the two can move together.
     """
     froms = list(imports)
     files = {}
@@ -264,15 +266,20 @@ def import_code(bindings, imports=()):
             plain.append(f"{alias} = {var}.{expr}")
     lines = list(froms)
     if files:
-        lines = ["import importlib.util", "import sys", "", *froms]
+        lines = ["import importlib.util", *(["import os"] if relative_to is not None else []), "import sys", "", *froms]
     if plain or files:
         lines.append("")
     lines += plain
+    if files and relative_to is not None:
+        lines.append("_HERE = os.path.dirname(os.path.abspath(__file__))")
     for n, (path, names) in enumerate(files.items()):
         var = f"_loaded{n}"
         module_name = f"counterexample_source_{n}"
+        where = repr(path)
+        if relative_to is not None:
+            where = f"os.path.join(_HERE, {os.path.relpath(os.path.abspath(path), os.path.abspath(relative_to))!r})"
         lines += [
-            f"_spec = importlib.util.spec_from_file_location({module_name!r}, {path!r})",
+            f"_spec = importlib.util.spec_from_file_location({module_name!r}, {where})",
             f"{var} = sys.modules[{module_name!r}] = importlib.util.module_from_spec(_spec)",
             f"_spec.loader.exec_module({var})",
         ]

@@ -19,10 +19,13 @@ from buddycheck.model.environment import IDLE
 
 from .explore import HANG
 from .naming import import_code, machine_expression, model_binding, object_reference, op_expr, operation_imports
+from .properties import all_properties, property_named
 from .render import machine_picture
 from .replay import replay
 from .report import FAILURE_KINDS
 from .trace_error import TraceError
+
+CATALOGUE_NAMES = frozenset(p.name for p in all_properties())  # what property_named() can rebuild
 
 
 def _doc_text(text):
@@ -50,10 +53,13 @@ def _replayed(scenario, trace, properties):
 
 
 def _ending(violation, result):
+    """The last lines: the machine printed, then the violation raised, so running the program exits non-zero."""
     found = violation if violation is not None else result.first_violation
     if found is None:
-        return ["# no property was violated by this trace"]
-    return [f"# violated: {_one_line(found.invariant)}"] + _comment(str(found.message).splitlines(), "#   ")
+        return ["# no property was violated by this trace", "", "print(machine_picture(m))", ""]
+    message = f"{_one_line(found.invariant)}: {_one_line(found.message)}"
+    return ([f"# violated: {_one_line(found.invariant)}"] + _comment(str(found.message).splitlines(), "#   ")
+            + ["", "print(machine_picture(m))", f"raise AssertionError({message!r})", ""])
 
 
 def step_comments(scenario, result):
@@ -129,7 +135,6 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
         op = trace[len(result.steps)]
         return "\n".join(lines + _failing([op.code()], failed, scenario.op_budget) + [""])
     lines += _ending(found, result)
-    lines += ["", "print(machine_picture(m))", ""]
     return "\n".join(lines)
 
 
@@ -176,20 +181,18 @@ def _umask():
     return mask
 
 
-PYTEST_DOC = '''"""Pinned counterexample: {invariant} fails after {n} operation(s)
+PYTEST_DOC = '''"""Counterexample: {invariant} fails after {n} operation(s)
 on model {model} (scenario {scenario}).
 
 {message}
 
-While the bug is present this test PASSES: it replays the operations on the model and asserts that
-the invariant is violated at the last step and at no earlier one. Once the bug is fixed it FAILS, so
-the fix is noticed. Then flip it into a regression test: set EXPECT_VIOLATION = False, and the test
-asserts that the invariant holds after every step of this same sequence.
+The test replays the operations on the model and asserts that the invariant holds after every
+step: it FAILS while the bug is present (with the invariant's message at the step that breaks it)
+and passes once the bug is fixed, when it stays as a regression test for this sequence.
 """
 '''
 
 PYTEST_BODY = '''
-EXPECT_VIOLATION = True
 INVARIANT = {invariant!r}
 
 TRACE = (
@@ -201,38 +204,27 @@ def test_{slug}():
     assert PROPERTY.name == INVARIANT
     m = {model}({machine})
 {setup}
-    verdicts = []
-    for op in TRACE:
+    for step, op in enumerate(TRACE, 1):
         before = m.freeze()
         result = op.apply(m)
-        verdicts.append(list(PROPERTY.violations(before, op, result, m)))
-    failing = [(step + 1, messages) for step, messages in enumerate(verdicts) if messages]
-    if EXPECT_VIOLATION:
-        assert failing and failing[0][0] == len(TRACE), (
-            f"{{INVARIANT}}: expected the first violation at step {{len(TRACE)}}, got {{failing or 'none'}} "
-            "(if the bug was fixed, see the module docstring)")
-    else:
-        assert not failing, f"{{INVARIANT}} violated: {{failing}}"
+        messages = list(PROPERTY.violations(before, op, result, m))
+        assert not messages, f"{{INVARIANT}} violated at step {{step}}: {{'; '.join(map(str, messages))}}"
 '''
 
 
-PYTEST_FAILURE_DOC = '''"""Pinned counterexample: the model fails ({invariant}) at operation {n}
+PYTEST_FAILURE_DOC = '''"""Counterexample: the model fails ({invariant}) at operation {n}
 on model {model} (scenario {scenario}).
 
 {message}
 
-While the bug is present this test PASSES: it replays the operations on the model and asserts that
-the first one to fail is operation {n} (0: booting or the setup), {what} in {function}.
-Once the bug is fixed it FAILS, so the fix is noticed. Then flip it into a regression test:
-set EXPECT_FAILURE = False, and the test asserts that every operation of this sequence runs.
+The test replays the operations on the model and asserts that every one of them runs: it FAILS
+while the bug is present ({what} in {function} at operation {n}; 0: booting or the setup) and
+passes once the bug is fixed, when it stays as a regression test for this sequence.
 """
 '''
 
 PYTEST_FAILURE_BODY = '''
-EXPECT_FAILURE = True
 KIND = {kind!r}
-ERROR = {error!r}
-FUNCTION = {function!r}
 BUDGET = {budget!r}  # seconds of wall-clock time per operation before the watchdog stops it
 
 TRACE = (
@@ -258,19 +250,12 @@ def run():
 
 def test_{slug}():
     failed = run()
-    if EXPECT_FAILURE:
-        assert failed is not None, "no operation failed (if the bug was fixed, see the module docstring)"
-        step, failure = failed
-        assert (step, failure.kind, failure.error, failure.function) == (len(TRACE), KIND, ERROR, FUNCTION), (
-            f"expected {{KIND}} ({{ERROR}} in {{FUNCTION}}) at operation {{len(TRACE)}}, got {{failure.message}} "
-            f"at operation {{step}}")
-    else:
-        assert failed is None, f"operation {{failed[0]}}: {{failed[1].message}}"
+    assert failed is None, f"{{KIND}} at operation {{failed[0]}}: {{failed[1].message}}"
 '''
 
 
-def failure_pytest_source(scenario, violation, *, model_ref=None):
-    """The pinned test of a crash or hang: the last operation fails with the same exception in the same function."""
+def failure_pytest_source(scenario, violation, *, model_ref=None, relative_to=None):
+    """The test of a crash or hang: it asserts every operation runs, so it fails while the model still fails."""
     trace = tuple(violation.trace)
     result = _replayed(scenario, trace, ())
     failed = result.failure
@@ -293,14 +278,13 @@ def failure_pytest_source(scenario, violation, *, model_ref=None):
         imports.append("from buddycheck.model import gfp as G")
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports = import_code([(alias, ref), *op_bindings], imports)
+    imports = import_code([(alias, ref), *op_bindings], imports, relative_to=relative_to)
     rows = []
     for i, op in enumerate(trace):
         outcome = _one_line(result.steps[i].result) if i < len(result.steps) else f"fails: {failure.kind}"
         rows += [f"    # step {i + 1} -> {outcome}", f"    {op_expr(op)},"]
     setup = "".join(f"        with watch(BUDGET):\n            {op.code()}\n" for op in scenario.setup)
-    body = PYTEST_FAILURE_BODY.format(kind=failure.kind, error=failure.error, function=failure.function,
-                                      budget=scenario.op_budget, trace="\n".join(rows),
+    body = PYTEST_FAILURE_BODY.format(kind=failure.kind, budget=scenario.op_budget, trace="\n".join(rows),
                                       slug=_slug(failure.kind), model=alias,
                                       machine=machine.replace("\n", "\n            "), setup=setup)
     text = header + "\n" + "\n".join(imports) + "\n" + body
@@ -312,13 +296,20 @@ def _slug(text):
     word = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
     while "__" in word:
         word = word.replace("__", "_")
-    return ("pinned_" + word)[:60].rstrip("_")
+    return word[:60].rstrip("_")
 
 
-def pytest_source(scenario, violation, properties, *, model_ref=None, property_ref=None):
-    """The text emit_pytest() writes."""
+def property_reference(prop, explicit=None):
+    """How printed code names a property: explicit, else a catalogue one by its name, else as any object."""
+    if explicit is None and prop.name in CATALOGUE_NAMES:
+        return f"{property_named.__module__}:{property_named.__name__}({prop.name!r})"
+    return object_reference(prop, explicit)
+
+
+def pytest_source(scenario, violation, properties, *, model_ref=None, property_ref=None, relative_to=None):
+    """The text emit_pytest() writes; `relative_to`: the directory it goes in (file references relative to it)."""
     if violation.invariant in FAILURE_KINDS:
-        return failure_pytest_source(scenario, violation, model_ref=model_ref)
+        return failure_pytest_source(scenario, violation, model_ref=model_ref, relative_to=relative_to)
     prop = next((p for p in properties if p.name == violation.invariant), None)
     if prop is None:
         raise TraceError(f"no property named {violation.invariant!r} among "
@@ -327,7 +318,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     result = _replayed(scenario, trace, [prop])
     machine_import, machine = machine_expression(scenario)
     alias, ref = model_binding(scenario, model_ref)
-    pref = object_reference(prop, property_ref)
+    pref = property_reference(prop, property_ref)
     header = PYTEST_DOC.format(invariant=_doc_text(violation.invariant), n=len(trace),
                                model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
                                message=textwrap.fill(_doc_text(violation.message), 100))
@@ -338,7 +329,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
         imports.append("from buddycheck.model import gfp as G")
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports = import_code([(alias, ref), ("PROPERTY", pref), *op_bindings], imports)
+    imports = import_code([(alias, ref), ("PROPERTY", pref), *op_bindings], imports, relative_to=relative_to)
     rows = []
     for op, step in zip(trace, result.steps):
         rows += [f"    # step {step.index + 1} -> {_one_line(step.result)}", f"    {op_expr(op)},"]
@@ -351,15 +342,15 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
 
 
 def emit_pytest(path, scenario, violation, properties, *, model_ref=None, property_ref=None):
-    """Write a pytest file pinning the counterexample: it passes while the invariant still fails.
+    """Write a pytest file that fails while the counterexample still reproduces.
 
     The test replays `violation.trace` on `scenario.model` and asserts that the property named
-    `violation.invariant` is violated at the last step (and not before), so it starts failing when
-    the bug is fixed. To keep it as a regression test after the fix, set `EXPECT_VIOLATION = False`
-    in the written file: it then asserts the invariant holds at every step of the same sequence.
-    A crash or hang (`model_crash`, `model_hang`) needs no property: the test asserts that the last
-    operation fails with the same exception type in the same function of the model.
+    `violation.invariant` holds after every step: it fails with the invariant's message while the
+    bug is present and passes once it is fixed (a regression test from then on). A crash or hang
+    (`model_crash`, `model_hang`) needs no property: the test asserts every operation runs.
+    A model loaded from a file is loaded by its path relative to the written file.
     The file is written atomically (a temporary file renamed into place). Returns the path.
     """
     return write_atomic(path, pytest_source(scenario, violation, properties, model_ref=model_ref,
-                                            property_ref=property_ref))
+                                            property_ref=property_ref,
+                                            relative_to=os.path.dirname(os.path.abspath(path))))

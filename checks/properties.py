@@ -286,3 +286,11 @@ def all_properties():
     props += [ThpNodeProperty(before_cache), InterleaveCursorProperty()]
     props.append(AllocProgressProperty(before_cache))
     return props
+
+
+def property_named(name):
+    """A fresh catalogue property by its invariant name (how printed code names one); KeyError if none."""
+    for prop in all_properties():
+        if prop.name == name:
+            return prop
+    raise KeyError(f"no invariant named {name!r} in the catalogue")

@@ -15,11 +15,14 @@ from buddycheck.spec.invariants import PROFILES
 
 from ..arg_types import order_range, positive_float, positive_int, whole_number  # noqa: F401  (the commands' types)
 from ..coverage import ModelCoverage
+from ..exit_codes import EXIT_USAGE
 from ..imported_scenario import imported_scenario
 from ..naming import resolve_reference
+from ..printing import emit_pytest
 from ..report import peak_rss_mb
 from ..scenario_file import load_scenario
 from ..scenarios import scenario
+from ..trace_error import TraceError
 
 
 class UsageError(Exception):
@@ -228,6 +231,21 @@ def check_writable(path, option):
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise UsageError(f"{option} {path}: cannot write a file there")
+
+
+def emit_test(path, scenario, violation, properties):
+    """--emit-pytest after the report: write the test of the first counterexample; 2 if it cannot be, else None.
+
+    The report is already out, so a test that cannot be written loses nothing but itself.
+    """
+    try:
+        written = emit_pytest(path, scenario, violation, properties)
+    except TraceError as e:
+        print(f"buddycheck: error: --emit-pytest {path}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"buddycheck: wrote {written}: a test of {violation.invariant} that fails until the bug is fixed",
+          file=sys.stderr)
+    return None
 
 
 def coverage_lines(report):

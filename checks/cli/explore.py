@@ -17,7 +17,7 @@ from ..json_document import bounds, envelope, exploration_rows
 from ..junit import write as write_junit
 from ..junit_suites import scenario_suite
 from ..portfolio import UnknownInvariant, properties_for
-from ..printing import emit_pytest, format_program
+from ..printing import format_program
 from ..shrink import shrink
 from ..strategies.simulate import Simulator
 from ..trace_json import trace_document
@@ -31,6 +31,7 @@ from .common import (
     check_writable,
     coverage_for,
     coverage_lines,
+    emit_test,
     json_default,
     positive_float,
     positive_int,
@@ -167,9 +168,6 @@ def cmd_explore(args, out):
 
     def props_of(v):  # a crash or hang (model_crash, model_hang) is judged by no property
         return [by_name[v.invariant]] if v.invariant in by_name else []
-    if args.emit_pytest and violations:
-        v = violations[0]
-        emit_pytest(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
     if violations:
         write_picture_of(args, getattr(violations[0], "scenario", None) or sc, violations[0])
     if args.junit:
@@ -177,13 +175,14 @@ def cmd_explore(args, out):
         write_junit(args.junit, [scenario_suite(
             sc.name, report, properties, violations, cut_short=cut_short,
             traces=lambda v: format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))])
+    status = exploration_exit(report, coverage)
     if args.json:
         doc = report.to_json([trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
                              None if coverage is None else coverage.to_json())
         doc["verdict"] = exploration_rows(report, properties, report.stopped_by in ("max_states", "interrupt"))
         doc = envelope("explore", doc, bounds(sc.depth, args.max_states))
         out(json.dumps(doc, default=json_default, indent=2))
-        return exploration_exit(report, coverage)
+        return emitted(args, sc, violations, props_of) or status
     for line in report_lines(report, sc):
         out(line)
     if coverage is not None:
@@ -205,7 +204,15 @@ def cmd_explore(args, out):
     for v in violations:
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
-    return exploration_exit(report, coverage)
+    return emitted(args, sc, violations, props_of) or status
+
+
+def emitted(args, sc, violations, props_of):
+    """--emit-pytest, after the report: the first counterexample's test; 2 if it cannot be written, else None."""
+    if not (args.emit_pytest and violations):
+        return None
+    v = violations[0]
+    return emit_test(args.emit_pytest, getattr(v, "scenario", None) or sc, v, props_of(v))
 
 
 # ---- explore --cluster: the same search, each level expanded on a Dask cluster (checks/cluster.py) ----------
@@ -286,9 +293,6 @@ def cmd_simulate(args, out):
     by_name = {p.name: p for p in properties}
     props_of = lambda v: [by_name[v.invariant]] if v.invariant in by_name else []  # a crash is judged by none
     scenario_of = lambda v: getattr(v, "scenario", None) or sc  # a shrunk trace may be on a smaller machine
-    if args.emit_pytest and report.violations:
-        v = report.violations[0]
-        emit_pytest(args.emit_pytest, scenario_of(v), v, props_of(v))
     if report.violations:
         write_picture_of(args, scenario_of(report.violations[0]), report.violations[0])
     if args.junit:
@@ -310,7 +314,7 @@ def cmd_simulate(args, out):
         }
         doc = envelope("explore", doc, bounds(sc.depth, None, args.time))
         out(json.dumps(doc, default=json_default, indent=2))
-        return status
+        return emitted(args, sc, report.violations, props_of) or status
     stopped = {"walks": f"all {report.walks} walks done", "time": "stopped by --time",
                "violation": f"stopped at the first violation, in walk {report.walks}",
                "interrupt": "interrupted"}.get(report.stopped_by, report.stopped_by)
@@ -338,4 +342,4 @@ def cmd_simulate(args, out):
         how = f"shrunk from a walk of {walked.length}" if walked is not None else "the walk's own trace"
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations ({how}): {v.message}\n")
         out(format_program(scenario_of(v), v.trace, props_of(v), violation=v))
-    return status
+    return emitted(args, sc, report.violations, props_of) or status
