@@ -170,23 +170,20 @@ def test_the_printed_program_runs_the_operations_and_the_last_one_raises(name, t
 
 
 @pytest.mark.parametrize("name", sorted(FAILING))
-def test_the_pinned_test_passes_while_the_bug_is_there_and_fails_once_fixed(name):
+def test_the_emitted_test_fails_while_the_bug_is_there_and_passes_once_fixed(name):
     sc = scenario_of(name)
     v = found(name)
     text = pytest_source(sc, v, [])
     namespace = {"__name__": "pinned"}
     exec(compile(text, "<pinned>", "exec"), namespace)
     test = next(f for n, f in namespace.items() if n.startswith("test_"))
-    test()  # passes: the last operation fails so
-    namespace["EXPECT_FAILURE"] = False
-    with pytest.raises(AssertionError):
-        test()
-    namespace["EXPECT_FAILURE"] = True
+    _, _, kind, length, _ = FAILING[name]
+    with pytest.raises(AssertionError, match=f"{kind} at operation {length}: {kind}: "):
+        test()  # the last operation fails so
     alias = next(n for n, value in namespace.items()
                  if isinstance(value, type) and issubclass(value, Kernel419) and value is not Kernel419)
-    namespace[alias] = Kernel419  # the bug fixed: the pinned test notices
-    with pytest.raises(AssertionError):
-        test()
+    namespace[alias] = Kernel419  # the bug fixed: the test passes
+    test()
 
 
 # ---- forked workers, symmetry, diff ----------------------------------------------------------------------
@@ -395,7 +392,8 @@ def test_a_failure_in_the_setup_is_a_counterexample_of_length_0(tmp_path):
     assert isinstance(error, ZeroDivisionError)
     namespace = {"__name__": "pinned"}
     exec(compile(pytest_source(sc, v, []), "<pinned>", "exec"), namespace)
-    namespace["test_pinned_model_crash"]()
+    with pytest.raises(AssertionError, match="model_crash at operation 0: "):
+        namespace["test_model_crash"]()
 
 
 BootSpins = Kernel419.variant("boot-spins", "__free_one_page never ends for a boot-time MAX_ORDER-1 block")

@@ -174,7 +174,8 @@ def test_a_declared_operation_prints_as_code_and_in_a_pinned_test(registered, tm
     assert "AllocNear = _loaded0.AllocNear" in text and __file__ in text  # bound by this file's path
     path = tmp_path / "test_pinned_near.py"
     path.write_text(text)
-    runpy.run_path(str(path))["test_pinned_nothing_allocated"]()  # passes: the violation is still there
+    with pytest.raises(AssertionError, match=r"nothing allocated violated at step 1: blocks allocated at \[8\]"):
+        runpy.run_path(str(path))["test_nothing_allocated"]()  # the violation is still there
 
 
 def test_what_an_operation_declares_decides_its_validation_and_pfn_checks(registered):

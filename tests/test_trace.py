@@ -106,11 +106,17 @@ def test_replay_strict_rejects_operations_outside_the_alphabet():
 # ---- the program ---------------------------------------------------------------------------------------
 
 
-def run_program(text):
+def run_program(text, raises=None):
+    """(globals, printed output) of the program; `raises`: the message its last statement must raise with."""
     out = io.StringIO()
     namespace = {"__name__": "counterexample"}
     with contextlib.redirect_stdout(out):
-        exec(compile(text, "<counterexample>", "exec"), namespace)
+        if raises is None:
+            exec(compile(text, "<counterexample>", "exec"), namespace)
+        else:
+            with pytest.raises(AssertionError) as e:
+                exec(compile(text, "<counterexample>", "exec"), namespace)
+            assert str(e.value) == raises
     return namespace, out.getvalue()
 
 
@@ -135,7 +141,9 @@ def test_program_text_and_replay():
     assert lines[i - 1] == "#   node 0 Normal  pcp lists: empty"
     assert f"# violated: {NR_FREE.name}" in lines
 
-    namespace, printed = run_program(text)
+    message = f"{NR_FREE.name}: node 0 zone Normal: NR_FREE_PAGES 8 but the free lists hold 6 pages"
+    assert lines[-1] == f"raise AssertionError({message!r})"
+    namespace, printed = run_program(text, raises=message)
     expected = replay(sc, (K1,))
     assert namespace["m"].freeze() == expected.steps[-1].state
     m = sc.initial()
@@ -183,7 +191,8 @@ def test_registry_entries_are_references_too(tmp_path):
                        model_ref=object_reference(Leaky).replace(":Leaky", ":REGISTRY['leaky']"))
     text = path.read_text()
     assert "Model = _loaded0.REGISTRY['leaky']" in text and "PROPERTY = _loaded0.PROPERTIES[0]" in text
-    runpy.run_path(str(path))["test_pinned_nr_free_pages_equals_the_pages_on_the_free_lists"]()
+    with pytest.raises(AssertionError, match="violated at step 1: node 0 zone Normal: NR_FREE_PAGES 8"):
+        runpy.run_path(str(path))["test_nr_free_pages_equals_the_pages_on_the_free_lists"]()
 
 
 def test_object_references():
@@ -280,19 +289,17 @@ def test_emitted_test_pins_the_counterexample(tmp_path):
     v = Violation(NR_FREE.name, "node 0 zone Normal: NR_FREE_PAGES 8 but the free lists hold 6 pages", (K1,))
     path = emit_pytest(tmp_path / "test_pinned.py", sc, v, [NR_FREE])
     text = path.read_text()
-    assert "EXPECT_VIOLATION = True" in text and "set EXPECT_VIOLATION = False" in text
+    assert "it FAILS while the bug is present" in text
     assert "    # step 1 -> alloc order 1 GFP_KERNEL -> pfn 0 (node 0 Normal)\n    Alloc(G.GFP_KERNEL, 1),\n" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["test_pinned.py"]  # no temporary file left
-    test = runpy.run_path(str(path))["test_pinned_nr_free_pages_equals_the_pages_on_the_free_lists"]
-    test()  # the bug is there: the pinned test passes
+    test = runpy.run_path(str(path))["test_nr_free_pages_equals_the_pages_on_the_free_lists"]
+    with pytest.raises(AssertionError, match=f"{NR_FREE.name} violated at step 1: node 0 zone Normal: NR_FREE_PAGES 8 "
+                       "but the free lists hold 6 pages"):
+        test()  # the bug is there: the test fails with the invariant's message
 
     fixed = tmp_path / "test_fixed.py"
     write_atomic(fixed, pytest_source(sc.with_model(Kernel419), v, [NR_FREE]))
-    with pytest.raises(AssertionError, match="expected the first violation at step 1, got none"):
-        runpy.run_path(str(fixed))["test_pinned_nr_free_pages_equals_the_pages_on_the_free_lists"]()
-    flipped = fixed.read_text().replace("EXPECT_VIOLATION = True", "EXPECT_VIOLATION = False")
-    write_atomic(fixed, flipped)
-    runpy.run_path(str(fixed))["test_pinned_nr_free_pages_equals_the_pages_on_the_free_lists"]()
+    runpy.run_path(str(fixed))["test_nr_free_pages_equals_the_pages_on_the_free_lists"]()  # fixed: it passes
 
 
 def test_emit_writes_nothing_when_it_cannot_build_the_test(tmp_path):
