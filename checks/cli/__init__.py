@@ -16,10 +16,10 @@ from buddycheck.model.errors import ModelError
 
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_USAGE
 from ..explore import SymmetryBroken
-from . import bench, check, diff, explore, mutants, prove, scenarios, show, tour
+from . import bench, check, diff, explore, mutants, prove, replay, scenarios, show, tour
 from .common import Parser, UsageError
 
-COMMANDS = (check, explore, bench, scenarios, tour, show, prove, diff, mutants)  # in the order `--help` lists them
+COMMANDS = (check, explore, replay, bench, scenarios, tour, show, prove, diff, mutants)  # in the order `--help` lists them
 
 
 def build_parser():
