@@ -1,12 +1,15 @@
-"""Printing counterexamples: as a runnable program, and as a pytest file that pins them.
+"""Printing counterexamples: as a runnable program, and as a pytest file that fails until the bug is fixed.
 
 - `format_program()` prints a trace as a Python program that rebuilds the machine and replays
-  every operation, with the result and the per-zone block map (checks/render.py) as comments.
-- `emit_pytest()` writes a pytest file that pins a counterexample (see its docstring).
+  every operation, with the result and the per-zone block map (checks/render.py) as comments; its
+  last statement raises the violation (AssertionError with the invariant's message), so running it
+  exits non-zero while it shows one.
+- `emit_pytest()` writes a pytest file that asserts the invariant along the counterexample (see its
+  docstring), like a Hypothesis reproducer: it fails while the bug is there, passes once fixed.
 
 A model that crashes or hangs (checks/failure.py): the printed program runs the operations and its
-last statement raises (a hang runs inside the watchdog, which stops it with ModelHang); the pinned
-test asserts the last operation fails so. How the machine, the model and the properties are named
+last statement raises (a hang runs inside the watchdog, which stops it with ModelHang); the written
+test asserts every operation runs. How the machine, the model and the properties are named
 in the printed code is checks/naming.py's.
 """
 
