@@ -19,7 +19,8 @@ from ..explore import SymmetryBroken
 from . import bench, check, diff, explore, mutants, prove, replay, scenarios, show, tour
 from .common import Parser, UsageError
 
-COMMANDS = (check, explore, replay, bench, scenarios, tour, show, prove, diff, mutants)  # in the order `--help` lists them
+# in the order `--help` lists them
+COMMANDS = (check, explore, replay, bench, scenarios, tour, show, prove, diff, mutants)
 
 
 def build_parser():
