@@ -16,11 +16,11 @@ from buddycheck.model.errors import ModelError
 
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_USAGE
 from ..explore import SymmetryBroken
-from . import bench, check, diff, explore, mutants, prove, replay, scenarios, show, tour
+from . import bench, check, diff, explore, mutants, prove, replay, scenarios, show, tour, trace
 from .common import Parser, UsageError
 
 # in the order `--help` lists them
-COMMANDS = (check, explore, replay, bench, scenarios, tour, show, prove, diff, mutants)
+COMMANDS = (check, explore, replay, trace, bench, scenarios, tour, show, prove, diff, mutants)
 
 
 def build_parser():

@@ -1,0 +1,59 @@
+"""`buddycheck trace FILE`: replay a recorded kmem trace on a model machine (checks/kmem_trace.py).
+
+Exit status: 0 when the model follows the whole trace, 1 at the first divergence (printed with the
+events before it and the model's machine), 2 for a trace that cannot be read (file, line and text
+named) or bad usage.
+"""
+
+from ..exit_codes import EXIT_OK, EXIT_VIOLATION
+from ..kmem_trace import TraceFormatError, check_pfn_offset, parse_kmem_trace, replay_kmem
+from .common import UsageError, positive_int, resolve_scenario, whole_number
+
+
+def add_parser(subparsers):
+    """Register the `trace` subcommand on an argparse subparsers object."""
+    p = subparsers.add_parser("trace", help="replay a recorded kmem trace (trace-cmd report or the ftrace buffer) "
+                                            "on the model and report the first divergence")
+    p.add_argument("file", metavar="FILE", help="the text of `trace-cmd report` or of /sys/kernel/tracing/trace")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--preset", metavar="NAME", help="the machine of a built-in scenario (default: buddy-core)")
+    group.add_argument("--config", metavar="FILE", help="the machine of a scenario in TOML")
+    p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
+    p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
+    p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
+    p.add_argument("--pfn-offset", type=whole_number(0), default=0, metavar="N",
+                   help="model pfn = recorded pfn - N, a multiple of the model's MAX_ORDER_NR_PAGES (default: 0)")
+    p.add_argument("--cpu", type=whole_number(0), metavar="N", help="run every event on model CPU N "
+                                                                  "(default: the recorded CPU)")
+    p.add_argument("--context", type=whole_number(0), default=5, metavar="K",
+                   help="events shown before a divergence (default: 5)")
+    p.set_defaults(func=cmd_trace, depth=None)
+    return p
+
+
+def cmd_trace(args, out):
+    """The body of `buddycheck trace`; returns the exit status."""
+    try:
+        with open(args.file, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        raise UsageError(f"trace: {args.file}: {e.strerror}") from None
+    try:
+        events = parse_kmem_trace(text, args.file)
+    except TraceFormatError as e:
+        raise UsageError(f"trace: malformed trace: {e}") from None
+    sc = resolve_scenario(args, "buddy-core")
+    m = sc.initial()
+    if args.cpu is not None and args.cpu not in m.topology.cpus:
+        raise UsageError(f"trace: --cpu {args.cpu}: the model has cpus {list(m.topology.cpus)}")
+    offset = check_pfn_offset(m, args.pfn_offset, args.file)
+    result = replay_kmem(m, events, offset, args.cpu, args.context)
+    out(f"trace {args.file} on {sc.name} ({sc.model.NAME}), pfn offset {offset}: {result.replayed} of "
+        f"{len(events)} events replayed, {result.compared} compared with the model's choice")
+    if result.followed:
+        out("verdict: the model follows the whole trace")
+        return EXIT_OK
+    for line in result.divergence.lines(args.file):
+        out(line)
+    out("verdict: DIVERGES")
+    return EXIT_VIOLATION
