@@ -219,6 +219,12 @@ def replay_kmem(m, events, offset=0, cpu=None, context=5):
 
     cpu, when given, runs every event on that model CPU; otherwise each runs on its recorded CPU.
     """
+    cpus = m.topology.cpus
+    for e in events:
+        # every CPU is checked before anything runs: bad usage, not a divergence halfway through
+        if (e.cpu if cpu is None else cpu) not in cpus:
+            raise ModelError(f"line {e.line_no}: recorded on CPU {e.cpu if cpu is None else cpu}, which the model "
+                             f"lacks (cpus: {list(cpus)}); choose one with --cpu")
     replayed = compared = 0
     for index, e in enumerate(events):
         if e.event in INTERNAL:
@@ -226,9 +232,6 @@ def replay_kmem(m, events, offset=0, cpu=None, context=5):
             continue
         before_state = m.freeze()
         on_cpu = e.cpu if cpu is None else cpu
-        if on_cpu not in m.topology.cpus:
-            raise ModelError(f"line {e.line_no}: recorded on CPU {on_cpu}, which the model lacks "
-                             f"(cpus: {list(m.topology.cpus)}); choose one with --cpu")
         step = _alloc_step if e.event == ALLOC else _free_step
         differs = step(m, e, on_cpu, offset)
         replayed += 1
