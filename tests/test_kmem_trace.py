@@ -158,3 +158,12 @@ def test_cli_exits_2_for_a_cpu_the_model_lacks(capsys):
     # buddy-core has one CPU; the trace was recorded on two
     status, _, err = run(capsys, str(TRACES / "follows.txt"), "--pfn-offset", str(OFFSET))
     assert status == 2 and "recorded on CPU 1" in err and "--cpu" in err
+
+
+def test_cli_cpu_runs_every_event_on_one_model_cpu(capsys):
+    # the kworker's allocation on CPU 1 now runs on CPU 0, whose node is 0: the model stays on node 0
+    status, out, _ = run(capsys, str(TRACES / "follows.txt"), "--preset", "numa2-kernel",
+                         "--pfn-offset", str(OFFSET), "--cpu", "0")
+    assert status == 1 and "follows.txt:23:" in out
+    assert "recorded: pfn 88 order 0 migratetype 0 (node 1 Normal)" in out
+    assert "model:    pfn 41 order 0 migratetype 0 (node 0 Normal)" in out
