@@ -167,3 +167,9 @@ def test_cli_cpu_runs_every_event_on_one_model_cpu(capsys):
     assert status == 1 and "follows.txt:23:" in out
     assert "recorded: pfn 88 order 0 migratetype 0 (node 1 Normal)" in out
     assert "model:    pfn 41 order 0 migratetype 0 (node 0 Normal)" in out
+
+
+def test_a_recorded_failure_where_the_model_finds_a_page_is_a_divergence():
+    text = "  a-1 [000] 1.0: mm_page_alloc: page=(null) pfn=0 order=0 migratetype=0 gfp_flags=GFP_KERNEL\n"
+    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET).divergence
+    assert d.recorded.startswith("no page") and d.model.startswith("pfn 40 order 0")
