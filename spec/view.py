@@ -28,6 +28,7 @@ the request), statistics, and the per-page PageBuddy map (the free lists are
 what the invariants judge).
 """
 
+import functools
 import weakref
 from dataclasses import dataclass, field, replace
 
@@ -268,15 +269,23 @@ def view_from_frozen(static, frozen):
     )
 
 
-_STATIC = weakref.WeakKeyDictionary()
+def once_per_machine(build):
+    """build(m), memoized per machine (its boot-time facts never change); the machine is not kept alive."""
+    cache = weakref.WeakKeyDictionary()
+
+    def memo(m):
+        value = cache.get(m)
+        if value is None:
+            value = cache[m] = build(m)
+        return value
+
+    return functools.update_wrapper(memo, build)  # named as build, so pickle finds it by name
 
 
+@once_per_machine
 def static_view(m):
     """The StaticView of machine m, built once per machine (its boot-time fields never change)."""
-    static = _STATIC.get(m)
-    if static is None:
-        static = _STATIC[m] = _static_view(m)
-    return static
+    return _static_view(m)
 
 
 def _static_view(m):
@@ -322,15 +331,10 @@ def _given(spec, name):
     return None if value is None else tuple(value)
 
 
-_CONFIGS = weakref.WeakKeyDictionary()
-
-
+@once_per_machine
 def machine_config(m):
     """The MachineConfig of machine m: its topology's sysctls and its boot node's zonelist (built once)."""
-    config = _CONFIGS.get(m)
-    if config is None:
-        config = _CONFIGS[m] = _machine_config(m)
-    return config
+    return _machine_config(m)
 
 
 def _machine_config(m):
