@@ -107,6 +107,9 @@ class Theorem:
     # kernel functions the encoding also states but no comparison exercises: not proved for a variant
     # that overrides one
     not_compared: tuple = ()
+    # the invariants (names from spec/invariants.py and spec/steps.py) whose statement this theorem proves
+    # something about, for every input in its range; () where it backs none
+    establishes: tuple = ()
 
     def prove(self, timeout_s=DEFAULT_TIMEOUT_S, **overrides):
         params = {**self.params, **overrides}
@@ -711,28 +714,32 @@ THEOREMS = (
             "blocks; the halves of a split are aligned buddies that merge back",
             "__find_buddy_pfn (mm/internal.h), __free_one_page's combined_pfn, expand()",
             build_buddy_arithmetic, {"max_order": 11, "width": 64},
-            ("__find_buddy_pfn", "expand", "__free_one_page")),
+            ("__find_buddy_pfn", "expand", "__free_one_page"),
+            establishes=("buddy_alignment",)),
     Theorem("split_merge_preserve",
             "for every state of a zone of the given size satisfying no_overlap, conservation, buddy_alignment and "
             "maximal_coalescing, taking any free block with expand() and freeing any allocated block with "
             "__free_one_page's merge loop give a state that satisfies all four again",
             "__rmqueue_smallest + expand(); __free_pages_ok + __free_one_page (no isolated pageblocks)",
             build_split_merge, {"zone_pages": 64, "max_order": 4},
-            ("__rmqueue_smallest", "expand", "__free_one_page", "__find_buddy_pfn", "page_is_buddy")),
+            ("__rmqueue_smallest", "expand", "__free_one_page", "__find_buddy_pfn", "page_is_buddy"),
+            establishes=("no_overlap", "conservation", "buddy_alignment", "maximal_coalescing")),
     Theorem("interleave_fairness",
             "for every nonempty nodemask of MAX_NUMNODES bits and every il_prev, next_node_in picks a node of the "
             "mask with no node of the mask cyclically between the cursor and it; so by induction the first j "
             "choices are the first j nodes of the mask cyclically after il_prev, and any |m| consecutive "
             "choices name each node of m exactly once",
             "interleave_nodes() with next_node_in() (include/linux/nodemask.h)",
-            build_interleave, {"max_numnodes": 1024}, ("interleave_nodes",)),
+            build_interleave, {"max_numnodes": 1024}, ("interleave_nodes",),
+            establishes=("interleave_fairness",)),
     Theorem("zonelist_nodemask",
             "for every zonelist (node ids < MAX_NUMNODES), nodemask (or none) and high_zoneidx, the zonelist "
             "iterator yields exactly the zones whose index is <= high_zoneidx and whose node is in the mask, "
             "once each, in zonelist order",
             "__next_zones_zonelist (mm/mmzone.c), for_each_zone_zonelist_nodemask",
             build_zonelist_nodemask, {"max_numnodes": 1024, "zonelist_len": 12},
-            ("__next_zones_zonelist", "first_zones_zonelist")),
+            ("__next_zones_zonelist", "first_zones_zonelist"),
+            establishes=("zone_eligibility", "nodemask_respect")),
     Theorem("policy_nodemask_cpuset",
             "for every policy, policy nodemask, mems_allowed, N_HIGH_MEMORY, policy_zone and gfp zone, a node the "
             "fast path may allocate from is in the BIND nodes whenever policy_nodemask returns them, and in "
@@ -742,14 +749,16 @@ THEOREMS = (
             build_policy_nodemask, {"max_numnodes": 1024},
             ("policy_nodemask", "apply_policy_zone", "cpuset_nodemask_valid_mems_allowed", "cpuset_zone_allowed",
              "__cpuset_zone_allowed", "__cpuset_node_allowed", "cpusets_enabled", "prepare_alloc_pages",
-             "get_page_from_freelist")),
+             "get_page_from_freelist"),
+            establishes=("nodemask_respect",)),
     Theorem("gfp_zone_eligibility",
             "over all 16 combinations of the zone modifiers and all 8 configurations of DMA, DMA32 and HIGHMEM, "
             "GFP_ZONE_BAD flags exactly the combinations naming two or more of DMA, DMA32, HIGHMEM, and every "
             "other combination gets from GFP_ZONE_TABLE the highest zone it asks for (so no higher), a "
             "configured one",
             "gfp_zone(), GFP_ZONE_TABLE, GFP_ZONE_BAD (include/linux/gfp.h)",
-            build_gfp_zone, {}),  # gfp_zone() is a helper of model/gfp.py, not a kernel function to override
+            build_gfp_zone, {},  # gfp_zone() is a helper of model/gfp.py, not a kernel function to override
+            establishes=("zone_eligibility",)),
 )
 THEOREMS_BY_NAME = {t.name: t for t in THEOREMS}
 

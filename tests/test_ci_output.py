@@ -186,6 +186,10 @@ def test_the_diff_and_prove_documents_follow_the_schema(capsys):
     doc = json.loads(out)
     validate(doc)
     assert code == 0 and doc["theorems"][0]["kind"] == "theorem"
+    assert doc["theorems"][0]["establishes"] == ["zone_eligibility"]
+    del doc["theorems"][0]["establishes"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate(doc)
 
 
 def test_the_schema_rejects_a_document_without_bounds():

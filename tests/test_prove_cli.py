@@ -52,6 +52,8 @@ def test_json_is_one_document_and_nothing_else():
         assert d["status"] == "proved" and isinstance(d["seconds"], float)
         assert d["vacuity"] is True and d["counterexample"] is None
         assert set(d) >= {"name", "status", "seconds", "params", "reason"}
+        assert d["establishes"] == list(T.THEOREMS_BY_NAME[d["name"]].establishes)
+    assert doc[0]["establishes"] == ["zone_eligibility"] and doc[1]["establishes"] == ["nodemask_respect"]
 
 
 def test_refuted_theorem_exits_1_and_prints_the_counterexample(monkeypatch):
@@ -86,6 +88,15 @@ def test_list_prints_statements_without_proving():
     status, lines = run(["prove", "--list", "interleave_fairness"])
     assert status == 0
     assert "interleave_fairness (max_numnodes=1024)" in lines[0] and "exactly once" in lines[0]
+    assert lines[0].splitlines()[-1] == "  establishes: interleave_fairness"
+
+
+def test_list_json_names_the_invariants_each_theorem_establishes():
+    status, lines = run(["prove", "--list", "--json", "zonelist_nodemask", "split_merge_preserve"])
+    assert status == 0
+    assert [d["establishes"] for d in json.loads(lines[0])] == [
+        ["zone_eligibility", "nodemask_respect"],
+        ["no_overlap", "conservation", "buddy_alignment", "maximal_coalescing"]]
 
 
 def test_cmd_prove_is_callable_with_a_plain_namespace():

@@ -2,6 +2,7 @@
 and its Z3 encoding agrees with the model's Python function on at least a thousand inputs."""
 
 import random
+from pathlib import Path
 
 import pytest
 import z3
@@ -11,7 +12,10 @@ from buddycheck.model.constants import ZONE_NORMAL
 from buddycheck.model.nodemask import next_node_in as model_next_node_in
 from buddycheck.spec import comparisons as C
 from buddycheck.spec import theorems as T
-from buddycheck.spec.theorems import THEOREMS_BY_NAME, Query, Status, prove_queries
+from buddycheck.spec.invariants import STATE_INVARIANTS
+from buddycheck.spec.progress import PROGRESS_INVARIANTS
+from buddycheck.spec.steps import INTERLEAVE_FAIRNESS, STEP_INVARIANTS
+from buddycheck.spec.theorems import THEOREMS, THEOREMS_BY_NAME, Query, Status, prove_queries
 
 
 def fixed(term):
@@ -70,6 +74,37 @@ def test_result_json_shape():
     assert d["status"] == "proved" and d["name"] == "gfp_zone_eligibility"
     assert isinstance(d["seconds"], float) and d["vacuity"] is True
 
+
+
+# ---- which invariants each theorem backs --------------------------------------------------------------
+INVARIANT_NAMES = {inv.name for inv in (*STATE_INVARIANTS, *STEP_INVARIANTS, INTERLEAVE_FAIRNESS, *PROGRESS_INVARIANTS)}
+
+
+@pytest.mark.parametrize("theorem", THEOREMS, ids=lambda t: t.name)
+def test_every_invariant_a_theorem_establishes_is_in_the_catalogue(theorem):
+    assert isinstance(theorem.establishes, tuple)
+    assert len(set(theorem.establishes)) == len(theorem.establishes)
+    assert set(theorem.establishes) <= INVARIANT_NAMES, set(theorem.establishes) - INVARIANT_NAMES
+
+
+@pytest.mark.parametrize("invariant", [*STEP_INVARIANTS, INTERLEAVE_FAIRNESS], ids=lambda i: i.name)
+def test_a_step_invariants_z3_side_names_exactly_the_theorems_that_establish_it(invariant):
+    z3_side = {name.strip() for name in invariant.z3_side.split(",") if name.strip()}
+    assert z3_side == {t.name for t in THEOREMS if invariant.name in t.establishes}
+
+
+def test_the_invariants_doc_table_says_which_invariants_each_theorem_backs():
+    text = (Path(__file__).parent.parent / "docs" / "invariants.md").read_text()
+    table = text.split("| theorem | establishes |\n|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()]
+    assert {name: tuple(filter(None, (n.strip() for n in names.split(",")))) for name, names in rows} == \
+        {t.name: t.establishes for t in THEOREMS}
+
+
+def test_split_merge_establishes_exactly_the_invariants_its_queries_claim():
+    queries = THEOREMS_BY_NAME["split_merge_preserve"].build(zone_pages=8, max_order=2)
+    claimed = {name for q in queries for name in q.claims}
+    assert set(THEOREMS_BY_NAME["split_merge_preserve"].establishes) == claimed
 
 # ---- broken models are refuted, with decoded counterexamples ------------------------------------------
 def test_buddy_computed_with_plus_is_refuted():

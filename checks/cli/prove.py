@@ -3,8 +3,9 @@
 Exit status: 0 when every theorem is proved, 1 when one is refuted, 3 when one is unknown (a Z3 unknown,
 a timeout or a vacuous set of assumptions) and none is refuted, 2 for bad usage. With --json, standard
 output is one JSON object and nothing else: the schema version, the time limit per theorem and the list
-`theorems` of objects (kind, name, params, status, seconds, counterexample, reason, vacuity,
-assumptions_satisfiable); docs/json-schema.md.
+`theorems` of objects (kind, name, params, establishes, status, seconds, counterexample, reason, vacuity,
+assumptions_satisfiable); docs/json-schema.md. `establishes` names the invariants (spec/invariants.py,
+spec/steps.py) the theorem backs, as `Theorem.establishes` declares them.
 """
 
 import json
@@ -42,16 +43,18 @@ def cmd_prove(args, out):
     chosen = [THEOREMS_BY_NAME[n] for n in names] if names else list(THEOREMS)
     if getattr(args, "list", False):
         if args.json:
-            out(json.dumps([{"name": t.name, "params": t.params, "statement": t.statement, "kernel": t.kernel}
-                            for t in chosen], indent=2))
+            out(json.dumps([{"name": t.name, "params": t.params, "statement": t.statement, "kernel": t.kernel,
+                             "establishes": list(t.establishes)} for t in chosen], indent=2))
         else:
             for t in chosen:
-                out(f"{t.name} ({format_params(t.params)})\n  {t.statement}\n  kernel: {t.kernel}")
+                out(f"{t.name} ({format_params(t.params)})\n  {t.statement}\n  kernel: {t.kernel}\n"
+                    f"  establishes: {', '.join(t.establishes) or '(no invariant)'}")
         return EXIT_OK
     results = [t.prove(timeout) for t in chosen]
     if args.json:
         doc = {"schema_version": SCHEMA_VERSION, "command": "prove", "timeout_seconds": timeout,
-               "theorems": [{"kind": THEOREM, **r.to_json()} for r in results]}
+               "theorems": [{"kind": THEOREM, **r.to_json(), "establishes": list(t.establishes)}
+                            for t, r in zip(chosen, results)]}
         out(json.dumps(doc, indent=2, default=str))
     else:
         out(render_table(results))
