@@ -22,6 +22,7 @@ from buddycheck.model.environment import IDLE
 
 from .explore import HANG
 from .naming import import_code, machine_expression, model_binding, object_reference, op_expr, operation_imports
+from .ops import MPOL_IMPORT, uses_mpol_names
 from .properties import all_properties, property_named
 from .render import machine_picture
 from .replay import replay
@@ -65,6 +66,17 @@ def _ending(violation, result):
             + ["", "print(machine_picture(m))", f"raise AssertionError({message!r})", ""])
 
 
+def _once_each(lines):
+    """Consecutive equal lines as one, with how many times it came when more than once."""
+    out = []
+    for line in lines:
+        if out and out[-1][0] == line:
+            out[-1][1] += 1
+        else:
+            out.append([line, 1])
+    return [line if n == 1 else f"{line} (x{n})" for line, n in out]
+
+
 def step_comments(scenario, result):
     """Per step: the result and the zones whose block map or counts changed (all zones at the start)."""
     m = scenario.initial()
@@ -77,8 +89,7 @@ def step_comments(scenario, result):
         changed = [line for old, line in zip(before, after) if old != line]
         lines = [f"# step {step.index + 1} -> {_one_line(step.result)}"]
         lines += _comment(changed) if changed else ["#   (no zone changed)"]
-        for name, message in step.violations:
-            lines.append(f"#   ! {_one_line(name)}: {_one_line(message)}")
+        lines += _once_each([f"#   ! {_one_line(name)}: {_one_line(message)}" for name, message in step.violations])
         out.append(lines)
         before = after
     return out
@@ -119,6 +130,8 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     imports = [machine_import]
     if uses_gfp:
         imports.append("from buddycheck.model import gfp as G")
+    if uses_mpol_names(op.code() for op in (*scenario.setup, *trace)):
+        imports.append(MPOL_IMPORT)
     if needs_env:
         imports.append("from buddycheck.model.environment import IDLE, Environment")
     imports.append("from buddycheck.checks.render import machine_picture")

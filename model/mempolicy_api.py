@@ -23,6 +23,7 @@ task has its own mm and its own cpuset (see model/mempolicy.py).
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
 from .mempolicy import CAP_SYS_NICE, N_MEMORY, VMA
+from .mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, format_flags, format_mode
 from .results import OpResult, SyscallResult
 from .task import Task
 
@@ -135,7 +136,7 @@ class MempolicyOps:
         nmask = _user_mask(nodes, "set_mempolicy")
         if maxnode is None:
             maxnode = self.topology.max_numnodes + 1
-        ret, what = self._syscall(f"set_mempolicy({mode:#x}, {_fmt_mask(nmask)}, {maxnode})",
+        ret, what = self._syscall(f"set_mempolicy({format_mode(mode)}, {_fmt_mask(nmask)}, {maxnode})",
                                   lambda: self.kernel_set_mempolicy(mode, nmask, maxnode), cpu, task)
         return SyscallResult(what, ret, events=tuple(self.events))
 
@@ -144,7 +145,7 @@ class MempolicyOps:
         if maxnode is None:
             maxnode = self.topology.max_numnodes
         (ret, policy, nodes), what = self._syscall(
-            f"get_mempolicy(maxnode={maxnode}, addr={addr:#x}, flags={flags:#x})",
+            f"get_mempolicy(maxnode={maxnode}, addr={addr:#x}, flags={format_flags(flags, GET_FLAG_NAMES)})",
             lambda: self.kernel_get_mempolicy(want_policy, want_nodes, maxnode, addr, flags), cpu, task)
         return SyscallResult(what, ret, policy, nodes, events=tuple(self.events))
 
@@ -159,7 +160,8 @@ class MempolicyOps:
             return self.kernel_mbind(start, length, mode, nmask, maxnode, flags)
 
         ret, what = self._syscall(
-            f"mbind({start:#x}, {length:#x}, {mode:#x}, {_fmt_mask(nmask)}, {maxnode}, {flags:#x})", call, cpu, task)
+            f"mbind({start:#x}, {length:#x}, {format_mode(mode)}, {_fmt_mask(nmask)}, {maxnode}, "
+            f"{format_flags(flags, MBIND_FLAG_NAMES)})", call, cpu, task)
         return SyscallResult(what, ret, events=tuple(self.events))
 
     def set_cpuset(self, task, nodes):

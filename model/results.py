@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .constants import ZONE_NAMES
 from .gfp import format_gfp
+from .mempolicy_names import format_mode, format_ret
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,9 @@ class SyscallResult:
         return self.ret == 0
 
     def __str__(self):
-        out = f"{self.what} = {self.ret}"
+        out = f"{self.what} = {format_ret(self.ret)}"
         if self.policy is not None:
-            out += f" policy {self.policy}"
+            out += f" policy {format_mode(self.policy)}"
         if self.nodes is not None:
             out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
         if self.events:

@@ -2,6 +2,10 @@
 
 from buddycheck.model.environment import IDLE
 from buddycheck.model.gfp import format_gfp
+from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, flag_names, mode_names
+
+MPOL_ALIAS = "P"  # printed code names buddycheck.model.mempolicy so
+MPOL_IMPORT = f"from buddycheck.model import mempolicy as {MPOL_ALIAS}"
 
 
 def gfp_code(gfp):
@@ -10,6 +14,31 @@ def gfp_code(gfp):
     if name == "0":
         return "0"
     return " | ".join(part if part.startswith("0x") else f"G.{part}" for part in name.split("|"))
+
+
+def _over_p(names):
+    """Names joined as an or over `P`; a hex number stays as it is."""
+    return " | ".join(n if n.startswith("0x") else f"{MPOL_ALIAS}.{n}" for n in names) or "0"
+
+
+def mode_code(mode):
+    """A mempolicy mode with its mode flags as Python over `P`, e.g. P.MPOL_BIND | P.MPOL_F_STATIC_NODES."""
+    return _over_p(mode_names(mode))
+
+
+def mbind_flags_code(flags):
+    """mbind's MPOL_MF_* flags as Python over `P`."""
+    return _over_p(flag_names(flags, MBIND_FLAG_NAMES))
+
+
+def get_flags_code(flags):
+    """get_mempolicy's MPOL_F_* flags as Python over `P`."""
+    return _over_p(flag_names(flags, GET_FLAG_NAMES))
+
+
+def uses_mpol_names(statements):
+    """Whether printed statements name mempolicy constants (so the program needs MPOL_IMPORT)."""
+    return any(f"{MPOL_ALIAS}.MPOL_" in code for code in statements)
 
 
 def env_code(env):

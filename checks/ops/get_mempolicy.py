@@ -6,6 +6,7 @@ from buddycheck.model.errors import ConfigError
 from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
 from .base import Operation, operation
+from .code import get_flags_code
 
 
 @operation
@@ -32,4 +33,4 @@ class GetMempolicy(Operation):
 
     def code(self, m="m"):
         extra = "" if self.maxnode is None else f", maxnode={self.maxnode}"
-        return f"{m}.get_mempolicy({self.flags:#x}, {self.addr:#x}{extra}, task={self.task})"
+        return f"{m}.get_mempolicy({get_flags_code(self.flags)}, {self.addr:#x}{extra}, task={self.task})"

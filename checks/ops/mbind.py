@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from .base import Operation, operation
-from .code import nodes_code
+from .code import mbind_flags_code, mode_code, nodes_code
 from .syscall import check_user_nodes
 
 
@@ -37,7 +37,7 @@ class Mbind(Operation):
                        maxnode=self.maxnode, flags=self.flags, task=self.task)
 
     def code(self, m="m"):
-        extra = f", flags={self.flags:#x}" if self.flags else ""
+        extra = f", flags={mbind_flags_code(self.flags)}" if self.flags else ""
         extra += "" if self.maxnode is None else f", maxnode={self.maxnode}"
-        return (f"{m}.mbind({self.start:#x}, {self.length:#x}, {self.mode:#x}, {nodes_code(self.nodes)}{extra}, "
-                f"task={self.task})")
+        return (f"{m}.mbind({self.start:#x}, {self.length:#x}, {mode_code(self.mode)}, "
+                f"{nodes_code(self.nodes)}{extra}, task={self.task})")

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from .base import Operation, operation
-from .code import nodes_code
+from .code import mode_code, nodes_code
 from .syscall import check_user_nodes
 
 
@@ -37,4 +37,4 @@ class SetMempolicy(Operation):
 
     def code(self, m="m"):
         extra = "" if self.maxnode is None else f", maxnode={self.maxnode}"
-        return f"{m}.set_mempolicy({self.mode}, {nodes_code(self.nodes)}{extra}, task={self.task})"
+        return f"{m}.set_mempolicy({mode_code(self.mode)}, {nodes_code(self.nodes)}{extra}, task={self.task})"

@@ -1,0 +1,42 @@
+"""Printed programs name gfp masks, mempolicy modes and flags by their kernel names, and still replay."""
+
+from buddycheck.checks.ops import Alloc, GetMempolicy, Mbind, Mmap, SetMempolicy
+from buddycheck.checks.printing import _once_each, format_program
+from buddycheck.checks.replay import replay
+from buddycheck.checks.scenario import Scenario
+from buddycheck.model import gfp as G
+from buddycheck.model import preset
+from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_NODE, MPOL_F_STATIC_NODES, MPOL_INTERLEAVE, MPOL_MF_STRICT
+
+OPS = (SetMempolicy(MPOL_BIND | MPOL_F_STATIC_NODES, frozenset({1})),
+       Mbind(0x200000, 0x1000, MPOL_INTERLEAVE, frozenset({0, 1}), MPOL_MF_STRICT),
+       GetMempolicy(MPOL_F_NODE),
+       Alloc(G.GFP_KERNEL | G.__GFP_THISNODE, 0, cpu=1))
+
+
+def scenario():
+    return Scenario("symbolic", preset("numa2"), allocs=OPS[3:], extra_ops=OPS[:3], setup=(Mmap(0x200000, 0x2000),))
+
+
+def test_a_printed_program_names_modes_flags_and_gfp_bits_and_still_replays():
+    sc = scenario()
+    text = format_program(sc, OPS)
+    lines = text.splitlines()
+    assert "from buddycheck.model import mempolicy as P" in lines
+    assert "m.set_mempolicy(P.MPOL_BIND | P.MPOL_F_STATIC_NODES, {1}, task=0)" in lines
+    assert "m.mbind(0x200000, 0x1000, P.MPOL_INTERLEAVE, {0, 1}, flags=P.MPOL_MF_STRICT, task=0)" in lines
+    assert "m.get_mempolicy(P.MPOL_F_NODE, 0x0, task=0)" in lines
+    assert "m.alloc(G.GFP_KERNEL | G.__GFP_THISNODE, 0, cpu=1)" in lines
+    namespace = {"__name__": "printed"}
+    exec(compile(text, "<printed program>", "exec"), namespace)
+    assert namespace["m"].freeze() == replay(sc, OPS).steps[-1].state
+
+
+def test_a_program_without_mempolicy_calls_does_not_import_the_names():
+    sc = scenario()
+    assert "mempolicy as P" not in format_program(sc, OPS[3:])
+
+
+def test_the_same_comment_line_in_a_row_prints_once_with_its_count():
+    assert _once_each(["#   ! a: x", "#   ! a: x", "#   ! a: x", "#   ! b: y", "#   ! a: x"]) == [
+        "#   ! a: x (x3)", "#   ! b: y", "#   ! a: x"]
