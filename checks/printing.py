@@ -19,6 +19,7 @@ import textwrap
 from pathlib import Path
 
 from buddycheck.model.environment import IDLE
+from buddycheck.model.results import once_each
 
 from .explore import HANG
 from .naming import import_code, machine_expression, model_binding, object_reference, op_expr, operation_imports
@@ -66,17 +67,6 @@ def _ending(violation, result):
             + ["", "print(machine_picture(m))", f"raise AssertionError({message!r})", ""])
 
 
-def _once_each(lines):
-    """Consecutive equal lines as one, with how many times it came when more than once."""
-    out = []
-    for line in lines:
-        if out and out[-1][0] == line:
-            out[-1][1] += 1
-        else:
-            out.append([line, 1])
-    return [line if n == 1 else f"{line} (x{n})" for line, n in out]
-
-
 def step_comments(scenario, result):
     """Per step: the result and the zones whose block map or counts changed (all zones at the start)."""
     m = scenario.initial()
@@ -89,7 +79,7 @@ def step_comments(scenario, result):
         changed = [line for old, line in zip(before, after) if old != line]
         lines = [f"# step {step.index + 1} -> {_one_line(step.result)}"]
         lines += _comment(changed) if changed else ["#   (no zone changed)"]
-        lines += _once_each([f"#   ! {_one_line(name)}: {_one_line(message)}" for name, message in step.violations])
+        lines += once_each([f"#   ! {_one_line(name)}: {_one_line(message)}" for name, message in step.violations])
         out.append(lines)
         before = after
     return out

@@ -11,6 +11,22 @@ from .gfp import format_gfp
 from .mempolicy_names import format_mode, format_ret
 
 
+def once_each(texts):
+    """Texts with a run of equal ones in a row as one, followed by its count ("pcp refill (x3)")."""
+    runs = []
+    for text in texts:
+        if runs and runs[-1][0] == text:
+            runs[-1][1] += 1
+        else:
+            runs.append([text, 1])
+    return [text if n == 1 else f"{text} (x{n})" for text, n in runs]
+
+
+def format_events(events):
+    """Events joined by commas, an event repeated in a row printed once with its count."""
+    return ", ".join(once_each(map(str, events)))
+
+
 @dataclass(frozen=True)
 class Event:
     """Something an operation caused besides its result: a warning, a kswapd wake, an OOM kill."""
@@ -49,7 +65,7 @@ class AllocResult:
             body = f"NULL ({self.reason})"
         else:
             body = f"pfn {self.page} (node {self.nid} {self.zone_name})"
-        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
+        ev = "" if not self.events else " events: " + format_events(self.events)
         return f"{head} -> {body}{ev}"
 
 
@@ -62,7 +78,7 @@ class OpResult:
     events: tuple = field(default=())
 
     def __str__(self):
-        ev = "" if not self.events else " events: " + ", ".join(map(str, self.events))
+        ev = "" if not self.events else " events: " + format_events(self.events)
         return f"{self.what}{ev}"
 
 
@@ -87,5 +103,5 @@ class SyscallResult:
         if self.nodes is not None:
             out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
         if self.events:
-            out += " events: " + ", ".join(map(str, self.events))
+            out += " events: " + format_events(self.events)
         return out

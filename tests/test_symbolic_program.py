@@ -1,12 +1,13 @@
 """Printed programs name gfp masks, mempolicy modes and flags by their kernel names, and still replay."""
 
 from buddycheck.checks.ops import Alloc, GetMempolicy, Mbind, Mmap, SetMempolicy
-from buddycheck.checks.printing import _once_each, format_program
+from buddycheck.checks.printing import format_program
 from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
 from buddycheck.model import gfp as G
 from buddycheck.model import preset
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_NODE, MPOL_F_STATIC_NODES, MPOL_INTERLEAVE, MPOL_MF_STRICT
+from buddycheck.model.results import Event, OpResult, once_each
 
 OPS = (SetMempolicy(MPOL_BIND | MPOL_F_STATIC_NODES, frozenset({1})),
        Mbind(0x200000, 0x1000, MPOL_INTERLEAVE, frozenset({0, 1}), MPOL_MF_STRICT),
@@ -37,6 +38,18 @@ def test_a_program_without_mempolicy_calls_does_not_import_the_names():
     assert "mempolicy as P" not in format_program(sc, OPS[3:])
 
 
-def test_the_same_comment_line_in_a_row_prints_once_with_its_count():
-    assert _once_each(["#   ! a: x", "#   ! a: x", "#   ! a: x", "#   ! b: y", "#   ! a: x"]) == [
+def test_the_same_line_or_event_in_a_row_prints_once_with_its_count():
+    assert once_each(["#   ! a: x", "#   ! a: x", "#   ! a: x", "#   ! b: y", "#   ! a: x"]) == [
         "#   ! a: x (x3)", "#   ! b: y", "#   ! a: x"]
+    wake = Event("wakeup_kswapd", (("nid", 0),))
+    result = OpResult("drain", events=(wake, wake, Event("oom_kill"), wake))
+    assert str(result).endswith("events: wakeup_kswapd(nid=0) (x2), oom_kill(), wakeup_kswapd(nid=0)")
+
+
+def test_syscall_results_name_the_mode_and_the_errno():
+    m = scenario().initial()
+    assert str(m.set_mempolicy(MPOL_BIND | MPOL_F_STATIC_NODES, {1})).startswith(
+        "set_mempolicy(MPOL_BIND|MPOL_F_STATIC_NODES, {1}, ")
+    assert str(m.get_mempolicy(MPOL_F_NODE)).endswith("flags=MPOL_F_NODE) = -EINVAL")
+    got = m.get_mempolicy()
+    assert got.ret == 0 and "policy MPOL_BIND|MPOL_F_STATIC_NODES" in str(got)
