@@ -32,7 +32,7 @@ from buddycheck.model.variants import VARIANTS
 from .explore import Explorer
 from .naming import import_code, machine_expression, object_reference, op_expr, operation_imports, resolve_reference
 from .observation import OBSERVED_FIELDS, Observation, differing_fields, observe, outcome_text  # noqa: F401  (API)
-from .ops import MPOL_IMPORT, is_operation, nodes_code, uses_mpol_names
+from .ops import is_operation, name_imports, nodes_code
 from .pair import PairScenario
 from .pair_property import PairVerdicts, Side, StepPair, pair_properties  # noqa: F401  (this module's API)
 from .replay import NOT_OFFERED, replay
@@ -361,8 +361,7 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
         imports.append("from buddycheck.model import gfp as G")
     if any("Environment(" in op_expr(op) for op in d.trace):
         imports.append("from buddycheck.model.environment import Environment")
-    if uses_mpol_names(op.code() for op in sc.setup if is_operation(op)):
-        imports.append(MPOL_IMPORT)
+    imports += name_imports([op.code() for op in sc.setup if is_operation(op)])
     imports += op_imports
     imports += ["from buddycheck.checks.observation import observe",
                 "from buddycheck.checks.properties import all_properties"]

@@ -23,7 +23,7 @@ from buddycheck.model.results import once_each
 
 from .explore import HANG
 from .naming import import_code, machine_expression, model_binding, object_reference, op_expr, operation_imports
-from .ops import MPOL_IMPORT, uses_mpol_names
+from .ops import name_imports
 from .properties import all_properties, property_named
 from .render import machine_picture
 from .replay import replay
@@ -120,8 +120,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     imports = [machine_import]
     if uses_gfp:
         imports.append("from buddycheck.model import gfp as G")
-    if uses_mpol_names(op.code() for op in (*scenario.setup, *trace)):
-        imports.append(MPOL_IMPORT)
+    imports += name_imports([op.code() for op in (*scenario.setup, *trace)])
     if needs_env:
         imports.append("from buddycheck.model.environment import IDLE, Environment")
     imports.append("from buddycheck.checks.render import machine_picture")

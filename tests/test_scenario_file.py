@@ -267,7 +267,7 @@ def test_new_operations_round_trip_through_json_and_print_as_code():
     assert "migratetype" not in op_to_dict(Isolate(0, 4))  # new fields at their default stay out of documents
     assert ops[0].code() == "m.alloc(G.GFP_KERNEL, 1, cpu=0, nodemask={1}, in_interrupt=True, oom_victim=True)"
     assert ops[1].code().startswith("m.env = Environment(dirty_ok=False); m.alloc_pages(")
-    assert ops[6].code() == "m.isolate(0, 4, migratetype=4)"
+    assert ops[6].code() == "m.isolate(0, 4, migratetype=C.MIGRATE_CMA)"
 
 
 def _with(**extra):

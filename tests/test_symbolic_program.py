@@ -1,11 +1,12 @@
 """Printed programs name gfp masks, mempolicy modes and flags by their kernel names, and still replay."""
 
-from buddycheck.checks.ops import Alloc, GetMempolicy, Mbind, Mmap, SetMempolicy
+from buddycheck.checks.ops import Alloc, GetMempolicy, Isolate, Mbind, Mmap, SetMempolicy, UndoIsolate
 from buddycheck.checks.printing import format_program
 from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
 from buddycheck.model import gfp as G
 from buddycheck.model import preset
+from buddycheck.model.constants import MIGRATE_CMA
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_NODE, MPOL_F_STATIC_NODES, MPOL_INTERLEAVE, MPOL_MF_STRICT
 from buddycheck.model.results import Event, OpResult, once_each
 
@@ -31,6 +32,18 @@ def test_a_printed_program_names_modes_flags_and_gfp_bits_and_still_replays():
     namespace = {"__name__": "printed"}
     exec(compile(text, "<printed program>", "exec"), namespace)
     assert namespace["m"].freeze() == replay(sc, OPS).steps[-1].state
+
+
+def test_an_isolation_names_its_migratetype_and_the_program_replays():
+    ops = (Isolate(0, 4, MIGRATE_CMA), UndoIsolate(0, 4, MIGRATE_CMA))
+    sc = Scenario("cma", preset("numa2"), isolations=((0, 4, MIGRATE_CMA),))
+    text = format_program(sc, ops)
+    assert "from buddycheck.model import constants as C" in text.splitlines()
+    assert "\nm.isolate(0, 4, migratetype=C.MIGRATE_CMA)\n" in text
+    assert "\nm.undo_isolate(0, 4, migratetype=C.MIGRATE_CMA)\n" in text
+    namespace = {"__name__": "printed"}
+    exec(compile(text, "<printed program>", "exec"), namespace)
+    assert namespace["m"].freeze() == replay(sc, ops).steps[-1].state
 
 
 def test_a_program_without_mempolicy_calls_does_not_import_the_names():

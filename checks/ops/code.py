@@ -1,11 +1,14 @@
 """Pieces of the Python statements operations print as (`code()`), and running a call with the env's answers."""
 
+from buddycheck.model.constants import MIGRATETYPE_NAMES
 from buddycheck.model.environment import IDLE
 from buddycheck.model.gfp import format_gfp
 from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, flag_names, mode_names
 
 MPOL_ALIAS = "P"  # printed code names buddycheck.model.mempolicy so
 MPOL_IMPORT = f"from buddycheck.model import mempolicy as {MPOL_ALIAS}"
+CONSTANTS_ALIAS = "C"  # and buddycheck.model.constants so (migratetypes)
+CONSTANTS_IMPORT = f"from buddycheck.model import constants as {CONSTANTS_ALIAS}"
 
 
 def gfp_code(gfp):
@@ -36,9 +39,18 @@ def get_flags_code(flags):
     return _over_p(flag_names(flags, GET_FLAG_NAMES))
 
 
-def uses_mpol_names(statements):
-    """Whether printed statements name mempolicy constants (so the program needs MPOL_IMPORT)."""
-    return any(f"{MPOL_ALIAS}.MPOL_" in code for code in statements)
+def migratetype_code(migratetype):
+    """A migratetype as Python over `C`, e.g. C.MIGRATE_CMA."""
+    if 0 <= migratetype < len(MIGRATETYPE_NAMES):
+        return f"{CONSTANTS_ALIAS}.MIGRATE_{MIGRATETYPE_NAMES[migratetype].upper()}"
+    return str(migratetype)
+
+
+def name_imports(statements):
+    """The imports printed statements need for the constants they name (mempolicy, migratetypes)."""
+    text = "\n".join(statements)
+    return ([MPOL_IMPORT] if f"{MPOL_ALIAS}.MPOL_" in text else []) + (
+        [CONSTANTS_IMPORT] if f"{CONSTANTS_ALIAS}.MIGRATE_" in text else [])
 
 
 def env_code(env):

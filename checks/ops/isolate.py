@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from buddycheck.model.constants import MIGRATE_MOVABLE
 
 from .base import Operation, operation
+from .code import migratetype_code
 
 
 @operation
@@ -28,5 +29,5 @@ class Isolate(Operation):
         return m.isolate(self.start_pfn, self.end_pfn, migratetype=self.migratetype)
 
     def code(self, m="m"):
-        extra = "" if self.migratetype == MIGRATE_MOVABLE else f", migratetype={self.migratetype}"
+        extra = "" if self.migratetype == MIGRATE_MOVABLE else f", migratetype={migratetype_code(self.migratetype)}"
         return f"{m}.isolate({self.start_pfn}, {self.end_pfn}{extra})"
