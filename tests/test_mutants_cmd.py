@@ -53,7 +53,7 @@ def test_json_is_a_list_with_the_required_fields():
         assert d["killed"] is True and d["as_expected"] is True
         assert isinstance(d["seconds"], float)
     assert doc[0]["invariant"] == "interleave_cursor" and doc[0]["length"] == 2
-    assert doc[0]["trace"] == ["m.set_mempolicy(3, {0, 1, 2}, task=0)", "m.set_cpuset(0, {1, 2})"]
+    assert doc[0]["trace"] == ["m.set_mempolicy(P.MPOL_INTERLEAVE, {0, 1, 2}, task=0)", "m.set_cpuset(0, {1, 2})"]
     assert doc[1]["invariant"] == "migratetype_consistency" and doc[1]["also"] == ["free_accounting"]
 
 
