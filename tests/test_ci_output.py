@@ -238,3 +238,12 @@ def test_mutants_announce_each_verdict_as_it_is_known(capsys):
     assert line.startswith("mutant zone-xmerge: killed by zone_containment after 0 operation(s) (")
     code, out, err = run(capsys, "mutants", "zone-xmerge", "--json")
     assert err == "" and json.loads(out)[0]["killed"] is True
+
+
+def test_a_progress_line_gives_the_search_its_own_rate():
+    """In `check` the run's clock includes the theorems and earlier scenarios; the rate is the search's own."""
+    from buddycheck.checks.cli.common import progress_line
+    from buddycheck.checks.report import Report
+
+    line = progress_line(Report("s", "4.19", 100, 300, 2, seconds=2.0), 10.0, "s")
+    assert "50 states/s" in line and line.endswith("10 s")

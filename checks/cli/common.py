@@ -190,8 +190,13 @@ class Progress:
 
 
 def progress_line(report, seconds, label=None):
-    """One line of a log: where the search is, how fast it goes and the memory it holds."""
-    rate = report.reachable_states / seconds if seconds > 0 else 0.0
+    """One line of a log: where the search is, how fast it goes and the memory it holds.
+
+    The rate is the search's own (its report's seconds) when known; `seconds` is the time of the whole
+    run, which for `check` spans the theorems and the scenarios before this one.
+    """
+    own = report.seconds if report.seconds > 0 else seconds
+    rate = report.reachable_states / own if own > 0 else 0.0
     where = f" {label}:" if label else ""
     return (f"progress{where} depth {report.depth}, {report.reachable_states} states, {report.transitions} "
             f"transitions, {rate:.0f} states/s, {peak_rss_mb():.0f} MB, {seconds:.0f} s")
