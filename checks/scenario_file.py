@@ -124,17 +124,8 @@ from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_MOVABLE
 from buddycheck.model.environment import Environment
 from buddycheck.model.errors import ConfigError
 from buddycheck.model.gfp import parse_gfp
-from buddycheck.model.mempolicy import (
-    MPOL_F_ADDR,
-    MPOL_F_MEMS_ALLOWED,
-    MPOL_F_NODE,
-    MPOL_F_RELATIVE_NODES,
-    MPOL_F_STATIC_NODES,
-    MPOL_MF_MOVE,
-    MPOL_MF_MOVE_ALL,
-    MPOL_MF_STRICT,
-    MPOL_MODE_NAMES,
-)
+from buddycheck.model.mempolicy import MPOL_MODE_NAMES
+from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, MODE_FLAG_NAMES
 
 from .goals import goal
 from .ops import (
@@ -157,9 +148,6 @@ from .user_checks import UserStateInvariant, UserStepInvariant, resolve_callable
 SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "sometimes", "invariant", "topology",
                  "task", "mmap", "alloc", "alloc_pages", "alloc_vma", "free", "drain", "isolate", "policy", "mbind",
                  "cpuset", "get_mempolicy"}
-MODE_FLAGS = {"MPOL_F_STATIC_NODES": MPOL_F_STATIC_NODES, "MPOL_F_RELATIVE_NODES": MPOL_F_RELATIVE_NODES}
-MBIND_FLAGS = {"MPOL_MF_STRICT": MPOL_MF_STRICT, "MPOL_MF_MOVE": MPOL_MF_MOVE, "MPOL_MF_MOVE_ALL": MPOL_MF_MOVE_ALL}
-GET_FLAGS = {"MPOL_F_NODE": MPOL_F_NODE, "MPOL_F_ADDR": MPOL_F_ADDR, "MPOL_F_MEMS_ALLOWED": MPOL_F_MEMS_ALLOWED}
 # answers that may be given by their kernel names
 ANSWER_NAMES = {
     "compact_result": [n for n in dir(constants) if n.startswith("COMPACT_") and "PRIO" not in n
@@ -301,10 +289,10 @@ def _bits(values, known, where):
 def _mode(table, where):
     text = table["mode"]
     if _is_int(text):  # a raw mode number (one past MPOL_LOCAL is -EINVAL)
-        return text | _bits(table.get("flags", []), MODE_FLAGS, f"{where}.flags")
+        return text | _bits(table.get("flags", []), MODE_FLAG_NAMES, f"{where}.flags")
     if text not in MPOL_MODE_NAMES:
         raise ConfigError(f"{where}.mode = {text!r}: not one of {', '.join(MPOL_MODE_NAMES)}")
-    return MPOL_MODE_NAMES.index(text) | _bits(table.get("flags", []), MODE_FLAGS, f"{where}.flags")
+    return MPOL_MODE_NAMES.index(text) | _bits(table.get("flags", []), MODE_FLAG_NAMES, f"{where}.flags")
 
 
 def _nodes(table, key="nodes"):
@@ -357,10 +345,10 @@ def _extra_ops(doc, where):
         ops.append(SetMempolicy(_mode(t, w), _nodes(t), t.get("task", 0), t.get("maxnode")))
     for t, w in _tables(doc, "mbind", where, ("start", "length", "mode")):
         ops.append(Mbind(t["start"], t["length"], _mode(t, w), _nodes(t),
-                         _bits(t.get("mbind_flags", []), MBIND_FLAGS, f"{w}.mbind_flags"), t.get("task", 0),
+                         _bits(t.get("mbind_flags", []), MBIND_FLAG_NAMES, f"{w}.mbind_flags"), t.get("task", 0),
                          t.get("maxnode")))
     for t, w in _tables(doc, "get_mempolicy", where):
-        ops.append(GetMempolicy(_bits(t.get("flags", []), GET_FLAGS, f"{w}.flags"), t.get("addr", 0),
+        ops.append(GetMempolicy(_bits(t.get("flags", []), GET_FLAG_NAMES, f"{w}.flags"), t.get("addr", 0),
                                 t.get("task", 0), t.get("maxnode")))
     for t, _ in _tables(doc, "cpuset", where, ("nodes",)):
         ops.append(SetCpuset(t.get("task", 0), _nodes(t)))
