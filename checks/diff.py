@@ -355,13 +355,10 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
     refs = [("Base", object_reference(base_cls, base_ref)), ("Head", object_reference(head_cls, head_ref))]
     op_imports, op_bindings = operation_imports(d.trace)
     refs += op_bindings
-    ops_used = tuple(d.trace) + tuple(op for op in sc.setup if is_operation(op))
     imports = [machine_import]
-    if any(op.allocates for op in ops_used):
-        imports.append("from buddycheck.model import gfp as G")
+    imports += name_imports([machine, *(op.code() for op in sc.setup if is_operation(op)), *map(op_expr, d.trace)])
     if any("Environment(" in op_expr(op) for op in d.trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports += name_imports([op.code() for op in sc.setup if is_operation(op)])
     imports += op_imports
     imports += ["from buddycheck.checks.observation import observe",
                 "from buddycheck.checks.properties import all_properties"]

@@ -27,11 +27,13 @@ from dataclasses import MISSING, fields, is_dataclass
 from inspect import signature
 
 from buddycheck.model import NodeSpec, Topology, ZoneSpec
+from buddycheck.model import constants as _constants
+from buddycheck.model import gfp as _gfp
 from buddycheck.model.errors import ModelError
 from buddycheck.model.presets import PRESETS, preset
 
-from .ops import OPERATIONS, env_code, gfp_code, is_operation
-from .ops.fields import ENV, GFP, field_kind
+from .ops import OPERATIONS, field_code, gfp_code, is_operation
+from .ops.code import CONSTANTS_ALIAS, GFP_ALIAS, zone_type_code
 from .trace_error import TraceError
 
 OPS_PACKAGE = "buddycheck.checks.ops"
@@ -54,7 +56,17 @@ def topology_from_params(params):
     return None if call is None else preset(call[0], **call[1])
 
 
-TOPOLOGY_NAMES = {"Topology": Topology, "NodeSpec": NodeSpec, "ZoneSpec": ZoneSpec, "frozenset": frozenset}
+TOPOLOGY_NAMES = {"Topology": Topology, "NodeSpec": NodeSpec, "ZoneSpec": ZoneSpec, "frozenset": frozenset,
+                  CONSTANTS_ALIAS: _constants, GFP_ALIAS: _gfp}
+
+
+def _zone_set_code(zone_types):
+    return "frozenset({" + ", ".join(map(zone_type_code, sorted(zone_types))) + "})" if zone_types else "frozenset()"
+
+
+# configuration fields holding an integer the kernel names: printed by the name (over `C` or `G`)
+NAMED_FIELDS = {(ZoneSpec, "zone_type"): zone_type_code, (Topology, "configured_zones"): _zone_set_code,
+                (Topology, "gfp_allowed_mask"): gfp_code}
 
 
 def _default(f):
@@ -68,7 +80,7 @@ def _default(f):
 def value_code(value):
     """Python source for a configuration value; a dataclass shows only the fields that differ from defaults."""
     if is_dataclass(value) and not isinstance(value, type):
-        args = [f"{f.name}={value_code(getattr(value, f.name))}" for f in fields(value)
+        args = [f"{f.name}={_field_value_code(type(value), f.name, getattr(value, f.name))}" for f in fields(value)
                 if f.compare and getattr(value, f.name) != _default(f)]
         return f"{type(value).__name__}({', '.join(args)})"
     if isinstance(value, tuple):
@@ -77,6 +89,11 @@ def value_code(value):
     if isinstance(value, frozenset):
         return "frozenset({" + ", ".join(map(repr, sorted(value))) + "})" if value else "frozenset()"
     return repr(value)
+
+
+def _field_value_code(cls, name, value):
+    named = NAMED_FIELDS.get((cls, name))
+    return value_code(value) if named is None or value is None else named(value)
 
 
 def topology_code(topology, multiline=True):
@@ -92,7 +109,7 @@ def topology_code(topology, multiline=True):
     for f in fields(topology):
         value = getattr(topology, f.name)
         if f.name != "nodes" and f.compare and value != _default(f):
-            lines.append(f"    {f.name}={value_code(value)},")
+            lines.append(f"    {f.name}={_field_value_code(Topology, f.name, value)},")
     lines.append(")")
     return "\n".join(lines)
 
@@ -306,9 +323,11 @@ def operation_imports(ops):
 
 
 def op_expr(op):
-    """A Python expression that builds the operation value (over `G` and `Environment`).
+    """A Python expression that builds the operation value (over `Environment` and the aliases of
+    checks/ops/code.py: `G`, `P`, `C`, whose imports `name_imports` gives).
 
-    Fields without a default are positional, fields left at their default are omitted.
+    Fields without a default are positional, fields left at their default are omitted; each is written as
+    its annotation says (checks/ops/fields.py), so a mode or a migratetype prints by its kernel name.
     """
     if not is_operation(op):
         raise TraceError(f"operation {op!r}: not one of the known kinds ({', '.join(OPERATIONS)})")
@@ -317,13 +336,7 @@ def op_expr(op):
         value = getattr(op, f.name)
         if f.default is not MISSING and value == f.default:
             continue
-        kind = field_kind(f).kind
-        if kind == GFP:
-            text = gfp_code(value)
-        elif kind == ENV:
-            text = env_code(value)
-        else:
-            text = repr(value)
+        text = field_code(f, value)
         args.append(text if f.default is MISSING else f"{f.name}={text}")
     return f"{type(op).__name__}({', '.join(args)})"
 
@@ -332,5 +345,5 @@ def model_binding(scenario, model_ref):
     """(alias, reference) the printed code binds the scenario's model class to."""
     ref = object_reference(scenario.model, model_ref)
     expr = split_reference(ref)[1]
-    return (expr if expr.isidentifier() and expr not in ("m", "G", "PROPERTY", "TRACE") else "Model"), ref
+    return (expr if expr.isidentifier() and expr not in ("m", "G", "P", "C", "PROPERTY", "TRACE") else "Model"), ref
 

@@ -100,7 +100,6 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     machine_import, machine = machine_expression(scenario)
     alias, ref = model_binding(scenario, model_ref)
     needs_env = any(getattr(op, "env", IDLE) != IDLE for op in trace)
-    uses_gfp = any(hasattr(op, "gfp") for op in (*scenario.setup, *trace))
     if failed is not None:
         title = f"Counterexample: {found.invariant}, the model fails at operation {len(trace)}"
         if result.initial_state is None:
@@ -118,9 +117,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
         "",
     ]
     imports = [machine_import]
-    if uses_gfp:
-        imports.append("from buddycheck.model import gfp as G")
-    imports += name_imports([op.code() for op in (*scenario.setup, *trace)])
+    imports += name_imports([machine, *(op.code() for op in (*scenario.setup, *trace))])
     if needs_env:
         imports.append("from buddycheck.model.environment import IDLE, Environment")
     imports.append("from buddycheck.checks.render import machine_picture")
@@ -279,8 +276,7 @@ def failure_pytest_source(scenario, violation, *, model_ref=None, relative_to=No
                "from buddycheck.checks.watchdog import watch", "from buddycheck.model.errors import ModelError"]
     op_imports, op_bindings = operation_imports(trace)
     imports += op_imports
-    if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
-        imports.append("from buddycheck.model import gfp as G")
+    imports += name_imports([machine, *(op.code() for op in scenario.setup), *map(op_expr, trace)])
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
     imports = import_code([(alias, ref), *op_bindings], imports, relative_to=relative_to)
@@ -330,8 +326,7 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     imports = [machine_import]
     op_imports, op_bindings = operation_imports(trace)
     imports += op_imports
-    if any(hasattr(op, "gfp") for op in (*scenario.setup, *trace)):
-        imports.append("from buddycheck.model import gfp as G")
+    imports += name_imports([machine, *(op.code() for op in scenario.setup), *map(op_expr, trace)])
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
     imports = import_code([(alias, ref), ("PROPERTY", pref), *op_bindings], imports, relative_to=relative_to)

@@ -129,6 +129,7 @@ from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, M
 
 from .goals import goal
 from .ops import (
+    ANSWER_NAMES,
     CONTEXT_FLAGS,
     AddTask,
     Alloc,
@@ -148,12 +149,6 @@ from .user_checks import UserStateInvariant, UserStepInvariant, resolve_callable
 SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "sometimes", "invariant", "topology",
                  "task", "mmap", "alloc", "alloc_pages", "alloc_vma", "free", "drain", "isolate", "policy", "mbind",
                  "cpuset", "get_mempolicy"}
-# answers that may be given by their kernel names
-ANSWER_NAMES = {
-    "compact_result": [n for n in dir(constants) if n.startswith("COMPACT_") and "PRIO" not in n
-                       and isinstance(getattr(constants, n), int)],
-    "node_reclaim_result": [n for n in dir(constants) if n.startswith("NODE_RECLAIM_")],
-}
 MIGRATETYPES = {"MOVABLE": MIGRATE_MOVABLE, "CMA": MIGRATE_CMA}
 
 # the keys of each table and the kind of value each takes

@@ -1,13 +1,54 @@
 """Printed programs name gfp masks, mempolicy modes and flags by their kernel names, and still replay."""
 
-from buddycheck.checks.ops import Alloc, GetMempolicy, Isolate, Mbind, Mmap, SetMempolicy, UndoIsolate
-from buddycheck.checks.printing import format_program
+from planted_models import InterleaveSkip
+
+from buddycheck.checks.diff import difference_of, format_difference_program
+from buddycheck.checks.naming import machine_expression, op_expr, operation_imports
+from buddycheck.checks.ops import (
+    OPERATIONS,
+    AddTask,
+    Alloc,
+    AllocPages,
+    AllocVma,
+    Drain,
+    Free,
+    GetMempolicy,
+    Isolate,
+    Mbind,
+    Mmap,
+    SetCpuset,
+    SetMemcgLimit,
+    SetMempolicy,
+    UndoIsolate,
+    name_imports,
+)
+from buddycheck.checks.pair import PairScenario
+from buddycheck.checks.printing import format_program, pytest_source
+from buddycheck.checks.properties import all_properties
 from buddycheck.checks.replay import replay
+from buddycheck.checks.report import Violation
 from buddycheck.checks.scenario import Scenario
+from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec, preset
 from buddycheck.model import gfp as G
-from buddycheck.model import preset
-from buddycheck.model.constants import MIGRATE_CMA
-from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_NODE, MPOL_F_STATIC_NODES, MPOL_INTERLEAVE, MPOL_MF_STRICT
+from buddycheck.model.constants import (
+    COMPACT_SUCCESS,
+    MIGRATE_CMA,
+    NODE_RECLAIM_SOME,
+    ZONE_DMA32,
+    ZONE_NORMAL,
+)
+from buddycheck.model.environment import Environment
+from buddycheck.model.mempolicy import (
+    MPOL_BIND,
+    MPOL_F_MEMS_ALLOWED,
+    MPOL_F_NODE,
+    MPOL_F_RELATIVE_NODES,
+    MPOL_F_STATIC_NODES,
+    MPOL_INTERLEAVE,
+    MPOL_MF_MOVE,
+    MPOL_MF_STRICT,
+    MPOL_PREFERRED,
+)
 from buddycheck.model.results import Event, OpResult, once_each
 
 OPS = (SetMempolicy(MPOL_BIND | MPOL_F_STATIC_NODES, frozenset({1})),
@@ -66,3 +107,120 @@ def test_syscall_results_name_the_mode_and_the_errno():
     assert str(m.get_mempolicy(MPOL_F_NODE)).endswith("flags=MPOL_F_NODE) = -EINVAL")
     got = m.get_mempolicy()
     assert got.ret == 0 and "policy MPOL_BIND|MPOL_F_STATIC_NODES" in str(got)
+
+
+# ---- every operation class, in every printed program ---------------------------------------------------
+
+THP = 0x200000
+# each operation class with the names its printed forms must show (a new class needs an entry here)
+NAMED = {
+    AddTask: (AddTask(1, frozenset({0, 1})), "AddTask(1, frozenset({0, 1}))"),
+    Mmap: (Mmap(THP, 0x2000), f"Mmap({THP:#x}, 0x2000)"),
+    SetMemcgLimit: (SetMemcgLimit(1, 64), "SetMemcgLimit(1, 64)"),
+    Alloc: (Alloc(G.GFP_KERNEL, 0, cpu=1, env=Environment(compact_result=COMPACT_SUCCESS,
+                                                          node_reclaim_result=NODE_RECLAIM_SOME)),
+            "env=Environment(node_reclaim_result=C.NODE_RECLAIM_SOME, compact_result=C.COMPACT_SUCCESS)"),
+    AllocPages: (AllocPages(G.GFP_HIGHUSER_MOVABLE, 0, cpu=1, task=1), "AllocPages(G.GFP_HIGHUSER_MOVABLE, 0"),
+    AllocVma: (AllocVma(G.GFP_HIGHUSER_MOVABLE, 0, THP, hugepage=False),
+               f"AllocVma(G.GFP_HIGHUSER_MOVABLE, 0, {THP:#x}"),
+    Free: (None, "Free("),  # the pfn the Alloc above got, decimal
+    Drain: (Drain(1), "Drain(cpu=1)"),
+    Isolate: (Isolate(0, 4, MIGRATE_CMA), "Isolate(0, 4, migratetype=C.MIGRATE_CMA)"),
+    UndoIsolate: (UndoIsolate(0, 4, MIGRATE_CMA), "UndoIsolate(0, 4, migratetype=C.MIGRATE_CMA)"),
+    SetMempolicy: (SetMempolicy(MPOL_PREFERRED | MPOL_F_RELATIVE_NODES, frozenset({1})),
+                   "SetMempolicy(P.MPOL_PREFERRED | P.MPOL_F_RELATIVE_NODES, nodes=frozenset({1}))"),
+    SetCpuset: (SetCpuset(1, frozenset({0})), "SetCpuset(1, frozenset({0}))"),
+    Mbind: (Mbind(THP, 0x1000, MPOL_BIND, frozenset({0}), MPOL_MF_MOVE),
+            f"Mbind({THP:#x}, 0x1000, P.MPOL_BIND, nodes=frozenset({{0}}), flags=P.MPOL_MF_MOVE)"),
+    GetMempolicy: (GetMempolicy(MPOL_F_MEMS_ALLOWED), "GetMempolicy(flags=P.MPOL_F_MEMS_ALLOWED)"),
+}
+SETUP = (AddTask, Mmap, SetMemcgLimit)
+# then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19
+TAIL = (SetMempolicy(MPOL_INTERLEAVE, frozenset({0, 1})), AllocPages(G.GFP_KERNEL, 0), AllocPages(G.GFP_KERNEL, 0))
+
+
+def every_kind():
+    """(scenario, trace): the setup holds the setup steps, the trace one operation of every other class."""
+    ops = [op for cls, (op, _) in NAMED.items() if cls not in SETUP and op is not None]
+    setup = tuple(NAMED[cls][0] for cls in SETUP)
+    probe = Scenario("every-kind", preset("numa2"), setup=setup)
+    first = probe.initial()
+    pfn = NAMED[Alloc][0].apply(first).page
+    ops.insert(1, Free(pfn))
+    trace = (*ops, *TAIL)
+    offered = tuple(o for o in trace if not isinstance(o, Free | Isolate | UndoIsolate))
+    sc = Scenario("every-kind", preset("numa2"), extra_ops=offered, setup=setup, isolations=((0, 4, MIGRATE_CMA),))
+    return sc, trace
+
+
+def test_every_operation_class_has_a_named_example():
+    assert set(NAMED) == set(OPERATIONS.values())
+
+
+def test_every_operation_prints_as_an_expression_with_names_that_builds_it():
+    sc, trace = every_kind()
+    for op in (*sc.setup, *trace[:-len(TAIL)]):
+        text = op_expr(op)
+        assert NAMED[type(op)][1] in text
+        lines, _ = operation_imports([op])
+        namespace = {}
+        exec("\n".join([*lines, *name_imports([text]), "from buddycheck.model.environment import Environment"]),
+             namespace)
+        assert eval(text, namespace) == op
+
+
+def test_the_program_of_every_kind_names_its_constants_and_replays():
+    sc, trace = every_kind()
+    text = format_program(sc, trace)
+    for fragment in ("m.alloc(G.GFP_KERNEL, 0, cpu=1); m.env = IDLE",
+                     "compact_result=C.COMPACT_SUCCESS", "m.isolate(0, 4, migratetype=C.MIGRATE_CMA)",
+                     "m.set_mempolicy(P.MPOL_PREFERRED | P.MPOL_F_RELATIVE_NODES, {1}, task=0)",
+                     f"m.mbind({THP:#x}, 0x1000, P.MPOL_BIND, {{0}}, flags=P.MPOL_MF_MOVE, task=0)",
+                     "m.get_mempolicy(P.MPOL_F_MEMS_ALLOWED, 0x0, task=0)", f"m.free({trace[1].pfn}, cpu=0)"):
+        assert fragment in text
+    namespace = {"__name__": "printed"}
+    exec(compile(text, "<printed program>", "exec"), namespace)
+    assert namespace["m"].freeze() == replay(sc, trace).steps[-1].state
+
+
+def test_the_written_test_of_every_kind_names_its_constants_and_holds_the_same_operations():
+    sc, trace = every_kind()
+    prop = all_properties()[0]
+    text = pytest_source(sc, Violation(prop.name, "shown", trace), [prop])
+    for cls, (_, fragment) in NAMED.items():
+        if cls not in SETUP:
+            assert fragment in text, cls.__name__
+    assert "\n    m.set_memcg_limit(1, 64)\n" in text
+    namespace = {"__name__": "written"}
+    exec(compile(text, "<written test>", "exec"), namespace)
+    assert namespace["TRACE"] == trace
+
+
+def test_the_difference_program_of_every_kind_names_its_constants_and_holds_the_same_operations(capsys):
+    sc, trace = every_kind()
+    d = difference_of(PairScenario(sc, InterleaveSkip), trace)
+    assert d is not None and d.trace[:len(trace) - 2] == trace[:-2]  # the interleaving tail differs
+    text = format_difference_program(d, Kernel419, InterleaveSkip)
+    for cls, (_, fragment) in NAMED.items():
+        if cls not in SETUP:
+            assert fragment in text, cls.__name__
+    namespace = {"__name__": "difference"}
+    exec(compile(text, "<difference program>", "exec"), namespace)
+    assert namespace["TRACE"] == d.trace
+    assert f"! step {d.length}" in capsys.readouterr().out
+
+
+def test_a_printed_topology_names_its_zone_types_and_evaluates_back():
+    zones = (ZoneSpec(ZONE_DMA32, 0, 16), ZoneSpec(ZONE_NORMAL, 16, 16))
+    t = Topology(nodes=(NodeSpec(0, (0,), zones),), max_order=4, pageblock_order=2,
+                 configured_zones=frozenset({ZONE_DMA32, ZONE_NORMAL}))
+    sc = Scenario("zones", t, allocs=(Alloc(G.GFP_KERNEL, 0),))
+    machine_import, text = machine_expression(sc)
+    assert "ZoneSpec(zone_type=C.ZONE_DMA32, start_pfn=0, pages=16)," in text
+    assert "ZoneSpec(zone_type=C.ZONE_NORMAL, start_pfn=16, pages=16)," in text
+    assert "configured_zones=frozenset({C.ZONE_DMA32, C.ZONE_NORMAL})," in text
+    program = format_program(sc, (Alloc(G.GFP_KERNEL, 0),))
+    assert "from buddycheck.model import constants as C" in program.splitlines()
+    namespace = {"__name__": "printed"}
+    exec(compile(program, "<printed program>", "exec"), namespace)
+    assert namespace["m"].topology == t

@@ -27,13 +27,14 @@ from .set_memcg_limit import SetMemcgLimit
 from .get_mempolicy import GetMempolicy
 # isort: on
 from .base import OPERATIONS, SETUP_RANK, Operation, config_check, is_operation, operation, unregister
-from .code import env_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
+from .code import ANSWER_NAMES, env_code, field_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
 from .fields import GfpMask
 from .request import CONTEXT_FLAGS
 
 __all__ = [
-    "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma", "Drain", "Free",
+    "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma", "Drain",
+    "Free",
     "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Operation", "SetCpuset", "SetMemcgLimit",
-    "SetMempolicy", "UndoIsolate", "config_check", "env_code", "gfp_code", "is_operation",
+    "SetMempolicy", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
     "name_imports", "nodes_code", "operation", "run_with_env", "unregister", "with_env",
 ]

@@ -6,7 +6,7 @@ from buddycheck.model.environment import IDLE, Environment
 
 from .base import Operation, config_check, operation
 from .code import gfp_code, run_with_env, with_env
-from .fields import GfpMask
+from .fields import Address, GfpMask
 from .request import request_simplicity
 
 
@@ -23,7 +23,7 @@ class AllocVma(Operation):
 
     gfp: GfpMask
     order: int
-    addr: int
+    addr: Address
     cpu: int = 0
     task: int = 0
     hugepage: bool = True

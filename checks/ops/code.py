@@ -1,14 +1,33 @@
-"""Pieces of the Python statements operations print as (`code()`), and running a call with the env's answers."""
+"""Pieces of the Python statements operations print as (`code()`), and running a call with the env's answers.
 
-from buddycheck.model.constants import MIGRATETYPE_NAMES
+Every integer the kernel has a name for prints by that name, over a module alias the printed code
+imports (`name_imports`): gfp masks over `G`, mempolicy modes and flags over `P`, migratetypes, zone
+types and the environment's answers (node_reclaim, compaction results) over `C`.
+"""
+
+import re
+
+from buddycheck.model import constants
+from buddycheck.model.constants import MIGRATETYPE_NAMES, ZONE_NAMES
 from buddycheck.model.environment import IDLE
 from buddycheck.model.gfp import format_gfp
 from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, flag_names, mode_names
 
+from .fields import ADDRESS, ENV, GET_FLAGS, GFP, MBIND_FLAGS, MEMPOLICY_MODE, MIGRATETYPE, field_kind
+
 MPOL_ALIAS = "P"  # printed code names buddycheck.model.mempolicy so
 MPOL_IMPORT = f"from buddycheck.model import mempolicy as {MPOL_ALIAS}"
-CONSTANTS_ALIAS = "C"  # and buddycheck.model.constants so (migratetypes)
+CONSTANTS_ALIAS = "C"  # and buddycheck.model.constants so (migratetypes, zone types, the env's answers)
 CONSTANTS_IMPORT = f"from buddycheck.model import constants as {CONSTANTS_ALIAS}"
+GFP_ALIAS = "G"  # and buddycheck.model.gfp so
+GFP_IMPORT = f"from buddycheck.model import gfp as {GFP_ALIAS}"
+
+# the environment's answers that may be given by their kernel names (scenario files read them so too)
+ANSWER_NAMES = {
+    "compact_result": [n for n in dir(constants) if n.startswith("COMPACT_") and "PRIO" not in n
+                       and isinstance(getattr(constants, n), int)],
+    "node_reclaim_result": [n for n in dir(constants) if n.startswith("NODE_RECLAIM_")],
+}
 
 
 def gfp_code(gfp):
@@ -46,17 +65,50 @@ def migratetype_code(migratetype):
     return str(migratetype)
 
 
+def zone_type_code(zone_type):
+    """A zone type as Python over `C`, e.g. C.ZONE_NORMAL."""
+    if 0 <= zone_type < len(ZONE_NAMES):
+        return f"{CONSTANTS_ALIAS}.ZONE_{ZONE_NAMES[zone_type].upper()}"
+    return str(zone_type)
+
+
+def answer_code(field, value):
+    """An environment answer as Python: over `C` when the kernel names it (the first name of that value)."""
+    names = [n for n in ANSWER_NAMES.get(field, ()) if getattr(constants, n) == value]
+    return f"{CONSTANTS_ALIAS}.{names[0]}" if names else repr(value)
+
+
+NAMED_CODE = {MEMPOLICY_MODE: mode_code, MBIND_FLAGS: mbind_flags_code, GET_FLAGS: get_flags_code,
+              MIGRATETYPE: migratetype_code, ADDRESS: hex}
+
+
+def field_code(f, value):
+    """An operation field's value as Python, as its annotation describes it (checks/ops/fields.py)."""
+    described = field_kind(f)
+    if value is None:
+        return "None"
+    if described.kind == GFP:
+        return gfp_code(value)
+    if described.kind == ENV:
+        return env_code(value)
+    if described.named in NAMED_CODE:
+        return NAMED_CODE[described.named](value)
+    return repr(value)
+
+
+ALIAS_IMPORTS = ((GFP_ALIAS, GFP_IMPORT), (MPOL_ALIAS, MPOL_IMPORT), (CONSTANTS_ALIAS, CONSTANTS_IMPORT))
+
+
 def name_imports(statements):
-    """The imports printed statements need for the constants they name (mempolicy, migratetypes)."""
+    """The imports printed statements need for the constants they name (gfp, mempolicy, constants)."""
     text = "\n".join(statements)
-    return ([MPOL_IMPORT] if f"{MPOL_ALIAS}.MPOL_" in text else []) + (
-        [CONSTANTS_IMPORT] if f"{CONSTANTS_ALIAS}.MIGRATE_" in text else [])
+    return [line for alias, line in ALIAS_IMPORTS if re.search(rf"(?<![\w.]){alias}\.[A-Za-z_]", text)]
 
 
 def env_code(env):
     if env == IDLE:
         return ""
-    fields = ", ".join(f"{n}={getattr(env, n)!r}" for n in env.__dataclass_fields__
+    fields = ", ".join(f"{n}={answer_code(n, getattr(env, n))}" for n in env.__dataclass_fields__
                        if getattr(env, n) != getattr(IDLE, n))
     return f"Environment({fields})"
 

@@ -4,6 +4,9 @@ The JSON codec (checks/trace_json.py) and the printer of operation values (check
 read these descriptions, so a new operation needs no codec of its own:
 
 - `GfpMask`: a gfp mask (JSON: its name, e.g. "GFP_KERNEL|__GFP_NOWARN"; code: over `G`);
+- `MempolicyMode`, `MbindFlags`, `GetMempolicyFlags`, `Migratetype`: an integer the kernel names (JSON: the
+  integer; code: its names over `P` or `C`, checks/ops/code.py);
+- `Address`: a user address (JSON: the integer; code: hex);
 - `Environment`: the environment's answers (JSON: the answers that differ from IDLE);
 - `frozenset`: a set of node ids (JSON: a sorted list);
 - `bool`: true or false;
@@ -20,16 +23,25 @@ from typing import Annotated
 from buddycheck.model.environment import Environment
 
 GfpMask = Annotated[int, "gfp mask"]
+# integers printed by their names (or as hex): the JSON codec reads and writes them as integers
+MEMPOLICY_MODE, MBIND_FLAGS, GET_FLAGS, MIGRATETYPE, ADDRESS = (
+    "mempolicy mode", "mbind flags", "get_mempolicy flags", "migratetype", "address")
+MempolicyMode = Annotated[int, MEMPOLICY_MODE]
+MbindFlags = Annotated[int, MBIND_FLAGS]
+GetMempolicyFlags = Annotated[int, GET_FLAGS]
+Migratetype = Annotated[int, MIGRATETYPE]
+Address = Annotated[int, ADDRESS]
 
 GFP, ENV, NODES, BOOL, INT = "gfp", "env", "nodes", "bool", "int"
 
 
 @dataclass(frozen=True)
 class FieldKind:
-    """The kind of value a field holds and whether null is accepted for it."""
+    """The kind of value a field holds and whether null is accepted for it; `named`: how an integer prints."""
 
     kind: str
     optional: bool
+    named: str | None = None  # MEMPOLICY_MODE, ..., ADDRESS for an integer printed by its names
 
 
 def field_kind(f):
@@ -48,4 +60,6 @@ def field_kind(f):
         return FieldKind(NODES, optional)
     if annotation is bool:
         return FieldKind(BOOL, optional)
+    if typing.get_origin(annotation) is Annotated:
+        return FieldKind(INT, optional, typing.get_args(annotation)[1])
     return FieldKind(INT, optional)

@@ -7,6 +7,7 @@ from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
 from .base import Operation, operation
 from .code import get_flags_code
+from .fields import Address, GetMempolicyFlags
 
 
 @operation
@@ -18,8 +19,8 @@ class GetMempolicy(Operation):
     rank = 10
     returns_errno = True
 
-    flags: int = 0  # MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
-    addr: int = 0
+    flags: GetMempolicyFlags = 0  # MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
+    addr: Address = 0
     task: int = 0
     maxnode: int | None = None
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from .base import Operation, operation
 from .code import mbind_flags_code, mode_code, nodes_code
+from .fields import Address, MbindFlags, MempolicyMode
 from .syscall import check_user_nodes
 
 
@@ -17,11 +18,11 @@ class Mbind(Operation):
     returns_errno = True
     sets_policy = True
 
-    start: int
-    length: int
-    mode: int
+    start: Address
+    length: Address
+    mode: MempolicyMode
     nodes: frozenset | None = None
-    flags: int = 0  # MPOL_MF_*
+    flags: MbindFlags = 0  # MPOL_MF_*
     task: int = 0
     maxnode: int | None = None
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from .base import SETUP_RANK, Operation, operation
+from .fields import Address
 
 
 @operation
@@ -13,8 +14,8 @@ class Mmap(Operation):
     kind = "mmap"
     rank = SETUP_RANK
 
-    start: int
-    length: int
+    start: Address
+    length: Address
     task: int = 0
 
     def apply(self, m):

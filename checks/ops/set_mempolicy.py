@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from .base import Operation, operation
 from .code import mode_code, nodes_code
+from .fields import MempolicyMode
 from .syscall import check_user_nodes
 
 
@@ -19,7 +20,7 @@ class SetMempolicy(Operation):
     sets_policy = True
     quiet_fields = frozenset({"maxnode"})
 
-    mode: int
+    mode: MempolicyMode
     nodes: frozenset | None = None
     task: int = 0
     maxnode: int | None = None

@@ -6,6 +6,7 @@ from buddycheck.model.constants import MIGRATE_MOVABLE
 
 from .base import Operation, operation
 from .code import migratetype_code
+from .fields import Migratetype
 
 
 @operation
@@ -20,7 +21,7 @@ class UndoIsolate(Operation):
 
     start_pfn: int
     end_pfn: int
-    migratetype: int = MIGRATE_MOVABLE
+    migratetype: Migratetype = MIGRATE_MOVABLE
 
     def simplicity(self):
         return (self.start_pfn, self.end_pfn, self.migratetype)
