@@ -56,15 +56,17 @@ def alloc_free_rate(name, params, seconds=1.0):
     return pairs / (time.perf_counter() - start)
 
 
-def alloc_free_figure(args, emit, figure):
+def alloc_free_figure(args, emit, figure, progress=None):
     """alloc+free pairs per second on each preset."""
     for name, params in (("buddy-core", {"pages": 64, "max_order": 4}), ("numa2", {}), ("x86-64-1g", {})):
+        if progress is not None:
+            progress.announce(f"bench alloc-free: measuring {name}")
         figure[name] = round(alloc_free_rate(name, params))
         emit(f"alloc+free on {name:10} {figure[name]:>9,} pairs/s")
     return figure
 
 
-def symmetry_figure(args, emit, figure):
+def symmetry_figure(args, emit, figure, progress=None):
     """buddy-core 16 and 24 and the default check scenario, with and without symmetry, then with workers.
 
     Each search is capped at its scenario's max_states (2,000,000) unless --max-states says otherwise.
@@ -79,7 +81,7 @@ def symmetry_figure(args, emit, figure):
         for symmetry in (False, True):
             sc = make()
             measure(sc, args, emit, f"{sc.name} {sc.description}", pair.append, symmetry=symmetry, workers=1,
-                    max_states=sc.max_states)
+                    max_states=sc.max_states, progress=progress, figure="symmetry")
         figure["explorations"] += pair
         pair[1]["speedup"] = round(pair[0]["seconds"] / pair[1]["seconds"], 2) if pair[1]["seconds"] else None
         pairs[label] = pair
@@ -88,19 +90,22 @@ def symmetry_figure(args, emit, figure):
     if cores > 1:
         sc = makers["core-24"]()
         f = measure(sc, args, emit, f"{sc.name} {sc.description}", figure["explorations"].append, symmetry=True,
-                    workers=cores, max_states=sc.max_states)
+                    workers=cores, max_states=sc.max_states, progress=progress, figure="symmetry")
         base = pairs["core-24"][1]["seconds"]
         f["speedup"] = round(base / f["seconds"], 2) if f["seconds"] else None
         emit(f"  {cores} workers: {f['speedup']}x faster than one process in this run")
     return figure
 
 
-def theorems_figure(args, emit, figure):
+def theorems_figure(args, emit, figure, progress=None):
     """The theorem suite's time, each theorem's, and interleave fairness at 1024 nodes."""
     start = time.perf_counter()
-    results = prove_all()
+    heard = None if progress is None else (lambda r: progress.announce(f"bench theorems: {r.name} {r.status.value}"))
+    results = prove_all(on_result=heard)
     figure["theorems_seconds"] = round(time.perf_counter() - start, 2)
     figure["theorems"] = {t.name: round(t.seconds, 2) for t in results}
+    if progress is not None:
+        progress.announce("bench theorems: measuring interleave_fairness at 1024 nodes")
     il = THEOREMS_BY_NAME["interleave_fairness"].prove(max_numnodes=1024)
     figure["interleave_fairness_1024_seconds"] = round(il.seconds, 2)
     emit(f"theorem suite: {figure['theorems_seconds']} s; interleave fairness at 1024 nodes: "
@@ -110,7 +115,10 @@ def theorems_figure(args, emit, figure):
 
 @dataclass(frozen=True)
 class Figure:
-    """A named figure: run(args, emit, figure) fills the dict `figure` as it measures, and returns it."""
+    """A named figure: run(args, emit, figure, progress) fills the dict `figure` as it measures, and returns it.
+
+    `progress` is the command line's progress line (None: none): a figure says on it what it measures,
+    and gives its searches to it (states, depth, rate), as `explore` does."""
 
     name: str
     summary: str
@@ -163,8 +171,11 @@ def selected_figures(names):
     return [FIGURES[n] for n in (names or DEFAULT)]
 
 
-def run_bench(args, out):
-    """Measure the named figures in order; exit 3 when a signal cut the run short."""
+def run_bench(args, out, progress=None):
+    """Measure the named figures in order; exit 3 when a signal cut the run short.
+
+    `progress`, when given, is told which figure is measured and follows its searches (checks/cli/bench.py
+    gives the command line's progress line)."""
     if args.list:
         width = max(map(len, FIGURES))
         for f in FIGURES.values():
@@ -179,8 +190,10 @@ def run_bench(args, out):
     interrupted = None
     for f in figures:
         measured[f.name] = figure = {"name": f.name}
+        if progress is not None:
+            progress.announce(f"bench {f.name}: {f.summary}")
         try:
-            f.run(args, emit, figure)
+            f.run(args, emit, figure, progress)
         except KeyboardInterrupt:
             figure["interrupted"] = True
             interrupted = f.name

@@ -32,11 +32,14 @@ def stop_name(report):
     return getattr(reason, "value", reason)
 
 
-def explore(sc, args, time_limit=None, symmetry=None, workers=None, max_states=float("inf")):
+def explore(sc, args, time_limit=None, symmetry=None, workers=None, max_states=float("inf"), progress=None,
+            label=None):
     """Explore `sc` with every invariant, as `buddycheck explore` would: the search's figures.
 
     symmetry and workers default to --symmetry and --workers; --time and --max-states, when given,
     stand in for time_limit and max_states (a bench search is not capped unless asked).
+    `progress` (the command line's progress line) is told of the search as it goes under `label`, and
+    of its end, so every search shows at least one line.
     KeyboardInterrupt (a signal) is raised again after the figures are taken, with them in `.figures`.
     """
     sc.symmetry = bool(args.symmetry if symmetry is None else symmetry)
@@ -46,8 +49,13 @@ def explore(sc, args, time_limit=None, symmetry=None, workers=None, max_states=f
     if limit is not None:
         explorer.time_limit(limit)
     explorer.max_states(args.max_states or max_states)
+    if progress is not None:
+        progress.describe(search_label(label or sc.name, sc.symmetry, workers))
+        explorer.progress(progress)
     cpu = cpu_seconds()
     report = explorer.run()
+    if progress is not None:
+        progress(report)
     figures = search_figures(sc, report, workers)
     figures["cpu_seconds"] = round(cpu_seconds() - cpu, 3)
     if figures["stopped_by"] == "interrupt":
@@ -55,6 +63,12 @@ def explore(sc, args, time_limit=None, symmetry=None, workers=None, max_states=f
         stop.figures = figures
         raise stop
     return figures
+
+
+def search_label(label, symmetry, workers):
+    """What a search is called in lines about it: its label, then [symmetry] and its workers."""
+    plural = "s" if workers > 1 else ""
+    return f"{label} [{'symmetry, ' if symmetry else ''}{workers} worker{plural}]"
 
 
 def search_figures(sc, report, workers):
@@ -93,9 +107,8 @@ def outcome(f):
 
 
 def search_line(label, f):
-    workers = f"{f['workers']} worker{'s' if f['workers'] > 1 else ''}"
-    reduction = f" [symmetry, {workers}]" if f["symmetry"] else f" [{workers}]"
-    return (f"  {label}{reduction}: {f['reachable_states']:,} states, {f['transitions']:,} transitions, "
+    return (f"  {search_label(label, f['symmetry'], f['workers'])}: {f['reachable_states']:,} states, "
+            f"{f['transitions']:,} transitions, "
             f"depth {f['depth']}, {outcome(f)}; {f['seconds']} s ({f['cpu_seconds']} s CPU), "
             f"{f['states_per_second']:,.0f} states/s, "
             f"{f['microseconds_per_transition']} us/transition, peak memory {f['peak_memory_mb']:.0f} MB "
@@ -153,12 +166,13 @@ def core_params(args, default):
     return (args.pages or pages, args.max_order or max_order, args.orders or orders)
 
 
-def versus_spin(args, emit, figure, default, hash_compact):
+def versus_spin(args, emit, figure, default, hash_compact, progress=None):
     """buddycheck and then Spin on one buddy-core space, in this run: the figure's two halves and their ratio."""
     pages, max_order, orders = core_params(args, default)
     sc = scenario("buddy-core", pages=pages, max_order=max_order, orders=orders)
     emit(f"{figure['name']}: buddy-core, {sc.description}, every invariant")
-    measure(sc, args, emit, "buddycheck", lambda f: figure.update(buddycheck=f))
+    measure(sc, args, emit, "buddycheck", lambda f: figure.update(buddycheck=f), progress=progress,
+            figure=figure["name"])
     figure["spin"] = spin_figures(pages, max_order, orders, args, hash_compact)
     emit(spin_line(figure["spin"]))
     figure["comparison"] = compare(figure["buddycheck"], figure["spin"])
@@ -172,10 +186,13 @@ def versus_spin(args, emit, figure, default, hash_compact):
     return figure
 
 
-def measure(sc, args, emit, label, keep, time_limit=None, **settings):
-    """explore(), then keep(figures) and print their line; on a signal, the same with what was reached."""
+def measure(sc, args, emit, label, keep, time_limit=None, progress=None, figure=None, **settings):
+    """explore(), then keep(figures) and print their line; on a signal, the same with what was reached.
+
+    The progress line calls the search "FIGURE LABEL"."""
     try:
-        f = explore(sc, args, time_limit, **settings)
+        f = explore(sc, args, time_limit, progress=progress, label=f"{figure} {label}" if figure else label,
+                    **settings)
     except KeyboardInterrupt as stop:
         if getattr(stop, "figures", None) is not None:
             keep(stop.figures)
@@ -186,17 +203,17 @@ def measure(sc, args, emit, label, keep, time_limit=None, **settings):
     return f
 
 
-def w1(args, emit, figure):
+def w1(args, emit, figure, progress=None):
     """buddy-core 24 pages, MAX_ORDER 4, orders 1-3: buddycheck's time over Spin's -DBFS time."""
-    return versus_spin(args, emit, figure, W1_CORE, hash_compact=False)
+    return versus_spin(args, emit, figure, W1_CORE, hash_compact=False, progress=progress)
 
 
-def w2(args, emit, figure):
+def w2(args, emit, figure, progress=None):
     """buddy-core 32 pages: buddycheck's exhaustive time and peak memory against Spin -DBFS -DHC4."""
-    return versus_spin(args, emit, figure, W2_CORE, hash_compact=True)
+    return versus_spin(args, emit, figure, W2_CORE, hash_compact=True, progress=progress)
 
 
-def largest(args, emit, figure):
+def largest(args, emit, figure, progress=None):
     """The largest buddy-core (pages, from --pages or 16 upwards) exhausted within the budget of each search."""
     budget = args.time or LARGEST_BUDGET
     pages, max_order, orders = core_params(args, (LARGEST_FROM, *W1_CORE[1:]))
@@ -206,7 +223,7 @@ def largest(args, emit, figure):
     while True:
         sc = scenario("buddy-core", pages=pages, max_order=max_order, orders=orders)
         keep = lambda f, pages=pages: figure["tried"].append(f | {"pages": pages})  # noqa: E731
-        f = measure(sc, args, emit, f"{pages} pages", keep, budget)
+        f = measure(sc, args, emit, f"{pages} pages", keep, budget, progress=progress, figure="largest")
         if not f["exhausted"]:
             break
         figure["largest_exhausted"] = pages
@@ -216,13 +233,14 @@ def largest(args, emit, figure):
     return figure
 
 
-def numa2(args, emit, figure):
+def numa2(args, emit, figure, progress=None):
     """The depth numa2-mixed reaches in 60 s (--time), every level before it explored completely."""
     seconds = args.time or NUMA2_SECONDS
     sc = scenario(NUMA2_SCENARIO)
     sc.depth = 10_000  # the time decides, not the scenario's bound
     emit(f"numa2: {NUMA2_SCENARIO} ({sc.description.split(';')[0]}), {seconds:g} s")
     figure["time_seconds"] = seconds
-    f = measure(sc, args, emit, NUMA2_SCENARIO, lambda f: figure.update(search=f), seconds)
+    f = measure(sc, args, emit, NUMA2_SCENARIO, lambda f: figure.update(search=f), seconds, progress=progress,
+                figure="numa2")
     emit(f"  depth reached in {seconds:g} s: {f['depth']}" + (" (the whole space)" if f["exhausted"] else ""))
     return figure

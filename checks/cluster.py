@@ -17,8 +17,12 @@ module travel by reference, so every machine needs buddycheck installed, the sam
 loaded from a user's file path (`--model /path/file.py:NAME`, a scenario file's invariants and goals)
 is shipped by value, so that file need not exist on the workers.
 
-Not on a cluster: coverage (workers do not measure it; `buddycheck explore --cluster` measures none)
-and the progress line. An operation's budget (the watchdog) is armed by a signal timer, which only
+The progress line (the search's `progress` callback) is told on the coordinator: when a level is
+handed out, with the counts of every level merged so far, and as each run of it comes back, with its
+transitions (its states count once merged, as duplicates across runs are dropped then).
+
+Not on a cluster: coverage (workers do not measure it; `buddycheck explore --cluster` measures none).
+An operation's budget (the watchdog) is armed by a signal timer, which only
 the main thread of a process has; a Dask worker runs its tasks in other threads, so there a run
 arms a timer thread that raises ModelHang in the task's thread instead (checks/watchdog.py).
 """
@@ -97,7 +101,9 @@ class ClusterBackend:
         seen = sorted(level.seen_invariants)
         futures = [self.client.submit(expand_run, job, token, frontier[i:i + size], i, seen, remaining, pure=False)
                    for i in range(0, len(frontier), size)]
+        level.tell_progress()  # the levels before this one are complete and merged
         slices = []
+        transitions = 0
         try:
             for future in futures:
                 try:
@@ -107,6 +113,8 @@ class ClusterBackend:
                         f"a worker of the cluster failed to expand a level: {type(e).__name__}: {e} (every machine "
                         f"needs buddycheck installed, the same version)") from e
                 slices.append(part)
+                transitions += part.transitions
+                level.tell_progress(transitions=transitions)
                 if part.stopped_by is not None or part.error is not None:
                     break  # what the later runs found comes after the stop
         finally:

@@ -102,6 +102,16 @@ class Level:
                 if not hasattr(entry[0], "applies_to") or entry[0].applies_to(kind)]
         return entries
 
+    def tell_progress(self, new_states=0, transitions=0, now=None):
+        """Give the progress callback the search's report so far: the merged levels, plus `new_states` and
+        `transitions` of this level not merged yet (nothing without a callback or before the search starts)."""
+        r = self.report
+        if self.progress is None or r is None:
+            return
+        now = time.perf_counter() if now is None else now
+        self.progress(Report(r.scenario, r.model, r.reachable_states + new_states, r.transitions + transitions,
+                             r.depth, seconds=now - self.started))
+
     def expand_slice(self, items, offset=0, progress=True, budget=None):
         """Every transition out of `items`, (index in level, state) at frontier positions offset, offset+1, ..."""
         m, keys, sym, visited = self.m, self.keys, self.sym, self.visited
@@ -192,9 +202,7 @@ class Level:
                     now = time.perf_counter()
                     if now - last_tick > 0.5:
                         last_tick = now
-                        r = self.report
-                        show(Report(r.scenario, r.model, r.reachable_states + len(candidates),
-                                    r.transitions + transitions, r.depth, seconds=now - self.started))
+                        self.tell_progress(len(candidates), transitions, now)
         except KeyboardInterrupt:
             out.stopped_by = StopReason.INTERRUPT
             holds = None

@@ -79,6 +79,30 @@ def test_no_progress_when_disabled_as_with_json(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
 
 
+def test_bench_says_what_it_measures_and_gives_each_search_a_progress_line(capsys, monkeypatch):
+    monkeypatch.setenv(PROGRESS_INTERVAL_VARIABLE, "0")
+    code, _, err = run(capsys, "bench", "W1", "largest", "--pages", "8", "--max-states", "40", "--no-spin")
+    assert code == 0
+    lines = err.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("bench ")] == ["bench W1", "bench largest"]
+    last = {}  # each search's last line: its final counts (buddy-core 8 and 9 have 30 states, 10 pages more than 40)
+    for line in lines:
+        if line.startswith("progress "):
+            label, _, rest = line[len("progress "):].partition(": ")
+            last[label] = rest
+    assert list(last) == ["W1 buddycheck [1 worker]", "largest 8 pages [1 worker]", "largest 9 pages [1 worker]",
+                          "largest 10 pages [1 worker]"]
+    assert last["W1 buddycheck [1 worker]"].startswith("depth 6, 30 states, 149 transitions, ")
+    assert " states/s, " in last["W1 buddycheck [1 worker]"]
+    assert ", 40 states, " in last["largest 10 pages [1 worker]"]
+
+
+def test_bench_with_json_prints_no_progress(capsys, monkeypatch):
+    monkeypatch.setenv(PROGRESS_INTERVAL_VARIABLE, "0")
+    code, out, err = run(capsys, "bench", "W1", "--pages", "8", "--no-spin", "--json")
+    assert code == 0 and err == "" and json.loads(out)["figures"]["W1"]["buddycheck"]["reachable_states"] == 30
+
+
 def test_a_bad_progress_interval_is_bad_usage(capsys, monkeypatch):
     monkeypatch.setenv(PROGRESS_INTERVAL_VARIABLE, "soon")
     code, _, err = run(capsys, "explore", *SMALL, "--depth", "1")

@@ -20,6 +20,7 @@ from planted_models import PLANTED  # noqa: E402
 
 import buddycheck.checks.cluster as cluster_module  # noqa: E402
 from buddycheck.checks.cli import main  # noqa: E402
+from buddycheck.checks.cli.common import PROGRESS_INTERVAL_VARIABLE  # noqa: E402
 from buddycheck.checks.cluster import ClusterBackend, ClusterUnavailable, close, connect  # noqa: E402
 from buddycheck.checks.explore import HANG, Explorer  # noqa: E402
 from buddycheck.checks.properties import all_properties  # noqa: E402
@@ -159,6 +160,15 @@ def test_the_cli_explores_on_a_cluster(client, capsys):
     assert there[1] == here[1]  # states, transitions, depth, how it ended
     assert [line for line in there if "symmetry" in line] == [line for line in here if "symmetry" in line]
     assert "  2 worker(s); visited set" in "\n".join(there)
+
+
+def test_the_cluster_search_gives_the_progress_line_each_level_as_it_completes(client, capsys, monkeypatch):
+    monkeypatch.setenv(PROGRESS_INTERVAL_VARIABLE, "0")
+    assert main(["explore", "--pages", "16", "--no-symmetry", "--cluster", client.scheduler.address]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("progress ")]
+    depths = [int(line.split(",")[0].split()[-1]) for line in lines]
+    assert depths == sorted(depths) and set(depths) == set(range(13))  # levels 0..12, each as it is handed out
+    assert lines[-1].startswith("progress depth 12, 1829 states, 12611 transitions, ")  # the last run came back
 
 
 def test_an_unreachable_scheduler_is_a_usage_error(monkeypatch, capsys):

@@ -1,6 +1,7 @@
 """`buddycheck bench`: the speed figures of this machine (measured by checks/bench.py)."""
 
 from ..bench import add_bench_arguments, run_bench
+from .common import Progress
 
 
 def add_parser(subparsers):
@@ -13,4 +14,8 @@ def add_parser(subparsers):
 
 def cmd_bench(args, out):
     """The body of `buddycheck bench`; returns the exit status."""
-    return run_bench(args, out)
+    bar = Progress(not args.json)  # what is measured, and each search's states, depth and rate
+    try:
+        return run_bench(args, out, progress=bar)
+    finally:
+        bar.close()

@@ -74,10 +74,10 @@ def explore_scenario(sc, properties, max_states=None, progress=True, workers=Non
         explorer.coverage(coverage)
     if keep_going:
         explorer.all_violations()
-    if cluster is not None:
-        return explore_on_cluster(explorer, cluster)
     bar = Progress(progress)
     try:
+        if cluster is not None:
+            return explore_on_cluster(explorer.progress(bar), cluster)
         return explorer.progress(bar).run()
     finally:
         bar.close()
