@@ -98,9 +98,9 @@ class FreelistHygiene(StateInvariant):
                 for q in covered(view, pfn, order):
                     if pb_type(view, q) != mt:
                         out.append(self.violation(
-                            f"free block at pfn {pfn:#x} of order {order} on {z.label} is on the {mt_name(mt)} "
+                            f"free block at pfn {pfn} of order {order} on {z.label} is on the {mt_name(mt)} "
                             f"list but covers the {mt_name(pb_type(view, q))} pageblock at pfn "
-                            f"{q << view.pageblock_order:#x}", pfn=pfn, order=order))
+                            f"{q << view.pageblock_order}", pfn=pfn, order=order))
                         break
         return out
 
@@ -143,8 +143,8 @@ class CmaHighatomicOwnLists(StateInvariant):
                     pb = pb_type(view, q)
                     if self._bad(mt, pb):
                         out.append(self.violation(
-                            f"free block at pfn {pfn:#x} of order {order} on {z.label} is on the {mt_name(mt)} "
-                            f"list and covers the {mt_name(pb)} pageblock at pfn {q << view.pageblock_order:#x}",
+                            f"free block at pfn {pfn} of order {order} on {z.label} is on the {mt_name(mt)} "
+                            f"list and covers the {mt_name(pb)} pageblock at pfn {q << view.pageblock_order}",
                             pfn=pfn, order=order))
                         break
         return out
@@ -190,7 +190,7 @@ class NoMixedMerge(StateInvariant):
                 bad = next(((a, b) for a in types for b in types if not may_mix(a, b)), None)
                 if bad is not None:
                     out.append(self.violation(
-                        f"free block at pfn {pfn:#x} of order {order} on {z.label} ({mt_name(mt)} list) spans a "
+                        f"free block at pfn {pfn} of order {order} on {z.label} ({mt_name(mt)} list) spans a "
                         f"{mt_name(bad[0])} and a {mt_name(bad[1])} pageblock, which may not merge",
                         pfn=pfn, order=order))
         return out

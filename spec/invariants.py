@@ -173,7 +173,7 @@ class BuddyAlignment(StateInvariant):
             elif b.pfn % pages(b.order):
                 where = "in no zone" if b.zone is None else f"on {view.zones[b.zone].label}"
                 out.append(self.violation(
-                    f"block at pfn {b.pfn:#x} of order {b.order} {where} is not aligned to {pages(b.order)} pages",
+                    f"block at pfn {b.pfn} of order {b.order} {where} is not aligned to {pages(b.order)} pages",
                     pfn=b.pfn, order=b.order))
         return out
 
@@ -203,8 +203,8 @@ class ZoneContainment(StateInvariant):
             z = view.zones[b.zone]
             if not (z.start_pfn <= b.pfn and b.end <= z.managed_end):
                 out.append(self.violation(
-                    f"{view.describe_block(b)} spans pfn {b.pfn:#x}..{b.end - 1:#x}, outside the zone's managed "
-                    f"pages {z.start_pfn:#x}..{z.managed_end - 1:#x}", pfn=b.pfn, order=b.order, zone=z.label))
+                    f"{view.describe_block(b)} spans pfn {b.pfn}..{b.end - 1}, outside the zone's managed "
+                    f"pages {z.start_pfn}..{z.managed_end - 1}", pfn=b.pfn, order=b.order, zone=z.label))
         return out
 
     def encode(self, sym):
@@ -254,7 +254,7 @@ class MaximalCoalescing(StateInvariant):
                 if self._excused(view, z, pfn, buddy, order):
                     continue
                 out.append(self.violation(
-                    f"free blocks at pfn {pfn:#x} ({mt_name(mt)} list) and pfn {buddy:#x} "
+                    f"free blocks at pfn {pfn} ({mt_name(mt)} list) and pfn {buddy} "
                     f"({mt_name(free[(buddy, order)])} list) of order {order} on {z.label} are buddies and "
                     f"both free", pfn=pfn, buddy=buddy, order=order, zone=z.label))
         return out
@@ -493,24 +493,24 @@ class MigratetypeConsistency(StateInvariant):
                 pb = view.pageblock_mt(pfn)
                 if mt == MIGRATE_ISOLATE and pb != MIGRATE_ISOLATE:
                     out.append(self.violation(
-                        f"free block at pfn {pfn:#x} of order {order} on {z.label} is on the Isolate list but its "
+                        f"free block at pfn {pfn} of order {order} on {z.label} is on the Isolate list but its "
                         f"pageblock is {mt_name(pb)}", pfn=pfn, order=order))
                 if mt != MIGRATE_ISOLATE:
                     for q in range(pfn >> pbo, ((pfn + pages(order) - 1) >> pbo) + 1):
                         if 0 <= q < len(view.pageblocks) and view.pageblocks[q] == MIGRATE_ISOLATE:
                             out.append(self.violation(
-                                f"free block at pfn {pfn:#x} of order {order} on {z.label} covers the Isolate "
-                                f"pageblock at pfn {q << pbo:#x} but is on the {mt_name(mt)} list",
+                                f"free block at pfn {pfn} of order {order} on {z.label} covers the Isolate "
+                                f"pageblock at pfn {q << pbo} but is on the {mt_name(mt)} list",
                                 pfn=pfn, order=order))
                             break
             for cpu, lst, pfn, cached in z.pcp:
                 if not pcp_list_ok(lst, cached):
                     out.append(self.violation(
-                        f"per-cpu page at pfn {pfn:#x} on {z.label} sits on cpu {cpu}'s {mt_name(lst)} list but "
+                        f"per-cpu page at pfn {pfn} on {z.label} sits on cpu {cpu}'s {mt_name(lst)} list but "
                         f"its cached migratetype is {mt_name(cached)}", pfn=pfn, cpu=cpu))
                 if view.pageblock_mt(pfn) == MIGRATE_ISOLATE:
                     out.append(self.violation(
-                        f"per-cpu page at pfn {pfn:#x} on {z.label} (cpu {cpu}) lies in an Isolate pageblock",
+                        f"per-cpu page at pfn {pfn} on {z.label} (cpu {cpu}) lies in an Isolate pageblock",
                         pfn=pfn, cpu=cpu))
         return out
 

@@ -51,7 +51,7 @@ class ThpNode:
         target = thp_target_node(task, vma, local)
         if target is None or nid == target:
             return []
-        return [Violation(self.name, f"THP at pfn {pfn:#x} came from node {nid}, but the policy of task {tid} "
+        return [Violation(self.name, f"THP at pfn {pfn} came from node {nid}, but the policy of task {tid} "
                                      f"sends it to node {target} only", values={"node": nid, "target": target})]
 
 

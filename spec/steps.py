@@ -205,13 +205,13 @@ class ZoneEligibility(StepInvariant):
             return [self.violation(f"a page was served although gfp_zone rejects the request: {e}")]
         if z.zone_idx > high:
             out.append(self.violation(
-                f"order-{request.order} page at pfn {result.page:#x} came from {z.label}, above gfp_zone = "
+                f"order-{request.order} page at pfn {result.page} came from {z.label}, above gfp_zone = "
                 f"{ZONE_NAMES[high]}", pfn=result.page))
         zonelist = before.zonelist(request.nid, nofallback=request.thisnode)
         if zonelist and z.key not in zonelist:
             which = "NOFALLBACK" if request.thisnode else "FALLBACK"
             out.append(self.violation(
-                f"order-{request.order} page at pfn {result.page:#x} came from {z.label}, which is not in node "
+                f"order-{request.order} page at pfn {result.page} came from {z.label}, which is not in node "
                 f"{request.nid}'s {which} zonelist", pfn=result.page))
         return out
 
@@ -239,20 +239,20 @@ class NodemaskRespect(StepInvariant):
         out = []
         node = result.nid
         if request.thisnode and node != request.nid:
-            out.append(self.violation(f"__GFP_THISNODE request for node {request.nid} got pfn {result.page:#x} on "
+            out.append(self.violation(f"__GFP_THISNODE request for node {request.nid} got pfn {result.page} on "
                                       f"node {node}", pfn=result.page))
         mask = request.nodemask
         dropped = (request.has(GFP_ATOMIC_BIT) or request.may_use_reserves
                    or (request.cpusets_enabled and request.mems_allowed is not None
                        and not (mask or frozenset()) & request.mems_allowed))
         if mask is not None and not dropped and node not in mask:
-            out.append(self.violation(f"pfn {result.page:#x} came from node {node}, outside the nodemask "
+            out.append(self.violation(f"pfn {result.page} came from node {node}, outside the nodemask "
                                       f"{sorted(mask)}", pfn=result.page))
         hardwall = (request.cpusets_enabled and request.mems_allowed is not None and request.has(GFP_HARDWALL_BIT)
                     and not request.in_interrupt and not request.oom_victim and not request.has(GFP_ATOMIC_BIT)
                     and not request.may_use_reserves and not request.has(GFP_NOFAIL_BIT))
         if hardwall and node not in request.mems_allowed:
-            out.append(self.violation(f"hardwall request got pfn {result.page:#x} from node {node}, outside the "
+            out.append(self.violation(f"hardwall request got pfn {result.page} from node {node}, outside the "
                                       f"cpuset's mems_allowed {sorted(request.mems_allowed)}", pfn=result.page))
         return out
 
@@ -344,7 +344,7 @@ class WatermarkRespect(StepInvariant):
                     if free_upper - not_cma > mark + z.lowmem_reserve[cz]:
                         return []
         return [self.violation(
-            f"order-{request.order} page at pfn {result.page:#x} came from {z.label}, which had at most "
+            f"order-{request.order} page at pfn {result.page} came from {z.label}, which had at most "
             f"{free_upper} free pages at the check (highatomic reserve >= {ha_lower}, CMA {cma}) against min "
             f"{mark} + lowmem_reserve {[z.lowmem_reserve[cz] for cz in classzone_candidates(after, request)]}",
             pfn=result.page, free_upper=free_upper)]
@@ -426,7 +426,7 @@ class FallbackOrder(StepInvariant):
             if fast_watermark_ok(z, request.order, mark, classzone, flags, before.max_order) and \
                     can_serve(before, y, request):
                 return [self.violation(
-                    f"order-{request.order} {mt_name(request.migratetype)} page at pfn {result.page:#x} came from "
+                    f"order-{request.order} {mt_name(request.migratetype)} page at pfn {result.page} came from "
                     f"{_label(before, zi)}, but {z.label} comes first in node {request.nid}'s zonelist walk and "
                     f"passes every check (NR_FREE_PAGES {z.nr_free_pages}, low mark {mark})",
                     pfn=result.page, zone=z.label)]

@@ -182,11 +182,11 @@ class StateView:
         """'block at pfn 0x6 of order 2 on node 1 zone Normal' (with the list it sits on)."""
         where = "in no zone" if b.zone is None else f"on {self.zones[b.zone].label}"
         if b.kind == FREE:
-            what = f"free block at pfn {b.pfn:#x} of order {b.order} ({mt_name(b.mt)} list)"
+            what = f"free block at pfn {b.pfn} of order {b.order} ({mt_name(b.mt)} list)"
         elif b.kind == PCP:
-            what = f"per-cpu page at pfn {b.pfn:#x} (cpu {b.cpu} {mt_name(b.mt)} list)"
+            what = f"per-cpu page at pfn {b.pfn} (cpu {b.cpu} {mt_name(b.mt)} list)"
         else:
-            what = f"allocated block at pfn {b.pfn:#x} of order {b.order}"
+            what = f"allocated block at pfn {b.pfn} of order {b.order}"
         return f"{what} {where}"
 
     # ---- editing, for building broken states in tests ----------------------------------------

@@ -87,8 +87,8 @@ def test_freelist_hygiene_catches_a_block_covering_another_type():
     v = with_pageblock(boot(), 1, MIGRATE_UNMOVABLE)  # pfn 4..7 inside the free (0,3) on the Movable list
     assert not verdicts(v, "freelist_hygiene")
     assert [str(x) for x in BY["freelist_hygiene"].check(v)] == [
-        "freelist_hygiene: free block at pfn 0x0 of order 3 on node 0 zone DMA32 is on the Movable list but "
-        "covers the Unmovable pageblock at pfn 0x4"]
+        "freelist_hygiene: free block at pfn 0 of order 3 on node 0 zone DMA32 is on the Movable list but "
+        "covers the Unmovable pageblock at pfn 4"]
     assert verdicts(v, "cma_highatomic_own_lists") and verdicts(v, "no_mixed_merge")  # two per-cpu types mix
 
 
@@ -168,7 +168,7 @@ def test_the_shortest_419_counterexamples_in_words():
     v = explore(scenario("slowpath"), "freelist_hygiene", 2).violations[0]
     assert [op.code() for op in v.trace] == ["m.alloc(G.GFP_KERNEL | G.__GFP_NOFAIL | G.__GFP_THISNODE, 3, cpu=0)",
                                              "m.free(16, cpu=0)"]
-    assert "on the HighAtomic list but covers the Unmovable pageblock at pfn 0x14" in v.message
+    assert "on the HighAtomic list but covers the Unmovable pageblock at pfn 20" in v.message
     v = explore(scenario("highatomic-one-pageblock"), "cma_highatomic_own_lists", 4).violations[0]
     assert [op.code() for op in v.trace][-1] == "m.drain()"
     assert "on the Unmovable list and covers the HighAtomic pageblock" in v.message
@@ -185,7 +185,7 @@ def test_later_merge_gets_a_false_alarm_from_the_419_form_only():
     report = explore(sc, "maximal_coalescing", 4)  # named explicitly: the 4.19 form
     [v] = report.violations
     assert (v.invariant, v.length) == ("maximal_coalescing", 4)
-    assert "pfn 0x10 (HighAtomic list) and pfn 0x14 (Unmovable list) of order 2" in v.message
+    assert "pfn 16 (HighAtomic list) and pfn 20 (Unmovable list) of order 2" in v.message
     names = {p.name for p in properties_for(sc)}  # the profile LaterMerge declares
     assert "maximal_coalescing_strict" in names and "maximal_coalescing" not in names
     assert {"freelist_hygiene", "no_mixed_merge"} <= names
@@ -227,4 +227,4 @@ def test_freelist_hygiene_catches_the_steal_slip_the_419_profile_misses():
                              only=("freelist_hygiene",), diff_coverage=False)
     [v] = runs[0].violations  # a regression: 4.19 keeps the rule on these operations
     assert (v.invariant, [op.code() for op in v.trace]) == ("freelist_hygiene", ["m.alloc(G.GFP_KERNEL, 0, cpu=0)"])
-    assert "on the Unmovable list but covers the Movable pageblock at pfn 0x6" in v.message
+    assert "on the Unmovable list but covers the Movable pageblock at pfn 6" in v.message

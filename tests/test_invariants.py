@@ -53,14 +53,14 @@ def test_no_overlap_catches_a_page_on_two_lists():
     v = boot_view()
     v = v.with_zone(0, free=((0, 3, MIGRATE_MOVABLE), (4, 0, MIGRATE_MOVABLE), (8, 3, MIGRATE_MOVABLE)))
     assert messages(v, "no_overlap") == [
-        "no_overlap: free block at pfn 0x4 of order 0 (Movable list) on node 0 zone DMA32 overlaps "
-        "free block at pfn 0x0 of order 3 (Movable list) on node 0 zone DMA32"]
+        "no_overlap: free block at pfn 4 of order 0 (Movable list) on node 0 zone DMA32 overlaps "
+        "free block at pfn 0 of order 3 (Movable list) on node 0 zone DMA32"]
     assert not BY_NAME["no_overlap"].z3_holds(v)
 
 
 def test_no_overlap_catches_an_allocated_block_that_is_also_free():
     v = boot_view().with_(allocated=((8, 1, MIGRATE_UNMOVABLE),))
-    assert "allocated block at pfn 0x8 of order 1" in messages(v, "no_overlap")[0]
+    assert "allocated block at pfn 8 of order 1" in messages(v, "no_overlap")[0]
 
 
 def test_conservation_catches_a_lost_block():
@@ -74,7 +74,7 @@ def test_buddy_alignment_catches_a_misaligned_block():
     v = boot_view()
     v = v.with_zone(3, free=((64, 2, 1), (68, 1, 1), (70, 2, 1), (74, 1, 1), (76, 2, 1), (80, 3, 1), (88, 3, 1)))
     assert messages(v, "buddy_alignment") == [
-        "buddy_alignment: block at pfn 0x46 of order 2 on node 1 zone Normal is not aligned to 4 pages"]
+        "buddy_alignment: block at pfn 70 of order 2 on node 1 zone Normal is not aligned to 4 pages"]
     assert not BY_NAME["buddy_alignment"].z3_holds(v)
 
 
@@ -88,11 +88,11 @@ def test_zone_containment_catches_a_block_on_the_wrong_zone_and_outside_every_zo
     v = v.with_zone(0, free=v.zones[0].free + ((16, 3, MIGRATE_MOVABLE),))
     v = v.with_zone(1, free=v.zones[1].free[1:])
     assert messages(v, "zone_containment") == [
-        "zone_containment: free block at pfn 0x10 of order 3 (Movable list) on node 0 zone DMA32 spans pfn "
-        "0x10..0x17, outside the zone's managed pages 0x0..0xf"]
+        "zone_containment: free block at pfn 16 of order 3 (Movable list) on node 0 zone DMA32 spans pfn "
+        "16..23, outside the zone's managed pages 0..15"]
     v = boot_view().with_(allocated=((96, 0, MIGRATE_UNMOVABLE),))
     assert messages(v, "zone_containment") == [
-        "zone_containment: allocated block at pfn 0x60 of order 0 in no zone: the pfn lies in no zone"]
+        "zone_containment: allocated block at pfn 96 of order 0 in no zone: the pfn lies in no zone"]
     assert not BY_NAME["zone_containment"].z3_holds(v)
 
 
@@ -104,7 +104,7 @@ def test_zone_containment_excludes_unmanaged_pages():
     assert not check_state(v)  # boot frees only the 12 managed pages: (0,3) (8,2)
     assert v.zones[0].free == ((0, 3, MIGRATE_MOVABLE), (8, 2, MIGRATE_MOVABLE))
     v = v.with_zone(0, free=((0, 3, MIGRATE_MOVABLE), (8, 2, MIGRATE_MOVABLE), (12, 0, MIGRATE_MOVABLE)))
-    assert "outside the zone's managed pages 0x0..0xb" in messages(v, "zone_containment")[0]
+    assert "outside the zone's managed pages 0..11" in messages(v, "zone_containment")[0]
 
 
 def _split_first(v, zi):
@@ -122,7 +122,7 @@ def test_maximal_coalescing_catches_unmerged_buddies_and_nothing_else():
     v = _split_first(boot_view(), 0)
     assert only_failing(v) == ["maximal_coalescing"]
     assert messages(v, "maximal_coalescing") == [
-        "maximal_coalescing: free blocks at pfn 0x0 (Movable list) and pfn 0x4 (Movable list) of order 2 on "
+        "maximal_coalescing: free blocks at pfn 0 (Movable list) and pfn 4 (Movable list) of order 2 on "
         "node 0 zone DMA32 are buddies and both free"]
 
 
@@ -174,18 +174,18 @@ def test_migratetype_consistency_catches_leaky_isolation_and_wrong_pcp_lists():
     v = boot_view()
     iso_list = v.with_zone(0, free=((0, 3, MIGRATE_ISOLATE), (8, 3, MIGRATE_MOVABLE)), nr_free_pages=8)
     assert messages(iso_list, "migratetype_consistency") == [
-        "migratetype_consistency: free block at pfn 0x0 of order 3 on node 0 zone DMA32 is on the Isolate list "
+        "migratetype_consistency: free block at pfn 0 of order 3 on node 0 zone DMA32 is on the Isolate list "
         "but its pageblock is Movable"]
     pbs = list(v.pageblocks)
     pbs[3] = MIGRATE_ISOLATE  # pfn 12..15, inside the free (8,3) block
     leaky = v.with_(pageblocks=tuple(pbs)).with_zone(0, nr_isolate_pageblock=1)
     assert messages(leaky, "migratetype_consistency") == [
-        "migratetype_consistency: free block at pfn 0x8 of order 3 on node 0 zone DMA32 covers the Isolate "
-        "pageblock at pfn 0xc but is on the Movable list"]
+        "migratetype_consistency: free block at pfn 8 of order 3 on node 0 zone DMA32 covers the Isolate "
+        "pageblock at pfn 12 but is on the Movable list"]
     pcp = v.with_zone(1, free=v.zones[1].free[1:] + ((17, 0, 1), (18, 1, 1), (20, 2, 1)),
                       pcp=((0, MIGRATE_UNMOVABLE, 16, MIGRATE_MOVABLE),), pcp_counts=((0, 1), (1, 0)))
     assert messages(pcp, "migratetype_consistency") == [
-        "migratetype_consistency: per-cpu page at pfn 0x10 on node 0 zone Normal sits on cpu 0's Unmovable list "
+        "migratetype_consistency: per-cpu page at pfn 16 on node 0 zone Normal sits on cpu 0's Unmovable list "
         "but its cached migratetype is Movable"]
     for broken in (iso_list, leaky, pcp):
         assert not BY_NAME["migratetype_consistency"].z3_holds(broken)
@@ -363,7 +363,7 @@ def test_watermark_respect_message_names_the_values():
 
     got = [str(x) for x in STEP_INVARIANTS[2].check_step(v, req, Result(), after)]
     # 0 + 2 pages at the check; min watermark 1 + lowmem_reserve[Normal] 4 of node 0 DMA32 (numa2 preset)
-    assert got == ["watermark_respect: order-1 page at pfn 0x0 came from node 0 zone DMA32, which had at most 2 "
+    assert got == ["watermark_respect: order-1 page at pfn 0 came from node 0 zone DMA32, which had at most 2 "
                    "free pages at the check (highatomic reserve >= 0, CMA 0) against min 1 + lowmem_reserve [4]"]
 
 
@@ -420,5 +420,5 @@ def test_cpuset_hardwall_is_respected_and_only_hardwall_requests_are_bound():
         page, nid, zone_idx = 16, 0, 2
 
     got = [str(v) for v in STEP_INVARIANTS[1].check_step(view_of(m), req, OnNode0(), view_of(m))]
-    assert got == ["nodemask_respect: hardwall request got pfn 0x10 from node 0, outside the cpuset's "
+    assert got == ["nodemask_respect: hardwall request got pfn 16 from node 0, outside the cpuset's "
                    "mems_allowed [1]"]

@@ -14,7 +14,7 @@ import planted_models
 from buddycheck.checks.cli import main
 
 MERGE_SHORT = f"{os.path.abspath(planted_models.__file__)}:MergeShort"
-MERGE_MESSAGE = ("free blocks at pfn 0x0 (Unmovable list) and pfn 0x4 (Unmovable list) of order 2 on node 0 zone "
+MERGE_MESSAGE = ("free blocks at pfn 0 (Unmovable list) and pfn 4 (Unmovable list) of order 2 on node 0 zone "
                  "Normal are buddies and both free")
 
 

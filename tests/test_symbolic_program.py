@@ -1,8 +1,11 @@
 """Printed programs name gfp masks, mempolicy modes and flags by their kernel names, and still replay."""
 
-from planted_models import InterleaveSkip
+import re
+
+from planted_models import PLANTED, InterleaveSkip
 
 from buddycheck.checks.diff import difference_of, format_difference_program
+from buddycheck.checks.explore import Explorer
 from buddycheck.checks.naming import machine_expression, op_expr, operation_imports
 from buddycheck.checks.ops import (
     OPERATIONS,
@@ -224,3 +227,15 @@ def test_a_printed_topology_names_its_zone_types_and_evaluates_back():
     namespace = {"__name__": "printed"}
     exec(compile(program, "<printed program>", "exec"), namespace)
     assert namespace["m"].topology == t
+
+
+def test_a_printed_program_writes_every_pfn_in_decimal():
+    model, make, invariant, length = PLANTED["expand-upper"]
+    sc = make().with_model(model)
+    report = Explorer(sc).check(*all_properties()).run()
+    v = next(v for v in report.violations if v.invariant == invariant)
+    text = format_program(sc, v.trace, all_properties(), violation=v)
+    assert len(v.trace) == length and "pfn 0x" not in text
+    pfns = re.findall(r"at pfn (\S+) ", v.message)
+    assert pfns and all(p.isdigit() for p in pfns)
+    assert f"raise AssertionError({f'{invariant}: {v.message}'!r})" in text
