@@ -9,6 +9,9 @@ without a name the DEFAULT ones run. The figures:
 - theorems: the theorem suite and interleave fairness at 1024 nodes;
 - W1, W2, largest, numa2: buddycheck against Spin and the reach of one search (checks/bench_explore.py).
 
+Off a terminal, standard error gets a line naming each figure as it starts and the progress lines of
+its searches (checks/cli/common.py's Progress, given by checks/cli/bench.py), as `explore` prints them.
+
 A signal (Ctrl-C, SIGTERM) stops the bench as it stops `explore`: what was measured is printed, with
 the figure that was running marked interrupted, and the exit status is 3.
 """
