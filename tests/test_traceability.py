@@ -27,14 +27,53 @@ def test_the_tables_are_current():
     assert generator().render() == DOC, "docs/traceability.md is out of date: run python docs/make_traceability.py"
 
 
+def kernel_sources():
+    with open(ROOT / "docs" / "kernel-sources.toml", "rb") as f:
+        sources = tomllib.load(f)
+    return {**sources["registered"], **{name: w["kernel"] for name, w in sources["unregistered"].items()}}
+
+
 def test_every_kernel_function_has_its_419_file_and_no_other_entry():
     with open(ROOT / "docs" / "kernel-sources.toml", "rb") as f:
         sources = tomllib.load(f)
     assert set(sources["registered"]) == set(KERNEL_FUNCTIONS)
     assert set(sources["unregistered"]) == set(UNREGISTERED)
-    for where in (*sources["registered"].values(), *(w["kernel"] for w in sources["unregistered"].values())):
-        # a file of the kernel tree, with ":line" where the line has been looked up
-        assert re.fullmatch(r"(mm|include|kernel|lib)/[\w/.-]+\.[ch](:[1-9]\d*)?", where), where
+    parse = generator().parse_location
+    for where in kernel_sources().values():
+        file, line = parse(where)  # raises unless "file" or "file:line" with a line from 1
+        assert re.fullmatch(r"(mm|include|kernel|lib)/[\w/.-]+\.[ch]", file) and (line is None or line >= 1)
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("mm/page_alloc.c", ("mm/page_alloc.c", None)),
+    ("mm/page_alloc.c:1234", ("mm/page_alloc.c", 1234)),
+    ("kernel/cgroup/cpuset.c:7", ("kernel/cgroup/cpuset.c", 7)),
+])
+def test_a_location_is_a_file_and_an_optional_line(where, expected):
+    assert generator().parse_location(where) == expected
+
+
+@pytest.mark.parametrize("where", [
+    "mm/page_alloc.c:0", "mm/page_alloc.c:-3", "mm/page_alloc.c:12a", "mm/page_alloc.c:", "/mm/page_alloc.c",
+    "mm/page_alloc.py", "drivers/base/node.c", "mm/page_alloc.c:12:4", 1234,
+])
+def test_a_malformed_location_is_refused_naming_it(where):
+    with pytest.raises(ValueError, match="kernel-sources.toml"):
+        generator().parse_location(where)
+
+
+def test_the_419_column_links_the_line_when_known_and_the_identifier_search_otherwise():
+    link = generator().kernel_link
+    assert link("expand", "mm/page_alloc.c:1234") == (
+        "[mm/page_alloc.c:1234](https://elixir.bootlin.com/linux/v4.19/source/mm/page_alloc.c#L1234)")
+    assert link("mpol_new", "mm/mempolicy.c") == (
+        "[mm/mempolicy.c](https://elixir.bootlin.com/linux/v4.19/A/ident/mpol_new)")
+
+
+@pytest.mark.parametrize("name", sorted(kernel_sources()))
+def test_each_row_shows_the_location_of_the_table(name):
+    row = next(line for line in DOC.splitlines() if line.startswith(f"| `{name}` |"))
+    assert row.split(" | ")[1] == generator().kernel_link(name, kernel_sources()[name])
 
 
 @pytest.mark.parametrize("name", UNREGISTERED)
