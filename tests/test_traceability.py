@@ -116,3 +116,11 @@ def test_module_docstring_states_its_scope(path):
     if defines_kernel_functions:
         assert "abstracted away" in doc.lower() or "not modelled" in doc.lower(), (
             f"{path.name}: the module docstring must list what it abstracts away")
+
+
+def test_every_page_alloc_function_gives_its_line_and_no_two_share_one():
+    parse = generator().parse_location
+    located = [parse(where) for where in kernel_sources().values() if where.startswith("mm/page_alloc.c")]
+    lines = [line for _, line in located]
+    assert lines and None not in lines, "every mm/page_alloc.c entry should give its 4.19 line"
+    assert len(set(lines)) == len(lines)
