@@ -12,10 +12,33 @@ page allocator's events as 4.19 prints them (include/trace/events/kmem.h):
 (later kernels print pfn=0x%lx; both are read). Each mm_page_alloc is asked of the model with the
 recorded gfp mask, order and CPU, and the model's own choice (pfn, order, migratetype, node and zone;
 or a failure) is compared with the recorded one; each mm_page_free frees the recorded block, which the
-model must hold as allocated with that order. The other three events happen inside an allocation or
-a drain: they are read and their fields checked, and shown in the context of a divergence, but not
-compared (the model has no tracepoints there). Other events in the trace are ignored; a line that
-says events were lost makes the trace unusable.
+model must hold as allocated with that order. These two drive the replay. Other events in the trace
+are ignored; a line that says events were lost makes the trace unusable.
+
+The other three events fire inside an allocation or a free, and the model fires them where 4.19 does
+(model/tracepoints.py). Each replayed step runs with the model's tracepoints on, and the internal
+events it fires must equal, in order and in every field both print (all but page=, whose %p is a
+hashed address), the internal events recorded for that step. Which recorded events belong to which
+step follows from what 4.19 guarantees on one CPU:
+
+- mm_page_alloc fires last in __alloc_pages_nodemask, after everything rmqueue did: the
+  mm_page_alloc_extfrag of a steal, the mm_page_alloc_zone_locked of each page a per-cpu refill
+  (rmqueue_bulk) or a buddy allocation took, and the mm_page_pcpu_drain of a drain in the slow path.
+  So the internal events recorded on a CPU since its previous mm_page_alloc or mm_page_free (and not
+  claimed by that free) belong to its next mm_page_alloc.
+- mm_page_free fires first, in free_pages_prepare; a free that fills the per-cpu list then spills a
+  batch through free_pcppages_bulk, one mm_page_pcpu_drain per page, with interrupts off. So the run
+  of mm_page_pcpu_drain recorded on the CPU right after an mm_page_free belongs to that free.
+- Internal events left over at the end of the trace, with no allocation or free after them on their
+  CPU, are a divergence: the model did nothing that fires them.
+
+The rule sees one CPU as one sequence; it does not hold when the sequence is broken, and such a trace
+diverges where it breaks: an interrupt that allocates between an allocation's zone_locked events and
+its mm_page_alloc; a drain the kernel runs on its own (vmstat's drain_zone_pages, or drain_all_pages
+through per-CPU work, which the model runs inline on the allocating CPU); pages freed as a list
+(free_unref_page_list prints every mm_page_free before any drain, the model frees one at a time).
+`events` (the CLI's --events) chooses which events are compared; alloc and free always are, since
+they drive the replay.
 
 Recorded pfns map onto the model's as `model pfn = recorded pfn - offset`. The offset must be a
 multiple of the model's MAX_ORDER_NR_PAGES so that buddy alignment is kept. It is the pfn at which the
@@ -28,21 +51,30 @@ before recording began, and such a free is a divergence (the model does not hold
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from buddycheck.model.constants import ZONE_NAMES
 from buddycheck.model.errors import ModelError
 from buddycheck.model.gfp import gfpflags_to_migratetype, parse_gfp
 
 from .render import machine_picture
+from .tracepoints import record_tracepoints, trace_line
 
 ALLOC, FREE = "mm_page_alloc", "mm_page_free"
-# the events read and checked but not compared, with the fields each must carry
+ZONE_LOCKED, PCPU_DRAIN, EXTFRAG = "mm_page_alloc_zone_locked", "mm_page_pcpu_drain", "mm_page_alloc_extfrag"
+# the events fired inside an allocation or a free, with the fields each must carry
 INTERNAL = {
-    "mm_page_alloc_zone_locked": ("pfn", "order", "migratetype"),
-    "mm_page_pcpu_drain": ("pfn", "order", "migratetype"),
-    "mm_page_alloc_extfrag": ("pfn", "alloc_order", "fallback_order"),
+    ZONE_LOCKED: ("pfn", "order", "migratetype"),
+    PCPU_DRAIN: ("pfn", "order", "migratetype"),
+    EXTFRAG: ("pfn", "alloc_order", "fallback_order"),
 }
 REQUIRED = {ALLOC: ("page", "pfn", "order", "migratetype", "gfp_flags"), FREE: ("pfn", "order"), **INTERNAL}
+# the short names --events takes, in the order they are listed
+SHORT_NAMES = {"alloc": ALLOC, "free": FREE, "zone_locked": ZONE_LOCKED, "pcpu_drain": PCPU_DRAIN,
+               "extfrag": EXTFRAG}
+ALL_EVENTS = frozenset(REQUIRED)
+# fields not compared: %p prints a hashed address on a real kernel, gfp_flags is compared as the mask
+_NOT_COMPARED = {"page", "gfp_flags"}
 
 # "<task>-<pid> [(<tgid>)] [<cpu>] [<irq flags>] <seconds>: <event>: <fields>"; the task name may hold '-'
 _LINE = re.compile(r"^\s*(?P<task>.+)-(?P<pid>\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(?P<cpu>\d+)\]\s+"
@@ -60,6 +92,11 @@ class TraceFormatError(Exception):
         super().__init__(f"{path}:{line_no}: {why}: {text.strip()!r}")
 
 
+def _null_page(page):
+    """page=%p of NULL: 4.19 prints "(null)", later kernels "(nil)" or zeros."""
+    return page in ("(null)", "(nil)") or bool(re.fullmatch(r"(0x)?0+", page))
+
+
 @dataclass(frozen=True)
 class KmemEvent:
     """One recorded event: where it stands in the file, its CPU, name and fields (numbers where numeric)."""
@@ -72,16 +109,40 @@ class KmemEvent:
 
     @property
     def failed(self):
-        """An mm_page_alloc that returned no page (4.19 prints a NULL page and pfn 0)."""
-        page = self.fields.get("page", "")
-        return page in ("(null)", "(nil)") or bool(re.fullmatch(r"(0x)?0+", page))
+        """No page: an mm_page_alloc that failed, an rmqueue that found nothing (4.19 prints NULL and pfn 0)."""
+        return _null_page(self.fields.get("page", ""))
 
     def __str__(self):
         return f"line {self.line_no}: {self.text.strip()}"
 
 
+class ModelEvent(NamedTuple):
+    """One tracepoint the model fired, as the trace buffer would print it, and its fields read back."""
+
+    event: str
+    text: str
+    fields: dict
+
+    @property
+    def pfn(self):
+        return None if _null_page(self.fields["page"]) else self.fields["pfn"]
+
+
 def _number(text):
     return int(text, 16) if text.lower().startswith("0x") else int(text)
+
+
+def _read_fields(body):
+    """The key=value fields of an event's text, numbers where numeric; ValueError(key, value) for a bad one."""
+    fields = dict(_FIELD.findall(body))
+    for key, value in fields.items():
+        if key in _NOT_COMPARED:
+            continue
+        try:
+            fields[key] = _number(value)
+        except ValueError:
+            raise ValueError(key, value) from None
+    return fields
 
 
 def parse_kmem_trace(text, path="<trace>"):
@@ -98,17 +159,14 @@ def parse_kmem_trace(text, path="<trace>"):
         name = m["event"]
         if name not in REQUIRED:
             continue
-        fields = dict(_FIELD.findall(m["body"]))
-        missing = [f for f in REQUIRED[name] if f not in fields]
+        missing = [f for f in REQUIRED[name] if f not in dict(_FIELD.findall(m["body"]))]
         if missing:
             raise TraceFormatError(path, line_no, line, f"{name} without {', '.join(missing)}")
-        for key, value in fields.items():
-            if key in ("page", "gfp_flags"):
-                continue
-            try:
-                fields[key] = _number(value)
-            except ValueError:
-                raise TraceFormatError(path, line_no, line, f"{key}={value!r} is not a number") from None
+        try:
+            fields = _read_fields(m["body"])
+        except ValueError as e:
+            key, value = e.args
+            raise TraceFormatError(path, line_no, line, f"{key}={value!r} is not a number") from None
         if name == ALLOC:
             flags = fields["gfp_flags"]
             try:
@@ -117,6 +175,19 @@ def parse_kmem_trace(text, path="<trace>"):
                 raise TraceFormatError(path, line_no, line, str(e)) from None
         events.append(KmemEvent(line_no, line, int(m["cpu"]), name, fields))
     return events
+
+
+def parse_event_selection(text):
+    """The events --events names (short names or mm_page_* names, comma-separated); ValueError for a bad list."""
+    full = {name: name for name in ALL_EVENTS} | SHORT_NAMES
+    chosen = set()
+    for word in (w.strip() for w in text.split(",")):
+        if word not in full:
+            raise ValueError(f"unknown event {word!r} (one of: {', '.join(SHORT_NAMES)})")
+        chosen.add(full[word])
+    if not {ALLOC, FREE} <= chosen:
+        raise ValueError("alloc and free must be among them: they drive the replay")
+    return frozenset(chosen)
 
 
 def max_order_pages(m):
@@ -142,13 +213,19 @@ class Divergence:
     model: str
     before: tuple  # the events replayed just before it
     state: str  # the model's machine before the event
+    step: KmemEvent | None = None  # the allocation or free the model was serving
+    model_events: tuple = ()  # the trace lines the model fired serving it
 
     def lines(self, path):
         out = [f"divergence at event {self.index + 1}, {path}:{self.event.line_no}:",
                f"  {self.event.text.strip()}",
                f"  recorded: {self.recorded}",
-               f"  model:    {self.model}",
-               "  events before it:"]
+               f"  model:    {self.model}"]
+        if self.step is not None:
+            out.append(f"  the model's events serving line {self.step.line_no} "
+                       f"({self.step.event} on CPU {self.step.cpu}):")
+            out += [f"    {e.text}" for e in self.model_events] or ["    (none)"]
+        out.append("  events before it:")
         out += [f"    {e}" for e in self.before] or ["    (none)"]
         out += ["  the model's machine before it:", self.state]
         return out
@@ -156,7 +233,7 @@ class Divergence:
 
 @dataclass
 class KmemReplay:
-    """The outcome: how many events were replayed, and the first divergence or None."""
+    """The outcome: how many events were replayed and compared, and the first divergence or None."""
 
     replayed: int
     compared: int
@@ -207,6 +284,75 @@ def _free_step(m, e, cpu, offset):
     return None
 
 
+def _model_event(record, pageblock_order):
+    """A TracepointRecord as the buffer prints it, its fields read back the way a recorded line's are."""
+    text = trace_line(record, pageblock_order)
+    return ModelEvent(record.name, text, _read_fields(text.split(": ", 1)[1]))
+
+
+def _recorded_pfn(e, offset):
+    return None if e.failed else e.fields["pfn"] - offset
+
+
+def _same_event(recorded, model, offset):
+    """Equal name and equal values in every field both print (pfn moved by the offset; page= left out)."""
+    if recorded.event != model.event or _recorded_pfn(recorded, offset) != model.pfn:
+        return False
+    common = (recorded.fields.keys() & model.fields.keys()) - _NOT_COMPARED - {"pfn"}
+    return all(recorded.fields[k] == model.fields[k] for k in common)
+
+
+def _describe(event, fields, pfn, recorded_pfn=None):
+    """'name pfn=P key=value ...' in model pfns, the recorded pfn added when it differs."""
+    rest = " ".join(f"{k}={v}" for k, v in fields.items() if k not in _NOT_COMPARED | {"pfn", "gfp"})
+    text = f"{event} pfn={'none' if pfn is None else pfn} {rest}".rstrip()
+    return text + (f" [recorded pfn {recorded_pfn}]" if recorded_pfn not in (None, pfn) else "")
+
+
+def _describe_recorded(e, offset):
+    return _describe(e.event, e.fields, _recorded_pfn(e, offset), None if e.failed else e.fields["pfn"])
+
+
+def _describe_model(e):
+    return _describe(e.event, e.fields, e.pfn)
+
+
+def _first_difference(recorded, model, offset):
+    """The first position where the recorded run and the model's run differ, or None when they are equal."""
+    for pos in range(max(len(recorded), len(model))):
+        if pos >= len(recorded) or pos >= len(model) or not _same_event(recorded[pos], model[pos], offset):
+            return pos
+    return None
+
+
+def _split_records(records, own, selected, pageblock_order):
+    """The model's internal events before and after the step's own event, keeping only the selected ones.
+
+    The own event is the last mm_page_alloc of an allocation (a memcg refusal frees inside it) and the
+    first mm_page_free of a free; without one (a refused free) everything counts as before it.
+    """
+    names = [r.name for r in records]
+    if own not in names:
+        at = len(records)
+    else:
+        at = len(names) - 1 - names[::-1].index(own) if own == ALLOC else names.index(own)
+    chosen = [None if r.name not in INTERNAL or r.name not in selected else _model_event(r, pageblock_order)
+              for r in records]
+    return [e for e in chosen[:at] if e is not None], [e for e in chosen[at + 1:] if e is not None]
+
+
+def _drains_after(events, index):
+    """Indices of the run of mm_page_pcpu_drain recorded on the CPU of events[index] right after it."""
+    cpu, run = events[index].cpu, []
+    for j in range(index + 1, len(events)):
+        if events[j].cpu != cpu:
+            continue
+        if events[j].event != PCPU_DRAIN:
+            break
+        run.append(j)
+    return run
+
+
 def _picture(m, frozen):
     """The picture of machine m as it was in the frozen state (m itself is left as the event made it)."""
     earlier = type(m)(m.topology, m.env)
@@ -214,10 +360,82 @@ def _picture(m, frozen):
     return machine_picture(earlier)
 
 
-def replay_kmem(m, events, offset=0, cpu=None, context=5):
+class _Replay:
+    """The state of one replay: the machine, the events, which recorded internal events await a step."""
+
+    def __init__(self, m, events, offset, cpu, context, selected):
+        self.m, self.events, self.offset, self.cpu, self.context = m, events, offset, cpu, context
+        self.selected = selected
+        self.pending = {}  # recorded CPU -> indices of internal events awaiting their allocation
+        self.claimed = set()  # indices of drains already matched to the free before them
+        self.replayed = self.compared = 0
+
+    def diverge(self, index, recorded, model, frozen, step=None, model_events=()):
+        before = tuple(self.events[max(0, index - self.context):index])
+        d = Divergence(index, self.events[index], recorded, model, before, _picture(self.m, frozen),
+                       step, tuple(model_events))
+        return KmemReplay(self.replayed, self.compared, self.offset, d)
+
+    def run(self):
+        for index, e in enumerate(self.events):
+            self.replayed += 1
+            if e.event in INTERNAL:
+                if e.event in self.selected and index not in self.claimed:
+                    self.pending.setdefault(e.cpu, []).append(index)
+                continue
+            found = self.step(index, e)
+            if found is not None:
+                return found
+        leftover = sorted(i for run in self.pending.values() for i in run)
+        if leftover:
+            e = self.events[leftover[0]]
+            return self.diverge(leftover[0], _describe_recorded(e, self.offset),
+                                f"nothing: no mm_page_alloc or mm_page_free follows it on CPU {e.cpu}",
+                                self.m.freeze())
+        return KmemReplay(self.replayed, self.compared, self.offset)
+
+    def step(self, index, e):
+        """Replay one allocation or free and compare its own event and the internal events around it."""
+        frozen = self.m.freeze()
+        on_cpu = e.cpu if self.cpu is None else self.cpu
+        step = _alloc_step if e.event == ALLOC else _free_step
+        differs, records = record_tracepoints(self.m, lambda m: step(m, e, on_cpu, self.offset))
+        pre, post = _split_records(records, e.event, self.selected, self.m.pageblock_order)
+        model_events = [_model_event(r, self.m.pageblock_order) for r in records]
+        before = self.pending.pop(e.cpu, [])
+        after = _drains_after(self.events, index) if e.event == FREE and PCPU_DRAIN in self.selected else []
+        self.claimed.update(after)
+        found = self.compare_run(before, pre, index, "before", frozen, model_events)
+        if found is not None:
+            return found
+        self.compared += 1
+        if differs is not None:
+            return self.diverge(index, differs[0], differs[1], frozen, e, model_events)
+        return self.compare_run(after, post, index, "after", frozen, model_events)
+
+    def compare_run(self, recorded, model, index, side, frozen, model_events):
+        """Compare the recorded internal events (indices) on one side of events[index] with the model's."""
+        run = [self.events[i] for i in recorded]
+        pos = _first_difference(run, model, self.offset)
+        if pos is None:
+            self.compared += len(run)
+            return None
+        self.compared += pos
+        step = self.events[index]
+        at = recorded[pos] if pos < len(run) else index
+        said = (_describe_recorded(run[pos], self.offset) if pos < len(run)
+                else f"no further internal event {side} this {step.event} on CPU {step.cpu}")
+        did = (_describe_model(model[pos]) if pos < len(model)
+               else f"no further internal event {side} its {step.event} ({len(model)} fired)")
+        return self.diverge(at, said, did, frozen, step, model_events)
+
+
+def replay_kmem(m, events, offset=0, cpu=None, context=5, selected=ALL_EVENTS):
     """Replay the events in order on machine m (booted); stops at the first divergence.
 
     cpu, when given, runs every event on that model CPU; otherwise each runs on its recorded CPU.
+    Events are attributed to steps by their recorded CPU either way. selected: the events compared
+    (alloc and free always are).
     """
     cpus = m.topology.cpus
     for e in events:
@@ -225,20 +443,4 @@ def replay_kmem(m, events, offset=0, cpu=None, context=5):
         if (e.cpu if cpu is None else cpu) not in cpus:
             raise ModelError(f"line {e.line_no}: recorded on CPU {e.cpu if cpu is None else cpu}, which the model "
                              f"lacks (cpus: {list(cpus)}); choose one with --cpu")
-    replayed = compared = 0
-    for index, e in enumerate(events):
-        if e.event in INTERNAL:
-            replayed += 1
-            continue
-        before_state = m.freeze()
-        on_cpu = e.cpu if cpu is None else cpu
-        step = _alloc_step if e.event == ALLOC else _free_step
-        differs = step(m, e, on_cpu, offset)
-        replayed += 1
-        compared += 1
-        if differs is not None:
-            before = tuple(events[max(0, index - context):index])
-            state = _picture(m, before_state)
-            return KmemReplay(replayed, compared, offset,
-                              Divergence(index, e, differs[0], differs[1], before, state))
-    return KmemReplay(replayed, compared, offset)
+    return _Replay(m, events, offset, cpu, context, selected | {ALLOC, FREE}).run()

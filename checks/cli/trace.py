@@ -1,12 +1,20 @@
 """`buddycheck trace FILE`: replay a recorded kmem trace on a model machine (checks/kmem_trace.py).
 
 Exit status: 0 when the model follows the whole trace, 1 at the first divergence (printed with the
-events before it and the model's machine), 2 for a trace that cannot be read (file, line and text
-named) or bad usage.
+model's events for that step, the events before it and the model's machine), 2 for a trace that
+cannot be read (file, line and text named) or bad usage. --events chooses which events are compared.
 """
 
 from ..exit_codes import EXIT_OK, EXIT_VIOLATION
-from ..kmem_trace import TraceFormatError, check_pfn_offset, parse_kmem_trace, replay_kmem
+from ..kmem_trace import (
+    ALL_EVENTS,
+    SHORT_NAMES,
+    TraceFormatError,
+    check_pfn_offset,
+    parse_event_selection,
+    parse_kmem_trace,
+    replay_kmem,
+)
 from .common import UsageError, positive_int, resolve_scenario, whole_number
 
 
@@ -27,6 +35,9 @@ def add_parser(subparsers):
                                                                   "(default: the recorded CPU)")
     p.add_argument("--context", type=whole_number(0), default=5, metavar="K",
                    help="events shown before a divergence (default: 5)")
+    p.add_argument("--events", metavar="LIST", default=",".join(SHORT_NAMES),
+                   help="the events compared, comma-separated: alloc and free (always) and any of zone_locked, "
+                        "pcpu_drain, extfrag (default: all)")
     p.set_defaults(func=cmd_trace, depth=None)
     return p
 
@@ -39,6 +50,10 @@ def cmd_trace(args, out):
     except OSError as e:
         raise UsageError(f"trace: {args.file}: {e.strerror}") from None
     try:
+        selected = parse_event_selection(args.events)
+    except ValueError as e:
+        raise UsageError(f"trace: --events {args.events}: {e}") from None
+    try:
         events = parse_kmem_trace(text, args.file)
     except TraceFormatError as e:
         raise UsageError(f"trace: malformed trace: {e}") from None
@@ -47,9 +62,10 @@ def cmd_trace(args, out):
     if args.cpu is not None and args.cpu not in m.topology.cpus:
         raise UsageError(f"trace: --cpu {args.cpu}: the model has cpus {list(m.topology.cpus)}")
     offset = check_pfn_offset(m, args.pfn_offset, args.file)
-    result = replay_kmem(m, events, offset, args.cpu, args.context)
-    out(f"trace {args.file} on {sc.name} ({sc.model.NAME}), pfn offset {offset}: {result.replayed} of "
-        f"{len(events)} events replayed, {result.compared} compared with the model's choice")
+    result = replay_kmem(m, events, offset, args.cpu, args.context, selected)
+    shown = "all" if selected == ALL_EVENTS else ",".join(k for k, v in SHORT_NAMES.items() if v in selected)
+    out(f"trace {args.file} on {sc.name} ({sc.model.NAME}), pfn offset {offset}, events {shown}: "
+        f"{result.replayed} of {len(events)} events replayed, {result.compared} compared with the model's")
     if result.followed:
         out("verdict: the model follows the whole trace")
         return EXIT_OK
