@@ -294,12 +294,14 @@ def _recorded_pfn(e, offset):
     return None if e.failed else e.fields["pfn"] - offset
 
 
-def _same_event(recorded, model, offset):
-    """Equal name and equal values in every field both print (pfn moved by the offset; page= left out)."""
-    if recorded.event != model.event or _recorded_pfn(recorded, offset) != model.pfn:
-        return False
+def _differences(recorded, model, offset):
+    """The fields in which a recorded internal event and the model's differ (pfn moved by the offset;
+    page= left out; fields only one side prints are not compared); ["event"] for another event."""
+    if recorded.event != model.event:
+        return ["event"]
     common = (recorded.fields.keys() & model.fields.keys()) - _NOT_COMPARED - {"pfn"}
-    return all(recorded.fields[k] == model.fields[k] for k in common)
+    differ = ["pfn"] if _recorded_pfn(recorded, offset) != model.pfn else []
+    return differ + sorted(k for k in common if recorded.fields[k] != model.fields[k])
 
 
 def _describe(event, fields, pfn, recorded_pfn=None):
@@ -320,7 +322,7 @@ def _describe_model(e):
 def _first_difference(recorded, model, offset):
     """The first position where the recorded run and the model's run differ, or None when they are equal."""
     for pos in range(max(len(recorded), len(model))):
-        if pos >= len(recorded) or pos >= len(model) or not _same_event(recorded[pos], model[pos], offset):
+        if pos >= len(recorded) or pos >= len(model) or _differences(recorded[pos], model[pos], offset):
             return pos
     return None
 
@@ -420,13 +422,17 @@ class _Replay:
         if pos is None:
             self.compared += len(run)
             return None
-        self.compared += pos
+        self.compared += min(pos + 1, len(run))  # the recorded event that differs was compared too
         step = self.events[index]
         at = recorded[pos] if pos < len(run) else index
         said = (_describe_recorded(run[pos], self.offset) if pos < len(run)
                 else f"no further internal event {side} this {step.event} on CPU {step.cpu}")
-        did = (_describe_model(model[pos]) if pos < len(model)
-               else f"no further internal event {side} its {step.event} ({len(model)} fired)")
+        if pos < len(model):
+            did = _describe_model(model[pos])
+            if pos < len(run):
+                did += f" (differs in {', '.join(_differences(run[pos], model[pos], self.offset))})"
+        else:
+            did = f"no further internal event {side} its {step.event} ({len(model)} fired)"
         return self.diverge(at, said, did, frozen, step, model_events)
 
 

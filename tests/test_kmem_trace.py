@@ -2,10 +2,14 @@
 
 The traces are written in the format 4.19 prints: follows.txt (the ftrace buffer) is what numa2's
 machine does laid at pfn 0x100000, diverges.txt (trace-cmd report) allocates its second block elsewhere,
-malformed.txt is cut short in the middle of a line.
+malformed.txt is cut short in the middle of a line. For each internal event a pair: refill-*.txt
+(trace-cmd report; the second per-cpu refill recorded with a third page), drain-*.txt (the ftrace
+buffer; a free spills a batch while CPU 1 allocates, the diverging one drains the batch in the other
+order), extfrag-*.txt (two steals; the diverging one does not claim the second pageblock).
 
-The planted bug: the per-cpu list hands out its tail instead of its head, so the first order-0
-allocation after a batch refill gets the second page of the batch.
+The planted bugs: the per-cpu list hands out its tail instead of its head, so the first order-0
+allocation after a batch refill gets the second page of the batch; a free spills a batch only once
+the list is over its high mark, which only the mm_page_pcpu_drain events show.
 """
 
 from pathlib import Path
@@ -14,8 +18,11 @@ import pytest
 
 from buddycheck.checks.cli import main
 from buddycheck.checks.kmem_trace import (
+    ALLOC,
+    FREE,
     TraceFormatError,
     check_pfn_offset,
+    parse_event_selection,
     parse_kmem_trace,
     replay_kmem,
 )
@@ -26,6 +33,7 @@ from buddycheck.model.errors import ModelError
 
 TRACES = Path(__file__).parent / "kmem_traces"
 OFFSET = 0x100000  # where the recorded machine's pfns of numa2's memory begin
+ALLOC_FREE = frozenset({ALLOC, FREE})  # the events compared without the internal ones
 
 
 def events_of(name):
@@ -54,11 +62,12 @@ def test_parse_reads_the_kmem_events_and_skips_headers_and_other_events():
     events = events_of("follows.txt")
     assert [e.event for e in events].count("mm_page_alloc") == 6
     assert [e.event for e in events].count("mm_page_free") == 3
-    assert [e.event for e in events].count("mm_page_alloc_zone_locked") == 5
+    assert [e.event for e in events].count("mm_page_alloc_zone_locked") == 6
+    assert [e.event for e in events].count("mm_page_alloc_extfrag") == 2
     assert "kmalloc" not in {e.event for e in events}
     second = [e for e in events if e.event == "mm_page_alloc"][1]
     assert second.fields["gfp"] == G.GFP_KERNEL | G.__GFP_COMP
-    assert (second.fields["pfn"], second.fields["order"], second.line_no) == (1048618, 1, 17)
+    assert (second.fields["pfn"], second.fields["order"], second.line_no) == (1048618, 1, 18)
     assert {e.cpu for e in events if e.text.lstrip().startswith("kworker/1:2")} == {1}
 
 
@@ -90,23 +99,37 @@ def test_a_malformed_line_is_named_with_its_place(text, words):
 def test_the_model_follows_the_recorded_trace():
     result = replay_kmem(numa2(), events_of("follows.txt"), OFFSET)
     assert result.followed
-    assert (result.replayed, result.compared) == (14, 9)
+    assert (result.replayed, result.compared) == (17, 17)
+
+
+def test_without_the_internal_events_only_allocations_and_frees_are_compared():
+    result = replay_kmem(numa2(), events_of("follows.txt"), OFFSET, selected=ALLOC_FREE)
+    assert result.followed and (result.replayed, result.compared) == (17, 9)
+
+
+def test_the_diverging_trace_departs_at_the_zone_locked_event_of_its_second_allocation():
+    d = replay_kmem(numa2(), events_of("diverges.txt"), OFFSET).divergence
+    assert (d.index, d.event.line_no, d.step.line_no) == (4, 6, 7)
+    assert d.recorded == ("mm_page_alloc_zone_locked pfn=44 order=1 migratetype=0 percpu_refill=0 "
+                          "[recorded pfn 1048620]")
+    assert d.model == "mm_page_alloc_zone_locked pfn=42 order=1 migratetype=0 percpu_refill=0 (differs in pfn)"
 
 
 def test_the_model_leaves_the_diverging_trace_at_its_second_allocation():
-    result = replay_kmem(numa2(), events_of("diverges.txt"), OFFSET, context=2)
+    result = replay_kmem(numa2(), events_of("diverges.txt"), OFFSET, context=2, selected=ALLOC_FREE)
     d = result.divergence
-    assert (d.index, d.event.line_no) == (4, 6)
+    assert (d.index, d.event.line_no) == (5, 7)
     assert d.recorded.startswith("pfn 44 order 1") and "recorded pfn 1048620" in d.recorded
     assert d.model.startswith("pfn 42 order 1")
-    assert [e.line_no for e in d.before] == [4, 5]
+    assert [e.line_no for e in d.before] == [5, 6]
     assert "allocated 1" in d.state  # the machine before the event: the first page is out
 
 
 def test_a_planted_bug_diverges_at_the_first_order0_allocation():
     result = replay_kmem(numa2(PcpTail), events_of("follows.txt"), OFFSET)
     d = result.divergence
-    assert (d.index, d.event.line_no, result.compared) == (2, 14, 1)
+    # the refill's extfrag and two zone_locked events agree: the tail is taken after them
+    assert (d.index, d.event.line_no, result.compared) == (3, 15, 4)
     assert d.recorded.startswith("pfn 40 ") and d.model.startswith("pfn 41 ")
 
 
@@ -119,7 +142,7 @@ def test_a_free_of_a_page_the_model_does_not_hold_is_a_divergence():
 def test_a_migratetype_the_model_would_not_use_is_a_divergence():
     text = ("  a-1 [000] 1.0: mm_page_alloc: page=0000000012345678 pfn=1048616 order=0 migratetype=1 "
             "gfp_flags=GFP_KERNEL\n")
-    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET).divergence
+    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET, selected=ALLOC_FREE).divergence
     assert "migratetype 1" in d.recorded and "migratetype 0" in d.model
 
 
@@ -163,13 +186,13 @@ def test_cli_exits_2_for_a_cpu_the_model_lacks(capsys):
 def test_cli_cpu_runs_every_event_on_one_model_cpu(capsys):
     # the kworker's allocation on CPU 1 now runs on CPU 0, whose node is 0: the model stays on node 0
     status, out, _ = run(capsys, str(TRACES / "follows.txt"), "--preset", "numa2-kernel",
-                         "--pfn-offset", str(OFFSET), "--cpu", "0")
-    assert status == 1 and "follows.txt:23:" in out
+                         "--pfn-offset", str(OFFSET), "--cpu", "0", "--events", "alloc,free")
+    assert status == 1 and "follows.txt:26:" in out
     assert "recorded: pfn 88 order 0 migratetype 0 (node 1 Normal)" in out
     assert "model:    pfn 41 order 0 migratetype 0 (node 0 Normal)" in out
 
 
 def test_a_recorded_failure_where_the_model_finds_a_page_is_a_divergence():
     text = "  a-1 [000] 1.0: mm_page_alloc: page=(null) pfn=0 order=0 migratetype=0 gfp_flags=GFP_KERNEL\n"
-    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET).divergence
+    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET, selected=ALLOC_FREE).divergence
     assert d.recorded.startswith("no page") and d.model.startswith("pfn 40 order 0")
