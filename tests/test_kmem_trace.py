@@ -29,6 +29,7 @@ from buddycheck.checks.kmem_trace import (
 from buddycheck.checks.scenarios import scenario
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
+from buddycheck.model.constants import MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES
 from buddycheck.model.errors import ModelError
 
 TRACES = Path(__file__).parent / "kmem_traces"
@@ -56,6 +57,27 @@ def __rmqueue_pcplist(k, zone, migratetype, pcp, lst):
             return None
     pcp.count -= 1
     return lst.pop()
+
+
+SpillLate = Kernel419.variant("pcp-spills-late", "a free spills a batch only once the list is over high")
+
+
+@SpillLate.override
+def free_unref_page_commit(k, page, pfn):
+    """free_unref_page_commit() comparing the count with high by '>' where 4.19 has '>='."""
+    zone = k.page_zone(page)
+    migratetype = k.get_pcppage_migratetype(page)
+    k.stats.pgfree += 1
+    if migratetype >= MIGRATE_PCPTYPES:
+        if migratetype == MIGRATE_ISOLATE:
+            k.free_one_page(zone, page, pfn, 0, migratetype)
+            return
+        migratetype = MIGRATE_MOVABLE
+    pcp = zone.pageset[k.current.cpu]
+    pcp.lists[migratetype].insert(0, page)
+    pcp.count += 1
+    if pcp.count > pcp.high:
+        k.free_pcppages_bulk(zone, pcp.batch, pcp)
 
 
 def test_parse_reads_the_kmem_events_and_skips_headers_and_other_events():
@@ -196,3 +218,101 @@ def test_a_recorded_failure_where_the_model_finds_a_page_is_a_divergence():
     text = "  a-1 [000] 1.0: mm_page_alloc: page=(null) pfn=0 order=0 migratetype=0 gfp_flags=GFP_KERNEL\n"
     d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET, selected=ALLOC_FREE).divergence
     assert d.recorded.startswith("no page") and d.model.startswith("pfn 40 order 0")
+
+
+# ---- the internal events: mm_page_alloc_zone_locked, mm_page_pcpu_drain, mm_page_alloc_extfrag ------
+
+
+@pytest.mark.parametrize("name, counts, replayed", [
+    ("refill-follows.txt", {"mm_page_alloc_zone_locked": 4, "mm_page_alloc_extfrag": 1}, 8),
+    ("drain-follows.txt", {"mm_page_pcpu_drain": 2, "mm_page_free": 4}, 19),
+    ("extfrag-follows.txt", {"mm_page_alloc_extfrag": 2, "mm_page_alloc": 4}, 10),
+])
+def test_the_model_follows_each_internal_event_trace_in_every_event(name, counts, replayed):
+    events = events_of(name)
+    assert all([e.event for e in events].count(k) == n for k, n in counts.items())
+    result = replay_kmem(numa2(), events, OFFSET)
+    assert result.followed and (result.replayed, result.compared) == (replayed, replayed)
+
+
+# the exact divergence line of each diverging trace: its line, the recorded event and the model's
+DIVERGING = {
+    "refill-diverges.txt": (
+        9, "mm_page_alloc_zone_locked pfn=44 order=0 migratetype=0 percpu_refill=1 [recorded pfn 1048620]",
+        "no further internal event before its mm_page_alloc (2 fired)", 10),
+    "drain-diverges.txt": (
+        26, "mm_page_pcpu_drain pfn=41 order=0 migratetype=0 [recorded pfn 1048617]",
+        "mm_page_pcpu_drain pfn=40 order=0 migratetype=0 (differs in pfn)", 24),
+    "extfrag-diverges.txt": (
+        19, "mm_page_alloc_extfrag pfn=24 alloc_order=2 fallback_order=3 pageblock_order=2 alloc_migratetype=0 "
+            "fallback_migratetype=1 fragmenting=0 change_ownership=0 [recorded pfn 1048600]",
+        "mm_page_alloc_extfrag pfn=24 alloc_order=2 fallback_order=3 pageblock_order=2 alloc_migratetype=0 "
+        "fallback_migratetype=1 fragmenting=0 change_ownership=1 (differs in change_ownership)", 21),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIVERGING))
+def test_each_diverging_trace_departs_at_its_internal_event(name, capsys):
+    line, recorded, model, step_line = DIVERGING[name]
+    status, out, _ = run(capsys, str(TRACES / name), "--preset", "numa2-kernel", "--pfn-offset", str(OFFSET))
+    assert status == 1
+    assert f"{name}:{line}:\n" in out
+    assert f"\n  recorded: {recorded}\n  model:    {model}\n" in out
+    assert f"the model's events serving line {step_line} " in out
+
+
+@pytest.mark.parametrize("name", sorted(DIVERGING))
+def test_comparing_only_allocations_and_frees_misses_what_the_internal_events_show(name, capsys):
+    status, out, _ = run(capsys, str(TRACES / name), "--preset", "numa2-kernel", "--pfn-offset", str(OFFSET),
+                         "--events", "alloc,free")
+    assert status == 0 and "events alloc,free:" in out and "follows the whole trace" in out
+
+
+def test_the_drain_run_after_a_free_skips_the_other_cpu_and_belongs_to_that_free():
+    events = events_of("drain-follows.txt")
+    assert [e.cpu for e in events if 24 < e.line_no < 30] == [1, 0, 1, 0, 1]
+    # without the frees of lines 21-24 (and the header), the drains of lines 26 and 28 are left to no step
+    text = "".join(e.text + "\n" for e in events if e.line_no not in range(21, 25))
+    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET).divergence
+    assert (d.event.line_no, d.event.fields["pfn"], d.step) == (11, 1048616, None)
+    assert d.model == "nothing: no mm_page_alloc or mm_page_free follows it on CPU 0"
+
+
+def test_a_free_the_trace_shows_without_its_drain_is_a_divergence_at_the_free():
+    text = "".join(e.text + "\n" for e in events_of("drain-follows.txt") if e.event != "mm_page_pcpu_drain")
+    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET).divergence
+    assert (d.event.event, d.event.fields["pfn"], d.event.line_no) == ("mm_page_free", 1048619, 13)
+    assert d.recorded == "no further internal event after this mm_page_free on CPU 0"
+    assert d.model == "mm_page_pcpu_drain pfn=40 order=0 migratetype=0"
+
+
+def test_an_internal_event_before_a_free_belongs_to_no_free():
+    text = ("  a-1 [000] 1.0: mm_page_alloc: page=0000000012345678 pfn=1048616 order=1 migratetype=0 "
+            "gfp_flags=GFP_KERNEL\n"
+            "  a-1 [000] 1.1: mm_page_pcpu_drain: page=0000000012345678 pfn=1048600 order=0 migratetype=0\n"
+            "  a-1 [000] 1.2: mm_page_free: page=0000000012345678 pfn=1048616 order=1\n")
+    d = replay_kmem(numa2(), parse_kmem_trace(text), OFFSET, selected=ALLOC_FREE | {"mm_page_pcpu_drain"}).divergence
+    assert (d.index, d.step.line_no) == (1, 3)
+    assert d.model == "no further internal event before its mm_page_free (0 fired)"
+
+
+def test_a_planted_bug_only_the_drain_events_show():
+    # spilling at count > high instead of >= leaves the fourth free's batch on the list
+    d = replay_kmem(numa2(SpillLate), events_of("drain-follows.txt"), OFFSET).divergence
+    assert (d.index, d.event.line_no, d.step.line_no) == (14, 26, 24)
+    assert d.model == "no further internal event after its mm_page_free (0 fired)"
+    assert replay_kmem(numa2(SpillLate), events_of("drain-follows.txt"), OFFSET, selected=ALLOC_FREE).followed
+
+
+def test_the_event_selection_takes_short_and_kernel_names_and_needs_alloc_and_free():
+    assert parse_event_selection("alloc,free,mm_page_pcpu_drain") == ALLOC_FREE | {"mm_page_pcpu_drain"}
+    with pytest.raises(ValueError, match="unknown event 'drain'"):
+        parse_event_selection("alloc,free,drain")
+    with pytest.raises(ValueError, match="alloc and free must be among them"):
+        parse_event_selection("alloc,extfrag")
+
+
+def test_cli_exits_2_for_a_bad_event_list(capsys):
+    status, out, err = run(capsys, str(TRACES / "follows.txt"), "--preset", "numa2-kernel", "--events", "free")
+    assert status == 2 and out == ""
+    assert "--events free: alloc and free must be among them" in err and "Traceback" not in err
