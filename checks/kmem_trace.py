@@ -73,7 +73,7 @@ REQUIRED = {ALLOC: ("page", "pfn", "order", "migratetype", "gfp_flags"), FREE: (
 SHORT_NAMES = {"alloc": ALLOC, "free": FREE, "zone_locked": ZONE_LOCKED, "pcpu_drain": PCPU_DRAIN,
                "extfrag": EXTFRAG}
 ALL_EVENTS = frozenset(REQUIRED)
-# fields not compared: %p prints a hashed address on a real kernel, gfp_flags is compared as the mask
+# fields not compared: %p prints a hashed address on a real kernel; gfp_flags is the mask the model is asked with
 _NOT_COMPARED = {"page", "gfp_flags"}
 
 # "<task>-<pid> [(<tgid>)] [<cpu>] [<irq flags>] <seconds>: <event>: <fields>"; the task name may hold '-'

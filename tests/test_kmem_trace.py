@@ -80,6 +80,15 @@ def free_unref_page_commit(k, page, pfn):
         k.free_pcppages_bulk(zone, pcp.batch, pcp)
 
 
+FreeBypass = Kernel419.variant("free-bypasses-pcp", "order-0 frees go straight to buddy")
+
+
+@FreeBypass.override
+def __free_pages(k, page, order):
+    """__free_pages() without the per-cpu lists: every order goes through __free_pages_ok."""
+    k.__free_pages_ok(page, order)
+
+
 def test_parse_reads_the_kmem_events_and_skips_headers_and_other_events():
     events = events_of("follows.txt")
     assert [e.event for e in events].count("mm_page_alloc") == 6
@@ -302,6 +311,15 @@ def test_a_planted_bug_only_the_drain_events_show():
     assert (d.index, d.event.line_no, d.step.line_no) == (14, 26, 24)
     assert d.model == "no further internal event after its mm_page_free (0 fired)"
     assert replay_kmem(numa2(SpillLate), events_of("drain-follows.txt"), OFFSET, selected=ALLOC_FREE).followed
+
+
+def test_frees_bypassing_the_per_cpu_lists_show_in_the_refill_the_recorded_kernel_did_not_need():
+    # the freed page went to buddy, so the next order-0 allocation refills where 4.19 took it from the list
+    d = replay_kmem(numa2(FreeBypass), events_of("follows.txt"), OFFSET).divergence
+    assert (d.index, d.event.line_no) == (14, 27)
+    assert d.recorded == "no further internal event before this mm_page_alloc on CPU 0"
+    assert d.model == "mm_page_alloc_zone_locked pfn=41 order=0 migratetype=0 percpu_refill=1"
+    assert replay_kmem(numa2(FreeBypass), events_of("follows.txt"), OFFSET, selected=ALLOC_FREE).followed
 
 
 def test_the_event_selection_takes_short_and_kernel_names_and_needs_alloc_and_free():
