@@ -23,7 +23,8 @@ step follows from what 4.19 guarantees on one CPU:
 
 - mm_page_alloc fires last in __alloc_pages_nodemask, after everything rmqueue did: the
   mm_page_alloc_extfrag of a steal, the mm_page_alloc_zone_locked of each page a per-cpu refill
-  (rmqueue_bulk) or a buddy allocation took, and the mm_page_pcpu_drain of a drain in the slow path.
+  (rmqueue_bulk) or a buddy allocation took, and the mm_page_pcpu_drain of the slow path draining
+  this CPU's lists.
   So the internal events recorded on a CPU since its previous mm_page_alloc or mm_page_free (and not
   claimed by that free) belong to its next mm_page_alloc.
 - mm_page_free fires first, in free_pages_prepare; a free that fills the per-cpu list then spills a
@@ -212,7 +213,7 @@ class Divergence:
     recorded: str
     model: str
     before: tuple  # the events replayed just before it
-    state: str  # the model's machine before the event
+    state: str  # the model's machine before the step (or, with none, at the event)
     step: KmemEvent | None = None  # the allocation or free the model was serving
     model_events: tuple = ()  # the trace lines the model fired serving it
 
@@ -227,7 +228,8 @@ class Divergence:
             out += [f"    {e.text}" for e in self.model_events] or ["    (none)"]
         out.append("  events before it:")
         out += [f"    {e}" for e in self.before] or ["    (none)"]
-        out += ["  the model's machine before it:", self.state]
+        start = self.step if self.step is not None else self.event
+        out += [f"  the model's machine before line {start.line_no}:", self.state]
         return out
 
 
@@ -374,6 +376,7 @@ class _Replay:
 
     def diverge(self, index, recorded, model, frozen, step=None, model_events=()):
         before = tuple(self.events[max(0, index - self.context):index])
+        self.replayed = max(self.replayed, index + 1)  # a drain after its free counts once it is compared
         d = Divergence(index, self.events[index], recorded, model, before, _picture(self.m, frozen),
                        step, tuple(model_events))
         return KmemReplay(self.replayed, self.compared, self.offset, d)
