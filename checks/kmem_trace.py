@@ -38,7 +38,7 @@ diverges where it breaks: an interrupt that allocates between an allocation's zo
 its mm_page_alloc; a drain the kernel runs on its own (vmstat's drain_zone_pages, or drain_all_pages
 through per-CPU work, which the model runs inline on the allocating CPU); pages freed as a list
 (free_unref_page_list prints every mm_page_free before any drain, the model frees one at a time).
-`events` (the CLI's --events) chooses which events are compared; alloc and free always are, since
+`selected` (the CLI's --events) chooses which events are compared; alloc and free always are, since
 they drive the replay.
 
 Recorded pfns map onto the model's as `model pfn = recorded pfn - offset`. The offset must be a
