@@ -329,20 +329,19 @@ def _first_difference(recorded, model, offset):
     return None
 
 
-def _split_records(records, own, selected, pageblock_order):
+def _split_around(model_events, own, selected):
     """The model's internal events before and after the step's own event, keeping only the selected ones.
 
     The own event is the last mm_page_alloc of an allocation (a memcg refusal frees inside it) and the
     first mm_page_free of a free; without one (a refused free) everything counts as before it.
     """
-    names = [r.name for r in records]
+    names = [e.event for e in model_events]
     if own not in names:
-        at = len(records)
+        at = len(names)
     else:
         at = len(names) - 1 - names[::-1].index(own) if own == ALLOC else names.index(own)
-    chosen = [None if r.name not in INTERNAL or r.name not in selected else _model_event(r, pageblock_order)
-              for r in records]
-    return [e for e in chosen[:at] if e is not None], [e for e in chosen[at + 1:] if e is not None]
+    kept = [e if e.event in INTERNAL and e.event in selected else None for e in model_events]
+    return [e for e in kept[:at] if e is not None], [e for e in kept[at + 1:] if e is not None]
 
 
 def _drains_after(events, index):
@@ -405,8 +404,8 @@ class _Replay:
         on_cpu = e.cpu if self.cpu is None else self.cpu
         step = _alloc_step if e.event == ALLOC else _free_step
         differs, records = record_tracepoints(self.m, lambda m: step(m, e, on_cpu, self.offset))
-        pre, post = _split_records(records, e.event, self.selected, self.m.pageblock_order)
         model_events = [_model_event(r, self.m.pageblock_order) for r in records]
+        pre, post = _split_around(model_events, e.event, self.selected)
         before = self.pending.pop(e.cpu, [])
         after = _drains_after(self.events, index) if e.event == FREE and PCPU_DRAIN in self.selected else []
         self.claimed.update(after)
