@@ -32,7 +32,7 @@ def invariant_kind(prop):
 def exploration_rows(report, properties, cut_short):
     """The verdict rows of one search: each invariant checked, each model failure found, each goal."""
     violated = {v.invariant for v in report.violations}
-    clean = "no violation" if cut_short else "holds"
+    clean = "no violation" if cut_short or report.idle else "holds"  # an idle search checked nothing
     rows = [{"kind": invariant_kind(p), "invariant": p.name, "result": "violated" if p.name in violated else clean}
             for p in properties]
     checked = {p.name for p in properties}

@@ -6,6 +6,7 @@ unknown theorem, a search cut short, a changed function that never ran) is skipp
 """
 
 from .junit import Case, Suite, trace_text
+from .report import IDLE_TEXT
 
 THEOREMS_SUITE = "theorems"
 
@@ -42,6 +43,8 @@ def scenario_suite(name, report, properties, violations, known=(), fixed=(), cut
         if found:
             v = found[0]
             case.failure = (f"{invariant} violated after {v.length} operations: {v.message}", show(v))
+        elif report.idle:
+            case.skipped = IDLE_TEXT
         elif cut_short:
             case.skipped = f"no violation in the part explored; the search was cut short ({report.stopped_by})"
         notes = [f"known in the base after {v.length} operations: {v.message}\n{trace_text(v.trace)}"

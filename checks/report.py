@@ -33,6 +33,11 @@ class StopReason(StrEnum):
     WALKS = "walks"  # a simulation: every walk done
 
 
+# what a search that made no transition says of itself
+IDLE_TEXT = ("no operation ran in any state reached (0 transitions): each was refused before doing anything, "
+             "so nothing was checked")
+
+
 @dataclass
 class Report:
     """What a search found and how far it went."""
@@ -74,6 +79,11 @@ class Report:
     @property
     def ok(self):
         return not self.violations
+
+    @property
+    def idle(self):
+        """No operation ran in any state reached (each was refused before changing anything): nothing was checked."""
+        return self.transitions == 0 and not self.violations
 
     def to_json(self, violations=None, coverage=None):
         """The report as a JSON-ready dict; `violations` the rendered counterexamples, `coverage` its summary."""

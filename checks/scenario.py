@@ -90,29 +90,36 @@ class Scenario:
                 op.apply(m)
         return m
 
-    def validate(self, where=None):
+    def validate(self, where=None, origins=None):
         """ConfigError naming the operation, field and value for what the machine could never run.
 
         A CPU, node or task that does not exist, an order >= MAX_ORDER, a gfp mask the machine
         rejects, an isolation range outside the zones or not aligned as 4.19's callers align it, an
-        address in no VMA: such an operation would be silently disabled in every state.
+        address in no VMA: such an operation would be silently disabled in every state. `origins`
+        maps an operation (or isolation range) to the key path of the table it came from, for the message.
         """
         where = where or f"scenario {self.name}"
+        origins = origins or {}
+
+        def at(item):  # where an operation came from: its table in the file, when known
+            return f"{where}.{origins[item]}" if item in origins else where
         m = self.model(self.topology)
         for op in self.setup:
             try:
                 result = op.apply(m)
             except ModelError as e:
-                raise ConfigError(f"{where}: setup step {op.code()} fails: {e}") from None
+                raise ConfigError(f"{at(op)}: setup step {op.code()} fails: {e}") from None
             if op.allocates and not result.ok:
-                raise ConfigError(f"{where}: setup allocation {op.code()} fails: {result.reason}")
+                raise ConfigError(f"{at(op)}: setup allocation {op.code()} fails: {result.reason}")
         t = self.topology
         for cpu in self.free_cpus:
             _check(cpu in t.cpus, where, "free.cpus", cpu, f"no such CPU (cpus: {list(t.cpus)})")
         for op in self.allocs + self.extra_ops + self.drains:
-            _validate_op(m, op, where)
+            _validate_op(m, op, f"{at(op)}: {op.code()}")
         align = max(1 << (t.max_order - 1), 1 << t.pageblock_order)
-        for start, end, *_ in self.isolations:
+        for iso in self.isolations:
+            start, end, *_ = iso
+            where = at(iso)
             # 4.19's callers (alloc_contig_range, offlining) isolate MAX_ORDER-aligned ranges; a narrower one
             # reaches states they never produce, where the invariants' preconditions do not hold
             _check(start % align == 0 and end % align == 0 and start < end, where, "isolate", f"{start}..{end}",
@@ -165,14 +172,13 @@ class Scenario:
         return ops
 
 
-def _validate_op(m, op, where):
+def _validate_op(m, op, w):
     """The static checks of one operation against the booted machine `m` (after the scenario's setup).
 
     Every operation's cpu and task must exist, an allocating one's order and gfp mask must be ones
-    the machine takes; the rest is the operation's own `validate()`.
+    the machine takes; the rest is the operation's own `validate()`. `w` names the operation in errors.
     """
     t = m.topology
-    w = f"{where}: {op.code()}"
     cpu = getattr(op, "cpu", None)
     if cpu is not None:
         _check(cpu in t.cpus, w, "cpu", cpu, f"no such CPU (cpus: {list(t.cpus)})")

@@ -109,10 +109,16 @@ Checks the scenario brings besides spec/'s invariants (paths relative to the sce
     state = "checks.py:no_big_block"          # callable(view) -> iterable of messages (spec/view.py)
     # or: step = "mypkg.checks:no_remote"     # callable(before_view, op, result, after_view) -> messages
 
-Every key is checked: an unknown key (in any table), a value of the wrong type, and an operation the
-machine could never run (a CPU, node or task that does not exist, an order >= MAX_ORDER, a gfp mask
-the machine rejects, an isolation range outside the zones; Scenario.validate) are ConfigErrors naming
-the file, the key and the value.
+Every key is checked against the schema (checks/scenario_schema.py, model/input_schema.py for the
+topology): an unknown key in any table, a value of the wrong type (true is not 1), a number out of
+its range (a zone of more than 2^20 pages, more than 64 nodes, a negative sysctl, a depth over 1000)
+and a machine the kernel never builds (a CMA pageblock listed twice, outside the managed pages or
+not covering whole MAX_ORDER blocks) are ConfigErrors naming the file, the key path and the value
+(`s.toml.alloc[2].orders[0] = -1: must be between 0 and 63 ...`). Then an operation the machine
+could never run (a CPU, node or task that does not exist, an order >= MAX_ORDER, a gfp mask the
+machine rejects, an isolation range outside the zones; Scenario.validate) is a ConfigError naming
+its table (`s.toml.alloc[0]: m.alloc(G.GFP_KERNEL, 0, cpu=9): cpu = 9: no such CPU`). The command
+line exits 2 for each, with the message and no traceback.
 """
 
 import os
@@ -124,13 +130,12 @@ from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_MOVABLE
 from buddycheck.model.environment import Environment
 from buddycheck.model.errors import ConfigError
 from buddycheck.model.gfp import parse_gfp
+from buddycheck.model.input_schema import validate_input
 from buddycheck.model.mempolicy import MPOL_MODE_NAMES
 from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, MODE_FLAG_NAMES
 
 from .goals import goal
 from .ops import (
-    ANSWER_NAMES,
-    CONTEXT_FLAGS,
     AddTask,
     Alloc,
     AllocPages,
@@ -144,259 +149,134 @@ from .ops import (
     SetMempolicy,
 )
 from .scenario import Scenario
+from .scenario_schema import ScenarioDocument
 from .user_checks import UserStateInvariant, UserStepInvariant, resolve_callable, user_goal
 
-SCENARIO_KEYS = {"name", "description", "depth", "max_states", "symmetry", "sometimes", "invariant", "topology",
-                 "task", "mmap", "alloc", "alloc_pages", "alloc_vma", "free", "drain", "isolate", "policy", "mbind",
-                 "cpuset", "get_mempolicy"}
 MIGRATETYPES = {"MOVABLE": MIGRATE_MOVABLE, "CMA": MIGRATE_CMA}
 
-# the keys of each table and the kind of value each takes
-INT, BOOL, STR, INTS, STRS, NODES, TABLE = "an integer", "true or false", "a string", "a list of integers", \
-    "a list of strings", "a list of node ids", "a table"
-NAME_OR_INT, NAMES_OR_INT = "a name or an integer", "a list of names or an integer"
-TABLE_KEYS = {
-    "task": {"id": INT, "mems": NODES, "memcg_limit": INT},
-    "mmap": {"task": INT, "start": INT, "length": INT},
-    "alloc": {"gfp": None, "orders": INTS, "cpus": INTS, "nid": INT, "nodes": NODES, "context": STRS, "env": None,
-              "setup": BOOL},
-    "alloc_pages": {"gfp": None, "orders": INTS, "cpus": INTS, "task": INT, "in_interrupt": BOOL, "env": None},
-    "alloc_vma": {"gfp": None, "orders": INTS, "cpus": INTS, "task": INT, "addr": INT, "hugepage": BOOL,
-                  "env": None},
-    "free": {"cpus": INTS},
-    "drain": {"cpus": None},
-    "isolate": {"start_pfn": INT, "end_pfn": INT, "migratetype": STR},
-    "policy": {"task": INT, "mode": NAME_OR_INT, "flags": STRS, "nodes": NODES, "maxnode": INT},
-    "mbind": {"task": INT, "start": INT, "length": INT, "mode": NAME_OR_INT, "flags": STRS, "nodes": NODES,
-              "mbind_flags": NAMES_OR_INT, "maxnode": INT},
-    "get_mempolicy": {"task": INT, "flags": NAMES_OR_INT, "addr": INT, "maxnode": INT},
-    "cpuset": {"task": INT, "nodes": NODES},
-    "sometimes": {"name": STR, "predicate": STR},
-    "invariant": {"name": STR, "state": STR, "step": STR},
-}
+
+def _tables(doc, section):
+    """The array of tables `section` ([[section]]), each with its key path; [] when absent."""
+    return [(t, f"{section}[{i}]") for i, t in enumerate(doc.get(section, []))]
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
+def _gfp(table):
+    return parse_gfp(table["gfp"])
 
 
-def _type_ok(kind, value):
-    if kind is None:
-        return True
-    if kind == INT:
-        return _is_int(value)
-    if kind == BOOL:
-        return isinstance(value, bool)
-    if kind == STR:
-        return isinstance(value, str)
-    if kind in (INTS, NODES):
-        return isinstance(value, list) and all(map(_is_int, value))
-    if kind == STRS:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    if kind == NAME_OR_INT:
-        return isinstance(value, str) or _is_int(value)
-    if kind == NAMES_OR_INT:
-        return _is_int(value) or isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, dict)
+def _one_env(env):
+    return Environment(**{key: getattr(constants, value) if isinstance(value, str) else value
+                          for key, value in env.items()})
 
 
-def _table(table, section, where, required=()):
-    """Check one table of a section: a table, known keys only, each value of its kind, required keys there."""
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} = {table!r}: expected a table")
-    keys = TABLE_KEYS[section]
-    for key, value in table.items():
-        if key not in keys:
-            raise ConfigError(f"{where}: unknown key {key!r} = {value!r} (known: {', '.join(keys)})")
-        if not _type_ok(keys[key], value):
-            raise ConfigError(f"{where}.{key} = {value!r}: expected {keys[key]}")
-    for key in required:
-        if key not in table:
-            raise ConfigError(f"{where}: missing key {key!r}")
-    return table
-
-
-def _tables(doc, section, where, required=()):
-    """The array of tables `section` ([[section]]), each checked; [] when absent."""
-    tables = doc.get(section, [])
-    if not isinstance(tables, list):
-        raise ConfigError(f"{where}.{section} = {tables!r}: expected an array of tables ([[{section}]])")
-    return [(_table(t, section, f"{where}.{section}[{i}]", required), f"{where}.{section}[{i}]")
-            for i, t in enumerate(tables)]
-
-
-def _gfp(table, where):
-    value = table.get("gfp")
-    if value is None:
-        raise ConfigError(f"{where}: missing key 'gfp'")
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"{where}.gfp = {value!r}: expected a gfp name like 'GFP_KERNEL|__GFP_NOWARN' or a number")
-    try:
-        return parse_gfp(value)
-    except ValueError as e:
-        raise ConfigError(f"{where}.gfp = {value!r}: {e}") from None
-
-
-def _one_env(env, where):
-    if not isinstance(env, dict):
-        raise ConfigError(f"{where} = {env!r}: expected a table of answers")
-    known = Environment.__dataclass_fields__
-    default = Environment()
-    env = dict(env)
-    for key, value in env.items():
-        if key in ANSWER_NAMES and isinstance(value, str):
-            names = ANSWER_NAMES[key]
-            env[key] = value = getattr(constants, _names([value], names, f"{where}.{key}")[0])
-        if key not in known:
-            raise ConfigError(f"{where}: unknown answer {key!r} = {value!r} (known: {', '.join(known)})")
-        want_bool = isinstance(getattr(default, key), bool)
-        if want_bool and not isinstance(value, bool) or not want_bool and not _is_int(value):
-            raise ConfigError(f"{where}.{key} = {value!r}: expected {BOOL if want_bool else INT}")
-    return Environment(**env)
-
-
-def _envs(table, where):
+def _envs(table):
     """The environments of an allocating table: one, or one per table of a list."""
     env = table.get("env", {})
-    if isinstance(env, list):
-        if not env:
-            raise ConfigError(f"{where}.env = []: give at least one table of answers")
-        return [_one_env(e, f"{where}.env[{i}]") for i, e in enumerate(env)]
-    return [_one_env(env, f"{where}.env")]
+    return [_one_env(e) for e in env] if isinstance(env, list) else [_one_env(env)]
 
 
-def _names(values, known, where):
-    for v in values:
-        if v not in known:
-            raise ConfigError(f"{where} = {v!r}: not one of {', '.join(known)}")
-    return values
-
-
-def _bits(values, known, where):
-    if _is_int(values):
+def _bits(values, known):
+    if isinstance(values, int):
         return values  # a raw value, for the system calls' -EINVAL paths
     out = 0
-    for v in _names(values, known, where):
+    for v in values:
         out |= known[v]
     return out
 
 
-def _mode(table, where):
-    text = table["mode"]
-    if _is_int(text):  # a raw mode number (one past MPOL_LOCAL is -EINVAL)
-        return text | _bits(table.get("flags", []), MODE_FLAG_NAMES, f"{where}.flags")
-    if text not in MPOL_MODE_NAMES:
-        raise ConfigError(f"{where}.mode = {text!r}: not one of {', '.join(MPOL_MODE_NAMES)}")
-    return MPOL_MODE_NAMES.index(text) | _bits(table.get("flags", []), MODE_FLAG_NAMES, f"{where}.flags")
+def _mode(table):
+    mode = table["mode"]
+    if isinstance(mode, str):
+        mode = MPOL_MODE_NAMES.index(mode)
+    return mode | _bits(table.get("flags", []), MODE_FLAG_NAMES)  # a raw number past MPOL_LOCAL is -EINVAL
 
 
 def _nodes(table, key="nodes"):
     return None if key not in table else frozenset(table[key])
 
 
-def _positive(table, key, default, where):
-    value = table.get(key, default)
-    if not _is_int(value) or value < 1:
-        raise ConfigError(f"{where}.{key} = {value!r}: expected a positive integer")
-    return value
+def _combinations(t):
+    return product(t.get("orders", [0]), t.get("cpus", [0]), _envs(t))
 
 
-def _combinations(t, where):
-    return product(t.get("orders", [0]), t.get("cpus", [0]), _envs(t, where))
-
-
-def _setup(doc, where):
+def _setup(doc, origins):
     setup = []
-    for t, w in _tables(doc, "task", where, ("id",)):
+    for t, w in _tables(doc, "task"):
         if t["id"] != 0:
-            if "mems" not in t:
-                raise ConfigError(f"{w}: missing key 'mems' (the nodes of task {t['id']}'s cpuset)")
             setup.append(AddTask(t["id"], _nodes(t, "mems")))
-        elif "mems" in t:
-            raise ConfigError(f"{w}.mems = {t['mems']!r}: task 0 exists from boot with every node; "
-                              "give it a cpuset with [[cpuset]]")
+            origins.setdefault(setup[-1], w)
         if "memcg_limit" in t:
             setup.append(SetMemcgLimit(t["id"], t["memcg_limit"]))
-    for t, _ in _tables(doc, "mmap", where, ("start", "length")):
+            origins.setdefault(setup[-1], w)
+    for t, w in _tables(doc, "mmap"):
         setup.append(Mmap(t["start"], t["length"], t.get("task", 0)))
+        origins.setdefault(setup[-1], w)
     return setup
 
 
-def _allocs(doc, where):
-    """(the alphabet's allocations, the setup's allocations)."""
+def _allocs(doc, origins):
+    """(the alphabet's allocations, the setup's allocations); `origins` gets each one's table."""
     allocs, setup = [], []
-    for t, w in _tables(doc, "alloc", where):
-        gfp = _gfp(t, w)
-        flags = {f: True for f in _names(t.get("context", []), CONTEXT_FLAGS, f"{w}.context")}
-        for order, cpu, env in _combinations(t, w):
-            (setup if t.get("setup", False) else allocs).append(
-                Alloc(gfp, order, cpu, t.get("nid"), env, _nodes(t), **flags))
+    for t, w in _tables(doc, "alloc"):
+        flags = {f: True for f in t.get("context", [])}
+        for order, cpu, env in _combinations(t):
+            op = Alloc(_gfp(t), order, cpu, t.get("nid"), env, _nodes(t), **flags)
+            origins.setdefault(op, w)
+            (setup if t.get("setup", False) else allocs).append(op)
     return allocs, setup
 
 
-def _extra_ops(doc, where):
-    ops = []
-    for t, w in _tables(doc, "policy", where, ("mode",)):
-        ops.append(SetMempolicy(_mode(t, w), _nodes(t), t.get("task", 0), t.get("maxnode")))
-    for t, w in _tables(doc, "mbind", where, ("start", "length", "mode")):
-        ops.append(Mbind(t["start"], t["length"], _mode(t, w), _nodes(t),
-                         _bits(t.get("mbind_flags", []), MBIND_FLAG_NAMES, f"{w}.mbind_flags"), t.get("task", 0),
-                         t.get("maxnode")))
-    for t, w in _tables(doc, "get_mempolicy", where):
-        ops.append(GetMempolicy(_bits(t.get("flags", []), GET_FLAG_NAMES, f"{w}.flags"), t.get("addr", 0),
-                                t.get("task", 0), t.get("maxnode")))
-    for t, _ in _tables(doc, "cpuset", where, ("nodes",)):
-        ops.append(SetCpuset(t.get("task", 0), _nodes(t)))
-    for t, w in _tables(doc, "alloc_pages", where):
-        gfp = _gfp(t, w)
-        for order, cpu, env in _combinations(t, w):
-            ops.append(AllocPages(gfp, order, cpu, t.get("task", 0), t.get("in_interrupt", False), env))
-    for t, w in _tables(doc, "alloc_vma", where, ("addr",)):
-        gfp = _gfp(t, w)
-        for order, cpu, env in _combinations(t, w):
-            ops.append(AllocVma(gfp, order, t["addr"], cpu, t.get("task", 0), t.get("hugepage", True), env))
-    return ops
+def _extra_ops(doc, origins):
+    """The other operations of the alphabet; `origins` gets each one's table."""
+    made = []
+    for t, w in _tables(doc, "policy"):
+        made.append((w, SetMempolicy(_mode(t), _nodes(t), t.get("task", 0), t.get("maxnode"))))
+    for t, w in _tables(doc, "mbind"):
+        flags = _bits(t.get("mbind_flags", []), MBIND_FLAG_NAMES)
+        made.append((w, Mbind(t["start"], t["length"], _mode(t), _nodes(t), flags, t.get("task", 0),
+                              t.get("maxnode"))))
+    for t, w in _tables(doc, "get_mempolicy"):
+        made.append((w, GetMempolicy(_bits(t.get("flags", []), GET_FLAG_NAMES), t.get("addr", 0),
+                                     t.get("task", 0), t.get("maxnode"))))
+    for t, w in _tables(doc, "cpuset"):
+        made.append((w, SetCpuset(t.get("task", 0), _nodes(t))))
+    for t, w in _tables(doc, "alloc_pages"):
+        for order, cpu, env in _combinations(t):
+            made.append((w, AllocPages(_gfp(t), order, cpu, t.get("task", 0), t.get("in_interrupt", False), env)))
+    for t, w in _tables(doc, "alloc_vma"):
+        for order, cpu, env in _combinations(t):
+            made.append((w, AllocVma(_gfp(t), order, t["addr"], cpu, t.get("task", 0), t.get("hugepage", True),
+                                     env)))
+    for w, op in made:
+        origins.setdefault(op, w)
+    return [op for _, op in made]
 
 
-def _drains(doc, where):
-    if "drain" not in doc:
-        return []
-    t = _table(doc["drain"], "drain", f"{where}.drain")
-    cpus = t.get("cpus", ["all"])
-    if not isinstance(cpus, list):
-        raise ConfigError(f"{where}.drain.cpus = {cpus!r}: expected a list of cpu numbers or 'all'")
-    drains = []
-    for cpu in cpus:
-        if cpu == "all":
-            drains.append(Drain(None))
-        elif _is_int(cpu):
-            drains.append(Drain(cpu))
-        else:
-            raise ConfigError(f"{where}.drain.cpus = {cpu!r}: neither 'all' nor a cpu number")
+def _drains(doc, origins):
+    cpus = doc["drain"].get("cpus", ["all"]) if "drain" in doc else []
+    drains = [Drain(None if cpu == "all" else cpu) for cpu in cpus]
+    origins.update((d, "drain") for d in drains)
     return drains
 
 
-def _isolations(doc, where):
+def _isolations(doc, origins):
     out = []
-    for t, w in _tables(doc, "isolate", where, ("start_pfn", "end_pfn")):
-        mt = _names([t.get("migratetype", "MOVABLE")], MIGRATETYPES, f"{w}.migratetype")[0]
+    for t, w in _tables(doc, "isolate"):
+        mt = t.get("migratetype", "MOVABLE")
         # (start, end) is MOVABLE, as the built-in scenarios write it
         out.append((t["start_pfn"], t["end_pfn"]) + (() if mt == "MOVABLE" else (MIGRATETYPES[mt],)))
+        origins.setdefault(out[-1], w)
     return out
 
 
 def _sometimes(doc, where, base_dir):
-    items = doc.get("sometimes", [])
-    if not isinstance(items, list):
-        raise ConfigError(f"{where}.sometimes = {items!r}: expected a list of goal names or [[sometimes]] tables")
     goals = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(doc.get("sometimes", [])):
         w = f"{where}.sometimes[{i}]"
         if isinstance(item, str):
             goals.append(goal(item, w))
         else:
-            t = _table(item, "sometimes", w, ("name", "predicate"))
-            goals.append(user_goal(t["name"], t["predicate"], f"{w}.predicate", base_dir))
+            goals.append(user_goal(item["name"], item["predicate"], f"{w}.predicate", base_dir))
     names = [g.name for g in goals]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -406,35 +286,23 @@ def _sometimes(doc, where, base_dir):
 
 def _invariants(doc, where, base_dir):
     out = []
-    for t, w in _tables(doc, "invariant", where, ("name",)):
-        kinds = [k for k in ("state", "step") if k in t]
-        if len(kinds) != 1:
-            raise ConfigError(f"{w}: give exactly one of 'state' or 'step' (got {kinds or 'neither'})")
-        check = resolve_callable(t[kinds[0]], f"{w}.{kinds[0]}", base_dir)
-        out.append((UserStateInvariant if kinds[0] == "state" else UserStepInvariant)(t["name"], check))
+    for t, w in _tables(doc, "invariant"):
+        kind = "state" if "state" in t else "step"
+        check = resolve_callable(t[kind], f"{where}.{w}.{kind}", base_dir)
+        out.append((UserStateInvariant if kind == "state" else UserStepInvariant)(t["name"], check))
     return tuple(out)
 
 
 def scenario_from_dict(doc, where="scenario", base_dir=None):
-    """A validated Scenario from a parsed TOML document; `base_dir` anchors relative .py references."""
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: expected a table")
-    for key in doc:
-        if key not in SCENARIO_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(SCENARIO_KEYS))})")
-    for key in ("name", "description"):
-        if key in doc and not isinstance(doc[key], str):
-            raise ConfigError(f"{where}.{key} = {doc[key]!r}: expected a string")
-    if "topology" not in doc:
-        raise ConfigError(f"{where}: missing [topology] table")
+    """A validated Scenario from a parsed TOML document; `base_dir` anchors relative .py references.
+
+    The document is checked against the schema (checks/scenario_schema.py) first, then the
+    operations against the booted machine (Scenario.validate).
+    """
+    validate_input(ScenarioDocument, doc, where)
     topology = topology_from_dict(doc["topology"], f"{where}.topology")
-    (allocs, setup_allocs), extra = _allocs(doc, where), _extra_ops(doc, where)
-    free_cpus = ()
-    if "free" in doc:
-        free_cpus = tuple(_table(doc["free"], "free", f"{where}.free").get("cpus", [0]))
-    symmetry = doc.get("symmetry", "auto")
-    if not isinstance(symmetry, bool) and symmetry != "auto":
-        raise ConfigError(f"{where}.symmetry = {symmetry!r}: expected true, false or \"auto\"")
+    origins = {}  # each operation's table, for the errors of Scenario.validate
+    (allocs, setup_allocs), extra = _allocs(doc, origins), _extra_ops(doc, origins)
     if not allocs and not extra:
         raise ConfigError(f"{where}: no operations: give at least one [[alloc]], [[alloc_pages]] or [[alloc_vma]]")
     kwargs = {}
@@ -442,12 +310,13 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
         kwargs["sometimes"] = _sometimes(doc, where, base_dir)
     sc = Scenario(
         name=doc.get("name", "scenario"), topology=topology, allocs=tuple(allocs), extra_ops=tuple(extra),
-        setup=tuple(_setup(doc, where) + setup_allocs), free_cpus=free_cpus, drains=tuple(_drains(doc, where)),
-        isolations=tuple(_isolations(doc, where)), depth=_positive(doc, "depth", 6, where),
-        max_states=_positive(doc, "max_states", 2_000_000, where), description=doc.get("description", ""),
-        symmetry=symmetry, invariants=_invariants(doc, where, base_dir), params={"config": doc}, **kwargs,
+        setup=tuple(_setup(doc, origins) + setup_allocs), free_cpus=tuple(doc.get("free", {}).get("cpus", [0])),
+        drains=tuple(_drains(doc, origins)), isolations=tuple(_isolations(doc, origins)), depth=doc.get("depth", 6),
+        max_states=doc.get("max_states", 2_000_000), description=doc.get("description", ""),
+        symmetry=doc.get("symmetry", "auto"), invariants=_invariants(doc, where, base_dir), params={"config": doc},
+        **kwargs,
     )
-    return sc.validate(where)
+    return sc.validate(where, origins)
 
 
 def load_scenario(path):

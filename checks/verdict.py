@@ -15,7 +15,7 @@ from buddycheck.spec.theorems import THEOREMS
 
 from .exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from .portfolio import is_strict
-from .report import CRASH, HANG
+from .report import CRASH, HANG, IDLE_TEXT
 from .trace_json import trace_document
 from .watchdog import ModelHang, watch
 
@@ -69,12 +69,16 @@ class Verdict:
     def cut_short(self):
         return [run for run in self.runs if run.cut_short]
 
+    def idle(self):
+        """The scenarios whose search made no transition: nothing was checked on them."""
+        return [run for run in self.runs if run.report.idle]
+
     def exit_code(self, Status):
         if any(t.status is Status.REFUTED for t in self.theorems) or self.regressions():
             return EXIT_VIOLATION
         if self.coverage is not None and self.coverage.unexercised_overrides():
             return EXIT_INCONCLUSIVE
-        if any(t.status is Status.UNKNOWN for t in self.theorems) or self.cut_short():
+        if any(t.status is Status.UNKNOWN for t in self.theorems) or self.cut_short() or self.idle():
             return EXIT_INCONCLUSIVE
         if self.args.fail_on_difference and self.differences():
             return EXIT_VIOLATION
@@ -97,7 +101,7 @@ class Verdict:
         scope = f"{len(self.runs)} scenario{'s' if len(self.runs) != 1 else ''}, {states} states"
         if len(self.runs) == 1:
             scope = f"{self.runs[0].scenario.name}, {self.runs[0].reach()} ({states} states)"
-        clean = "no violation" if self.cut_short() else "holds"
+        clean = "no violation" if self.cut_short() or self.idle() else "holds"
         names = []
         for run in self.runs:
             for p in run.properties:
@@ -206,6 +210,8 @@ class Verdict:
         if code == EXIT_INCONCLUSIVE and self.coverage is not None and self.coverage.unexercised_overrides():
             names = ", ".join(f.name for f in self.coverage.unexercised_overrides())
             text += f": the changed function(s) {names} never ran"
+        elif code == EXIT_INCONCLUSIVE and self.idle():
+            text += f": in {', '.join(run.scenario.name for run in self.idle())}, {IDLE_TEXT}"
         lines.append(f"\nverdict: {text} ({elapsed:.1f} s)")
         return lines
 

@@ -24,104 +24,47 @@ or names a built-in machine: `preset = "numa2"` (with `pages`/`max_order` for bu
 
 import tomllib
 
-from .constants import MAX_NR_ZONES, ZONE_NAMES
+from .constants import ZONE_NAMES
 from .errors import ConfigError
+from .input_schema import TopologyInput, validate_input
 from .presets import preset
 from .topology import NodeSpec, Topology, ZoneSpec
 
-TOPOLOGY_KEYS = {
-    "name": str, "max_order": int, "pageblock_order": int, "min_free_kbytes": int,
-    "watermark_scale_factor": int, "lowmem_reserve_ratio": list, "percpu_pagelist_fraction": int,
-    "page_group_by_mobility_disabled": bool, "node_reclaim_mode": int, "numa": bool, "max_numnodes": int,
-    "cpusets_enabled": bool, "memcg_kmem_enabled": bool, "gfp_allowed_mask": int, "distances": list,
-    "configured_zones": list, "node": list, "preset": str, "pages": int,
-}
-NODE_KEYS = {"id": int, "cpus": list, "zone": list}
-ZONE_KEYS = {
-    "type": str, "start_pfn": int, "pages": int, "managed": int, "watermarks": list, "lowmem_reserve": list,
-    "pcp": list, "cma_pageblocks": list,
-}
+
+def zone_type_from_name(name):
+    """The zone index of a zone type name (any case); the schema has checked that it is one."""
+    return [n.lower() for n in ZONE_NAMES].index(name.lower())
 
 
-def _check_keys(table, allowed, where):
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table, got {table!r}")
-    for key, value in table.items():
-        if key not in allowed:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(allowed))})")
-        want = allowed[key]
-        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
-        if not ok:
-            raise ConfigError(f"{where}.{key} = {value!r}: expected {want.__name__}")
-
-
-def _int_list(value, where, length=None):
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-        raise ConfigError(f"{where} = {value!r}: expected a list of integers")
-    if length is not None and len(value) != length:
-        raise ConfigError(f"{where} = {value!r}: expected {length} integers")
-    return tuple(value)
-
-
-def zone_type_from_name(name, where):
-    for idx, zone_name in enumerate(ZONE_NAMES):
-        if name.lower() == zone_name.lower():
-            return idx
-    raise ConfigError(f"{where}.type = {name!r}: not a zone type (one of {', '.join(ZONE_NAMES)})")
-
-
-def _zone(table, where):
-    _check_keys(table, ZONE_KEYS, where)
-    for key in ("type", "start_pfn", "pages"):
-        if key not in table:
-            raise ConfigError(f"{where}: missing key {key!r}")
+def _zone(table):
     kwargs = {}
     if "managed" in table:
         kwargs["managed"] = table["managed"]
-    if "watermarks" in table:
-        kwargs["watermarks"] = _int_list(table["watermarks"], f"{where}.watermarks", 3)
-    if "lowmem_reserve" in table:
-        kwargs["lowmem_reserve"] = _int_list(table["lowmem_reserve"], f"{where}.lowmem_reserve", MAX_NR_ZONES)
-    if "pcp" in table:
-        kwargs["pcp_high_batch"] = _int_list(table["pcp"], f"{where}.pcp", 2)
-    if "cma_pageblocks" in table:
-        kwargs["cma_pageblocks"] = _int_list(table["cma_pageblocks"], f"{where}.cma_pageblocks")
-    return ZoneSpec(zone_type_from_name(table["type"], where), table["start_pfn"], table["pages"], **kwargs)
+    for key, field in (("watermarks", "watermarks"), ("lowmem_reserve", "lowmem_reserve"), ("pcp", "pcp_high_batch"),
+                       ("cma_pageblocks", "cma_pageblocks")):
+        if key in table:
+            kwargs[field] = tuple(table[key])
+    return ZoneSpec(zone_type_from_name(table["type"]), table["start_pfn"], table["pages"], **kwargs)
 
 
 def topology_from_dict(table, where="topology"):
-    """Build a Topology from a parsed TOML table; every error names the key and the value."""
-    _check_keys(table, TOPOLOGY_KEYS, where)
+    """Build a Topology from a parsed TOML table; every error names the key and the value (model/input_schema.py)."""
+    validate_input(TopologyInput, table, where)
     if "preset" in table:
-        extra = sorted(set(table) - {"preset", "pages", "max_order"})
-        if extra:
-            raise ConfigError(f"{where}: a preset takes only 'pages' and 'max_order' beside it (got {extra})")
-        params = {k: table[k] for k in ("pages", "max_order") if k in table}
-        return preset(table["preset"], **params)
-    if "node" not in table:
-        raise ConfigError(f"{where}: missing [[node]] tables (or a 'preset' key)")
-    nodes = []
-    for i, node in enumerate(table["node"]):
-        nwhere = f"{where}.node[{i}]"
-        _check_keys(node, NODE_KEYS, nwhere)
-        if "id" not in node:
-            raise ConfigError(f"{nwhere}: missing key 'id'")
-        cpus = _int_list(node.get("cpus", []), f"{nwhere}.cpus")
-        zones = tuple(_zone(z, f"{nwhere}.zone[{j}]") for j, z in enumerate(node.get("zone", [])))
-        nodes.append(NodeSpec(node["id"], cpus, zones))
-    kwargs = {k: v for k, v in table.items() if k not in ("node", "pages")}
+        return preset(table["preset"], **{k: table[k] for k in ("pages", "max_order") if k in table})
+    nodes = tuple(NodeSpec(node["id"], tuple(node.get("cpus", [])), tuple(_zone(z) for z in node.get("zone", [])))
+                  for node in table["node"])
+    kwargs = {k: v for k, v in table.items() if k != "node"}
     if "lowmem_reserve_ratio" in kwargs:
-        kwargs["lowmem_reserve_ratio"] = _int_list(kwargs["lowmem_reserve_ratio"], f"{where}.lowmem_reserve_ratio",
-                                                   MAX_NR_ZONES)
+        kwargs["lowmem_reserve_ratio"] = tuple(kwargs["lowmem_reserve_ratio"])
     if "distances" in kwargs:
-        rows = kwargs["distances"]
-        if not all(isinstance(r, list) for r in rows):
-            raise ConfigError(f"{where}.distances = {rows!r}: expected a list of lists")
-        kwargs["distances"] = tuple(_int_list(r, f"{where}.distances[{i}]") for i, r in enumerate(rows))
+        kwargs["distances"] = tuple(tuple(row) for row in kwargs["distances"])
     if "configured_zones" in kwargs:
-        kwargs["configured_zones"] = frozenset(
-            zone_type_from_name(n, f"{where}.configured_zones") for n in kwargs["configured_zones"])
-    return Topology(nodes=tuple(nodes), **kwargs)
+        kwargs["configured_zones"] = frozenset(zone_type_from_name(n) for n in kwargs["configured_zones"])
+    try:
+        return Topology(nodes=nodes, **kwargs)
+    except ConfigError as e:  # a rule of the whole machine (model/topology.py)
+        raise ConfigError(f"{where}: {str(e).removeprefix('topology: ')}") from None
 
 
 def load_toml(path):

@@ -162,10 +162,16 @@ def validate_topology(t):
                 high, batch = z.pcp_high_batch
                 if high < 0 or batch < 1:
                     raise ConfigError(f"{where}: pcp_high_batch = {z.pcp_high_batch}: need high >= 0, batch >= 1")
+            if len(set(z.cma_pageblocks)) != len(z.cma_pageblocks):
+                raise ConfigError(f"{where}: cma_pageblocks = {list(z.cma_pageblocks)}: a pageblock is listed twice")
             for pb in z.cma_pageblocks:
                 lo, hi = pb << t.pageblock_order, (pb + 1) << t.pageblock_order
                 if lo < z.start_pfn or hi > z.end_pfn:
                     raise ConfigError(f"{where}: cma pageblock {pb} (pfn {lo}..{hi - 1}) is not inside the zone")
+                # the unmanaged pages never reach the buddy allocator, so CMA there could never be freed to it
+                if hi > z.start_pfn + z.managed_pages:
+                    raise ConfigError(f"{where}: cma pageblock {pb} (pfn {lo}..{hi - 1}) is not inside the managed "
+                                      f"part of the zone (pfn {z.start_pfn}..{z.start_pfn + z.managed_pages - 1})")
     spans.sort()
     for (a0, a1, wa), (b0, b1, wb) in zip(spans, spans[1:]):
         if b0 < a1:

@@ -63,13 +63,13 @@ def test_scenario_file_topology_table(tmp_path):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("max_order = 'four'\n", ["max_order", "'four'", "expected int"]),
+    ("max_order = 'four'\n", ["max_order", "'four'", "expected an integer"]),
     ("colour = 1\n", ["unknown key 'colour'"]),
     ("[[node]]\nid = 0\ncpus = [0]\n[[node.zone]]\ntype = 'Sparkly'\nstart_pfn = 0\npages = 4\n",
      ["node[0].zone[0].type", "'Sparkly'"]),
     ("[[node]]\nid = 0\ncpus = [0]\n[[node.zone]]\ntype = 'Normal'\npages = 4\n", ["missing key 'start_pfn'"]),
     ("[[node]]\nid = 0\ncpus = [0]\n[[node.zone]]\ntype = 'Normal'\nstart_pfn = 0\npages = 4\nwatermarks = [1]\n",
-     ["watermarks", "expected 3 integers"]),
+     ["watermarks", "of 3 entries"]),
     ("max_order = 3\npageblock_order = 5\n[[node]]\nid = 0\ncpus = [0]\n", ["pageblock_order = 5"]),
     ("[[node]]\nid = 0\ncpus = [0]\n[[node.zone]]\ntype = 'Normal'\nstart_pfn = 0\npages = 8\n"
      "[[node]]\nid = 1\ncpus = [1]\n[[node.zone]]\ntype = 'Normal'\nstart_pfn = 4\npages = 8\n", ["overlap"]),

@@ -18,6 +18,7 @@ from ..junit import write as write_junit
 from ..junit_suites import scenario_suite
 from ..portfolio import UnknownInvariant, properties_for
 from ..printing import format_program
+from ..report import IDLE_TEXT
 from ..shrink import shrink
 from ..strategies.simulate import Simulator
 from ..trace_json import trace_document
@@ -138,7 +139,7 @@ def shrunk_violations(sc, report, properties):
 def exploration_exit(report, coverage=None):
     if report.violations:
         return EXIT_VIOLATION
-    if report.stopped_by in ("max_states", "interrupt"):
+    if report.stopped_by in ("max_states", "interrupt") or report.idle:
         return EXIT_INCONCLUSIVE
     if coverage is not None and coverage.unexercised_overrides():
         return EXIT_INCONCLUSIVE  # a changed function that never ran: nothing was checked about it
@@ -195,6 +196,8 @@ def cmd_explore(args, out):
         if coverage is not None and coverage.unexercised_overrides():
             out(f"  INCONCLUSIVE: no violation, but the changed function(s) "
                 f"{', '.join(f.name for f in coverage.unexercised_overrides())} never ran")
+        elif report.idle:
+            out(f"  INCONCLUSIVE: {IDLE_TEXT}")
         elif report.stopped_by in ("max_states", "interrupt"):
             out(f"  no violation in the part explored (the search was cut short): {names}")
         elif report.complete:
