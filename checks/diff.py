@@ -336,7 +336,8 @@ for step, (op, (b, vb), (h, vh)) in enumerate(zip(TRACE, run(Base), run(Head)), 
 '''
 
 
-def _setup_line(op):
+def setup_line(op):
+    """A setup step as a line of printed code (indented four spaces, ending the line)."""
     if is_operation(op):
         return f"    {op.code()}\n"
     if hasattr(op, "tid") and hasattr(op, "mems"):  # scenario files' task setup step
@@ -377,7 +378,7 @@ def format_difference_program(d, base_cls, head_cls, *, base_ref=None, head_ref=
         else:
             lines.append(f"    # step {step.index + 1} -> {step.base.text}")
     lines.append(")")
-    setup = "".join(_setup_line(op) for op in sc.setup)
+    setup = "".join(setup_line(op) for op in sc.setup)
     text = "\n".join(lines) + PROGRAM_RUN.format(machine=machine.replace("\n", "\n    "), setup=setup)
     compile(text, "<difference program>", "exec")
     return text

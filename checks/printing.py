@@ -6,6 +6,8 @@
   exits non-zero while it shows one.
 - `emit_pytest()` writes a pytest file that asserts the invariant along the counterexample (see its
   docstring), like a Hypothesis reproducer: it fails while the bug is there, passes once fixed.
+  An invariant a scenario file declares is loaded from that file in the test (`scenario_invariant`).
+  (The test of a difference between two models is checks/difference_pytest.py's.)
 
 A model that crashes or hangs (checks/failure.py): the printed program runs the operations and its
 last statement raises (a hang runs inside the watchdog, which stops it with ModelHang); the written
@@ -28,17 +30,18 @@ from .properties import all_properties, property_named
 from .render import machine_picture
 from .replay import replay
 from .report import FAILURE_KINDS
+from .scenario_file import scenario_invariant
 from .trace_error import TraceError
 
 CATALOGUE_NAMES = frozenset(p.name for p in all_properties())  # what property_named() can rebuild
 
 
-def _doc_text(text):
+def doc_text(text):
     """Text that can sit inside a triple-quoted docstring."""
     return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
 
-def _one_line(text):
+def one_line(text):
     return " ".join(str(text).split())
 
 
@@ -62,8 +65,8 @@ def _ending(violation, result):
     found = violation if violation is not None else result.first_violation
     if found is None:
         return ["# no property was violated by this trace", "", "print(machine_picture(m))", ""]
-    message = f"{_one_line(found.invariant)}: {_one_line(found.message)}"
-    return ([f"# violated: {_one_line(found.invariant)}"] + _comment(str(found.message).splitlines(), "#   ")
+    message = f"{one_line(found.invariant)}: {one_line(found.message)}"
+    return ([f"# violated: {one_line(found.invariant)}"] + _comment(str(found.message).splitlines(), "#   ")
             + ["", "print(machine_picture(m))", f"raise AssertionError({message!r})", ""])
 
 
@@ -77,9 +80,9 @@ def step_comments(scenario, result):
         m.restore(step.state)
         after = _zone_lines(m)
         changed = [line for old, line in zip(before, after) if old != line]
-        lines = [f"# step {step.index + 1} -> {_one_line(step.result)}"]
+        lines = [f"# step {step.index + 1} -> {one_line(step.result)}"]
         lines += _comment(changed) if changed else ["#   (no zone changed)"]
-        lines += once_each([f"#   ! {_one_line(name)}: {_one_line(message)}" for name, message in step.violations])
+        lines += once_each([f"#   ! {one_line(name)}: {one_line(message)}" for name, message in step.violations])
         out.append(lines)
         before = after
     return out
@@ -109,7 +112,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
     else:
         title = f"Replay of {len(trace)} operation(s)"
     lines = [
-        f'"""{_doc_text(title)} on model {_doc_text(scenario.model.NAME)} (scenario {_doc_text(scenario.name)}).',
+        f'"""{doc_text(title)} on model {doc_text(scenario.model.NAME)} (scenario {doc_text(scenario.name)}).',
         "",
         "Replays the operations on a fresh machine; each step's result and the zones it changed are in",
         "the comments (. free in buddy, p on a per-cpu list, A allocated, | between blocks).",
@@ -142,7 +145,7 @@ def format_program(scenario, trace, properties=(), *, violation=None, model_ref=
 
 def _failing(statements, failed, budget):
     """The statements at which the model fails, with why as a comment; a hang runs under the watchdog."""
-    lines = [f"# the model fails here: {_one_line(failed.invariant)}"]
+    lines = [f"# the model fails here: {one_line(failed.invariant)}"]
     lines += _comment(str(failed.message).splitlines(), "#   ")
     if failed.invariant != HANG:
         return lines + list(statements)
@@ -206,6 +209,9 @@ def test_{slug}():
     assert PROPERTY.name == INVARIANT
     m = {model}({machine})
 {setup}
+    if getattr(PROPERTY, "per_state", False):  # a state invariant holds in the initial state too
+        messages = list(PROPERTY.violations(None, None, None, m))
+        assert not messages, f"{{INVARIANT}} violated in the initial state: {{'; '.join(map(str, messages))}}"
     for step, op in enumerate(TRACE, 1):
         before = m.freeze()
         result = op.apply(m)
@@ -270,8 +276,8 @@ def failure_pytest_source(scenario, violation, *, model_ref=None, relative_to=No
     alias, ref = model_binding(scenario, model_ref)
     what = "stopped by the watchdog" if failure.kind == HANG else f"raising {failure.error}"
     header = PYTEST_FAILURE_DOC.format(invariant=failure.kind, n=len(trace), what=what, function=failure.function,
-                                       model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
-                                       message=textwrap.fill(_doc_text(failed.message), 100))
+                                       model=doc_text(scenario.model.NAME), scenario=doc_text(scenario.name),
+                                       message=textwrap.fill(doc_text(failed.message), 100))
     imports = [machine_import, "from buddycheck.checks.failure import failure_of",
                "from buddycheck.checks.watchdog import watch", "from buddycheck.model.errors import ModelError"]
     op_imports, op_bindings = operation_imports(trace)
@@ -282,7 +288,7 @@ def failure_pytest_source(scenario, violation, *, model_ref=None, relative_to=No
     imports = import_code([(alias, ref), *op_bindings], imports, relative_to=relative_to)
     rows = []
     for i, op in enumerate(trace):
-        outcome = _one_line(result.steps[i].result) if i < len(result.steps) else f"fails: {failure.kind}"
+        outcome = one_line(result.steps[i].result) if i < len(result.steps) else f"fails: {failure.kind}"
         rows += [f"    # step {i + 1} -> {outcome}", f"    {op_expr(op)},"]
     setup = "".join(f"        with watch(BUDGET):\n            {op.code()}\n" for op in scenario.setup)
     body = PYTEST_FAILURE_BODY.format(kind=failure.kind, budget=scenario.op_budget, trace="\n".join(rows),
@@ -307,6 +313,22 @@ def property_reference(prop, explicit=None):
     return object_reference(prop, explicit)
 
 
+def scenario_invariant_code(name, source, imports, relative_to=None):
+    """`imports` (an import section) followed by the lines that bind PROPERTY to the invariant `name`
+    of the scenario file `source`.
+
+    The test loads the file again (relative to itself when `relative_to` is its directory), so it
+    judges the very predicate the file names, and goes on judging it if the predicate changes.
+    """
+    where = repr(source)
+    if relative_to is not None:
+        where = f"os.path.join(os.path.dirname(os.path.abspath(__file__)), {os.path.relpath(source, relative_to)!r})"
+    head = [] if "import os" in imports else ["import os", *([""] if imports and imports[0].startswith("from") else [])]
+    return [*head, *imports, "",
+            f"SCENARIO_FILE = {where}",
+            f"PROPERTY = {scenario_invariant.__name__}(SCENARIO_FILE, {name!r})  # the file's own [[invariant]]"]
+
+
 def pytest_source(scenario, violation, properties, *, model_ref=None, property_ref=None, relative_to=None):
     """The text emit_pytest() writes; `relative_to`: the directory it goes in (file references relative to it)."""
     if violation.invariant in FAILURE_KINDS:
@@ -319,20 +341,26 @@ def pytest_source(scenario, violation, properties, *, model_ref=None, property_r
     result = _replayed(scenario, trace, [prop])
     machine_import, machine = machine_expression(scenario)
     alias, ref = model_binding(scenario, model_ref)
-    pref = property_reference(prop, property_ref)
-    header = PYTEST_DOC.format(invariant=_doc_text(violation.invariant), n=len(trace),
-                               model=_doc_text(scenario.model.NAME), scenario=_doc_text(scenario.name),
-                               message=textwrap.fill(_doc_text(violation.message), 100))
+    declared = getattr(prop, "source", None) if property_ref is None else None  # a scenario file's invariant
+    pref = None if declared else property_reference(prop, property_ref)
+    header = PYTEST_DOC.format(invariant=doc_text(violation.invariant), n=len(trace),
+                               model=doc_text(scenario.model.NAME), scenario=doc_text(scenario.name),
+                               message=textwrap.fill(doc_text(violation.message), 100))
     imports = [machine_import]
     op_imports, op_bindings = operation_imports(trace)
     imports += op_imports
     imports += name_imports([machine, *(op.code() for op in scenario.setup), *map(op_expr, trace)])
     if any(getattr(op, "env", IDLE) != IDLE for op in trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports = import_code([(alias, ref), ("PROPERTY", pref), *op_bindings], imports, relative_to=relative_to)
+    if declared:
+        imports.append(f"from {scenario_invariant.__module__} import {scenario_invariant.__name__}")
+    bindings = [(alias, ref), *([] if declared else [("PROPERTY", pref)]), *op_bindings]
+    imports = import_code(bindings, imports, relative_to=relative_to)
+    if declared:
+        imports = scenario_invariant_code(prop.name, declared, imports, relative_to)
     rows = []
     for op, step in zip(trace, result.steps):
-        rows += [f"    # step {step.index + 1} -> {_one_line(step.result)}", f"    {op_expr(op)},"]
+        rows += [f"    # step {step.index + 1} -> {one_line(step.result)}", f"    {op_expr(op)},"]
     body = PYTEST_BODY.format(invariant=violation.invariant, trace="\n".join(rows), slug=_slug(violation.invariant),
                               model=alias, machine=machine.replace("\n", "\n    "),
                               setup="\n".join(f"    {op.code()}" for op in scenario.setup))
@@ -348,7 +376,8 @@ def emit_pytest(path, scenario, violation, properties, *, model_ref=None, proper
     `violation.invariant` holds after every step: it fails with the invariant's message while the
     bug is present and passes once it is fixed (a regression test from then on). A crash or hang
     (`model_crash`, `model_hang`) needs no property: the test asserts every operation runs.
-    A model loaded from a file is loaded by its path relative to the written file.
+    A model loaded from a file is loaded by its path relative to the written file, and so is a
+    scenario file whose own invariant failed: the test loads that invariant from it by name.
     The file is written atomically (a temporary file renamed into place). Returns the path.
     """
     return write_atomic(path, pytest_source(scenario, violation, properties, model_ref=model_ref,

@@ -323,4 +323,16 @@ def load_scenario(path):
     path = str(path)
     sc = scenario_from_dict(load_toml(path), path, os.path.dirname(os.path.abspath(path)))
     sc.params["path"] = path  # so that a report can say how to run it again
+    for invariant in sc.invariants:
+        invariant.source = os.path.abspath(path)  # so that a written test can load it again
     return sc
+
+
+def scenario_invariant(path, name):
+    """The invariant `name` that the scenario file at `path` declares (what a written test judges by)."""
+    invariants = load_scenario(path).invariants
+    for invariant in invariants:
+        if invariant.name == name:
+            return invariant
+    raise ConfigError(f"{path}: no [[invariant]] named {name!r} (it declares: "
+                      f"{', '.join(repr(i.name) for i in invariants) or 'none'})")

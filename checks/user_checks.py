@@ -5,6 +5,10 @@ state); a step invariant is `callable(before_view, op, result, after_view) -> it
 judged on every transition. Both become properties of the explorer's protocol (checks/properties.py):
 `name`, `per_state` and `violations(before, op, result, m, after=None)`. A goal is a Sometimes predicate
 `callable(op, result, m) -> bool`.
+
+An invariant read from a scenario file knows that file (`source`, an absolute path): a test written
+from one of its counterexamples (checks/printing.py) loads it from there by name (`scenario_invariant`
+of checks/scenario_file.py), so the test judges the very predicate that failed.
 """
 
 import os
@@ -22,9 +26,10 @@ class UserStateInvariant:
 
     per_state = True
 
-    def __init__(self, name, check):
+    def __init__(self, name, check, source=None):
         self.name = name
         self.check = check
+        self.source = source  # the scenario file that declares it, if any
         self.views = ViewCache()
 
     def violations(self, before, op, result, m, after=None):
@@ -36,9 +41,10 @@ class UserStepInvariant:
 
     per_state = False
 
-    def __init__(self, name, check):
+    def __init__(self, name, check, source=None):
         self.name = name
         self.check = check
+        self.source = source  # the scenario file that declares it, if any
         self.before = BeforeState()
 
     def violations(self, before, op, result, m, after=None):

@@ -24,6 +24,7 @@ from .common import (
     add_scenario_options,
     check_writable,
     coverage_for,
+    emit_test,
     load_model,
     positive_float,
     resolve_scenario,
@@ -42,6 +43,8 @@ def add_parser(subparsers):
                    help=f"exploration time shared by the scenarios (default: {DEFAULT_SECONDS:g} for the portfolio; "
                         "a single scenario goes to its depth)")
     add_picture_option(p)
+    p.add_argument("--emit-pytest", metavar="FILE",
+                   help="write the first violation found as a pytest file (it fails until the bug is fixed)")
     p.add_argument("--fail-on-difference", action="store_true",
                    help="with --model: a behavioural difference from the base fails the check (exit 1)")
     add_invariant_options(p)
@@ -84,6 +87,8 @@ def cmd_check(args, out):
     scenarios = scenarios_of(args)
     seconds = args.time if args.time is not None else (DEFAULT_SECONDS if len(scenarios) > 1 else None)
     measure = coverage_for(args, model)
+    if args.emit_pytest:
+        check_writable(args.emit_pytest, "--emit-pytest")
     picture_usage(args)
     if args.junit:
         check_writable(args.junit, "--junit")
@@ -117,7 +122,17 @@ def cmd_check(args, out):
             entry["bounds"] = bounds(run.scenario.depth, None, None if run.share is None else round(run.share, 3))
         doc = envelope("check", doc, bounds(args.depth, None, seconds))
         out(json.dumps(doc, indent=2, default=str))
-        return code
+        return emitted(args, verdict) or code
     for line in verdict.text(code, elapsed, theorems.Status):
         out(line)
-    return code
+    return emitted(args, verdict) or code
+
+
+def emitted(args, verdict):
+    """--emit-pytest, after the report: the test of the first violation found, on its scenario; 2 if it cannot
+    be written, else None."""
+    if not (args.emit_pytest and verdict.regressions()):
+        return None
+    run, v = verdict.regressions()[0]
+    properties = [p for p in run.properties if p.name == v.invariant]  # none for a crash or hang
+    return emit_test(args.emit_pytest, getattr(v, "scenario", None) or run.scenario, v, properties)

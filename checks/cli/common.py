@@ -15,6 +15,7 @@ from buddycheck.spec.invariants import PROFILES
 
 from ..arg_types import order_range, positive_float, positive_int, whole_number  # noqa: F401  (the commands' types)
 from ..coverage import ModelCoverage
+from ..difference_pytest import emit_difference_pytest
 from ..exit_codes import EXIT_USAGE
 from ..imported_scenario import imported_scenario
 from ..naming import resolve_reference
@@ -250,6 +251,19 @@ def emit_test(path, scenario, violation, properties):
         return EXIT_USAGE
     print(f"buddycheck: wrote {written}: a test of {violation.invariant} that fails until the bug is fixed",
           file=sys.stderr)
+    return None
+
+
+def emit_difference_test(path, difference, base, head):
+    """diff --emit-pytest after the report: write the test that the two models agree on the difference's
+    operations; 2 if it cannot be written, else None."""
+    try:
+        written = emit_difference_pytest(path, difference, base, head)
+    except TraceError as e:
+        print(f"buddycheck: error: --emit-pytest {path}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"buddycheck: wrote {written}: a test that {head.NAME} behaves as {base.NAME} on these operations, "
+          "which fails while they differ", file=sys.stderr)
     return None
 
 

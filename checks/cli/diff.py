@@ -1,6 +1,7 @@
 """`buddycheck diff BASE HEAD`: the shortest sequence of operations after which two models differ.
 
     buddycheck diff BASE HEAD [--preset NAME | --config FILE] [--depth N] [--max-states N] [--workers N] [--json]
+                              [--emit-pytest FILE]
 
 BASE and HEAD are variant names of model/variants.py (`4.19`, `4.19.0`, `5.8-classzone`) or
 references 'module:NAME' / '/path/file.py:NAME' to a Kernel419 subclass. The scenario is a built-in
@@ -11,7 +12,8 @@ buddy-core as for `explore`.
 Exit status: 0 no difference up to the bound (the report says which bound), 1 a difference (shrunk
 and printed side by side, with a program that replays it on both models), 2 bad usage (an unknown
 variant is named with the list of known ones), 3 the search was stopped by --max-states or Ctrl-C
-before the bound. With --json, standard output is one JSON document and nothing else.
+before the bound. With --json, standard output is one JSON document and nothing else. --emit-pytest
+FILE writes the difference as a test that fails while the models differ (checks/difference_pytest.py).
 """
 
 import json
@@ -25,8 +27,10 @@ from .common import (
     Progress,
     UsageError,
     add_coverage_options,
+    check_writable,
     coverage_for,
     coverage_lines,
+    emit_difference_test,
     json_default,
     order_range,
     positive_int,
@@ -53,6 +57,8 @@ def add_parser(subparsers):
     p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
     p.add_argument("--orders", type=order_range, metavar="LO-HI", help="buddy-core: orders to allocate")
     p.add_argument("--json", action="store_true", help="one JSON document on standard output")
+    p.add_argument("--emit-pytest", metavar="FILE",
+                   help="write the difference as a pytest file that fails while the two models differ on it")
     add_coverage_options(p)
     p.set_defaults(func=cmd_diff)
     return p
@@ -85,6 +91,8 @@ def cmd_diff(args, out):
     base = load_variant(args.base, "BASE")
     head = load_variant(args.head, "HEAD")
     sc = diff_scenario(args)
+    if args.emit_pytest:
+        check_writable(args.emit_pytest, "--emit-pytest")
     measure = coverage_for(args, head)
     bar = Progress(not args.json)
     try:
@@ -101,7 +109,7 @@ def cmd_diff(args, out):
                            "result": "differs" if report.difference is not None else "same"}]
         doc = envelope("diff", doc, bounds(report.depth_bound, report.max_states))
         out(json.dumps(doc, indent=2, default=json_default))
-        return diff_exit(report, coverage)
+        return emitted(args, report, base, head) or diff_exit(report, coverage)
     for line in report_lines(report, sc):
         out(line)
     if coverage is not None:
@@ -115,4 +123,11 @@ def cmd_diff(args, out):
         else:
             out("\nThe difference as a program (run it with python):\n")
             out(program)
-    return diff_exit(report, coverage)
+    return emitted(args, report, base, head) or diff_exit(report, coverage)
+
+
+def emitted(args, report, base, head):
+    """--emit-pytest, after the report: the test of the (shrunk) difference; 2 if it cannot be written, else None."""
+    if not (args.emit_pytest and report.difference is not None):
+        return None
+    return emit_difference_test(args.emit_pytest, report.difference, base, head)
