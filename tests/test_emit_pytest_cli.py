@@ -226,7 +226,7 @@ orders = [0, 1]
 cpus = [0]
 [[invariant]]
 name = "every page in one block"
-state = "checks.py:pages_in_one_block"
+{kind} = "checks.py:pages_in_one_block{suffix}"
 """
 
 CHECKS = """def pages_in_one_block(view):
@@ -236,14 +236,22 @@ CHECKS = """def pages_in_one_block(view):
             if pfn in owner:
                 yield f"pfn {pfn} is in a {block.kind} block and a {owner[pfn]} block"
             owner[pfn] = block.kind
+
+
+def pages_in_one_block_after(before, op, result, after):
+    return pages_in_one_block(after)
 """
 
 
-@pytest.mark.parametrize("command", ["explore", "check"])
-def test_a_scenario_files_own_invariant_is_loaded_from_the_file_by_the_test(tmp_path, command):
+def scenario_text(kind):
+    return SCENARIO.format(kind=kind, suffix="" if kind == "state" else "_after")
+
+
+@pytest.mark.parametrize(("command", "kind"), [("explore", "state"), ("check", "state"), ("explore", "step")])
+def test_a_scenario_files_own_invariant_is_loaded_from_the_file_by_the_test(tmp_path, command, kind):
     scenarios = tmp_path / "scenarios"
     scenarios.mkdir()
-    (scenarios / "one-zone.toml").write_text(SCENARIO)
+    (scenarios / "one-zone.toml").write_text(scenario_text(kind))
     (scenarios / "checks.py").write_text(CHECKS)
     done, target, models = emitted_by(tmp_path, command, planted_models, "ExpandUpper", "--config",
                                       "scenarios/one-zone.toml", "--invariant", "every page in one block")
@@ -256,7 +264,7 @@ def test_a_scenario_files_own_invariant_is_loaded_from_the_file_by_the_test(tmp_
     assert buggy.returncode == 1, buggy.stdout
     assert "every page in one block violated at step 1: pfn 4 is in a alloc block and a free block" in buggy.stdout
     # the test judges the file's predicate itself: one that finds nothing lets the buggy model pass
-    (scenarios / "checks.py").write_text("def pages_in_one_block(view):\n    return []\n")
+    (scenarios / "checks.py").write_text(CHECKS.replace("for block in view.blocks():", "for block in ():"))
     assert pytest_run(target).returncode == 0
     (scenarios / "checks.py").write_text(CHECKS)
     fails_then_passes_once_fixed(target, models, "pfn 4 is in a alloc block and a free block")
@@ -266,7 +274,7 @@ def test_an_invariant_the_scenario_file_does_not_declare_is_named(tmp_path):
     from buddycheck.checks.scenario_file import scenario_invariant
     from buddycheck.model.errors import ConfigError
 
-    (tmp_path / "one-zone.toml").write_text(SCENARIO)
+    (tmp_path / "one-zone.toml").write_text(scenario_text("state"))
     (tmp_path / "checks.py").write_text(CHECKS)
     assert scenario_invariant(tmp_path / "one-zone.toml", "every page in one block").per_state
     with pytest.raises(ConfigError, match="no \\[\\[invariant\\]\\] named 'gone' "
