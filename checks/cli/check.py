@@ -44,7 +44,8 @@ def add_parser(subparsers):
                         "a single scenario goes to its depth)")
     add_picture_option(p)
     p.add_argument("--emit-pytest", metavar="FILE",
-                   help="write the first violation found as a pytest file (it fails until the bug is fixed)")
+                   help="write the first violation that fails the check (not one known in the base) as a pytest "
+                        "file that fails until the bug is fixed")
     p.add_argument("--fail-on-difference", action="store_true",
                    help="with --model: a behavioural difference from the base fails the check (exit 1)")
     add_invariant_options(p)
@@ -129,8 +130,8 @@ def cmd_check(args, out):
 
 
 def emitted(args, verdict):
-    """--emit-pytest, after the report: the test of the first violation found, on its scenario; 2 if it cannot
-    be written, else None."""
+    """--emit-pytest, after the report: the test of the first violation that fails the check, on the scenario it
+    was shrunk on; 2 if it cannot be written, else None (nothing to write included)."""
     if not (args.emit_pytest and verdict.regressions()):
         return None
     run, v = verdict.regressions()[0]
