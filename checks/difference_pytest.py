@@ -20,7 +20,7 @@ from buddycheck.model.environment import IDLE
 
 from .diff import setup_line
 from .naming import import_code, machine_expression, object_reference, op_expr, operation_imports
-from .ops import is_operation, name_imports
+from .ops import name_imports
 from .printing import doc_text, one_line, write_atomic
 
 PYTEST_DOC = '''"""Difference: {base} and {head} differ after {n} operation(s), {summary}
@@ -123,11 +123,9 @@ def difference_pytest_source(d, base_cls, head_cls, *, base_ref=None, head_ref=N
     machine_import, machine = machine_expression(sc)
     op_imports, op_bindings = operation_imports(d.trace)
     imports = [machine_import, *op_imports]
-    if any(hasattr(op, "gfp") for op in (*sc.setup, *d.trace)):
-        imports.append("from buddycheck.model import gfp as G")
+    imports += name_imports([machine, *(setup_line(op) for op in sc.setup), *map(op_expr, d.trace)])
     if any(getattr(op, "env", IDLE) != IDLE for op in d.trace):
         imports.append("from buddycheck.model.environment import Environment")
-    imports += name_imports([op.code() for op in sc.setup if is_operation(op)])
     imports += ["from buddycheck.checks.observation import Observation, differing_fields, observe, outcome_text",
                 "from buddycheck.checks.properties import all_properties",
                 "from buddycheck.checks.watchdog import watch",
