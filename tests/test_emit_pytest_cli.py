@@ -187,6 +187,32 @@ def test_diff_writes_a_test_that_fails_while_the_models_differ(tmp_path, case):
     fails_then_passes_once_fixed(target, models, *excerpts)
 
 
+def classzone_emitted(tmp_path, *options):
+    """`check --emit-pytest` on the 5.x classzone variant (it differs from 4.19 and breaks no invariant)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "models.py").write_text("from buddycheck.model.variants import Kernel58Classzone as Model\n")
+    target = tmp_path / "elsewhere" / "tests" / "test_check_difference.py"
+    target.parent.mkdir(parents=True)
+    done = buddycheck("check", "--model", "models/models.py:Model", "--preset", "classzone-2node", *options,
+                      "--emit-pytest", os.path.relpath(target, tmp_path), cwd=tmp_path)
+    return done, target, models / "models.py"
+
+
+def test_check_failing_on_a_difference_writes_the_difference_as_a_test(tmp_path):
+    done, target, models = classzone_emitted(tmp_path, "--fail-on-difference")
+    assert done.returncode == 1, done.stderr
+    assert "behaviour vs 4.19" in done.stdout and "a test that" in done.stderr
+    assert "differ after 2 operation(s)" in target.read_text()
+    fails_then_passes_once_fixed(target, models, "differ at step 2")
+
+
+def test_check_with_a_difference_not_asked_to_fail_writes_nothing(tmp_path):
+    done, target, _ = classzone_emitted(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not target.exists()
+
+
 def test_diff_without_a_difference_writes_nothing(tmp_path):
     target = tmp_path / "test_none.py"
     done = buddycheck("diff", "4.19", "4.19", "--preset", "buddy-core", "--depth", "2", "--emit-pytest",

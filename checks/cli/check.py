@@ -24,6 +24,7 @@ from .common import (
     add_scenario_options,
     check_writable,
     coverage_for,
+    emit_difference_test,
     emit_test,
     load_model,
     positive_float,
@@ -45,7 +46,8 @@ def add_parser(subparsers):
     add_picture_option(p)
     p.add_argument("--emit-pytest", metavar="FILE",
                    help="write the first violation that fails the check (not one known in the base) as a pytest "
-                        "file that fails until the bug is fixed")
+                        "file that fails until the bug is fixed; with --fail-on-difference and no such violation, "
+                        "the first difference from the base, as a test that fails while the two differ")
     p.add_argument("--fail-on-difference", action="store_true",
                    help="with --model: a behavioural difference from the base fails the check (exit 1)")
     add_invariant_options(p)
@@ -131,8 +133,14 @@ def cmd_check(args, out):
 
 def emitted(args, verdict):
     """--emit-pytest, after the report: the test of the first violation that fails the check, on the scenario it
-    was shrunk on; 2 if it cannot be written, else None (nothing to write included)."""
-    if not (args.emit_pytest and verdict.regressions()):
+    was shrunk on, or, when only a difference fails it (--fail-on-difference), the test of that difference;
+    2 if it cannot be written, else None (nothing to write included)."""
+    if not args.emit_pytest:
+        return None
+    if not verdict.regressions():
+        if args.fail_on_difference and verdict.differences():
+            d = verdict.differences()[0].diff.difference
+            return emit_difference_test(args.emit_pytest, d, verdict.base, verdict.model)
         return None
     run, v = verdict.regressions()[0]
     properties = [p for p in run.properties if p.name == v.invariant]  # none for a crash or hang
