@@ -5,13 +5,20 @@ each node, a kernel request of order 0 and a movable user request of order 1; fr
 last node, an atomic request of order MAX_ORDER-2 (a split of a larger block, a harder watermark);
 frees from the first CPU and a drain of every CPU; depth 4. With `--config FILE`, the file's operations run on
 the imported machine instead of the file's own.
+
+When DIR holds proc/buddyinfo (and proc/pagetypeinfo), the machine starts from that free state, scaled
+(model/procfs_free_state.py): the scenario's first setup step moves the booted machine there
+(checks/start_free_state.py), before the file's own setup steps. The pages allocated then are
+allocated blocks like any other: the alphabet's frees name them.
 """
 
 from buddycheck.model import gfp as G
-from buddycheck.model.procfs_import import import_machine
+from buddycheck.model.procfs_free_state import read_free_state, scale_free_state
+from buddycheck.model.procfs_import import read_machine, scale_machine
 
 from .ops import Alloc, Drain
 from .scenario import Scenario, Sometimes, split_a_block
+from .start_free_state import StartFreeState
 
 DEFAULT_DEPTH = 4
 
@@ -19,11 +26,17 @@ DEFAULT_DEPTH = 4
 def imported_scenario(root, pages=None, scale=None, max_order=None, base=None):
     """The scenario on the scaled machine of `root`: `base`'s operations on it, or the default alphabet."""
     kwargs = {} if max_order is None else {"max_order": max_order}
-    topology = import_machine(root, pages=pages, scale=scale, **kwargs)
+    real = read_machine(root)
+    topology = scale_machine(real, pages=pages, scale=scale, **kwargs)
+    state = read_free_state(root, real)
+    start = () if state is None else (StartFreeState.of(scale_free_state(state, real, topology)),)
     params = {"from_proc": str(root), "pages": pages, "scale": scale, "max_order": topology.max_order}
+    if state is not None:
+        params["free_state"] = state.source
     if base is not None:
-        return base.with_machine(topology, params).validate(f"--config {base.params.get('path', base.name)} "
-                                                            f"on --from-proc {root}")
+        sc = base.with_machine(topology, params)
+        sc = Scenario(**{**sc.__dict__, "setup": start + tuple(sc.setup)})
+        return sc.validate(f"--config {base.params.get('path', base.name)} on --from-proc {root}")
     firsts = [n.cpus[0] for n in topology.nodes if n.cpus]
     allocs = [Alloc(gfp, order, cpu=cpu) for cpu in firsts
               for gfp, order in ((G.GFP_KERNEL, 0), (G.GFP_HIGHUSER_MOVABLE, min(1, topology.max_order - 1)))]
@@ -32,13 +45,15 @@ def imported_scenario(root, pages=None, scale=None, max_order=None, base=None):
     sc = Scenario(
         name="from-proc",
         topology=topology,
+        setup=start,
         allocs=tuple(allocs),
         free_cpus=(firsts[0],),
         drains=(Drain(None),),
         depth=DEFAULT_DEPTH,
         sometimes=(Sometimes("an allocation split a larger block", split_a_block),),  # reached at depth 1
         description=f"{topology.name}: {len(topology.nodes)} node(s), {pages_total} pages, MAX_ORDER "
-                    f"{topology.max_order}; kernel, movable and atomic requests, free, drain",
+                    f"{topology.max_order}; kernel, movable and atomic requests, free, drain"
+                    + ("" if state is None else f"; starts from the free state of {state.source}"),
         params=params,
     )
     return sc.validate(f"--from-proc {root}")

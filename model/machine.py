@@ -38,6 +38,7 @@ from .memmap import MemoryMap
 from .mempolicy_api import MempolicyOps
 from .mmzone import PerCpuPages, PglistData, Zone
 from .results import AllocResult, Event, OpResult
+from .start_state import start_free_state
 from .stats import Stats
 from .task import Task
 
@@ -388,6 +389,12 @@ class Kernel419(MempolicyOps):
         for pfn in range(start_pfn, end_pfn, nr):
             if self.page_zone(pfn) is None:
                 raise InvalidOperation(f"isolation range pfn {start_pfn}..{end_pfn}: pfn {pfn} is in no zone")
+
+    def start_free_state(self, free, allocated, pageblocks):
+        """The just-booted machine moved to a given free state: blocks free and allocated, pageblock types
+        (model/start_state.py; from a real machine's /proc/buddyinfo, model/procfs_free_state.py)."""
+        start_free_state(self, free, allocated, pageblocks)
+        return OpResult(f"start from {len(free)} free and {len(allocated)} allocated blocks")
 
     # ---- observation ------------------------------------------------------------------------
     def zones(self):
