@@ -46,8 +46,13 @@ multiple of the model's MAX_ORDER_NR_PAGES so that buddy alignment is kept. It i
 recorded machine's memory that the model stands for begins, less the model's own first pfn: for a
 model of one zone from pfn 0 laid on a recorded zone starting at 0x100000, the offset is 1048576.
 
-The model boots with all memory free; a trace recorded on a running machine frees pages allocated
-before recording began, and such a free is a divergence (the model does not hold the page).
+A model booted with all memory free does not hold the pages a running machine allocated before
+recording began, so a trace's free of one is a divergence. A machine started from the recorded
+machine's free state (`--from-proc DIR` with DIR/proc/buddyinfo; model/procfs_free_state.py) holds
+every page that was not free as allocated, and those frees replay. The order such a page was
+allocated with is not known (the import records the largest aligned blocks), so a free of part of a
+block held since before the replay first splits the block, as split_page() would, into aligned
+blocks of which the freed one is one; a block allocated during the replay is never split.
 """
 
 import re
@@ -276,9 +281,27 @@ def _alloc_step(m, e, cpu, offset):
     return None if same else (recorded, model)
 
 
-def _free_step(m, e, cpu, offset):
+def split_held_before(m, pfn, order, before):
+    """Split the block held since before the replay (`before`: allocated blocks then) that holds the
+    aligned block (pfn, order) into aligned blocks, one of them that block; nothing if none holds it."""
+    if pfn in m.allocated or pfn % (1 << order):
+        return
+    for o in range(order + 1, m.MAX_ORDER):
+        head = pfn & ~((1 << o) - 1)
+        held = m.allocated.get(head)
+        if held is not None and held[0] == o and before.get(head) == held:
+            del m.allocated[head]
+            for level in range(o - 1, order - 1, -1):  # halves not holding pfn stay allocated
+                half = (pfn & ~((1 << level) - 1)) ^ (1 << level)
+                m.allocated[half] = (level, *held[1:])
+            m.allocated[pfn] = (order, *held[1:])
+            return
+
+
+def _free_step(m, e, cpu, offset, before=None):
     f = e.fields
     pfn = f["pfn"] - offset
+    split_held_before(m, pfn, f["order"], before or {})
     try:
         m.free(pfn, f["order"], cpu=cpu)
     except ModelError as err:
@@ -372,6 +395,7 @@ class _Replay:
         self.pending = {}  # recorded CPU -> indices of internal events awaiting their allocation
         self.claimed = set()  # indices of drains already matched to the free before them
         self.replayed = self.compared = 0
+        self.before = dict(m.allocated)  # what the machine held as allocated before the first event
 
     def diverge(self, index, recorded, model, frozen, step=None, model_events=()):
         before = tuple(self.events[max(0, index - self.context):index])
@@ -402,8 +426,13 @@ class _Replay:
         """Replay one allocation or free and compare its own event and the internal events around it."""
         frozen = self.m.freeze()
         on_cpu = e.cpu if self.cpu is None else self.cpu
-        step = _alloc_step if e.event == ALLOC else _free_step
-        differs, records = record_tracepoints(self.m, lambda m: step(m, e, on_cpu, self.offset))
+        if e.event == ALLOC:
+            def step(m):
+                return _alloc_step(m, e, on_cpu, self.offset)
+        else:
+            def step(m):
+                return _free_step(m, e, on_cpu, self.offset, self.before)
+        differs, records = record_tracepoints(self.m, step)
         model_events = [_model_event(r, self.m.pageblock_order) for r in records]
         pre, post = _split_around(model_events, e.event, self.selected)
         before = self.pending.pop(e.cpu, [])

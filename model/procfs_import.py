@@ -11,8 +11,9 @@ What is read, from a folder DIR holding copies laid out as on the machine:
 - DIR/sys/devices/system/node/nodeN/cpulist (`0-3,8-11`) and nodeN/distance (one SLIT row) for every
   node zoneinfo lists.
 
-/proc/buddyinfo is not read: a machine always starts booted, with every managed page free, so a real
-machine's free state cannot be the starting point of a search.
+/proc/buddyinfo and /proc/pagetypeinfo, when DIR holds them, give the machine's free state:
+model/procfs_free_state.py reads and scales them; without them the machine starts booted, every
+managed page free.
 
 Scaling (`scale_machine`): every zone is shrunk by one factor (`scale` real pages to one page, or the
 factor that brings the total to about `pages`) and rounded to whole MAX_ORDER blocks of the scaled

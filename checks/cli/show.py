@@ -1,6 +1,7 @@
 """`buddycheck show`: the kernel's own views of a scenario's state (checks/procfs.py), in 4.19's formats.
 
-The state is the scenario's booted machine (after its setup), or the state after the operations of
+The state is the scenario's booted machine (after its setup; with `--from-proc DIR` and DIR/proc/buddyinfo,
+the imported free state), or the state after the operations of
 `--after FILE.json`: a counterexample as `explore --json` writes it (checks/trace_json.py; its
 scenario and model are used unless --preset/--config/--model say otherwise), or a JSON list of
 operations in the same form as a counterexample's "ops". `--tracepoints` also prints the kmem
@@ -84,7 +85,9 @@ def cmd_show(args, out):
             raise UsageError(f"--after {args.after}: step {index + 1} ({op.code()}) cannot run on scenario "
                              f"{sc.name}: {e}") from None
         lines += [f"# step {index + 1}: {op.code()}"] + [trace_line(r, m.pageblock_order) for r in records]
-    where = f"scenario {sc.name}" + (f" after {len(ops)} operations of {args.after}" if args.after else ", booted")
+    start = sc.params.get("free_state")
+    where = f"scenario {sc.name}" + (f" after {len(ops)} operations of {args.after}" if args.after
+                                     else f", started from {start}" if start else ", booted")
     for name in FILES if args.file == "all" else (args.file,):
         out(f"==> {TITLES[name]} ({where}) <==")
         out(procfs.VIEWS[name](m).rstrip("\n"))

@@ -15,7 +15,7 @@ from ..kmem_trace import (
     parse_kmem_trace,
     replay_kmem,
 )
-from .common import UsageError, positive_int, resolve_scenario, whole_number
+from .common import UsageError, add_from_proc_options, positive_int, resolve_scenario, whole_number
 
 
 def add_parser(subparsers):
@@ -27,8 +27,10 @@ def add_parser(subparsers):
     group.add_argument("--preset", metavar="NAME", help="the machine of a built-in scenario (default: buddy-core)")
     group.add_argument("--config", metavar="FILE", help="the machine of a scenario in TOML")
     p.add_argument("--model", metavar="REF", help="the model class: 'module:NAME' or '/path/file.py:NAME'")
-    p.add_argument("--pages", type=positive_int, metavar="N", help="buddy-core: pages in the zone")
-    p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core: MAX_ORDER")
+    p.add_argument("--pages", type=positive_int, metavar="N",
+                   help="buddy-core: pages in the zone; --from-proc: the machine's total")
+    p.add_argument("--max-order", type=positive_int, metavar="M", help="buddy-core or --from-proc: MAX_ORDER")
+    add_from_proc_options(p)
     p.add_argument("--pfn-offset", type=whole_number(0), default=0, metavar="N",
                    help="model pfn = recorded pfn - N, a multiple of the model's MAX_ORDER_NR_PAGES (default: 0)")
     p.add_argument("--cpu", type=whole_number(0), metavar="N", help="run every event on model CPU N "
