@@ -10,10 +10,16 @@ When DIR holds proc/buddyinfo (and proc/pagetypeinfo), the machine starts from t
 (model/procfs_free_state.py): the scenario's first setup step moves the booted machine there
 (checks/start_free_state.py), before the file's own setup steps. The pages allocated then are
 allocated blocks like any other: the alphabet's frees name them.
+
+`with_free_state(sc, FILE)` (`--buddyinfo FILE`) starts any scenario from the free state of a buddyinfo
+file copied from a machine of the scenario's own size (`buddycheck show` prints one): the counts are
+taken as they are (a scale of 1, orders above the machine's folded into its largest), every free
+block Movable.
 """
 
 from buddycheck.model import gfp as G
-from buddycheck.model.procfs_free_state import read_free_state, scale_free_state
+from buddycheck.model.errors import ConfigError
+from buddycheck.model.procfs_free_state import read_free_files, read_free_state, scale_free_state, topology_zones
 from buddycheck.model.procfs_import import read_machine, scale_machine
 
 from .ops import Alloc, Drain
@@ -29,7 +35,7 @@ def imported_scenario(root, pages=None, scale=None, max_order=None, base=None):
     real = read_machine(root)
     topology = scale_machine(real, pages=pages, scale=scale, **kwargs)
     state = read_free_state(root, real)
-    start = () if state is None else (StartFreeState.of(scale_free_state(state, real, topology)),)
+    start = () if state is None else (StartFreeState.of(scale_free_state(state, real.zones, topology)),)
     params = {"from_proc": str(root), "pages": pages, "scale": scale, "max_order": topology.max_order}
     if state is not None:
         params["free_state"] = state.source
@@ -57,3 +63,17 @@ def imported_scenario(root, pages=None, scale=None, max_order=None, base=None):
         params=params,
     )
     return sc.validate(f"--from-proc {root}")
+
+
+def with_free_state(sc, path):
+    """The scenario started from the free state of the buddyinfo file `path`, on its own machine unscaled."""
+    cma = [f"node {n.nid} {z.name}" for n in sc.topology.nodes for z in n.zones if z.cma_pageblocks]
+    if cma:
+        raise ConfigError(f"--buddyinfo {path}: scenario {sc.name} has CMA pageblocks ({', '.join(cma)}), which a "
+                          "buddyinfo does not place")
+    real_zones = topology_zones(sc.topology)
+    state = read_free_files(path, None, real_zones, f"the machine of scenario {sc.name}")
+    start = (StartFreeState.of(scale_free_state(state, real_zones, sc.topology)),)
+    params = {**sc.params, "free_state": str(path)}
+    return Scenario(**{**sc.__dict__, "setup": start + tuple(sc.setup), "params": params}).validate(
+        f"--buddyinfo {path} on scenario {sc.name}")

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 from .constants import MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATETYPE_NAMES, ZONE_NAMES
 from .errors import ConfigError
-from .procfs_import import _int, _read
+from .procfs_import import RealZone, _int, _read
 
 BUDDYINFO = os.path.join("proc", "buddyinfo")
 PAGETYPEINFO = os.path.join("proc", "pagetypeinfo")
@@ -205,22 +205,34 @@ def read_free_state(root, real):
     bpath = os.path.join(root, BUDDYINFO)
     if not os.path.exists(bpath):
         return None
+    return read_free_files(bpath, os.path.join(root, PAGETYPEINFO), real.zones,
+                           f"{os.path.join(real.source, 'proc', 'zoneinfo')}")
+
+
+def topology_zones(topology):
+    """A Topology's zones as the RealZones of a machine that is its own scale (`--buddyinfo FILE` on any machine)."""
+    return tuple(RealZone(n.nid, z.name, 0, spanned=z.pages, present=z.pages, managed=z.managed_pages)
+                 for n in topology.nodes for z in n.zones)
+
+
+def read_free_files(bpath, ppath, real_zones, where):
+    """The RealFreeState of a buddyinfo file (and of a pagetypeinfo file, if `ppath` exists), checked against
+    the zones of the machine it was copied from (`where` names them in errors)."""
     zones, orders = parse_buddyinfo(_read(bpath), bpath)
-    populated = {(z.nid, z.name): z for z in real.zones if z.spanned}
+    populated = {(z.nid, z.name): z for z in real_zones if z.spanned}
     for key, zf in zones.items():
         z = populated.get(key)
         if z is None:
-            raise ConfigError(f"{bpath}:{zf.line}: node {zf.nid} zone {zf.name}: not a populated zone of "
-                              f"{os.path.join(real.source, 'proc', 'zoneinfo')}")
+            raise ConfigError(f"{bpath}:{zf.line}: node {zf.nid} zone {zf.name}: not a populated zone of {where}")
         pages = sum(c << o for o, c in enumerate(zf.counts))
         if pages > z.managed:
             raise ConfigError(f"{bpath}:{zf.line}: node {zf.nid} zone {zf.name}: {pages} free pages, more than "
                               f"the zone's managed = {z.managed}")
     for (nid, name), z in populated.items():
         if (nid, name) not in zones and name in ZONE_NAMES:
-            raise ConfigError(f"{bpath}: node {nid} zone {name} of zoneinfo (line {z.line}) is missing")
-    ppath = os.path.join(root, PAGETYPEINFO)
-    if os.path.exists(ppath):
+            line = f" (line {z.line})" if z.line else ""
+            raise ConfigError(f"{bpath}: node {nid} zone {name} of {where}{line} is missing")
+    if ppath is not None and os.path.exists(ppath):
         free, blocks = parse_pagetypeinfo(_read(ppath), orders, ppath)
         for key, rows in free.items():
             if key not in zones:
@@ -349,9 +361,9 @@ def _pageblock_types(spec, free, blocks, pageblock_order):
     return tuple(sorted(types.items()))
 
 
-def scale_free_state(state, real, topology):
-    """The FreeLayout of a RealFreeState on the Topology scaled from the RealMachine `real`."""
-    by_key = {(z.nid, z.name): z for z in real.zones if z.spanned}
+def scale_free_state(state, real_zones, topology):
+    """The FreeLayout of a RealFreeState on the Topology scaled from the machine of `real_zones` (RealZones)."""
+    by_key = {(z.nid, z.name): z for z in real_zones if z.spanned}
     zones = []
     for node in topology.nodes:
         for spec in node.zones:

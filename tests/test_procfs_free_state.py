@@ -15,8 +15,15 @@ from buddycheck.checks import procfs
 from buddycheck.checks.cli import main
 from buddycheck.checks.imported_scenario import imported_scenario
 from buddycheck.checks.ops import Free
+from buddycheck.checks.scenarios import scenario
 from buddycheck.model import Kernel419
-from buddycheck.model.constants import MIGRATE_MOVABLE, MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE
+from buddycheck.model.constants import (
+    MIGRATE_HIGHATOMIC,
+    MIGRATE_MOVABLE,
+    MIGRATE_RECLAIMABLE,
+    MIGRATE_UNMOVABLE,
+    ZONE_NORMAL,
+)
 from buddycheck.model.errors import ConfigError, InvalidOperation
 from buddycheck.model.procfs_free_state import (
     layout_zone,
@@ -58,7 +65,7 @@ def run(capsys, *argv):
 def layout_of(root, **kw):
     real = read_machine(root)
     topology = scale_machine(real, **kw)
-    return topology, scale_free_state(read_free_state(root, real), real, topology)
+    return topology, scale_free_state(read_free_state(root, real), real.zones, topology)
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -230,7 +237,7 @@ def test_a_zone_missing_from_zoneinfo_and_one_missing_from_buddyinfo(tmp_path):
     root = copy_sample(tmp_path / "b")
     path = root / "proc" / "buddyinfo"
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
-    with pytest.raises(ConfigError, match=r"buddyinfo: node 1 zone Normal of zoneinfo \(line 280\) is missing"):
+    with pytest.raises(ConfigError, match=r"buddyinfo: node 1 zone Normal of .*zoneinfo \(line 280\) is missing"):
         read_free_state(root, read_machine(root))
 
 
@@ -247,3 +254,54 @@ def test_bad_numbers_and_refused_types_name_file_line_and_value(tmp_path):
     with pytest.raises(ConfigError, match=r"pagetypeinfo:\d+: node 1 zone Normal: Isolate pageblocks = 1: an "
                                           "isolation was in progress"):
         read_free_state(root, read_machine(root))
+
+
+def test_without_pagetypeinfo_every_free_block_and_pageblock_is_movable(tmp_path):
+    root = copy_sample(tmp_path)
+    (root / "proc" / "pagetypeinfo").unlink()
+    m = imported_scenario(root, scale=1024).initial()
+    assert {mt for z in m.populated_zones for _, _, mt in m.free_blocks(z)} == {MIGRATE_MOVABLE}
+    assert set(m.pageblock_flags) == {MIGRATE_MOVABLE}
+    assert check_state(view_of(m)) == []
+
+
+def test_highatomic_pageblocks_are_reserved_as_reserve_highatomic_pageblock_counts_them(tmp_path):
+    root = copy_sample(tmp_path)
+    edit(root / "proc" / "pagetypeinfo", "Node 1, zone   Normal          190         7942           60            0",
+         "Node 1, zone   Normal          190         7814           60          128")
+    m = imported_scenario(root, scale=1024).initial()
+    zone = m.zone(1, ZONE_NORMAL)
+    highatomic = sum(1 for pfn in range(zone.zone_start_pfn, zone.zone_end_pfn, m.pageblock_nr_pages)
+                     if m.get_pageblock_migratetype(pfn) == MIGRATE_HIGHATOMIC)
+    assert highatomic == 16  # 128 of 8192 real pageblocks, of the zone's 1024
+    assert zone.nr_reserved_highatomic == 16 * m.pageblock_nr_pages
+    assert check_state(view_of(m), STATE_INVARIANTS) == []  # highatomic_reserve_exact among them
+
+
+# ---- --buddyinfo FILE on any machine ---------------------------------------------------------------
+
+
+def test_round_trip_buddyinfo_model_buddyinfo_on_a_preset(capsys, tmp_path):
+    """A buddyinfo the model printed, given back with --buddyinfo, is the buddyinfo of the started machine."""
+    m = scenario("numa2-kernel").initial()
+    for order in (0, 1, 0, 2, 0):
+        assert m.alloc(0xcc0, order=order, cpu=0).ok  # GFP_KERNEL
+    m.drain()
+    text = procfs.buddyinfo(m)
+    assert any(int(c) for line in text.splitlines() for c in line.split()[4:-1])  # blocks below the top order
+    path = tmp_path / "buddyinfo"
+    path.write_text(text)
+    code, out, _ = run(capsys, "show", "--preset", "numa2-kernel", "--buddyinfo", path, "--file", "buddyinfo")
+    assert code == 0
+    assert out.split("<==\n", 1)[1].rstrip("\n") == procfs.buddyinfo(m).rstrip("\n")
+
+
+def test_buddyinfo_option_errors(capsys, tmp_path):
+    path = tmp_path / "buddyinfo"
+    path.write_text("Node 0, zone   Normal   9999      0      0      0\n")
+    code, _, err = run(capsys, "explore", "--preset", "numa2-kernel", "--buddyinfo", path)
+    assert code == 2 and "buddyinfo:1: node 0 zone Normal: 9999 free pages, more than the zone's managed" in err
+    code, _, err = run(capsys, "explore", "--from-proc", RUNNING, "--buddyinfo", path)
+    assert code == 2 and "exclude each other" in err
+    code, _, err = run(capsys, "check", "--buddyinfo", path)
+    assert code == 2 and "name the machine it belongs to" in err

@@ -59,7 +59,7 @@ def add_parser(subparsers):
 
 def scenarios_of(args):
     """The scenario the user named, or the default portfolio."""
-    if args.preset or args.config or args.from_proc:
+    if args.preset or args.config or args.from_proc or args.buddyinfo:
         return [resolve_scenario(args, None)]
     scenarios = portfolio_scenarios()
     for sc in scenarios:

@@ -17,7 +17,7 @@ from ..arg_types import order_range, positive_float, positive_int, whole_number 
 from ..coverage import ModelCoverage
 from ..difference_pytest import emit_difference_pytest
 from ..exit_codes import EXIT_USAGE
-from ..imported_scenario import imported_scenario
+from ..imported_scenario import imported_scenario, with_free_state
 from ..naming import resolve_reference
 from ..printing import emit_pytest
 from ..report import peak_rss_mb
@@ -64,6 +64,9 @@ def add_from_proc_options(p):
                         "(docs/tutorial.md), scaled down; --pages N (default 128) or --scale N sizes it, "
                         "--max-order M (default 4) its blocks; with --config, the file's operations run on it")
     p.add_argument("--scale", type=positive_int, metavar="N", help="--from-proc: N real pages make one page")
+    p.add_argument("--buddyinfo", metavar="FILE",
+                   help="start from the free state of a /proc/buddyinfo of this very machine, unscaled (what "
+                        "`buddycheck show` prints; for a real machine's, put it in --from-proc's DIR/proc)")
 
 
 def load_model(ref):
@@ -79,6 +82,16 @@ def resolve_scenario(args, default):
     sc = from_proc_scenario(args)
     if sc is not None:
         return finish_scenario(sc, args)
+    buddyinfo = getattr(args, "buddyinfo", None)
+    if buddyinfo is not None and not (args.preset or args.config or default):
+        raise UsageError(f"--buddyinfo {buddyinfo}: name the machine it belongs to with --preset or --config")
+    sc = _named_scenario(args, default)
+    if buddyinfo is not None:
+        sc = with_free_state(sc, buddyinfo)
+    return finish_scenario(sc, args)
+
+
+def _named_scenario(args, default):
     if getattr(args, "scale", None) is not None:
         raise UsageError("--scale N goes with --from-proc DIR")
     core = {k: v for k, v in (("pages", getattr(args, "pages", None)), ("max_order", getattr(args, "max_order", None)),
@@ -92,7 +105,7 @@ def resolve_scenario(args, default):
         if core and name != "buddy-core":
             raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
         sc = scenario(name, **core)
-    return finish_scenario(sc, args)
+    return sc
 
 
 def from_proc_scenario(args):
@@ -104,6 +117,9 @@ def from_proc_scenario(args):
         raise UsageError(f"--from-proc {root} and --preset {args.preset} exclude each other (both name a machine)")
     if getattr(args, "orders", None) is not None:
         raise UsageError("--orders goes with --preset buddy-core, not with --from-proc")
+    if getattr(args, "buddyinfo", None) is not None:
+        raise UsageError(f"--from-proc {root} and --buddyinfo {args.buddyinfo} exclude each other (the machine's "
+                         f"buddyinfo goes in {os.path.join(root, 'proc', 'buddyinfo')})")
     if getattr(args, "pages", None) is not None and args.scale is not None:
         raise UsageError(f"--pages {args.pages} and --scale {args.scale} exclude each other (both size the machine)")
     base = load_scenario(args.config) if args.config else None
