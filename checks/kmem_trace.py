@@ -139,7 +139,10 @@ def _number(text):
 
 
 def _read_fields(body):
-    """The key=value fields of an event's text, numbers where numeric; ValueError(key, value) for a bad one."""
+    """The key=value fields of an event's text, numbers where numeric; ValueError naming a bad one.
+
+    4.19 prints pfns unsigned and orders and migratetypes that are never negative: a negative one is bad.
+    """
     fields = dict(_FIELD.findall(body))
     for key, value in fields.items():
         if key in _NOT_COMPARED:
@@ -147,7 +150,9 @@ def _read_fields(body):
         try:
             fields[key] = _number(value)
         except ValueError:
-            raise ValueError(key, value) from None
+            raise ValueError(f"{key}={value!r} is not a number") from None
+        if fields[key] < 0:
+            raise ValueError(f"{key}={value} is negative")
     return fields
 
 
@@ -171,8 +176,7 @@ def parse_kmem_trace(text, path="<trace>"):
         try:
             fields = _read_fields(m["body"])
         except ValueError as e:
-            key, value = e.args
-            raise TraceFormatError(path, line_no, line, f"{key}={value!r} is not a number") from None
+            raise TraceFormatError(path, line_no, line, str(e)) from None
         if name == ALLOC:
             flags = fields["gfp_flags"]
             try:
@@ -389,8 +393,9 @@ def _picture(m, frozen):
 class _Replay:
     """The state of one replay: the machine, the events, which recorded internal events await a step."""
 
-    def __init__(self, m, events, offset, cpu, context, selected):
+    def __init__(self, m, events, offset, cpu, context, selected, path="<trace>"):
         self.m, self.events, self.offset, self.cpu, self.context = m, events, offset, cpu, context
+        self.path = path
         self.selected = selected
         self.pending = {}  # recorded CPU -> indices of internal events awaiting their allocation
         self.claimed = set()  # indices of drains already matched to the free before them
@@ -432,7 +437,10 @@ class _Replay:
         else:
             def step(m):
                 return _free_step(m, e, on_cpu, self.offset, self.before)
-        differs, records = record_tracepoints(self.m, step)
+        try:
+            differs, records = record_tracepoints(self.m, step)
+        except ModelError as err:  # an allocation the model refuses to be asked (a free's refusal is a divergence)
+            raise TraceFormatError(self.path, e.line_no, e.text, str(err)) from None
         model_events = [_model_event(r, self.m.pageblock_order) for r in records]
         pre, post = _split_around(model_events, e.event, self.selected)
         before = self.pending.pop(e.cpu, [])
@@ -467,17 +475,19 @@ class _Replay:
         return self.diverge(at, said, did, frozen, step, model_events)
 
 
-def replay_kmem(m, events, offset=0, cpu=None, context=5, selected=ALL_EVENTS):
+def replay_kmem(m, events, offset=0, cpu=None, context=5, selected=ALL_EVENTS, path="<trace>"):
     """Replay the events in order on machine m (booted); stops at the first divergence.
 
     cpu, when given, runs every event on that model CPU; otherwise each runs on its recorded CPU.
     Events are attributed to steps by their recorded CPU either way. selected: the events compared
-    (alloc and free always are).
+    (alloc and free always are). An event the model cannot be asked at all (a CPU it lacks, a gfp mask
+    it rejects) is a TraceFormatError naming path and line.
     """
     cpus = m.topology.cpus
     for e in events:
         # every CPU is checked before anything runs: bad usage, not a divergence halfway through
         if (e.cpu if cpu is None else cpu) not in cpus:
-            raise ModelError(f"line {e.line_no}: recorded on CPU {e.cpu if cpu is None else cpu}, which the model "
-                             f"lacks (cpus: {list(cpus)}); choose one with --cpu")
-    return _Replay(m, events, offset, cpu, context, selected | {ALLOC, FREE}).run()
+            raise TraceFormatError(path, e.line_no, e.text,
+                                   f"recorded on CPU {e.cpu if cpu is None else cpu}, which the model lacks "
+                                   f"(cpus: {list(cpus)}); choose one with --cpu")
+    return _Replay(m, events, offset, cpu, context, selected | {ALLOC, FREE}, path).run()

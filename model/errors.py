@@ -49,6 +49,14 @@ class InvalidOperation(ModelError):
     """An operation that names something the machine does not have (a CPU, a node, a pfn range)."""
 
 
+class StateMismatch(ModelError):
+    """restore() of a frozen state this machine cannot hold: another machine's, or a malformed one.
+
+    The message names the first part that differs (the zones, a zone's free lists, a CPU's lists, a task...);
+    the machine is left as it was.
+    """
+
+
 class OutOfZoneAccess(Exception):
     """The model read or wrote a struct page or a pageblock flag that does not exist (KASAN's report).
 

@@ -23,6 +23,7 @@ import sys
 from dataclasses import dataclass
 
 from . import buddy, cpuset, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from .arguments import check_whole, is_whole
 from .constants import (
     MAX_NR_ZONES,
     MIGRATE_CMA,
@@ -39,6 +40,7 @@ from .mempolicy_api import MempolicyOps
 from .mmzone import PerCpuPages, PglistData, Zone
 from .results import AllocResult, Event, OpResult
 from .start_state import start_free_state
+from .state_check import check_state
 from .stats import Stats
 from .task import Task
 
@@ -272,12 +274,13 @@ class Kernel419(MempolicyOps):
 
     # ---- the operations ---------------------------------------------------------------------
     def _begin(self, cpu, task=None, **flags):
+        check_whole(cpu, "cpu")
         if cpu not in self._cpus:
             raise InvalidOperation(f"cpu {cpu} does not exist (cpus: {list(self.topology.cpus)})")
         if task is None:
             task = self.tasks[0]
         elif not isinstance(task, Task):
-            if task not in self.tasks:
+            if not is_whole(task) or task not in self.tasks:
                 raise InvalidOperation(f"task {task} does not exist (tasks: {sorted(self.tasks)})")
             task = self.tasks[task]
         self.current = Current(cpu=cpu, task=task, all_nodes=self._all_nodes, **flags)
@@ -301,9 +304,9 @@ class Kernel419(MempolicyOps):
         self._begin(cpu, task, **context)
         if nid is None:
             nid = self.numa_node_id()
-        elif nid not in self._pgdat_by_nid:
+        elif not is_whole(nid) or nid not in self._pgdat_by_nid:
             raise InvalidOperation(f"node {nid} does not exist (nodes: {list(self.topology.node_ids)})")
-        mask = None if nodemask is None else frozenset(nodemask)
+        mask = None if nodemask is None else frozenset(check_whole(n, "nodemask: node") for n in nodemask)
         self.validate_gfp(gfp)
         page = kcall(self, "__alloc_pages_nodemask")(gfp, order, nid, mask)
         return self._alloc_result(page, order, gfp)
@@ -321,11 +324,12 @@ class Kernel419(MempolicyOps):
         return self.alloc(gfp, order, cpu=cpu, nid=nid, **context)
 
     def _check_order_arg(self, order):
-        if not isinstance(order, int) or order < 0:
+        if not is_whole(order) or order < 0:
             raise InvalidOperation(f"order {order!r} must be a non-negative integer")
 
     def check_free(self, page, order=None):
         """The kernel's free_pages_check()/bad_page() verdict, as an exception, before anything changes."""
+        check_whole(page, "free: pfn")
         block = self.allocated.get(page)
         if block is None:
             if self.page_zone(page) is None:
@@ -381,6 +385,8 @@ class Kernel419(MempolicyOps):
         return OpResult(f"undo isolate pfn {start_pfn}..{end_pfn - 1}", events=tuple(self.events))
 
     def _check_isolation_range(self, start_pfn, end_pfn):
+        check_whole(start_pfn, "isolation range: start_pfn")
+        check_whole(end_pfn, "isolation range: end_pfn")
         nr = self.pageblock_nr_pages
         if start_pfn % nr or end_pfn % nr or not start_pfn < end_pfn:
             raise InvalidOperation(
@@ -402,6 +408,11 @@ class Kernel419(MempolicyOps):
         return list(self.populated_zones)
 
     def zone(self, nid, zone_idx):
+        """The struct zone of node nid and zone index zone_idx (populated or not)."""
+        if not is_whole(nid) or nid not in self._pgdat_by_nid:
+            raise InvalidOperation(f"node {nid!r} does not exist (nodes: {list(self.topology.node_ids)})")
+        if not is_whole(zone_idx) or not 0 <= zone_idx < MAX_NR_ZONES:
+            raise InvalidOperation(f"zone index {zone_idx!r}: must be an integer 0..{MAX_NR_ZONES - 1}")
         return self.pgdat(nid).node_zones[zone_idx]
 
     def free_blocks(self, zone):
@@ -459,9 +470,14 @@ class Kernel419(MempolicyOps):
         """Thaw: make this machine's dynamic state equal to a frozen value (observations kept).
 
         `current`, when given, must be what `freeze()` returns for the machine right now: only the
-        parts that differ from it are rebuilt (the explorer restores one state many times).
+        parts that differ from it are rebuilt (the explorer restores one state many times), and the
+        caller vouches that `frozen` came from this machine. Without it the state is checked first
+        (model/state_check.py): another machine's state or a malformed one raises StateMismatch, naming
+        what differs, and the machine is left unchanged.
         """
         full = current is None
+        if full:
+            check_state(self, frozen)
         zones = frozen.zones
         for z, zf, zc in zip(self.populated_zones, zones, _NO_ZONES if full else current.zones):
             if zf == zc:

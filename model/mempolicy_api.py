@@ -20,6 +20,7 @@ of existing mappings, no munmap) whose only job is to give `mbind` and
 task has its own mm and its own cpuset (see model/mempolicy.py).
 """
 
+from .arguments import is_whole
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
 from .mempolicy import CAP_SYS_NICE, N_MEMORY, VMA
@@ -33,7 +34,7 @@ def _user_mask(nodes, what):
     if nodes is None:
         return None
     mask = frozenset(nodes)
-    bad = [n for n in mask if not isinstance(n, int) or n < 0]
+    bad = [n for n in mask if not is_whole(n) or n < 0]
     if bad:
         raise InvalidOperation(f"{what}: node ids {sorted(map(str, bad))} must be non-negative integers")
     return mask
@@ -51,7 +52,7 @@ class MempolicyOps:
         return self.topology.cpus[0] if cpu is None else cpu
 
     def _task_obj(self, task):
-        if task not in self.tasks:
+        if not is_whole(task) or task not in self.tasks:
             raise InvalidOperation(f"task {task} does not exist (tasks: {sorted(self.tasks)})")
         return self.tasks[task]
 
@@ -69,14 +70,14 @@ class MempolicyOps:
     # ---- tasks and mappings --------------------------------------------------------------------------------
     def add_task(self, tid, mems_allowed=None):
         """A new task with no mempolicy and no VMAs; mems_allowed other than every node puts it in a cpuset."""
-        if not isinstance(tid, int) or tid in self.tasks:
+        if not is_whole(tid) or tid in self.tasks:
             raise InvalidOperation(f"task id {tid!r}: must be an integer not in use (tasks: {sorted(self.tasks)})")
         with_memory = self.node_states(N_MEMORY)
         if mems_allowed is None:
             mems = frozenset(self._all_nodes)
         else:
             mems = frozenset(mems_allowed)
-            if not mems or not mems <= with_memory:
+            if not mems or not all(map(is_whole, mems)) or not mems <= with_memory:
                 raise InvalidOperation(
                     f"add_task {tid}: mems_allowed {_fmt_mask(mems)} must be a non-empty set of nodes with memory "
                     f"{_fmt_mask(with_memory)}")
@@ -88,7 +89,7 @@ class MempolicyOps:
     def set_memcg_limit(self, task, pages):
         """Put task in a memory cgroup limited to `pages` pages (None: no limit); __GFP_ACCOUNT charges it."""
         t = self._task_obj(task)
-        if pages is not None and (not isinstance(pages, int) or isinstance(pages, bool) or pages < 0):
+        if pages is not None and (not is_whole(pages) or pages < 0):
             raise InvalidOperation(f"memcg limit {pages!r} of task {task}: must be a non-negative integer or None")
         t.memcg_limit = pages
         return OpResult(f"memcg limit of task {task}: {pages} pages")
@@ -100,6 +101,8 @@ class MempolicyOps:
         memory; a mapping overlapping an existing VMA is misuse.
         """
         t = self._task_obj(task)
+        if not (is_whole(start) and is_whole(length)):
+            raise InvalidOperation(f"mmap({start!r}, {length!r}): start and length must be integers")
         if start % PAGE_SIZE or length <= 0 or length % PAGE_SIZE or start < 0 or start + length > 1 << 47:
             raise InvalidOperation(
                 f"mmap({start:#x}, {length:#x}): start and length must be page-aligned, length positive, "
@@ -165,8 +168,12 @@ class MempolicyOps:
         return SyscallResult(what, ret, events=tuple(self.events))
 
     def set_cpuset(self, task, nodes):
-        """Write the mems of task's cpuset (update_nodemask): the task's mems_allowed, policy and VMAs follow."""
-        mask = _user_mask(nodes, "set_cpuset")
+        """Write the mems of task's cpuset (update_nodemask): the task's mems_allowed, policy and VMAs follow.
+
+        nodes is a set of node ids; None, like an empty set, is an empty write (cpuset.mems written with
+        nothing), which update_nodemask refuses with -ENOSPC for a cpuset that holds a task.
+        """
+        mask = _user_mask(nodes, "set_cpuset") or frozenset()
         t = self._task_obj(task)
         ret, what = self._syscall(f"cpuset of task {task}: mems {_fmt_mask(mask)}",
                                   lambda: self.update_nodemask(t, mask), None, task)

@@ -254,7 +254,8 @@ def __alloc_pages_nodemask(k, gfp_mask, order, preferred_nid, nodemask):
         return None
     k.last_ac = ac
     k.finalise_ac(gfp_mask, ac)
-    # 4.19 has no early MAX_ORDER check: such an order fails every watermark check here.
+    # 4.19 has no early MAX_ORDER check: such an order fails every watermark check here (answered before
+    # 1 << order is computed, model/watermark.py) and __alloc_pages_slowpath refuses it with a warning.
     page = k.get_page_from_freelist(alloc_mask, order, alloc_flags, ac)
     if page is None:
         alloc_mask = k.current_gfp_context(gfp_mask)

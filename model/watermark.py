@@ -156,7 +156,14 @@ def pageset_set_high_and_batch(k, zone):
 
 @kernel_function
 def __zone_watermark_ok(k, z, order, mark, classzone_idx, alloc_flags, free_pages):
-    """__zone_watermark_ok(): free pages above mark + lowmem_reserve, and a usable block of order or more."""
+    """__zone_watermark_ok(): free pages above mark + lowmem_reserve, and a usable block of order or more.
+
+    An order >= MAX_ORDER fails both tests (no free area of that order exists); it is answered first, before
+    1 << order, which in Python is a number of order bits: an order of 10**12 would exhaust memory where C's
+    shift stays one word. The verdict is the kernel's for every order.
+    """
+    if order >= k.MAX_ORDER:
+        return False
     min_ = mark
     alloc_harder = alloc_flags & (ALLOC_HARDER | ALLOC_OOM)
     free_pages -= (1 << order) - 1

@@ -99,8 +99,9 @@ def toml_value(v):
         if math.isinf(v):
             return "inf" if v > 0 else "-inf"
         return repr(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, str):  # a basic string; every character outside printable ASCII escaped
+        return '"' + "".join(c if " " <= c <= "~" and c not in '"\\' else f"\\u{ord(c):04x}" if ord(c) < 0x10000
+                             else f"\\U{ord(c):08x}" for c in v) + '"'
     if isinstance(v, list):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -155,7 +156,7 @@ INT_LIST_KEYS = {
     ("free", "cpus"): (0, 0),
     NODE + ("cpus",): (0, None),
 }
-STR_KEYS = {("name",), ("description",), ZONE + ("type",), ALLOC + ("gfp",)}
+STR_KEYS = {("name",), ("description",), ZONE + ("type",)}
 TABLES = {("topology",), NODE, ZONE, ALLOC, ("free",), ("drain",)}
 REQUIRED = {NODE + ("id",), ZONE + ("type",), ZONE + ("start_pfn",), ZONE + ("pages",), ALLOC + ("gfp",)}
 
@@ -214,8 +215,8 @@ def wrong_type_for(kind):
                "ints": st.one_of(st.integers(0, 3), st.text(max_size=6), st.just({"x": [1]}),
                                  st.lists(st.one_of(st.text(min_size=1, max_size=3), st.floats(), st.booleans()),
                                           min_size=1, max_size=3)),
-               "str": st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=True), st.lists(st.integers(), max_size=2),
-                                st.just({"x": "y"})),
+               "str": st.one_of(st.integers(), st.booleans(), st.floats(allow_nan=True),
+                                st.lists(st.integers(), max_size=2), st.just({"x": "y"})),
                "table": st.one_of(st.integers(), st.text(max_size=6), st.floats(allow_nan=True),
                                   st.lists(st.integers(), max_size=3))}
     return scalars[kind]
@@ -225,7 +226,7 @@ def wrong_type_for(kind):
 def bad_scenario(draw):
     """(document text, the key its error must name): one mutation of BASE_SCENARIO that makes it bad input."""
     kind = draw(st.sampled_from(["int_range", "int_type", "list_range", "list_type", "str_type", "table_type",
-                                 "unknown_key", "missing_key", "nested_junk", "nan_inf", "syntax"]))
+                                 "unknown_key", "missing_key", "nested_junk", "nan_inf", "syntax", "gfp"]))
     doc = BASE_SCENARIO
     if kind == "int_range":
         path = draw(st.sampled_from(sorted(INT_KEYS, key=str)))
@@ -248,6 +249,10 @@ def bad_scenario(draw):
     if kind == "str_type":
         path = draw(st.sampled_from(sorted(STR_KEYS, key=str)))
         return toml_text(_set(doc, path, draw(wrong_type_for("str")))), _name(path)
+    if kind == "gfp":  # a name, names joined with "|", or a non-negative number
+        bad = draw(st.one_of(st.booleans(), st.floats(allow_nan=True), st.lists(st.integers(), max_size=2),
+                             st.just({"x": 1}), st.integers(max_value=-1), st.sampled_from(["", "GFP_NO_SUCH", "|"])))
+        return toml_text(_set(doc, ALLOC + ("gfp",), bad)), "gfp"
     if kind == "table_type":
         path = draw(st.sampled_from(sorted(TABLES, key=str)))
         return toml_text(_set(doc, path, draw(wrong_type_for("table")))), _name(path)
@@ -443,7 +448,7 @@ def bad_command_line(draw):
         base, option, values = draw(st.sampled_from(VALUE_OPTIONS))
         value = draw(st.sampled_from(values))
         # the option, or a value worth naming, quoted as messages quote it
-        named = (option, repr(value)) if value.strip() else (option,)
+        named = (option, repr(value))
         return Case((*base, option, value), (named,))
     if kind == "input":
         base, option = draw(st.sampled_from(INPUT_FILES))

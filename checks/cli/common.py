@@ -101,7 +101,7 @@ def _named_scenario(args, default):
             raise UsageError("--pages/--max-order/--orders go with --preset buddy-core, not with --config")
         sc = load_scenario(args.config)
     else:
-        name = args.preset or default
+        name = default if args.preset is None else args.preset
         if core and name != "buddy-core":
             raise UsageError(f"--pages/--max-order/--orders go with --preset buddy-core, not {name}")
         sc = scenario(name, **core)

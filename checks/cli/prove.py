@@ -15,7 +15,7 @@ from buddycheck.spec.theorems import DEFAULT_TIMEOUT_S, THEOREMS, THEOREMS_BY_NA
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..json_document import SCHEMA_VERSION, THEOREM
 from ..prove import exit_status, format_params, render_table
-from .common import UsageError
+from .common import UsageError, positive_float
 
 
 def add_parser(subparsers):
@@ -23,7 +23,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser("prove", help="prove the Z3 theorems (buddy arithmetic, split/merge, interleave, ...)")
     p.add_argument("theorems", nargs="*", metavar="THEOREM", help="theorems to prove (default: all)")
     p.add_argument("--json", action="store_true", help="print one JSON list of results and nothing else")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="time limit per theorem (default: 30); running out is 'unknown', never a proof")
     p.add_argument("--list", action="store_true", help="list the theorems with their statements and exit")
     p.set_defaults(func=cmd_prove)
@@ -38,8 +38,8 @@ def cmd_prove(args, out):
         raise UsageError(f"prove: unknown theorem {', '.join(map(repr, unknown))}; "
                          f"the theorems are: {', '.join(THEOREMS_BY_NAME)}")
     timeout = DEFAULT_TIMEOUT_S if getattr(args, "timeout", None) is None else args.timeout
-    if timeout <= 0:
-        raise UsageError(f"prove: --timeout {timeout:g}: must be a positive number of seconds")
+    if not 0 < timeout < float("inf"):  # a caller that built args itself; the parser refuses these already
+        raise UsageError(f"prove: --timeout {timeout:g}: must be a finite number of seconds above 0")
     chosen = [THEOREMS_BY_NAME[n] for n in names] if names else list(THEOREMS)
     if getattr(args, "list", False):
         if args.json:

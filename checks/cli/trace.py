@@ -64,7 +64,10 @@ def cmd_trace(args, out):
     if args.cpu is not None and args.cpu not in m.topology.cpus:
         raise UsageError(f"trace: --cpu {args.cpu}: the model has cpus {list(m.topology.cpus)}")
     offset = check_pfn_offset(m, args.pfn_offset, args.file)
-    result = replay_kmem(m, events, offset, args.cpu, args.context, selected)
+    try:
+        result = replay_kmem(m, events, offset, args.cpu, args.context, selected, args.file)
+    except TraceFormatError as e:
+        raise UsageError(f"trace: cannot replay: {e}") from None
     shown = "all" if selected == ALL_EVENTS else ",".join(k for k, v in SHORT_NAMES.items() if v in selected)
     out(f"trace {args.file} on {sc.name} ({sc.model.NAME}), pfn offset {offset}, events {shown}: "
         f"{result.replayed} of {len(events)} events replayed, {result.compared} compared with the model's")

@@ -67,6 +67,9 @@ class BreadthFirst:
             if report.violations and ex._stop_at_first:
                 report.stopped_by = StopReason.VIOLATION
                 return report
+            if report.reachable_states >= ex._max_states:  # --max-states 1: the initial state is all it may count
+                report.stopped_by = StopReason.MAX_STATES
+                return report
             level.report, level.started = report, start
             frontier = [(0, self.initial)]  # (index in its level, state); under symmetry the first of its orbit
             return self._levels(report, frontier)
