@@ -313,7 +313,7 @@ class Kernel419(MempolicyOps):
 
     def validate_gfp(self, gfp):
         """Raise the errors gfp_zone() and gfpflags_to_migratetype() would, before any state changes."""
-        if not isinstance(gfp, int) or gfp < 0:
+        if not is_whole(gfp) or gfp < 0:
             raise InvalidOperation(f"gfp mask {gfp!r} must be a non-negative integer")
         masked = gfp & self.gfp_allowed_mask
         gfp_zone(masked, self.topology.configured_zones)

@@ -138,27 +138,68 @@ BASE_SCENARIO = {
 ZONE = ("topology", "node", 0, "zone", 0)
 NODE = ("topology", "node", 0)
 ALLOC = ("alloc", 0)
-# keys whose value must be a whole number, with a range every valid value lies in (None: unbounded);
-# a value outside it, or of another type, is bad input
-INT_KEYS = {
-    ("depth",): (1, None),
-    ("max_states",): (1, None),
-    ("topology", "max_order"): (1, 12),
-    ("topology", "pageblock_order"): (0, 2),
-    NODE + ("id",): (0, 0),
-    ZONE + ("start_pfn",): (0, None),
-    ZONE + ("pages",): (1, None),
+
+
+@dataclass(frozen=True)
+class Base:
+    """A valid scenario and what each of its keys takes: ranges every valid value lies in (None: unbounded)."""
+
+    doc: dict
+    ints: dict  # path -> (lo, hi): a whole number
+    int_lists: dict  # path -> (lo, hi): a list of whole numbers
+    strs: frozenset  # paths of strings
+    tables: frozenset  # paths of tables
+    required: frozenset  # paths of keys that must be there
+    gfps: tuple = (ALLOC + ("gfp",),)
+
+
+BASE = Base(
+    BASE_SCENARIO,
+    ints={("depth",): (1, None), ("max_states",): (1, None), ("topology", "max_order"): (1, 20),
+          ("topology", "pageblock_order"): (0, 2), NODE + ("id",): (0, 0), ZONE + ("start_pfn",): (0, None),
+          ZONE + ("pages",): (1, None)},
+    # orders below MAX_ORDER, CPUs that exist
+    int_lists={ALLOC + ("orders",): (0, 2), ALLOC + ("cpus",): (0, 0), ("free", "cpus"): (0, 0),
+               NODE + ("cpus",): (0, None)},
+    strs=frozenset({("name",), ("description",), ZONE + ("type",)}),
+    tables=frozenset({("topology",), NODE, ZONE, ALLOC, ("free",), ("drain",)}),
+    required=frozenset({NODE + ("id",), ZONE + ("type",), ZONE + ("start_pfn",), ZONE + ("pages",),
+                        ALLOC + ("gfp",)}),
+)
+
+# numa2 (two nodes of CPUs 0 and 1, MAX_ORDER 4, pageblocks of 4 pages) with tasks, mappings and the system calls
+POLICY_SCENARIO = {
+    "name": "fuzz-policy", "depth": 1, "max_states": 1000,
+    "topology": {"preset": "numa2"},
+    "task": [{"id": 1, "mems": [0]}],
+    "mmap": [{"task": 0, "start": 0x200000, "length": 0x200000}],
+    "policy": [{"task": 0, "mode": "MPOL_BIND", "nodes": [1]}],
+    "mbind": [{"task": 0, "start": 0x200000, "length": 0x200000, "mode": "MPOL_INTERLEAVE", "nodes": [0, 1]}],
+    "cpuset": [{"task": 1, "nodes": [0]}],
+    "get_mempolicy": [{"task": 0, "addr": 0x200000, "flags": ["MPOL_F_ADDR"]}],
+    "alloc_pages": [{"gfp": "GFP_KERNEL", "orders": [0], "cpus": [0], "task": 0}],
+    "alloc_vma": [{"gfp": "GFP_HIGHUSER_MOVABLE", "orders": [0], "cpus": [0], "task": 0, "addr": 0x200000,
+                   "hugepage": False}],
+    "isolate": [{"start_pfn": 0, "end_pfn": 16, "migratetype": "MOVABLE"}],
+    "free": {"cpus": [0, 1]},
 }
-# lists of whole numbers whose items must lie in a range (orders below MAX_ORDER, existing CPUs)
-INT_LIST_KEYS = {
-    ALLOC + ("orders",): (0, 2),
-    ALLOC + ("cpus",): (0, 0),
-    ("free", "cpus"): (0, 0),
-    NODE + ("cpus",): (0, None),
-}
-STR_KEYS = {("name",), ("description",), ZONE + ("type",)}
-TABLES = {("topology",), NODE, ZONE, ALLOC, ("free",), ("drain",)}
-REQUIRED = {NODE + ("id",), ZONE + ("type",), ZONE + ("start_pfn",), ZONE + ("pages",), ALLOC + ("gfp",)}
+_TASKS = [("policy", 0), ("mbind", 0), ("cpuset", 0), ("get_mempolicy", 0), ("alloc_pages", 0), ("alloc_vma", 0),
+          ("mmap", 0)]
+POLICY = Base(
+    POLICY_SCENARIO,
+    # tasks that exist (0 and 1); a mapping page-aligned inside the user address space; a new task's id unused
+    ints={**{t + ("task",): (0, 1) for t in _TASKS}, ("mmap", 0, "start"): (0, 2**47 - 0x200000),
+          ("mmap", 0, "length"): (1, 2**47 - 0x200000), ("task", 0, "id"): (1, None)},
+    # the mems of a new task: nodes with memory; orders below MAX_ORDER 4; CPUs 0 and 1
+    int_lists={("task", 0, "mems"): (0, 1), ("alloc_pages", 0, "orders"): (0, 3), ("alloc_pages", 0, "cpus"): (0, 1),
+               ("alloc_vma", 0, "orders"): (0, 3), ("alloc_vma", 0, "cpus"): (0, 1), ("free", "cpus"): (0, 1)},
+    strs=frozenset({("name",), ("isolate", 0, "migratetype")}),  # a mode may be a raw number
+    tables=frozenset({("policy", 0), ("mbind", 0), ("cpuset", 0), ("get_mempolicy", 0), ("task", 0), ("mmap", 0),
+                      ("alloc_pages", 0), ("alloc_vma", 0), ("isolate", 0), ("free",)}),
+    required=frozenset({("task", 0, "mems"), ("alloc_pages", 0, "gfp"), ("alloc_vma", 0, "gfp")}),
+    gfps=(("alloc_pages", 0, "gfp"), ("alloc_vma", 0, "gfp")),
+)
+BASES = (BASE, POLICY)
 
 HUGE = st.sampled_from([2**31, 2**32, 2**63 - 1, 10**18])
 NOT_A_NUMBER = st.sampled_from([math.nan, math.inf, -math.inf])
@@ -224,10 +265,13 @@ def wrong_type_for(kind):
 
 @st.composite
 def bad_scenario(draw):
-    """(document text, the key its error must name): one mutation of BASE_SCENARIO that makes it bad input."""
+    """(document text, the key its error must name): one mutation of a valid scenario that makes it bad input."""
     kind = draw(st.sampled_from(["int_range", "int_type", "list_range", "list_type", "str_type", "table_type",
                                  "unknown_key", "missing_key", "nested_junk", "nan_inf", "syntax", "gfp"]))
-    doc = BASE_SCENARIO
+    base = draw(st.sampled_from(BASES))
+    doc = base.doc
+    INT_KEYS, INT_LIST_KEYS, STR_KEYS, TABLES, REQUIRED = (  # noqa: N806
+        base.ints, base.int_lists, base.strs, base.tables, base.required)
     if kind == "int_range":
         path = draw(st.sampled_from(sorted(INT_KEYS, key=str)))
         return toml_text(_set(doc, path, draw(out_of_range_int(*INT_KEYS[path])))), _name(path)
@@ -252,7 +296,7 @@ def bad_scenario(draw):
     if kind == "gfp":  # a name, names joined with "|", or a non-negative number
         bad = draw(st.one_of(st.booleans(), st.floats(allow_nan=True), st.lists(st.integers(), max_size=2),
                              st.just({"x": 1}), st.integers(max_value=-1), st.sampled_from(["", "GFP_NO_SUCH", "|"])))
-        return toml_text(_set(doc, ALLOC + ("gfp",), bad)), "gfp"
+        return toml_text(_set(doc, draw(st.sampled_from(base.gfps)), bad)), "gfp"
     if kind == "table_type":
         path = draw(st.sampled_from(sorted(TABLES, key=str)))
         return toml_text(_set(doc, path, draw(wrong_type_for("table")))), _name(path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fuzz_inputs import (
-    BASE_SCENARIO,
+    BASES,
     Case,
     command_line_cases,
     outcome,
@@ -33,10 +33,11 @@ def assert_clean(case, folder):
     assert kind == "clean", f"{kind} (status {status}) for {case.argv}:\n{stderr}"
 
 
-def test_the_base_scenario_the_generators_mutate_is_valid(tmp_path):
-    """The mutations make bad input out of good: the unmutated scenario explores and holds."""
+@pytest.mark.parametrize("base", BASES, ids=lambda b: b.doc["name"])
+def test_the_scenarios_the_generators_mutate_are_valid(tmp_path, base):
+    """The mutations make bad input out of good: each unmutated scenario explores and holds."""
     case = Case(("explore", "--workers", "1", "--no-coverage", "--config", "{dir}/ok.toml"), (),
-                (("ok.toml", toml_text(BASE_SCENARIO)),))
+                (("ok.toml", toml_text(base.doc)),))
     kind, status, stderr = outcome(case, str(tmp_path))
     assert (kind, status) == ("success", 0), stderr
 

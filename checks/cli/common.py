@@ -72,7 +72,10 @@ def add_from_proc_options(p):
 def load_model(ref):
     if ref is None:
         return Kernel419
-    model = resolve_reference(ref)
+    try:
+        model = resolve_reference(ref)
+    except TraceError as e:
+        raise UsageError(f"--model {ref}: {e}") from None
     if not (isinstance(model, type) and issubclass(model, Kernel419)):
         raise UsageError(f"--model {ref}: {model!r} is not a model class (a Kernel419 variant)")
     return model
