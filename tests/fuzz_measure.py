@@ -21,8 +21,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fuzz_inputs import KINDS, OUTCOMES, outcome  # noqa: E402
 
 
-def measure(kind, examples, seed=0):
-    """{outcome: count} and {outcome: [(argv, status, stderr tail)]} over `examples` generated cases of `kind`."""
+def measure(kind, examples):
+    """{outcome: count} and {outcome: [(argv, status, stderr tail)]} over `examples` generated cases of `kind`.
+
+    Derandomized: the same cases on every run, so counts before and after a change compare.
+    """
     counts = collections.Counter()
     samples = collections.defaultdict(list)
 
@@ -36,7 +39,6 @@ def measure(kind, examples, seed=0):
         if kind_of != "clean":
             samples[kind_of].append((case.argv, status, stderr.strip().splitlines()[-3:]))
 
-    del seed  # the search is derandomized: the same cases on every run
     sample()
     return counts, samples
 
