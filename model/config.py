@@ -51,7 +51,10 @@ def topology_from_dict(table, where="topology"):
     """Build a Topology from a parsed TOML table; every error names the key and the value (model/input_schema.py)."""
     validate_input(TopologyInput, table, where)
     if "preset" in table:
-        return preset(table["preset"], **{k: table[k] for k in ("pages", "max_order") if k in table})
+        try:
+            return preset(table["preset"], **{k: table[k] for k in ("pages", "max_order") if k in table})
+        except ConfigError as e:  # an unknown preset, or sizes it cannot take
+            raise ConfigError(f"{where}.preset = {table['preset']!r}: {e}") from None
     nodes = tuple(NodeSpec(node["id"], tuple(node.get("cpus", [])), tuple(_zone(z) for z in node.get("zone", [])))
                   for node in table["node"])
     kwargs = {k: v for k, v in table.items() if k != "node"}
