@@ -46,6 +46,11 @@ def op_to_dict(op):
     return out
 
 
+# plain integer fields that number a CPU, node, task, order or pfn: never negative in any counterexample
+# (a system call's raw arguments, such as maxnode, may be)
+COUNTING_FIELDS = frozenset({"cpu", "nid", "task", "tid", "order", "pfn", "start_pfn", "end_pfn", "pages"})
+
+
 def _want_int(value, where, optional=False):
     if value is None and optional:
         return None
@@ -95,7 +100,7 @@ def op_from_dict(data, where="op"):
         fwhere = f"{where}.{name}"
         described = field_kind(f)
         if described.kind == GFP:
-            if isinstance(value, bool) or not isinstance(value, int | str):
+            if isinstance(value, bool) or not isinstance(value, int | str) or (isinstance(value, int) and value < 0):
                 raise TraceError(f"{fwhere} = {value!r}: expected a gfp mask (a number or 'GFP_KERNEL|...')")
             try:
                 value = parse_gfp(value)
@@ -115,6 +120,8 @@ def op_from_dict(data, where="op"):
                 raise TraceError(f"{fwhere} = {value!r}: expected true or false")
         else:
             value = _want_int(value, fwhere, optional=described.optional)
+            if name in COUNTING_FIELDS and value is not None and value < 0:
+                raise TraceError(f"{fwhere} = {value!r}: expected a non-negative integer")
         kwargs[name] = value
     return cls(**kwargs)
 

@@ -1,5 +1,6 @@
 """Bad input for the command line, generated: malformed scenario files and topologies, mutated kmem traces,
-bad option values; each run in process through `buddycheck.checks.cli.main(argv)` and judged.
+bad option values, malformed exported counterexamples; each run in process through
+`buddycheck.checks.cli.main(argv)` and judged.
 
 Every generated case is bad input whose expected status is 2 (a valid input is never generated here, so a
 search never starts): a case is a `Case(argv, names, files)` where `names` are words stderr must contain
@@ -509,3 +510,67 @@ def command_line_cases():
 
 
 KINDS = {"scenario": scenario_cases, "topology": topology_cases, "trace": trace_cases, "command": command_line_cases}
+
+
+# ---- exported counterexamples (`buddycheck replay FILE`) ---------------------------------------------------------
+
+# a counterexample as `explore --json` exports it: two operations on buddy-core; model_ref is filled in by the
+# case (a planted model of tests/planted_models.py), so the document replays as written
+COUNTEREXAMPLE = {
+    "format": "buddycheck-counterexample", "version": 1, "scenario": "buddy-core",
+    "params": {"preset": "buddy-core", "pages": 8, "max_order": 4, "orders": [1, 3]},
+    "model": "merge-short", "model_ref": None, "machine": "preset('buddy-core', pages=8, max_order=4)",
+    "invariant": "maximal_coalescing", "message": "two free buddies", "length": 2,
+    "ops": [{"kind": "alloc", "gfp": "GFP_KERNEL", "order": 1, "cpu": 0, "nid": None, "env": {}},
+            {"kind": "free", "pfn": 0, "cpu": 0}],
+}
+PLANTED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "planted_models.py") + ":MergeShort"
+# (path, bad values): values no counterexample holds there (a CPU or order this machine lacks is not among them:
+# on another model the same trace may fit, and replay answers 3, "no longer fits")
+COUNTEREXAMPLE_BAD = {
+    ("format",): [1, None, "buddycheck-trace", [], ""],
+    ("version",): ["1", -1, 99, None, 1.5, [1]],
+    ("params",): [[], "buddy-core", 3, None],
+    ("params", "pages"): [-8, 0, "8", 2.5, [8], True],
+    ("params", "max_order"): [-1, 0, "4", None, {"x": 1}],
+    ("params", "orders"): ["1-3", [3, 1, 9], -1, [["x"]]],
+    ("invariant",): [None, 7, [], "no_such_invariant"],
+    ("ops",): [None, "alloc", 3, {"kind": "alloc"}, [1, 2], [None]],
+    ("ops", 0, "kind"): ["no_such_kind", None, 3, ["alloc"]],
+    ("ops", 0, "gfp"): ["GFP_NO_SUCH", -1, [1], None, {"x": 1}, 2.5],
+    ("ops", 0, "order"): [-1, "1", None, 1.5, [1]],
+    ("ops", 0, "cpu"): [-1, "0", None, 0.5, True],
+    ("ops", 0, "env"): ["reclaim", [1], 3, {"no_such_answer": 1}],
+    ("ops", 1, "pfn"): [-1, "0", None, 0.5, [0], True],
+    ("ops", 1, "cpu"): [-1, "0", 1.5],
+}
+
+
+@st.composite
+def bad_counterexample(draw):
+    """(JSON text, the key its error must name)."""
+    import json
+
+    doc = _set(COUNTEREXAMPLE, ("model_ref",), PLANTED_MODEL)
+    kind = draw(st.sampled_from(["value", "missing", "syntax"]))
+    if kind == "value":
+        path = draw(st.sampled_from(sorted(COUNTEREXAMPLE_BAD, key=str)))
+        value = draw(st.sampled_from(COUNTEREXAMPLE_BAD[path]))
+        return json.dumps(_set(doc, path, value)), _name(path)
+    if kind == "missing":
+        # (format and params may be left out: a document without them is read as one of the built-in scenario)
+        path = draw(st.sampled_from([("ops",), ("ops", 0, "kind"), ("ops", 0, "gfp"), ("ops", 1, "pfn"),
+                                     ("invariant",)]))
+        return json.dumps(_delete(doc, path)), _name(path)
+    text = json.dumps(doc)
+    cut = draw(st.integers(1, len(text) - 1))
+    return draw(st.sampled_from([text[:cut], text + "}", "[" + text, "\x00" + text, "NaN", "null", "[]"])), None
+
+
+def counterexample_cases():
+    return bad_counterexample().map(lambda text_key: Case(
+        ("replay", "{dir}/cx.json"), ("cx.json",) + ((text_key[1],) if text_key[1] else ()),
+        (("cx.json", text_key[0]),)))
+
+
+KINDS["replay"] = counterexample_cases

@@ -1,7 +1,7 @@
 """Count how the command line answers generated bad input (tests/fuzz_inputs.py): clean errors, tracebacks,
 wrong statuses.
 
-    python tests/fuzz_measure.py [--examples N] [--kind scenario|topology|trace|command] [--show K]
+    python tests/fuzz_measure.py [--examples N] [--kind scenario|topology|trace|command|replay] [--show K]
 
 prints, per kind of input, the inputs tried and the count of each outcome, then up to K examples of each
 outcome other than a clean error. tests/test_fuzz_cli.py's slow test runs `measure` and asserts that every

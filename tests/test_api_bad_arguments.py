@@ -5,7 +5,10 @@ order or pfn goes, set_cpuset with None, a huge order, --max-states 1, prove --t
 with negative fields or events the model cannot be asked.
 """
 
+import json
+
 import pytest
+from fuzz_inputs import COUNTEREXAMPLE, PLANTED_MODEL
 
 from buddycheck.checks.cli import main
 from buddycheck.checks.explore import Explorer
@@ -212,3 +215,33 @@ def test_cli_names_file_and_line_for_a_negative_order(tmp_path, capsys):
     assert main(["trace", str(trace), "--preset", "numa2-kernel", "--pfn-offset", "1048576"]) == 2
     err = capsys.readouterr().err
     assert f"{trace}:1: order=-1 is negative" in err and "Traceback" not in err
+
+
+# ---- exported counterexamples: a number no operation takes is bad input, not a trace that "no longer fits" -----
+
+@pytest.mark.parametrize("path, value, words", [
+    (("ops", 0, "cpu"), -1, "ops[0].cpu = -1: expected a non-negative integer"),
+    (("ops", 0, "order"), -2, "ops[0].order = -2: expected a non-negative integer"),
+    (("ops", 1, "pfn"), -1, "ops[1].pfn = -1: expected a non-negative integer"),
+    (("ops", 0, "gfp"), -1, "ops[0].gfp = -1: expected a gfp mask"),
+    (("params", "pages"), True, "pages = True: expected a whole number"),
+])
+def test_a_counterexample_with_a_negative_or_bool_number_exits_2_naming_it(tmp_path, capsys, path, value, words):
+    doc = json.loads(json.dumps(COUNTEREXAMPLE))
+    doc["model_ref"] = PLANTED_MODEL
+    where = doc
+    for step in path[:-1]:
+        where = where[step]
+    where[path[-1]] = value
+    f = tmp_path / "cx.json"
+    f.write_text(json.dumps(doc))
+    assert main(["replay", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert str(f) in err and words in err
+
+
+def test_the_unmutated_counterexample_replays_its_violation(tmp_path, capsys):
+    f = tmp_path / "cx.json"
+    f.write_text(json.dumps({**COUNTEREXAMPLE, "model_ref": PLANTED_MODEL}))
+    assert main(["replay", str(f)]) == 1
+    assert "VIOLATION of maximal_coalescing at step 2" in capsys.readouterr().out

@@ -16,6 +16,7 @@ from fuzz_inputs import (
     BASES,
     Case,
     command_line_cases,
+    counterexample_cases,
     outcome,
     scenario_cases,
     toml_text,
@@ -66,8 +67,14 @@ def test_a_bad_option_value_or_file_exits_2_naming_it(tmp_path_factory, case):
     assert_clean(case, str(tmp_path_factory.mktemp("cli")))
 
 
+@FAST
+@given(case=counterexample_cases())
+def test_a_malformed_counterexample_exits_2_naming_file_and_key(tmp_path_factory, case):
+    assert_clean(case, str(tmp_path_factory.mktemp("replay")))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["scenario", "topology", "trace", "command"])
+@pytest.mark.parametrize("kind", ["scenario", "topology", "trace", "command", "replay"])
 def test_a_large_sample_of_bad_input_gets_only_clean_errors(kind):
     counts, samples = measure(kind, 400)
     bad = {o: samples[o][:3] for o in samples}

@@ -66,6 +66,9 @@ def rebuild_scenario(path, doc):
             return load_scenario(params["path"])
         if params.get("preset") == "buddy-core":
             sizes = {k: params[k] for k in ("pages", "max_order") if k in params}
+            bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, int)}
+            if bad:
+                raise ValueError(f"{', '.join(f'{k} = {v!r}' for k, v in bad.items())}: expected a whole number")
             if "orders" in params:
                 sizes["orders"] = tuple(params["orders"])
             return scenario("buddy-core", **sizes)
