@@ -32,7 +32,7 @@ class FrozenZone(NamedTuple):
 
 
 class FrozenTask(NamedTuple):
-    """The task-side state the allocator reads (mempolicies and VMAs are immutable values)."""
+    """The task-side state the allocator reads (mempolicies, VMAs and the page table are immutable values)."""
 
     tid: int
     mems_allowed: tuple  # sorted node ids
@@ -41,6 +41,7 @@ class FrozenTask(NamedTuple):
     memcg_limit: int | None
     memcg_usage: int
     vmas: tuple
+    page_table: tuple  # sorted (address, pfn or ZERO_PFN, order) of every mapping
 
 
 class FrozenMachine(NamedTuple):

@@ -22,7 +22,7 @@ import itertools
 import sys
 from dataclasses import dataclass
 
-from . import buddy, cpuset, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from . import buddy, cpuset, memory, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
 from .arguments import check_whole, is_whole
 from .constants import (
     MAX_NR_ZONES,
@@ -352,6 +352,10 @@ class Kernel419(MempolicyOps):
         """__free_pages(page, order); order defaults to the order the block was allocated with."""
         self._check_order_arg(0 if order is None else order)
         order = self.check_free(page, order)
+        mapped = self.mapped_pfns().get(page)
+        if mapped:
+            tid, addr = mapped[0]
+            raise InvalidOperation(f"free of pfn {page}: task {tid} maps it at {addr:#x} (munmap frees it)")
         self._begin(cpu, task)
         kcall(self, "__free_pages")(page, order)
         return OpResult(f"free pfn {page} order {order}", events=tuple(self.events))

@@ -22,10 +22,10 @@ The default machine has the stable 4.19 `mpol_rebind_nodemask` with the fix
 29b190fa774d; model/variants.py has 4.19.0 as released.
 
 Abstracted away:
-- page tables and page migration: mbind's MPOL_MF_STRICT/MOVE/MOVE_ALL are
-  validated (flags, CAP_SYS_NICE) but move nothing and never give -EIO;
-  get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR) (lookup_node, which faults the page
-  in) raises InvalidOperation; migrate_pages(2) is not modelled.
+- page migration: mbind's MPOL_MF_STRICT/MOVE/MOVE_ALL are validated (flags,
+  CAP_SYS_NICE) but move nothing and never give -EIO, even for pages already
+  mapped (model/memory.py has the page tables); migrate_pages(2) and
+  move_pages(2) are not modelled.
 - shared policies (shmem/hugetlbfs vm_ops->get_policy/set_policy,
   MPOL_F_SHARED), reference counts, mpol_dup's rebind while a cpuset is being
   rebound (no fork or VMA split happens during a rebind here), mpol_parse_str,
@@ -51,7 +51,6 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from .constants import PAGE_SHIFT, PAGE_SIZE, ZONE_MOVABLE
-from .errors import InvalidOperation
 from .gfp import __GFP_THISNODE, gfp_zone
 from .kernel import kernel_function
 from .nodemask import (
@@ -411,14 +410,6 @@ def get_policy_nodemask(k, p, is_default):
 
 
 @kernel_function
-def lookup_node(k, addr):
-    """lookup_node(): the node of the page at addr; the model has no page tables."""
-    raise InvalidOperation(
-        f"get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR, {addr:#x}): the node of a mapped page is not modelled "
-        "(no page tables)")
-
-
-@kernel_function
 def do_get_mempolicy(k, flags, addr):
     """do_get_mempolicy(): returns (err, policy value, node mask) as the kernel fills them."""
     task = k.current.task
@@ -441,7 +432,9 @@ def do_get_mempolicy(k, flags, addr):
         pol = default_policy
     if flags & MPOL_F_NODE:
         if flags & MPOL_F_ADDR:
-            policy = k.lookup_node(addr)
+            policy = k.lookup_node(addr)  # model/memory.py: faults the page in
+            if policy < 0:
+                return policy, None, None
         elif not is_default and pol is task.mempolicy and pol.mode == MPOL_INTERLEAVE:
             policy = __next_node_in(task.il_prev, pol.nodes, _max(k))
         else:

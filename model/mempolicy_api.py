@@ -15,17 +15,21 @@ Abstracted away: the user's buffers (a node mask is a set of ints, None for
 a NULL pointer; `want_policy`/`want_nodes` stand for NULL or non-NULL
 output pointers); CAP_SYS_NICE is an argument of `mbind` (kept on `current`
 for the call); `mmap` is a minimal anonymous mmap (no MAP_FIXED replacement
-of existing mappings, no munmap) whose only job is to give `mbind` and
-`alloc_vma` VMAs; each
-task has its own mm and its own cpuset (see model/mempolicy.py).
+of existing mappings) whose only job is to give `mbind`, `fault` and
+`alloc_vma` VMAs; `fault` is a page fault by the task at an address and
+`munmap` the system call (model/memory.py); each task has its own mm and its
+own cpuset (see model/mempolicy.py).
 """
 
 from .arguments import is_whole
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
+from .memory import FAULT_FLAG_WRITE, page_to_nid, vm_fault_errno
 from .mempolicy import CAP_SYS_NICE, N_MEMORY, VMA
 from .mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, format_flags, format_mode
-from .results import OpResult, SyscallResult
+from .page_table import ZERO_PFN, lookup
+from .page_table import mapped_pfns as _mapped_pfns
+from .results import FaultResult, OpResult, SyscallResult
 from .task import Task
 
 
@@ -178,6 +182,37 @@ class MempolicyOps:
         ret, what = self._syscall(f"cpuset of task {task}: mems {_fmt_mask(mask)}",
                                   lambda: self.update_nodemask(t, mask), None, task)
         return SyscallResult(what, ret, events=tuple(self.events))
+
+    # ---- page faults and munmap ----------------------------------------------------------------------------
+    def fault(self, addr, task=0, cpu=None, write=True):
+        """A page fault by task on cpu at a user address (a write unless write=False): maps a page there."""
+        if not isinstance(addr, int) or isinstance(addr, bool) or not 0 <= addr < 1 << 47:
+            raise InvalidOperation(f"fault at {addr!r}: the address must be an integer in the user address space")
+        t = self._task_obj(task)
+        flags = FAULT_FLAG_WRITE if write else 0
+        what = f"{'write' if write else 'read'} fault task {task} at {addr:#x}"
+        # (getattr: Python would mangle a __name written in a class body)
+        ret, what = self._syscall(what, lambda: vm_fault_errno(getattr(self, "__do_page_fault")(t, addr, flags)), cpu, task)
+        entry = lookup(t.page_table, addr)
+        if entry is None:
+            return FaultResult(what, ret, events=tuple(self.events))
+        _, pfn, order = entry
+        zone = None if pfn == ZERO_PFN else self.page_zone(pfn).idx
+        return FaultResult(what, ret, pfn, order, page_to_nid(self, pfn), zone, events=tuple(self.events))
+
+    def munmap(self, start, length, task=0, cpu=None):
+        """munmap(start, length) by task: do_munmap(); the pages mapped in the range are freed."""
+        t = self._task_obj(task)
+        for name, value in (("start", start), ("length", length)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvalidOperation(f"munmap: {name} {value!r} must be a non-negative integer")
+        ret, what = self._syscall(f"munmap({start:#x}, {length:#x}) task {task}",
+                                  lambda: self.do_munmap(t, start, length), cpu, task)
+        return SyscallResult(what, ret, events=tuple(self.events))
+
+    def mapped_pfns(self):
+        """pfn -> [(task id, address)] of every allocated page some task's page table maps."""
+        return _mapped_pfns(sorted(self.tasks.items()))
 
     # ---- allocation ----------------------------------------------------------------------------------------
     def _alloc_with(self, gfp, order, cpu, task, call, **context):

@@ -1,7 +1,7 @@
 """What the machine's operations return: the result objects and the events an operation caused.
 
 An allocation returns `AllocResult`, a free, drain, isolation or task set-up `OpResult`, a mempolicy
-system call or cpuset write `SyscallResult`; each carries the `Event`s the operation caused.
+system call, munmap or cpuset write `SyscallResult`, a page fault `FaultResult`; each carries the `Event`s the operation caused.
 """
 
 from dataclasses import dataclass, field
@@ -102,6 +102,37 @@ class SyscallResult:
             out += f" policy {format_mode(self.policy)}"
         if self.nodes is not None:
             out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
+        if self.events:
+            out += " events: " + format_events(self.events)
+        return out
+
+
+@dataclass(frozen=True)
+class FaultResult:
+    """What a page fault did: 0 or -errno (-EFAULT: SIGSEGV, -ENOMEM: VM_FAULT_OOM) and the page then mapped.
+
+    page is the pfn mapped at the address after the fault (ZERO_PFN, -1, for the zero page; None when
+    nothing is), order its entry's order, nid and zone_idx where that page lies.
+    """
+
+    what: str
+    ret: int
+    page: int | None = None
+    order: int = 0
+    nid: int | None = None
+    zone_idx: int | None = None
+    events: tuple = field(default=())
+
+    @property
+    def ok(self):
+        return self.ret == 0
+
+    def __str__(self):
+        out = f"{self.what} = {format_ret(self.ret)}"
+        if self.page is not None:
+            page = "zero page" if self.page < 0 else f"pfn {self.page}"
+            zone = "" if self.zone_idx is None else f" {ZONE_NAMES[self.zone_idx]}"
+            out += f" -> {page} order {self.order} (node {self.nid}{zone})"
         if self.events:
             out += " events: " + format_events(self.events)
         return out

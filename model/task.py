@@ -1,4 +1,5 @@
-"""The task-side state the allocator reads (a slice of task_struct): cpuset, mempolicy, memcg, VMAs.
+"""The task-side state the allocator reads (a slice of task_struct and its mm): cpuset, mempolicy, memcg, VMAs,
+and the page table (model/page_table.py).
 
 Machines keep one `Task` per task id; the mempolicy operations (model/mempolicy_api.py) create them
 and `current` (model/machine.py `Current`) points at the one running.
@@ -8,9 +9,10 @@ from .frozen import FrozenTask, build
 
 
 class Task:
-    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage."""
+    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage, VMAs, page table."""
 
-    __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas")
+    __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas",
+                 "page_table")
 
     def __init__(self, tid, mems_allowed, memcg_limit=None, il_prev=0):
         self.tid = tid
@@ -20,11 +22,12 @@ class Task:
         self.memcg_limit = memcg_limit
         self.memcg_usage = 0
         self.vmas = ()
+        self.page_table = ()  # sorted (address, pfn or ZERO_PFN, order): an immutable value
 
     def freeze(self):
-        # mempolicies and VMAs are immutable values, so they freeze as themselves
+        # mempolicies, VMAs and the page table are immutable values, so they freeze as themselves
         return build(FrozenTask, (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev,
-                                  self.memcg_limit, self.memcg_usage, self.vmas))
+                                  self.memcg_limit, self.memcg_usage, self.vmas, self.page_table))
 
     @classmethod
     def thaw(cls, frozen):
@@ -33,4 +36,5 @@ class Task:
         task.memcg_usage = frozen.memcg_usage
         task.mempolicy = frozen.mempolicy
         task.vmas = frozen.vmas
+        task.page_table = frozen.page_table
         return task
