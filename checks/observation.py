@@ -1,10 +1,11 @@
 """What a caller can see of one operation's outcome, defined once: two models differ when these differ.
 
-For an allocation the block or NULL, its node and its zone; for a system call, a cpuset write or
-an isolation the return value (0 or -errno) and what it reported; for every operation the events it
-caused (kind and details). An operation a model refuses (ModelError: not enabled there) is observed
-as a refusal, any other exception as a crash of that exception type, and an operation still running
-after its budget (checks/watchdog.py) as a crash of type ModelHang.
+For an allocation the block or NULL, its node and its zone; for a page fault its return value and
+the page then mapped at the address (its pfn, node and zone: the node of each faulted page); for a
+system call, a cpuset write or an isolation the return value (0 or -errno) and what it reported;
+for every operation the events it caused (kind and details). An operation a model refuses
+(ModelError: not enabled there) is observed as a refusal, any other exception as a crash of that
+exception type, and an operation still running after its budget (checks/watchdog.py) as a crash of type ModelHang.
 
 Not observed: the reason text of a NULL allocation (the kernel returns only NULL), statistics, and
 the state itself (two models may keep different bookkeeping; only what a caller can see counts).
@@ -13,7 +14,7 @@ the state itself (two models may keep different bookkeeping; only what a caller 
 from dataclasses import dataclass, field
 
 from buddycheck.model.errors import ModelError
-from buddycheck.model.results import AllocResult, OpResult, SyscallResult
+from buddycheck.model.results import AllocResult, FaultResult, OpResult, SyscallResult
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,9 @@ class Observation:
 
     status: "ok", "refused" (the model raised ModelError: the operation is not enabled there) or
     "crash" (any other exception). block/node/zone: an allocation's pfn (None for NULL), node and
-    zone index. ret: a system call's, cpuset write's or isolation's return value. reported: what
-    get_mempolicy wrote (policy, nodes). events: (kind, details) of every event, in order.
+    zone index, or the page a fault left mapped at its address. ret: a fault's, a system call's, cpuset
+    write's or isolation's return value. reported: what get_mempolicy wrote (policy, nodes).
+    events: (kind, details) of every event, in order.
     error: the exception class of a refused or crashed operation; `detail` (its message) is shown
     but not compared.
     """
@@ -51,6 +53,9 @@ def observe(outcome):
     events = tuple((e.kind, tuple(e.detail)) for e in getattr(outcome, "events", ()))
     if isinstance(outcome, AllocResult):
         return Observation("ok", block=outcome.page, node=outcome.nid, zone=outcome.zone_idx, events=events)
+    if isinstance(outcome, FaultResult):
+        return Observation("ok", block=outcome.page, node=outcome.nid, zone=outcome.zone_idx, ret=outcome.ret,
+                           events=events)
     if isinstance(outcome, SyscallResult):
         nodes = None if outcome.nodes is None else tuple(sorted(outcome.nodes))
         reported = None if outcome.policy is None and nodes is None else (outcome.policy, nodes)

@@ -18,6 +18,7 @@ from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
 from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
+from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
@@ -280,7 +281,8 @@ def all_properties():
     """Every invariant of the catalogue the explorer can check per transition."""
     cache = ViewCache()
     before_cache = BeforeState(cache)
-    props = [StateInvariantProperty(inv, cache) for inv in STATE_INVARIANTS + HYGIENE_INVARIANTS]
+    state = STATE_INVARIANTS + HYGIENE_INVARIANTS + PAGE_TABLE_INVARIANTS
+    props = [StateInvariantProperty(inv, cache) for inv in state]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
     props += [ThpNodeProperty(before_cache), InterleaveCursorProperty()]

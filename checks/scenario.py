@@ -1,7 +1,8 @@
 """Scenarios: a machine, the operations that may happen on it, and the bounds of the search.
 
 The alphabet is fixed allocation requests (gfp, order, CPU, environment answers), a free of any
-allocated block, drains, and isolation of pageblock ranges and its undo.
+allocated block no task maps (a mapped page is freed by munmap), drains, and isolation of pageblock
+ranges and its undo.
 """
 
 from dataclasses import dataclass, field
@@ -164,7 +165,10 @@ class Scenario:
         """Every operation enabled in the machine's current state, in a fixed order."""
         ops = list(self.allocs)
         ops.extend(self.extra_ops)
+        mapped = m.mapped_pfns()
         for pfn in sorted(m.allocated):
+            if pfn in mapped:
+                continue
             for cpu in self.free_cpus:
                 ops.append(Free(pfn, cpu))
         ops.extend(self.drains)

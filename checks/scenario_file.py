@@ -90,10 +90,21 @@ Operations, each enabled in every state (a table with lists expands to one opera
     task = 0
     nodes = [1]
 
-    [[get_mempolicy]]          # get_mempolicy() by a task (reads only: what it returns is the result)
-    task = 0
+    [[get_mempolicy]]          # get_mempolicy() by a task (reads only, but MPOL_F_NODE|MPOL_F_ADDR faults
+    task = 0                   # the page at addr in, as 4.19's lookup_node does)
     flags = ["MPOL_F_ADDR"]    # optional: MPOL_F_NODE, MPOL_F_ADDR, MPOL_F_MEMS_ALLOWED
     addr = 0x200000
+
+    [[fault]]                  # a page fault by a task at addr: maps a page allocated with the VMA's policy
+    task = 0
+    addr = 0x201000            # outside every VMA it is -EFAULT (SIGSEGV); on a mapped page a no-op
+    cpus = [0]                 # optional: one operation per CPU (default [0])
+    write = true               # optional: false is a read fault (maps the zero page)
+
+    [[munmap]]                 # munmap(start, length) by a task: the pages mapped there are freed
+    task = 0
+    start = 0x200000
+    length = 0x2000
 
 [[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask); a mode, mbind_flags and
 get_mempolicy's flags may be raw integers, to reach the system calls' error returns.
@@ -141,9 +152,11 @@ from .ops import (
     AllocPages,
     AllocVma,
     Drain,
+    Fault,
     GetMempolicy,
     Mbind,
     Mmap,
+    Munmap,
     SetCpuset,
     SetMemcgLimit,
     SetMempolicy,
@@ -238,6 +251,11 @@ def _extra_ops(doc, origins):
     for t, w in _tables(doc, "get_mempolicy"):
         made.append((w, GetMempolicy(_bits(t.get("flags", []), GET_FLAG_NAMES), t.get("addr", 0),
                                      t.get("task", 0), t.get("maxnode"))))
+    for t, w in _tables(doc, "fault"):
+        for cpu in t.get("cpus", [0]):
+            made.append((w, Fault(t["addr"], t.get("task", 0), cpu, t.get("write", True))))
+    for t, w in _tables(doc, "munmap"):
+        made.append((w, Munmap(t["start"], t["length"], t.get("task", 0))))
     for t, w in _tables(doc, "cpuset"):
         made.append((w, SetCpuset(t.get("task", 0), _nodes(t))))
     for t, w in _tables(doc, "alloc_pages"):
@@ -304,7 +322,8 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
     origins = {}  # each operation's table, for the errors of Scenario.validate
     (allocs, setup_allocs), extra = _allocs(doc, origins), _extra_ops(doc, origins)
     if not allocs and not extra:
-        raise ConfigError(f"{where}: no operations: give at least one [[alloc]], [[alloc_pages]] or [[alloc_vma]]")
+        raise ConfigError(f"{where}: no operations: give at least one [[alloc]], [[alloc_pages]], [[alloc_vma]] "
+                          "or [[fault]]")
     kwargs = {}
     if "sometimes" in doc:
         kwargs["sometimes"] = _sometimes(doc, where, base_dir)

@@ -146,6 +146,19 @@ class MmapTable(Table):
     length: Address
 
 
+class FaultTable(Table):
+    task: TaskId = None
+    addr: Address
+    cpus: list_of(Cpu, "a list of integers") = None
+    write: StrictBool = None
+
+
+class MunmapTable(Table):
+    task: TaskId = None
+    start: Address
+    length: Address
+
+
 class CpusTable(Table):
     cpus: list_of(Cpu, "a list of integers") = None
 
@@ -248,3 +261,5 @@ class ScenarioDocument(Table):
     mbind: tables(MbindTable, "mbind") = None
     cpuset: tables(CpusetTable, "cpuset") = None
     get_mempolicy: tables(GetMempolicyTable, "get_mempolicy") = None
+    fault: tables(FaultTable, "fault") = None
+    munmap: tables(MunmapTable, "munmap") = None

@@ -192,7 +192,8 @@ class MempolicyOps:
         flags = FAULT_FLAG_WRITE if write else 0
         what = f"{'write' if write else 'read'} fault task {task} at {addr:#x}"
         # (getattr: Python would mangle a __name written in a class body)
-        ret, what = self._syscall(what, lambda: vm_fault_errno(getattr(self, "__do_page_fault")(t, addr, flags)), cpu, task)
+        do_page_fault = getattr(self, "__do_page_fault")
+        ret, what = self._syscall(what, lambda: vm_fault_errno(do_page_fault(t, addr, flags)), cpu, task)
         entry = lookup(t.page_table, addr)
         if entry is None:
             return FaultResult(what, ret, events=tuple(self.events))

@@ -1,7 +1,8 @@
 """What the machine's operations return: the result objects and the events an operation caused.
 
 An allocation returns `AllocResult`, a free, drain, isolation or task set-up `OpResult`, a mempolicy
-system call, munmap or cpuset write `SyscallResult`, a page fault `FaultResult`; each carries the `Event`s the operation caused.
+system call, munmap or cpuset write `SyscallResult`, a page fault `FaultResult`; each carries the
+`Event`s the operation caused.
 """
 
 from dataclasses import dataclass, field

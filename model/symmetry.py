@@ -4,7 +4,8 @@ A *unit* is an aligned run of 2^max(MAX_ORDER-1, pageblock_order) pages lying wh
 zone. The buddy of a block below MAX_ORDER-1 lies in the same unit, merging stops at MAX_ORDER-1,
 and pageblock operations stay inside a pageblock, so 4.19's allocator never compares pfns of two
 different units: it only follows the order of its lists. Relabelling the units of a zone (moving
-every page, free-list entry, pcp entry, allocated block and pageblock type of unit a to unit b)
+every page, free-list entry, pcp entry, allocated block, page-table entry and pageblock type of unit
+a to unit b)
 therefore maps a state's successors onto the successors of the relabelled state. The explorer
 assumes this of the model it runs (`--symmetry`) and audits it on sampled transitions.
 
@@ -15,6 +16,7 @@ identical. States are `Kernel419.freeze()`'s FrozenMachine values, read by field
 """
 
 from .frozen import FrozenMachine, FrozenPcp, FrozenZone, build
+from .page_table import ZERO_PFN
 
 
 class UnitSymmetry:
@@ -84,6 +86,10 @@ class UnitSymmetry:
         for tag, items in ((0, frozen.page_buddy), (1, frozen.pcp_mt), (2, frozen.allocated)):
             for pfn, value in items:
                 out.setdefault(pfn >> shift, []).append((tag, pfn & mask, value))
+        for task in frozen.tasks:
+            for addr, pfn, order in task.page_table:
+                if pfn != ZERO_PFN:
+                    out.setdefault(pfn >> shift, []).append((4, pfn & mask, (task.tid, addr, order)))
         flags = frozen.pageblock_flags
         for u in self.group_of:
             base = u * self.pb_per_unit
@@ -118,7 +124,7 @@ class UnitSymmetry:
             tuple(sorted([(f(p), v) for p, v in pcp_mt])) if pcp_mt else pcp_mt,
             tuple(sorted([(f(p), v) for p, v in frozen.allocated])),
             tuple(flags),
-            frozen.tasks,
+            tuple(_relabel_task(t, f) for t in frozen.tasks),
             frozen.cpusets_on,
         ))
 
@@ -135,6 +141,14 @@ class UnitSymmetry:
     def swaps(self):
         """Non-trivial relabellings for audits: each pair of neighbouring units of each group, exchanged."""
         return [{a: b, b: a} for units in self.groups for a, b in zip(units, units[1:])]
+
+
+def _relabel_task(task, f):
+    """The task with the pages its page table maps relabelled (a task mapping nothing is kept as it is)."""
+    if not task.page_table:
+        return task
+    table = tuple((addr, pfn if pfn == ZERO_PFN else f(pfn), order) for addr, pfn, order in task.page_table)
+    return task._replace(page_table=table)
 
 
 def _ordered_lists(frozen):

@@ -23,8 +23,11 @@ MAX_ORDER and pageblock_order, min_free_kbytes, totalreserve_pages (machine
 and per node), and the boot-time configuration (`MachineConfig`: the sysctls
 and what init_per_zone_wmark_min reads).
 
-Left out: tasks, mempolicies and cpusets (the step invariants take them from
-the request), statistics, and the per-page PageBuddy map (the free lists are
+From the tasks only their page tables: every mapping of an allocated page
+(task, address, pfn, order; the zero page left out).
+
+Left out: the rest of the tasks, mempolicies and cpusets (the step invariants
+take them from the request), statistics, and the per-page PageBuddy map (the free lists are
 what the invariants judge).
 """
 
@@ -33,6 +36,7 @@ import weakref
 from dataclasses import dataclass, field, replace
 
 from buddycheck.model.constants import MIGRATETYPE_NAMES, ZONE_NAMES
+from buddycheck.model.page_table import ZERO_PFN
 
 FREE, PCP, ALLOC = "free", "pcp", "alloc"
 
@@ -135,6 +139,7 @@ class StateView:
     min_free_kbytes: int = 0
     totalreserve_pages: int = 0
     node_totalreserve: tuple = ()  # (nid, pgdat->totalreserve_pages)
+    mappings: tuple = ()  # (task id, address, pfn, order) of every page-table entry of an allocated page
 
     # ---- derived lookups --------------------------------------------------------------------
     def zone_of_pfn(self, pfn):
@@ -258,6 +263,8 @@ def view_from_frozen(static, frozen):
         pageblock_order=t.pageblock_order,
         zones=tuple(zones),
         allocated=tuple((pfn, blk[0], blk[1]) for pfn, blk in frozen.allocated),  # frozen sorted by pfn
+        mappings=tuple((task.tid, addr, pfn, order)
+                       for task in frozen.tasks for addr, pfn, order in task.page_table if pfn != ZERO_PFN),
         pageblocks=frozen.pageblock_flags,
         zonelists=t.zonelists,
         cpus=t.cpus,

@@ -25,6 +25,8 @@ from .add_task import AddTask
 from .mbind import Mbind
 from .set_memcg_limit import SetMemcgLimit
 from .get_mempolicy import GetMempolicy
+from .fault import Fault
+from .munmap import Munmap
 # isort: on
 from .base import OPERATIONS, SETUP_RANK, Operation, config_check, is_operation, operation, unregister
 from .code import ANSWER_NAMES, env_code, field_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
@@ -33,8 +35,8 @@ from .request import CONTEXT_FLAGS
 
 __all__ = [
     "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma", "Drain",
-    "Free",
-    "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Operation", "SetCpuset", "SetMemcgLimit",
+    "Fault", "Free",
+    "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Munmap", "Operation", "SetCpuset", "SetMemcgLimit",
     "SetMempolicy", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
     "name_imports", "nodes_code", "operation", "run_with_env", "unregister", "with_env",
 ]

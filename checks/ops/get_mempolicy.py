@@ -1,9 +1,7 @@
-"""The get_mempolicy operation: the system call, by a task; it reads and changes nothing."""
+"""The get_mempolicy operation: the system call, by a task; it reads, except that MPOL_F_NODE|MPOL_F_ADDR faults
+the page at addr in (lookup_node), as 4.19 does."""
 
 from dataclasses import dataclass
-
-from buddycheck.model.errors import ConfigError
-from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
 from .base import Operation, operation
 from .code import get_flags_code
@@ -13,7 +11,7 @@ from .fields import Address, GetMempolicyFlags
 @operation
 @dataclass(frozen=True)
 class GetMempolicy(Operation):
-    """get_mempolicy(&policy, nmask, maxnode, addr, flags) by a task: reads, changes nothing."""
+    """get_mempolicy(&policy, nmask, maxnode, addr, flags) by a task (MPOL_F_NODE|MPOL_F_ADDR faults addr in)."""
 
     kind = "get_mempolicy"
     rank = 10
@@ -23,11 +21,6 @@ class GetMempolicy(Operation):
     addr: Address = 0
     task: int = 0
     maxnode: int | None = None
-
-    def validate(self, m, where):
-        if self.flags & MPOL_F_NODE and self.flags & MPOL_F_ADDR:
-            raise ConfigError(f"{where}: flags = {self.flags:#x}: MPOL_F_NODE|MPOL_F_ADDR asks the node of a mapped "
-                              "page, which the model does not have (no page tables)")
 
     def apply(self, m):
         return m.get_mempolicy(self.flags, self.addr, maxnode=self.maxnode, task=self.task)
