@@ -54,7 +54,7 @@ def observe(outcome):
     if isinstance(outcome, AllocResult):
         return Observation("ok", block=outcome.page, node=outcome.nid, zone=outcome.zone_idx, events=events)
     if isinstance(outcome, FaultResult):
-        return Observation("ok", block=outcome.page, node=outcome.nid, zone=outcome.zone_idx, ret=outcome.ret,
+        return Observation("ok", block=outcome.pfn, node=outcome.nid, zone=outcome.zone_idx, ret=outcome.ret,
                            events=events)
     if isinstance(outcome, SyscallResult):
         nodes = None if outcome.nodes is None else tuple(sorted(outcome.nodes))

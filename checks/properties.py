@@ -18,9 +18,9 @@ from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
 from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
-from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
+from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import static_view, view_from_frozen
 

@@ -112,13 +112,14 @@ class SyscallResult:
 class FaultResult:
     """What a page fault did: 0 or -errno (-EFAULT: SIGSEGV, -ENOMEM: VM_FAULT_OOM) and the page then mapped.
 
-    page is the pfn mapped at the address after the fault (ZERO_PFN, -1, for the zero page; None when
-    nothing is), order its entry's order, nid and zone_idx where that page lies.
+    pfn is the page mapped at the address after the fault (ZERO_PFN, -1, for the zero page; None when
+    nothing is), order its entry's order, nid and zone_idx where that page lies. (Not `page`: a fault is
+    not an allocation, and the goals that look for a result's page are about allocations.)
     """
 
     what: str
     ret: int
-    page: int | None = None
+    pfn: int | None = None
     order: int = 0
     nid: int | None = None
     zone_idx: int | None = None
@@ -130,8 +131,8 @@ class FaultResult:
 
     def __str__(self):
         out = f"{self.what} = {format_ret(self.ret)}"
-        if self.page is not None:
-            page = "zero page" if self.page < 0 else f"pfn {self.page}"
+        if self.pfn is not None:
+            page = "zero page" if self.pfn < 0 else f"pfn {self.pfn}"
             zone = "" if self.zone_idx is None else f" {ZONE_NAMES[self.zone_idx]}"
             out += f" -> {page} order {self.order} (node {self.nid}{zone})"
         if self.events:

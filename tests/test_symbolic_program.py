@@ -14,11 +14,13 @@ from buddycheck.checks.ops import (
     AllocPages,
     AllocVma,
     Drain,
+    Fault,
     Free,
     GetMempolicy,
     Isolate,
     Mbind,
     Mmap,
+    Munmap,
     SetCpuset,
     SetMemcgLimit,
     SetMempolicy,
@@ -136,6 +138,8 @@ NAMED = {
     Mbind: (Mbind(THP, 0x1000, MPOL_BIND, frozenset({0}), MPOL_MF_MOVE),
             f"Mbind({THP:#x}, 0x1000, P.MPOL_BIND, nodes=frozenset({{0}}), flags=P.MPOL_MF_MOVE)"),
     GetMempolicy: (GetMempolicy(MPOL_F_MEMS_ALLOWED), "GetMempolicy(flags=P.MPOL_F_MEMS_ALLOWED)"),
+    Fault: (Fault(THP + 0x1000, cpu=1, write=False), f"Fault({THP + 0x1000:#x}, cpu=1, write=False)"),
+    Munmap: (Munmap(THP + 0x1000, 0x1000), f"Munmap({THP + 0x1000:#x}, 0x1000)"),
 }
 SETUP = (AddTask, Mmap, SetMemcgLimit)
 # then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19
