@@ -25,7 +25,7 @@ from .arguments import is_whole
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
 from .memory import FAULT_FLAG_WRITE, page_to_nid, vm_fault_errno
-from .mempolicy import CAP_SYS_NICE, N_MEMORY, VMA
+from .mempolicy import CAP_SYS_NICE, MPOL_F_NODE, N_MEMORY, VMA
 from .mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, format_flags, format_mode
 from .page_table import ZERO_PFN, lookup
 from .page_table import mapped_pfns as _mapped_pfns
@@ -154,7 +154,8 @@ class MempolicyOps:
         (ret, policy, nodes), what = self._syscall(
             f"get_mempolicy(maxnode={maxnode}, addr={addr:#x}, flags={format_flags(flags, GET_FLAG_NAMES)})",
             lambda: self.kernel_get_mempolicy(want_policy, want_nodes, maxnode, addr, flags), cpu, task)
-        return SyscallResult(what, ret, policy, nodes, events=tuple(self.events))
+        return SyscallResult(what, ret, policy, nodes, events=tuple(self.events),
+                             policy_is_node=bool(flags & MPOL_F_NODE))
 
     def mbind(self, start, length, mode, nodes=None, maxnode=None, flags=0, task=0, cpu=None, cap_sys_nice=False):
         """mbind(start, len, mode, nmask, maxnode, flags) by task, which holds CAP_SYS_NICE if cap_sys_nice."""

@@ -92,6 +92,7 @@ class SyscallResult:
     policy: int | None = None  # get_mempolicy: the int written to *policy
     nodes: frozenset | None = None  # get_mempolicy: the node mask written to *nmask
     events: tuple = field(default=())
+    policy_is_node: bool = field(default=False, compare=False)  # MPOL_F_NODE: *policy holds a node id
 
     @property
     def ok(self):
@@ -100,7 +101,7 @@ class SyscallResult:
     def __str__(self):
         out = f"{self.what} = {format_ret(self.ret)}"
         if self.policy is not None:
-            out += f" policy {format_mode(self.policy)}"
+            out += f" node {self.policy}" if self.policy_is_node else f" policy {format_mode(self.policy)}"
         if self.nodes is not None:
             out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
         if self.events:

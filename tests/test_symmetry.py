@@ -18,7 +18,7 @@ from planted_models import PLANTED
 
 from buddycheck.checks.cli import main
 from buddycheck.checks.explore import Explorer, SymmetryBroken
-from buddycheck.checks.ops import Alloc
+from buddycheck.checks.ops import Alloc, Fault, Mmap, Munmap
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
@@ -59,6 +59,10 @@ SCENARIOS = {
     "buddy-core 20/4 orders 0-2 (pcp lists, a partial unit)": lambda: core(20, 4, (0, 1, 2)),
     "numa2-kernel": lambda: scenario("numa2-kernel"),
     "numa2-policy": lambda: scenario("numa2-policy"),
+    # page tables hold pfns: relabelling moves the mapped pages with their units
+    "numa2-faults": lambda: Scenario("faults", preset("numa2"), extra_ops=(
+        Fault(0x100000), Fault(0x101000, cpu=1), Fault(0x102000, write=False), Munmap(0x100000, 0x2000)),
+        setup=(Mmap(0x100000, 0x4000),), depth=1000),
 }
 
 
