@@ -8,8 +8,9 @@ ran that leave no trace in the result or the state (model/machine.py `observe`).
 
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC
 from buddycheck.model.errors import ConfigError
+from buddycheck.model.page_table import ZERO_PFN
 
-from .ops import AllocVma, Free, Isolate
+from .ops import AllocVma, Fault, Free, Isolate
 from .scenario import Sometimes, allocation_failed, fell_back_to_remote_node, merged_on_free, split_a_block
 
 
@@ -67,6 +68,16 @@ def thp_served(op, result, m):
     return isinstance(op, AllocVma) and op.hugepage and result.page is not None
 
 
+def page_faulted(op, result, m):
+    """A write fault left a page of the allocator (not the zero page) mapped at its address."""
+    return isinstance(op, Fault) and op.write and result.ret == 0 and result.pfn not in (None, ZERO_PFN)
+
+
+def thp_faulted(op, result, m):
+    """A fault mapped a transparent huge page (not the huge zero page)."""
+    return page_faulted(op, result, m) and result.order > 0
+
+
 def served_in_interrupt(op, result, m):
     return _served(op, result) and m.current.in_interrupt
 
@@ -102,6 +113,9 @@ GOALS = {
     "thp-served": Sometimes("a huge page was allocated for a VMA", thp_served),
     "interrupt-served": Sometimes("an allocation in interrupt context was served", served_in_interrupt),
     "freed-remote": Sometimes("a block was freed from a CPU of another node", freed_remote),
+    "page-faulted": Sometimes("a write fault mapped a page", page_faulted),
+    "munmap-freed": Sometimes("munmap freed a mapped page", _observed("unmap_region")),
+    "thp-faulted": Sometimes("a fault mapped a transparent huge page", thp_faulted),
 }
 
 

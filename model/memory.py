@@ -193,12 +193,14 @@ def do_huge_pmd_wp_page(k, task, vma, addr, entry):
     return VM_FAULT_FALLBACK
 
 
+def _address(entry):
+    return entry[0]
+
+
 def split_huge_zero_entry(table, entry):
     """__split_huge_zero_page_pmd(): the huge zero page's pmd becomes a pte of the zero page per page."""
-    table = without(table, [entry])
-    for i in range(1 << entry[2]):
-        table = with_entry(table, entry[0] + (i << PAGE_SHIFT), ZERO_PFN, 0)
-    return table
+    ptes = [(entry[0] + (i << PAGE_SHIFT), ZERO_PFN, 0) for i in range(1 << entry[2])]
+    return tuple(sorted([e for e in table if e != entry] + ptes, key=_address))
 
 
 # ---- munmap -----------------------------------------------------------------------------------------------
@@ -248,8 +250,9 @@ def unmap_region(k, task, start, end):
         table = without(table, [entry])
         if pfn != ZERO_PFN:
             task.page_table = table  # unmapped before it is freed
+            k.observe("unmap_region")  # (a page was freed: the munmap-freed goal)
             k.__free_pages(pfn, order)
-    task.page_table = without(table, [e for e in entries_in(table, start, end)])
+    task.page_table = without(table, entries_in(table, start, end))
 
 
 # ---- get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR) ---------------------------------------------------------------
