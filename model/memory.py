@@ -17,16 +17,18 @@ each page mapped in the range is unmapped and freed through __free_pages (a zero
 only dropped).
 
 THP is possible only when HPAGE_PMD_ORDER < MAX_ORDER (the kernel's build refuses THP otherwise),
-so on the model's small machines faults are order-0 only. The sysfs settings are 4.19's defaults:
-enabled=always (no VMA has VM_HUGEPAGE or VM_NOHUGEPAGE, there is no madvise), defrag=madvise (so a
-fault asks for GFP_TRANSHUGE_LIGHT), use_zero_page=1.
+so faults are order-0 only on the model's usual small machines (the portfolio's thp-faults has
+MAX_ORDER 10). The sysfs settings are 4.19's defaults: enabled=always (no VMA has VM_HUGEPAGE or
+VM_NOHUGEPAGE, there is no madvise), defrag=madvise (so a fault asks for GFP_TRANSHUGE_LIGHT),
+use_zero_page=1.
 
 Abstracted away: the page-table pages (pte_alloc cannot fail; a pmd range is empty exactly when
 no entry lies in it), anon_vma, rmap and mapcount (each page is mapped once, by the task that
 faulted it: there is no fork), memcg charging of user pages (mem_cgroup_try_charge), the LRU and
 the mmu_gather batching (a page is freed by __free_pages as soon as its entry is zapped: the same
 free path release_pages ends in), khugepaged, the deferred split queue (munmap of part of a
-transparent huge page is refused as not modelled), VM_GROWSDOWN stacks, file and shared mappings,
+transparent huge page is refused as not modelled; an mbind that splits a VMA inside a huge entry leaves
+the entry whole, where vma_adjust_trans_huge would split it), VM_GROWSDOWN stacks, file and shared mappings,
 fork, and page migration (MPOL_MF_MOVE, migrate_pages, move_pages).
 """
 
