@@ -15,6 +15,7 @@ from buddycheck.checks.properties import all_properties
 from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.scenario_file import scenario_from_dict
+from buddycheck.checks.trace_json import op_from_dict, op_to_dict
 from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec
 from buddycheck.model.constants import PAGE_SIZE, ZONE_NORMAL
 from buddycheck.model.errors import InvalidOperation
@@ -277,3 +278,9 @@ def test_fault_and_munmap_tables_become_operations_of_the_alphabet():
     assert Fault(BASE, 0, 1).code() == f"m.fault({BASE:#x}, task=0, cpu=1)"
     report = Explorer(sc).check(*all_properties()).depth(3).run()
     assert report.violations == [] and report.reachable_states > 1
+
+
+def test_fault_and_munmap_round_trip_through_json_counterexamples():
+    for op in (Fault(BASE, task=1, cpu=1, write=False), Munmap(BASE, 3 * PAGE_SIZE, task=2)):
+        assert op_from_dict(op_to_dict(op)) == op
+    assert op_to_dict(Fault(BASE)) == {"kind": "fault", "addr": BASE, "task": 0, "cpu": 0, "write": True}
