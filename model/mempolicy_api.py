@@ -187,7 +187,7 @@ class MempolicyOps:
     # ---- page faults and munmap ----------------------------------------------------------------------------
     def fault(self, addr, task=0, cpu=None, write=True):
         """A page fault by task on cpu at a user address (a write unless write=False): maps a page there."""
-        if not isinstance(addr, int) or isinstance(addr, bool) or not 0 <= addr < 1 << 47:
+        if not is_whole(addr) or not 0 <= addr < 1 << 47:
             raise InvalidOperation(f"fault at {addr!r}: the address must be an integer in the user address space")
         t = self._task_obj(task)
         flags = FAULT_FLAG_WRITE if write else 0
@@ -206,7 +206,7 @@ class MempolicyOps:
         """munmap(start, length) by task: do_munmap(); the pages mapped in the range are freed."""
         t = self._task_obj(task)
         for name, value in (("start", start), ("length", length)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not is_whole(value) or value < 0:
                 raise InvalidOperation(f"munmap: {name} {value!r} must be a non-negative integer")
         ret, what = self._syscall(f"munmap({start:#x}, {length:#x}) task {task}",
                                   lambda: self.do_munmap(t, start, length), cpu, task)
