@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from dataclasses import MISSING, fields, is_dataclass
 from inspect import signature
 
@@ -238,7 +239,7 @@ def resolve_reference(ref):
         module = _load_file(where)
     else:
         try:
-            module = importlib.import_module(where)
+            module = _importing(where, lambda: importlib.import_module(where))
         except ImportError as e:
             raise TraceError(f"reference {ref!r}: cannot import {where!r} ({e})") from None
     try:
@@ -248,6 +249,8 @@ def resolve_reference(ref):
 
 
 def _load_file(path):
+    if os.path.isdir(path):
+        raise TraceError(f"reference to {path!r}: a folder, not a Python file")
     if not os.path.isfile(path):
         raise TraceError(f"reference to {path!r}: no such file")
     name = FILE_MODULE_PREFIX + "".join(c if c.isalnum() else "_" for c in os.path.abspath(path))
@@ -256,8 +259,41 @@ def _load_file(path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        _importing(path, lambda: spec.loader.exec_module(module))
+    except BaseException:
+        del sys.modules[name]  # a failed import leaves nothing half-defined behind
+        raise
     return module
+
+
+def _importing(where, load):
+    """load() (the import of a module or file); what goes wrong in it is a TraceError naming file and line.
+
+    A syntax error, an exception raised by the module's own code and a module that calls sys.exit()
+    while it is imported are each the reference's fault, not the tool's; Ctrl-C goes on.
+    """
+    try:
+        return load()
+    except ImportError:
+        raise
+    except SyntaxError as e:
+        raise TraceError(f"{e.filename or where}:{e.lineno}: {type(e).__name__}: {e.msg}") from None
+    except OSError as e:
+        raise TraceError(f"{getattr(e, 'filename', None) or where}: cannot read it ({e.strerror or e})") from None
+    except SystemExit as e:
+        raise TraceError(f"{_raised_at(e, where)}: calls sys.exit({e.code!r}) while it is imported; a model file "
+                         "should only define its classes and functions") from None
+    except Exception as e:  # the module's own code failed as it ran
+        raise TraceError(f"{_raised_at(e, where)}: {type(e).__name__} while it is imported: {e}") from None
+
+
+def _raised_at(error, where):
+    """file:line of the deepest frame of error's traceback inside the imported file (else its last frame)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    inside = [f for f in frames if os.path.abspath(f.filename) == os.path.abspath(where)]
+    frame = (inside or frames[-1:] or [None])[-1]
+    return where if frame is None else f"{frame.filename}:{frame.lineno}"
 
 
 def import_code(bindings, imports=(), *, relative_to=None):

@@ -18,16 +18,15 @@ from ..coverage import ModelCoverage
 from ..difference_pytest import emit_difference_pytest
 from ..exit_codes import EXIT_USAGE
 from ..imported_scenario import imported_scenario, with_free_state
+from ..model_class import model_class_problem
 from ..naming import resolve_reference
 from ..printing import emit_pytest
 from ..report import peak_rss_mb
 from ..scenario_file import load_scenario
 from ..scenarios import scenario
 from ..trace_error import TraceError
-
-
-class UsageError(Exception):
-    """Bad command-line usage or input; printed without a traceback, exit status 2."""
+from .paths import check_readable, check_writable, read_text  # noqa: F401  (the commands' path checks)
+from .usage import UsageError
 
 
 class Parser(argparse.ArgumentParser):
@@ -69,15 +68,22 @@ def add_from_proc_options(p):
                         "`buddycheck show` prints; for a real machine's, put it in --from-proc's DIR/proc)")
 
 
-def load_model(ref):
+def load_model(ref, option="--model"):
+    """The model class a reference names; a file or class that is wrong in any way is a UsageError naming it."""
     if ref is None:
         return Kernel419
+    where = ref.partition(".py:")[0] + ".py" if ".py:" in ref else ref.partition(":")[0]
+    if where.endswith(".py") or os.sep in where:
+        check_readable(where, f"{option} {ref}:")
     try:
         model = resolve_reference(ref)
     except TraceError as e:
-        raise UsageError(f"--model {ref}: {e}") from None
+        raise UsageError(f"{option} {ref}: {e}") from None
     if not (isinstance(model, type) and issubclass(model, Kernel419)):
-        raise UsageError(f"--model {ref}: {model!r} is not a model class (a Kernel419 variant)")
+        raise UsageError(f"{option} {ref}: {model!r} is not a model class (a Kernel419 variant)")
+    problem = model_class_problem(model)
+    if problem:
+        raise UsageError(f"{option} {ref}: {problem}")
     return model
 
 
@@ -249,13 +255,6 @@ def coverage_for(args, model):
     if args.coverage:
         check_writable(args.coverage, "--coverage")
     return ModelCoverage(model)
-
-
-def check_writable(path, option):
-    """Refuse an output path before a search rather than after it."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
-        raise UsageError(f"{option} {path}: cannot write a file there")
 
 
 def emit_test(path, scenario, violation, properties):
