@@ -54,7 +54,8 @@ def model_class_problem(model):
                     continue  # a private helper of the class
                 hint = (f" (Python renames a function __x of a class body to _{cls.__name__}__x: define it at module "
                         "level with @Variant.override)" if mangled else "")
-                return f"{cls.__name__}.{name} ({_where(fn)}) overrides nothing: there is no kernel function {name!r}{hint}"
+                return (f"{cls.__name__}.{name} ({_where(fn)}) overrides nothing: there is no kernel function "
+                        f"{name!r}{hint}")
             if inspect.isfunction(base) and fn is not base and not _accepts(fn, _positional_count(base)):
                 return (f"{cls.__name__}.{name} ({_where(fn)}) takes {inspect.signature(fn)}, but the kernel "
                         f"function {name} takes {inspect.signature(base)}")
