@@ -30,6 +30,8 @@ import coverage
 from buddycheck.model import Kernel419
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
 
+from .atomic_file import write_atomic
+
 MODEL_DIR = Path(inspect.getfile(Kernel419)).resolve().parent
 
 
@@ -205,10 +207,16 @@ class ModelCoverage:
         return {str(Path(name).resolve()): info for name, info in files.items()}
 
     def write_lcov(self, path):
-        """The per-line detail in LCOV, which coverage tools (genhtml, editors, CI dashboards) read."""
+        """The per-line detail in LCOV, which coverage tools (genhtml, editors, CI dashboards) read; written
+        atomically (checks/printing.py write_atomic), so a full disk leaves no half a file."""
         was_running = self._running
         self.stop()
-        self._cov.lcov_report(outfile=str(path), ignore_errors=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "coverage.lcov")
+            self._cov.lcov_report(outfile=out, ignore_errors=True)
+            with open(out, encoding="utf-8") as f:
+                text = f.read()
+        write_atomic(path, text)
         if was_running:
             self.start()
 

@@ -16,13 +16,12 @@ in the printed code is checks/naming.py's.
 """
 
 import os
-import tempfile
 import textwrap
-from pathlib import Path
 
 from buddycheck.model.environment import IDLE
 from buddycheck.model.results import once_each
 
+from .atomic_file import write_atomic  # noqa: F401  (where the printed files are written)
 from .explore import HANG
 from .naming import import_code, machine_expression, model_binding, object_reference, op_expr, operation_imports
 from .ops import name_imports
@@ -152,38 +151,6 @@ def _failing(statements, failed, budget):
     lines.append(f"# (the watchdog stops it after {budget:g} s with ModelHang)")
     return lines + [f"with watch({budget!r}):"] + [textwrap.indent(code, "    ") for code in statements]
 
-
-
-def write_atomic(path, text):
-    """Write text (or bytes, e.g. an image) to path through a temporary file in the same directory and a rename.
-
-    Either the whole text is at `path` afterwards or the file is as it was; an OSError (no such
-    directory, no space, no permission) becomes a TraceError naming the path.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_umask())  # as open() would have made it, not mkstemp's owner-only mode
-        binary = isinstance(text, bytes)
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as e:
-        raise TraceError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 PYTEST_DOC = '''"""Counterexample: {invariant} fails after {n} operation(s)

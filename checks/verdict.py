@@ -157,7 +157,9 @@ class Verdict:
                 f"  {t.reason}" if t.reason and t.status is not Status.PROVED else ""))
         what = f"model {self.model.NAME}" + (f", judged against its base {self.base.NAME}" if self.against else "")
         lines += ["", f"scenarios ({what}):"]
-        width = max(len(run.scenario.name) for run in self.runs)
+        if not self.runs:
+            lines.append("  none explored: the run was interrupted during the theorems")
+        width = max((len(run.scenario.name) for run in self.runs), default=0)
         for run in self.runs:
             r = run.report
             goals = sum(r.sometimes.values())

@@ -101,6 +101,8 @@ def _read(path):
         raise ConfigError(f"{path}: no such file (copy it from the machine; docs/tutorial.md)") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a file") from None
+    except OSError as e:  # no permission, a loop of symbolic links
+        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not a text file ({e})") from None
 

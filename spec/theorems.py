@@ -124,6 +124,27 @@ def _solver(assertions, remaining_s):
     return s
 
 
+# what Z3 gives as the reason of an unknown when Ctrl-C (which it catches itself while it solves) or
+# Context.interrupt() stopped it
+INTERRUPTED_REASONS = ("interrupted from keyboard", "canceled")
+
+
+def _check(s):
+    """s.check(); a check stopped by Ctrl-C raises KeyboardInterrupt, so that the whole run stops, as it
+    does for a Ctrl-C outside Z3, instead of going on with this theorem unknown."""
+    result = s.check()
+    if result == z3.unknown and s.reason_unknown() in INTERRUPTED_REASONS:
+        raise KeyboardInterrupt
+    return result
+
+
+def undecided(theorems, decided, reason="interrupted (Ctrl-C or SIGTERM) before Z3 decided it"):
+    """An unknown TheoremResult, with `reason`, for each of `theorems` not among the `decided` results."""
+    done = {r.name for r in decided}
+    return [TheoremResult(t.name, t.params, Status.UNKNOWN, 0.0, None, reason, None)
+            for t in theorems if t.name not in done]
+
+
 def prove_queries(name, params, queries, timeout_s=DEFAULT_TIMEOUT_S):
     """Prove every query; one TheoremResult (refuted beats unknown beats proved).
 
@@ -143,7 +164,7 @@ def prove_queries(name, params, queries, timeout_s=DEFAULT_TIMEOUT_S):
             satisfiable = None if satisfiable else satisfiable
             break
         s = _solver(q.assumptions, remaining())
-        vac = s.check()
+        vac = _check(s)
         if vac == z3.unsat:
             return TheoremResult(name, params, Status.UNKNOWN, time.perf_counter() - start, None,
                                  f"{q.label}: the assumptions are unsatisfiable, so a proof would be vacuous", False)
@@ -152,7 +173,7 @@ def prove_queries(name, params, queries, timeout_s=DEFAULT_TIMEOUT_S):
             unknown_reason = unknown_reason or f"{q.label}: vacuity check: {s.reason_unknown()}"
             continue
         s = _solver(list(q.assumptions) + [z3.Not(z3.And(list(q.claims.values())))], max(0.001, remaining()))
-        r = s.check()
+        r = _check(s)
         if r == z3.sat:
             cex = decode(s.model(), q)
             failed = ", ".join(cex["failed"]) or "the claim"

@@ -30,7 +30,9 @@ from .common import (
     positive_float,
     resolve_scenario,
 )
+from .output import OutputFiles
 from .picture_option import add_picture_option, picture_usage, write_picture_of
+from .signals import stop_listening
 
 DEFAULT_SECONDS = 36.0  # exploration time of the whole portfolio; theorems and shrinking come on top
 
@@ -97,38 +99,53 @@ def cmd_check(args, out):
         check_writable(args.junit, "--junit")
     started = time.perf_counter()
     bar = Progress(not args.json)
+    announce = theorem_announcer(bar)
+    proved, runs, agreements = [], [], {}
     try:
-        proved = theorems.prove_all(on_result=theorem_announcer(bar))
-        agreements = theorem_agreements(model)
-        runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
-                                 skip=args.skip or (), coverage=measure, workers=args.workers,
-                                 progress=scenario_progress(bar), profile=args.invariants)
+        try:
+            theorems.prove_all(on_result=lambda result: (proved.append(result), announce(result)))
+        except KeyboardInterrupt:  # the whole run stops, not only the theorem Z3 was deciding
+            stop_listening()
+            proved += theorems.undecided(theorems.THEOREMS, proved)
+        else:
+            agreements = theorem_agreements(model)
+            runs = explore_portfolio(scenarios, model, seconds=seconds, base=base, only=args.invariant or (),
+                                     skip=args.skip or (), coverage=measure, workers=args.workers,
+                                     progress=scenario_progress(bar), profile=args.invariants)
     except UnknownInvariant as e:
         raise UsageError(str(e)) from None
     finally:
         bar.close()
-    coverage = measure.report() if measure is not None else None
-    if args.coverage and measure is not None:
-        measure.write_lcov(args.coverage)
+    coverage = measure.report() if measure is not None and runs else None
     elapsed = time.perf_counter() - started
 
     verdict = Verdict(model, base, proved, runs, coverage, args, agreements)
-    if verdict.regressions():
-        run, v = verdict.regressions()[0]
-        write_picture_of(args, getattr(v, "scenario", None) or run.scenario, v)
     code = verdict.exit_code(theorems.Status)
-    if args.junit:
-        write_junit(args.junit, verdict_suites(verdict))
+    files = OutputFiles()
+    try:
+        print_verdict(args, out, verdict, code, elapsed, runs, seconds)
+    finally:  # the files after the report, so that a full disk cannot lose the report
+        if args.coverage and coverage is not None:
+            files.write("--coverage", args.coverage, lambda: measure.write_lcov(args.coverage))
+        if verdict.regressions():
+            run, v = verdict.regressions()[0]
+            write_picture_of(args, getattr(v, "scenario", None) or run.scenario, v, files)
+        if args.junit:
+            files.write("--junit", args.junit, lambda: write_junit(args.junit, verdict_suites(verdict)))
+    return files.status(emitted(args, verdict) or code)
+
+
+def print_verdict(args, out, verdict, code, elapsed, runs, seconds):
+    """The report: the verdict table, or with --json the document."""
     if args.json:
         doc = verdict.document(code, elapsed)
         for entry, run in zip(doc["scenarios"], runs):
             entry["bounds"] = bounds(run.scenario.depth, None, None if run.share is None else round(run.share, 3))
         doc = envelope("check", doc, bounds(args.depth, None, seconds))
         out(json.dumps(doc, indent=2, default=str))
-        return emitted(args, verdict) or code
+        return
     for line in verdict.text(code, elapsed, theorems.Status):
         out(line)
-    return emitted(args, verdict) or code
 
 
 def emitted(args, verdict):

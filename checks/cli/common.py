@@ -108,7 +108,7 @@ def _named_scenario(args, default):
     if args.config:
         if core:
             raise UsageError("--pages/--max-order/--orders go with --preset buddy-core, not with --config")
-        sc = load_scenario(args.config)
+        sc = load_scenario(check_readable(args.config, "--config"))
     else:
         name = default if args.preset is None else args.preset
         if core and name != "buddy-core":
@@ -131,7 +131,8 @@ def from_proc_scenario(args):
                          f"buddyinfo goes in {os.path.join(root, 'proc', 'buddyinfo')})")
     if getattr(args, "pages", None) is not None and args.scale is not None:
         raise UsageError(f"--pages {args.pages} and --scale {args.scale} exclude each other (both size the machine)")
-    base = load_scenario(args.config) if args.config else None
+    check_readable(root, "--from-proc", folder=True)
+    base = load_scenario(check_readable(args.config, "--config")) if args.config else None
     return imported_scenario(root, pages=getattr(args, "pages", None), scale=args.scale,
                              max_order=getattr(args, "max_order", None), base=base)
 

@@ -39,6 +39,7 @@ from .common import (
     resolve_scenario,
     whole_number,
 )
+from .output import OutputFiles
 from .picture_option import add_picture_option, picture_usage, write_picture_of
 
 
@@ -162,20 +163,26 @@ def cmd_explore(args, out):
     report = explore_scenario(sc, properties, args.max_states, progress=not args.json, workers=args.workers,
                               coverage=measure, keep_going=args.keep_going, exact=args.exact, cluster=args.cluster)
     coverage = measure.report() if measure is not None else None
-    if args.coverage and measure is not None:
-        measure.write_lcov(args.coverage)
     violations = shrunk_violations(sc, report, properties) if report.violations else []
     by_name = {p.name: p for p in properties}
 
     def props_of(v):  # a crash or hang (model_crash, model_hang) is judged by no property
         return [by_name[v.invariant]] if v.invariant in by_name else []
-    if violations:
-        write_picture_of(args, getattr(violations[0], "scenario", None) or sc, violations[0])
-    if args.junit:
-        cut_short = report.stopped_by in ("max_states", "interrupt")
-        write_junit(args.junit, [scenario_suite(
-            sc.name, report, properties, violations, cut_short=cut_short,
-            traces=lambda v: format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))])
+
+    def finish(status):
+        """The files asked for, after the report (checks/cli/output.py); the exit status."""
+        files = OutputFiles()
+        if args.coverage and measure is not None:
+            files.write("--coverage", args.coverage, lambda: measure.write_lcov(args.coverage))
+        if violations:
+            write_picture_of(args, getattr(violations[0], "scenario", None) or sc, violations[0], files)
+        if args.junit:
+            cut_short = report.stopped_by in ("max_states", "interrupt")
+            files.write("--junit", args.junit, lambda: write_junit(args.junit, [scenario_suite(
+                sc.name, report, properties, violations, cut_short=cut_short,
+                traces=lambda v: format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v),
+                                                violation=v))]))
+        return files.status(emitted(args, sc, violations, props_of) or status)
     status = exploration_exit(report, coverage)
     if args.json:
         doc = report.to_json([trace_document(getattr(v, "scenario", None) or sc, v) for v in violations],
@@ -183,7 +190,7 @@ def cmd_explore(args, out):
         doc["verdict"] = exploration_rows(report, properties, report.stopped_by in ("max_states", "interrupt"))
         doc = envelope("explore", doc, bounds(sc.depth, args.max_states))
         out(json.dumps(doc, default=json_default, indent=2))
-        return emitted(args, sc, violations, props_of) or status
+        return finish(status)
     for line in report_lines(report, sc):
         out(line)
     if coverage is not None:
@@ -207,7 +214,7 @@ def cmd_explore(args, out):
     for v in violations:
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations: {v.message}\n")
         out(format_program(getattr(v, "scenario", None) or sc, v.trace, props_of(v), violation=v))
-    return emitted(args, sc, violations, props_of) or status
+    return finish(status)
 
 
 def emitted(args, sc, violations, props_of):
@@ -291,17 +298,22 @@ def cmd_simulate(args, out):
     finally:
         bar.close()
     coverage = measure.report() if measure is not None else None
-    if args.coverage and measure is not None:
-        measure.write_lcov(args.coverage)
     by_name = {p.name: p for p in properties}
     props_of = lambda v: [by_name[v.invariant]] if v.invariant in by_name else []  # a crash is judged by none
     scenario_of = lambda v: getattr(v, "scenario", None) or sc  # a shrunk trace may be on a smaller machine
-    if report.violations:
-        write_picture_of(args, scenario_of(report.violations[0]), report.violations[0])
-    if args.junit:
-        write_junit(args.junit, [scenario_suite(
-            sc.name, report, properties, report.violations,
-            traces=lambda v: format_program(scenario_of(v), v.trace, props_of(v), violation=v))])
+
+    def finish(status):
+        """The files asked for, after the report (checks/cli/output.py); the exit status."""
+        files = OutputFiles()
+        if args.coverage and measure is not None:
+            files.write("--coverage", args.coverage, lambda: measure.write_lcov(args.coverage))
+        if report.violations:
+            write_picture_of(args, scenario_of(report.violations[0]), report.violations[0], files)
+        if args.junit:
+            files.write("--junit", args.junit, lambda: write_junit(args.junit, [scenario_suite(
+                sc.name, report, properties, report.violations,
+                traces=lambda v: format_program(scenario_of(v), v.trace, props_of(v), violation=v))]))
+        return files.status(emitted(args, sc, report.violations, props_of) or status)
     status = exploration_exit(report, coverage)  # the walks asked for, or --time, done without a violation: 0
     if args.json:
         doc = {
@@ -317,7 +329,7 @@ def cmd_simulate(args, out):
         }
         doc = envelope("explore", doc, bounds(sc.depth, None, args.time))
         out(json.dumps(doc, default=json_default, indent=2))
-        return emitted(args, sc, report.violations, props_of) or status
+        return finish(status)
     stopped = {"walks": f"all {report.walks} walks done", "time": "stopped by --time",
                "violation": f"stopped at the first violation, in walk {report.walks}",
                "interrupt": "interrupted"}.get(report.stopped_by, report.stopped_by)
@@ -345,4 +357,4 @@ def cmd_simulate(args, out):
         how = f"shrunk from a walk of {walked.length}" if walked is not None else "the walk's own trace"
         out(f"\nVIOLATION of {v.invariant} after {v.length} operations ({how}): {v.message}\n")
         out(format_program(scenario_of(v), v.trace, props_of(v), violation=v))
-    return emitted(args, sc, report.violations, props_of) or status
+    return finish(status)

@@ -1,11 +1,11 @@
 """`--picture FILE` on explore and check: the first counterexample drawn (checks/picture.py).
 
 The path is refused before the search (an unknown suffix, matplotlib not installed, a folder that
-cannot be written: exit 2), so a long search never ends without the picture asked for.
+cannot be written: exit 2), so a long search never ends without the picture asked for; the picture is
+drawn after the report (a failure then: checks/cli/output.py).
 """
 
 from ..picture import PictureError, require_plotting, write_violation_picture
-from ..trace_error import TraceError
 from .common import UsageError, check_writable
 
 
@@ -26,11 +26,7 @@ def picture_usage(args):
         raise UsageError(f"--picture {e}") from None  # e names the path
 
 
-def write_picture_of(args, sc, violation):
-    """Draw `violation` (on scenario sc) to --picture's file, if one was given."""
-    if args.picture is None:
-        return
-    try:
-        write_violation_picture(sc, violation, args.picture)
-    except (PictureError, TraceError) as e:
-        raise UsageError(f"--picture {args.picture}: {e}") from None
+def write_picture_of(args, sc, violation, files):
+    """Draw `violation` (on scenario sc) to --picture's file, if one was given (files: the run's OutputFiles)."""
+    if args.picture is not None:
+        files.write("--picture", args.picture, lambda: write_violation_picture(sc, violation, args.picture))

@@ -10,12 +10,13 @@ spec/steps.py) the theorem backs, as `Theorem.establishes` declares them.
 
 import json
 
-from buddycheck.spec.theorems import DEFAULT_TIMEOUT_S, THEOREMS, THEOREMS_BY_NAME
+from buddycheck.spec.theorems import DEFAULT_TIMEOUT_S, THEOREMS, THEOREMS_BY_NAME, undecided
 
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..json_document import SCHEMA_VERSION, THEOREM
 from ..prove import exit_status, format_params, render_table
 from .common import UsageError, positive_float
+from .signals import stop_listening
 
 
 def add_parser(subparsers):
@@ -50,7 +51,13 @@ def cmd_prove(args, out):
                 out(f"{t.name} ({format_params(t.params)})\n  {t.statement}\n  kernel: {t.kernel}\n"
                     f"  establishes: {', '.join(t.establishes) or '(no invariant)'}")
         return EXIT_OK
-    results = [t.prove(timeout) for t in chosen]
+    results = []
+    try:
+        for t in chosen:
+            results.append(t.prove(timeout))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was decided, the rest unknown (exit 3)
+        stop_listening()
+        results += undecided(chosen, results)
     if args.json:
         doc = {"schema_version": SCHEMA_VERSION, "command": "prove", "timeout_seconds": timeout,
                "theorems": [{"kind": THEOREM, **r.to_json(), "establishes": list(t.establishes)}

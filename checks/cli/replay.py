@@ -22,7 +22,7 @@ from ..report import FAILURE_KINDS
 from ..scenario_file import load_scenario
 from ..scenarios import scenario
 from ..trace_json import trace_from_json
-from .common import UsageError, load_model
+from .common import UsageError, load_model, read_text
 
 
 def add_parser(subparsers):
@@ -38,11 +38,7 @@ def add_parser(subparsers):
 
 def read_document(path):
     """The TraceDocument in `path` (a counterexample, or an explore report's first violation)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read it ({e.strerror or e})") from None
+    text = read_text(path)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

@@ -18,7 +18,7 @@ from ..scenarios import scenario
 from ..trace_error import TraceError
 from ..trace_json import op_from_dict, trace_from_json
 from ..tracepoints import record_tracepoints, trace_line
-from .common import UsageError, add_from_proc_options, load_model, resolve_scenario
+from .common import UsageError, add_from_proc_options, load_model, read_text, resolve_scenario
 
 FILES = ("buddyinfo", "pagetypeinfo", "zoneinfo", "numastat")
 TITLES = {"buddyinfo": "/proc/buddyinfo", "pagetypeinfo": "/proc/pagetypeinfo", "zoneinfo": "/proc/zoneinfo",
@@ -45,11 +45,7 @@ def add_parser(subparsers):
 
 def _load_ops(path):
     """(ops, the counterexample's scenario name, params and model ref or None) from --after's file."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as e:
-        raise UsageError(f"--after {path}: {e.strerror}") from None
+    text = read_text(path, "--after")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

@@ -15,7 +15,7 @@ from ..kmem_trace import (
     parse_kmem_trace,
     replay_kmem,
 )
-from .common import UsageError, add_from_proc_options, positive_int, resolve_scenario, whole_number
+from .common import UsageError, add_from_proc_options, positive_int, read_text, resolve_scenario, whole_number
 
 
 def add_parser(subparsers):
@@ -46,11 +46,7 @@ def add_parser(subparsers):
 
 def cmd_trace(args, out):
     """The body of `buddycheck trace`; returns the exit status."""
-    try:
-        with open(args.file, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError as e:
-        raise UsageError(f"trace: {args.file}: {e.strerror}") from None
+    text = read_text(args.file, "trace:")
     try:
         selected = parse_event_selection(args.events)
     except ValueError as e:
