@@ -92,4 +92,4 @@ def test_a_bad_file_exits_2_naming_file_key_and_value(capsys, tmp_path):
     code, _, err = run(capsys, "replay", str(bad))
     assert code == 2 and f"{bad}: 'model_ref' = null" in err
     code, _, err = run(capsys, "replay", str(tmp_path / "missing.json"))
-    assert code == 2 and "missing.json: cannot read it" in err and "Traceback" not in err
+    assert code == 2 and "missing.json: no such file or directory" in err and "Traceback" not in err

@@ -29,6 +29,7 @@ from .common import (
     load_model,
     positive_float,
     resolve_scenario,
+    theorem_line,
 )
 from .output import OutputFiles
 from .picture_option import add_picture_option, picture_usage, write_picture_of
@@ -82,7 +83,7 @@ def scenario_progress(bar):
 
 def theorem_announcer(bar):
     """Each theorem on a line of its own as soon as Z3 has decided it (the proofs take a while)."""
-    return lambda result: bar.announce(f"theorem {result.name}: {result.status.value} ({result.seconds:.2f} s)")
+    return lambda result: bar.announce(theorem_line(result))
 
 
 def cmd_check(args, out):

@@ -216,6 +216,11 @@ class Progress:
             self.bar.close()
 
 
+def theorem_line(result):
+    """The line that tells a theorem was decided (the proofs take a while): its name, status and time."""
+    return f"theorem {result.name}: {result.status.value} ({result.seconds:.2f} s)"
+
+
 def progress_line(report, seconds, label=None):
     """One line of a log: where the search is, how fast it goes and the memory it holds.
 

@@ -36,6 +36,7 @@ from .common import (
     positive_int,
     resolve_scenario,
 )
+from .output import OutputFiles
 
 DEFAULT_DIFF_SCENARIO = "numa2-mixed"
 
@@ -100,8 +101,17 @@ def cmd_diff(args, out):
     finally:
         bar.close()
     coverage = measure.report() if measure is not None else None
-    if args.coverage and measure is not None:
-        measure.write_lcov(args.coverage)
+    files = OutputFiles()
+    try:
+        print_diff(args, out, report, sc, base, head, coverage)
+    finally:  # the LCOV file after the report (checks/cli/output.py)
+        if args.coverage and measure is not None:
+            files.write("--coverage", args.coverage, lambda: measure.write_lcov(args.coverage))
+    return files.status(emitted(args, report, base, head) or diff_exit(report, coverage))
+
+
+def print_diff(args, out, report, sc, base, head, coverage):
+    """The report of `diff`: the side-by-side table and the program, or with --json the document."""
     if args.json:
         doc = difference_document(report, sc, base, head)
         doc["coverage"] = None if coverage is None else coverage.to_json()
@@ -109,7 +119,7 @@ def cmd_diff(args, out):
                            "result": "differs" if report.difference is not None else "same"}]
         doc = envelope("diff", doc, bounds(report.depth_bound, report.max_states))
         out(json.dumps(doc, indent=2, default=json_default))
-        return emitted(args, report, base, head) or diff_exit(report, coverage)
+        return
     for line in report_lines(report, sc):
         out(line)
     if coverage is not None:
@@ -123,7 +133,6 @@ def cmd_diff(args, out):
         else:
             out("\nThe difference as a program (run it with python):\n")
             out(program)
-    return emitted(args, report, base, head) or diff_exit(report, coverage)
 
 
 def emitted(args, report, base, head):

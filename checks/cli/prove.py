@@ -9,13 +9,14 @@ spec/steps.py) the theorem backs, as `Theorem.establishes` declares them.
 """
 
 import json
+import sys
 
 from buddycheck.spec.theorems import DEFAULT_TIMEOUT_S, THEOREMS, THEOREMS_BY_NAME, undecided
 
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_VIOLATION
 from ..json_document import SCHEMA_VERSION, THEOREM
 from ..prove import exit_status, format_params, render_table
-from .common import UsageError, positive_float
+from .common import UsageError, positive_float, theorem_line
 from .signals import stop_listening
 
 
@@ -55,6 +56,7 @@ def cmd_prove(args, out):
     try:
         for t in chosen:
             results.append(t.prove(timeout))
+            print(theorem_line(results[-1]), file=sys.stderr, flush=True)  # progress, off standard output
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what was decided, the rest unknown (exit 3)
         stop_listening()
         results += undecided(chosen, results)

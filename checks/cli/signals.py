@@ -41,7 +41,8 @@ class stop_signals:
         if threading.current_thread() is threading.main_thread():
             self.saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
             for s in STOP_SIGNALS:
-                signal.signal(s, _first_signal)
+                if self.saved[s] is not signal.SIG_IGN:  # `nohup` or a shell's background job: keep ignoring it
+                    signal.signal(s, _first_signal)
         return self
 
     def __exit__(self, *exc):
