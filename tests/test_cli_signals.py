@@ -1,0 +1,180 @@
+"""Signals: Ctrl-C or SIGTERM stops the whole run, in the Z3 proofs as in a search, with the partial
+report and exit status 3; a second signal while that report is written cannot lose it; a signal
+while the program starts is one line, not a traceback.
+
+The subprocess tests send the signal once a line on standard error shows the run is where the test
+wants it, never after a fixed time.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import z3
+
+from buddycheck.checks.cli import main
+from buddycheck.checks.exit_codes import EXIT_INCONCLUSIVE
+from buddycheck.spec import theorems
+
+
+def start(*argv, env=None):
+    """The command in a process of its own, with SIGINT at its default (a background shell ignores it)."""
+    return subprocess.Popen([sys.executable, "-m", "buddycheck.checks.cli", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "BUDDYCHECK_PROGRESS_INTERVAL": "0", **(env or {})},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def wait_for_line(proc, prefix):
+    """Standard error's lines up to the first that starts with prefix (all of them, if none does)."""
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(prefix):
+            break
+    return seen
+
+
+# ---- the proofs ----------------------------------------------------------------------------------------------
+
+class InterruptedSolver:
+    """What z3 gives back when Ctrl-C arrived while it solved: it catches the signal itself."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def check(self):
+        return z3.unknown
+
+    def reason_unknown(self):
+        return self.reason
+
+
+def test_a_z3_check_stopped_by_ctrl_c_raises_keyboard_interrupt():
+    for reason in theorems.INTERRUPTED_REASONS:
+        try:
+            theorems._check(InterruptedSolver(reason))
+        except KeyboardInterrupt:
+            continue
+        raise AssertionError(f"{reason!r} did not stop the run")
+    assert theorems._check(InterruptedSolver("timeout")) == z3.unknown  # a time limit is an unknown, not a stop
+
+
+def test_ctrl_c_in_the_proofs_of_check_stops_the_whole_run_with_the_partial_report(capsys, monkeypatch):
+    second = theorems.THEOREMS[1]
+
+    def prove(self, timeout_s=theorems.DEFAULT_TIMEOUT_S, **overrides):
+        if self is second:
+            raise KeyboardInterrupt  # as theorems._check raises when z3 reports Ctrl-C
+        return proved(self, timeout_s, **overrides)
+    proved = theorems.Theorem.prove
+    monkeypatch.setattr(theorems.Theorem, "prove", prove)
+    code = main(["check", "--no-coverage", "--preset", "buddy-core", "--depth", "2"])
+    out = capsys.readouterr().out
+    assert code == EXIT_INCONCLUSIVE
+    first = theorems.THEOREMS[0].name
+    assert f"  {first:26} proved" in out
+    for t in theorems.THEOREMS[1:]:
+        assert f"  {t.name:26} unknown" in out and "interrupted (Ctrl-C or SIGTERM) before Z3 decided it" in out
+    assert "none explored: the run was interrupted during the theorems" in out
+    assert "state invariant" not in out  # no exploration ran
+    assert out.rstrip().splitlines()[-1].startswith("verdict: inconclusive")
+
+
+def test_sigint_during_check_gives_exit_3_and_the_partial_report():
+    proc = start("check", "--no-coverage")
+    wait_for_line(proc, "theorem ")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == EXIT_INCONCLUSIVE, err
+    assert "verdict: inconclusive" in out
+    # the run stopped where the signal found it: in the proofs (almost always: they take seconds), else in
+    # the first scenario; never a theorem marked unknown and the portfolio explored all the same
+    assert ("none explored: the run was interrupted during the theorems" in out
+            or "interrupted after depth" in out), out
+    assert "Traceback" not in err
+
+
+def test_sigterm_during_prove_json_prints_a_whole_document_of_what_was_decided():
+    proc = start("prove", "--json")
+    before = wait_for_line(proc, "theorem ")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == EXIT_INCONCLUSIVE, err
+    doc = json.loads(out)
+    statuses = [t["status"] for t in doc["theorems"]]
+    assert len(statuses) == len(theorems.THEOREMS) and statuses[0] == "proved"
+    assert "unknown" in statuses
+    decided = len(before) + err.count("theorem ")
+    assert statuses[:decided] == ["proved"] * decided
+    assert all(t["reason"] == "interrupted (Ctrl-C or SIGTERM) before Z3 decided it"
+               for t in doc["theorems"][decided:])
+    assert "Traceback" not in err
+
+
+SIGNALLING_MODEL = """
+import os
+import signal
+
+from buddycheck.model import Kernel419
+from buddycheck.model.kernel import KERNEL_FUNCTIONS
+
+M = Kernel419.variant("signalling", "4.19, whose expand() sends Ctrl-C to its own process on its 30th call")
+calls = []
+
+
+@M.override
+def expand(k, zone, page, low, high, migratetype):
+    calls.append(1)
+    if len(calls) == 30:
+        os.kill(os.getpid(), signal.SIGINT)
+    return KERNEL_FUNCTIONS["expand"](k, zone, page, low, high, migratetype)
+"""
+
+
+def test_a_second_ctrl_c_while_the_partial_report_is_written_does_not_lose_it(capsys, monkeypatch, tmp_path):
+    from buddycheck.checks.cli import explore as explore_command
+
+    (tmp_path / "signalling.py").write_text(SIGNALLING_MODEL)
+    report_lines = explore_command.report_lines
+
+    def report_lines_after_a_second_ctrl_c(report, sc):
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, while the partial report is written
+        return report_lines(report, sc)
+    monkeypatch.setattr(explore_command, "report_lines", report_lines_after_a_second_ctrl_c)
+    code = main(["explore", "--pages", "24", "--workers", "1", "--no-coverage", "--model",
+                 f"{tmp_path}/signalling.py:M"])
+    out, err = capsys.readouterr()
+    assert code == EXIT_INCONCLUSIVE, err
+    assert "interrupted at depth" in out and "no violation in the part explored (the search was cut short)" in out
+    assert "buddycheck: SIGINT ignored: the partial report is being written" in err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # main() put pytest's handler back
+
+
+# ---- start-up -------------------------------------------------------------------------------------------------
+
+STARTUP = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+class SignalOnImport:
+    # Ctrl-C arrives while the command line's modules load: as the first module of z3 is imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "z3":
+            sys.meta_path.remove(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, SignalOnImport())
+sys.argv = ["buddycheck", "scenarios"]
+import runpy
+runpy.run_module("buddycheck.checks.cli", run_name="__main__")
+"""
+
+
+def test_ctrl_c_while_starting_is_one_line_and_exit_3():
+    proc = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == EXIT_INCONCLUSIVE
+    assert proc.stderr == "buddycheck: interrupted while starting\n" and proc.stdout == ""
