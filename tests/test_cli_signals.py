@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import z3
 
 from buddycheck.checks.cli import main
@@ -155,26 +156,30 @@ def test_a_second_ctrl_c_while_the_partial_report_is_written_does_not_lose_it(ca
 
 # ---- start-up -------------------------------------------------------------------------------------------------
 
-STARTUP = """
-import os, signal, sys
-signal.signal(signal.SIGINT, signal.default_int_handler)
+SIGNAL_ON_IMPORT = """
+import os
+import signal
+import sys
+
 
 class SignalOnImport:
-    # Ctrl-C arrives while the command line's modules load: as the first module of z3 is imported
+    # the signal arrives while the command line's modules load: as z3 is imported
     def find_spec(self, name, path=None, target=None):
-        if name == "z3":
+        if name == "z3" and "buddycheck.checks.cli" in sys.modules:
             sys.meta_path.remove(self)
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, os.environ["SIGNAL_ON_IMPORT"]))
         return None
 
+
 sys.meta_path.insert(0, SignalOnImport())
-sys.argv = ["buddycheck", "scenarios"]
-import runpy
-runpy.run_module("buddycheck.checks.cli", run_name="__main__")
 """
 
 
-def test_ctrl_c_while_starting_is_one_line_and_exit_3():
-    proc = subprocess.run([sys.executable, "-c", STARTUP], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == EXIT_INCONCLUSIVE
-    assert proc.stderr == "buddycheck: interrupted while starting\n" and proc.stdout == ""
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_starting_is_one_line_and_exit_3(tmp_path, name):
+    (tmp_path / "sitecustomize.py").write_text(SIGNAL_ON_IMPORT)  # imported by Python as it starts
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])
+    proc = start("scenarios", env={"PYTHONPATH": path, "SIGNAL_ON_IMPORT": name})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_INCONCLUSIVE, err
+    assert err == "buddycheck: interrupted while starting\n" and out == ""

@@ -14,6 +14,20 @@ import sys
 
 from ..exit_codes import EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_USAGE
 
+
+def _started_as_program():
+    """Whether this import is the start of the `buddycheck` program (not a test or a library importing it)."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    return os.path.basename(sys.argv[0]) == "buddycheck" or ("-m", __name__) in zip(argv, argv[1:])
+
+
+def _stop_while_starting(signum, frame):
+    raise KeyboardInterrupt
+
+
+if _started_as_program() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _stop_while_starting)  # SIGTERM while the modules load: as Ctrl-C there
+
 try:  # a Ctrl-C while the modules load (z3 takes a moment) ends like one during a run, without a traceback
     import argparse
     from importlib.metadata import PackageNotFoundError, version
