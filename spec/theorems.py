@@ -21,6 +21,8 @@ A theorem is about 4.19's functions as encoded. `Theorem.functions` names the ke
 judge a variant that overrides one.
 """
 
+import ctypes
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -113,7 +115,14 @@ class Theorem:
 
     def prove(self, timeout_s=DEFAULT_TIMEOUT_S, **overrides):
         params = {**self.params, **overrides}
-        return prove_queries(self.name, params, self.build(**params), timeout_s)
+        try:
+            return prove_queries(self.name, params, self.build(**params), timeout_s)
+        except ctypes.ArgumentError as e:
+            # a signal's KeyboardInterrupt raised while ctypes converted an argument of a Z3 call comes out
+            # wrapped; it is the signal still, not a failure of the encoding
+            if "KeyboardInterrupt" in str(e):
+                raise KeyboardInterrupt from None
+            raise
 
 
 def _solver(assertions, remaining_s):
@@ -127,12 +136,45 @@ def _solver(assertions, remaining_s):
 # what Z3 gives as the reason of an unknown when Ctrl-C (which it catches itself while it solves) or
 # Context.interrupt() stopped it
 INTERRUPTED_REASONS = ("interrupted from keyboard", "canceled")
+CHECK_POLL_S = 0.05  # how often the main thread looks for a signal while Z3 solves in its thread
 
 
 def _check(s):
-    """s.check(); a check stopped by Ctrl-C raises KeyboardInterrupt, so that the whole run stops, as it
-    does for a Ctrl-C outside Z3, instead of going on with this theorem unknown."""
-    result = s.check()
+    """s.check(); a check stopped by a signal raises KeyboardInterrupt, so that the whole run stops, as it
+    does for a signal outside Z3, instead of going on with this theorem unknown.
+
+    Z3 catches Ctrl-C itself while it solves. Any other signal (SIGTERM) would wait for the check to end,
+    since Python runs its handlers between bytecodes: the main thread therefore waits for the check in
+    a thread of its own, and a KeyboardInterrupt raised by a handler meanwhile interrupts Z3's context.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return _interrupted(s, s.check())
+    outcome = []
+    solver = threading.Thread(target=lambda: outcome.append(_outcome(s.check)), name="z3-check", daemon=True)
+    solver.start()
+    try:
+        while solver.is_alive():
+            # a short wait, not one long join: a signal delivered to the solving thread does not wake this
+            # one, which must come back to Python now and then for the handler to run
+            solver.join(CHECK_POLL_S)
+    except KeyboardInterrupt:
+        s.ctx.interrupt()
+        solver.join()
+        raise
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return _interrupted(s, result)
+
+
+def _outcome(call):
+    try:
+        return call(), None
+    except Exception as e:  # raised again in the calling thread
+        return None, e
+
+
+def _interrupted(s, result):
     if result == z3.unknown and s.reason_unknown() in INTERRUPTED_REASONS:
         raise KeyboardInterrupt
     return result

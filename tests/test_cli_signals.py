@@ -63,6 +63,45 @@ def test_a_z3_check_stopped_by_ctrl_c_raises_keyboard_interrupt():
     assert theorems._check(InterruptedSolver("timeout")) == z3.unknown  # a time limit is an unknown, not a stop
 
 
+LONG_PROOF = """
+import sys
+
+import z3
+
+from buddycheck.checks.cli.signals import stop_signals
+from buddycheck.spec.theorems import _check
+
+x, y, z = z3.Ints("x y z")
+s = z3.Solver()
+s.set("timeout", 3_600_000)  # Fermat's cubes: Z3 searches until the time limit, an hour
+s.add(x > 0, y > 0, z > 0, x * x * x + y * y * y == z * z * z)
+check = s.check
+
+
+def announced():
+    print("solving", file=sys.stderr, flush=True)  # the check is under way
+    return check()
+
+
+s.check = announced
+with stop_signals():
+    try:
+        _check(s)
+    except KeyboardInterrupt:
+        print("stopped")
+"""
+
+
+def test_sigterm_stops_a_z3_check_in_progress():
+    # without the interrupt of Z3's context the check would run out its hour before the handler could run
+    proc = subprocess.Popen([sys.executable, "-c", LONG_PROOF], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_line(proc, "solving")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert out == "stopped\n", err
+
+
 def test_ctrl_c_in_the_proofs_of_check_stops_the_whole_run_with_the_partial_report(capsys, monkeypatch):
     second = theorems.THEOREMS[1]
 

@@ -39,7 +39,7 @@ try:  # a Ctrl-C while the modules load (z3 takes a moment) ends like one during
     from .common import Parser, UsageError
     from .internal_error import TRACEBACK_VARIABLE, report_internal_error
     from .output import OutputLost, flush_report, print_report
-    from .signals import stop_signals
+    from .signals import stop_signals, stopping
 except KeyboardInterrupt:
     print("buddycheck: interrupted while starting", file=sys.stderr)
     sys.exit(EXIT_INCONCLUSIVE)
@@ -118,5 +118,8 @@ def main(argv=None):
         print("buddycheck: interrupted", file=sys.stderr)
         return EXIT_INCONCLUSIVE
     except Exception as e:  # anything else is a bug of buddycheck's, never a verdict
+        if stopping():  # unless a signal came first: then it is the signal, wrapped by a library
+            print(f"buddycheck: interrupted ({type(e).__name__}: {e})", file=sys.stderr)
+            return EXIT_INCONCLUSIVE
         report_internal_error(e)
         return EXIT_INTERNAL

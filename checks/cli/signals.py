@@ -1,12 +1,14 @@
 """How a run stops on a signal: Ctrl-C (SIGINT) or SIGTERM (`timeout`, job schedulers) raises
 KeyboardInterrupt, which the searches and the proofs turn into a partial report, exit status 3.
 
-The first signal is the one that counts: from then on further SIGINTs and SIGTERMs are only noted,
+The first signal is the one that counts (one that arrives inside a destructor, where Python would drop
+the KeyboardInterrupt, is sent again a moment later): from then on further SIGINTs and SIGTERMs are only noted,
 so that a second Ctrl-C while the partial report is being written cannot lose it (Ctrl-\\, SIGQUIT,
 still ends the process at once). Z3 catches Ctrl-C itself while it solves; spec/theorems.py turns
 that into KeyboardInterrupt, and the command calls `stop_listening()` as this module's handler would have.
 """
 
+import os
 import signal
 import sys
 import threading
@@ -14,9 +16,34 @@ import threading
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+_stopping = []  # the signal that stops this run, once one came
+
+
+RETRY_S = 0.01  # how soon a signal that arrived in a destructor is sent again
+
+
 def _first_signal(signum, frame):
+    if _in_destructor(frame):
+        # Python prints and drops an exception raised in __del__ (z3 frees its terms there all the time):
+        # the same signal again in a moment, when the destructor is done
+        threading.Timer(RETRY_S, os.kill, (os.getpid(), signum)).start()
+        return
     stop_listening()
     raise KeyboardInterrupt
+
+
+def _in_destructor(frame):
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def stopping():
+    """Whether a stop signal came: an exception after it is most likely that signal's KeyboardInterrupt,
+    raised where a library (ctypes, a destructor) wrapped or swallowed it."""
+    return bool(_stopping)
 
 
 def _later_signal(signum, frame):
@@ -26,6 +53,7 @@ def _later_signal(signum, frame):
 
 def stop_listening():
     """Only note further stop signals from now on: the run is already ending with what it has."""
+    _stopping.append(True)
     if threading.current_thread() is threading.main_thread():
         for s in STOP_SIGNALS:
             signal.signal(s, _later_signal)
@@ -37,6 +65,7 @@ class stop_signals:
     """
 
     def __enter__(self):
+        _stopping.clear()
         self.saved = None
         if threading.current_thread() is threading.main_thread():
             self.saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
