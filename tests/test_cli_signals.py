@@ -222,3 +222,46 @@ def test_a_signal_while_starting_is_one_line_and_exit_3(tmp_path, name):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INCONCLUSIVE, err
     assert err == "buddycheck: interrupted while starting\n" and out == ""
+
+
+# ---- where Python would lose the KeyboardInterrupt ------------------------------------------------------------
+
+def test_a_signal_inside_a_destructor_is_sent_again_instead_of_lost(monkeypatch):
+    from buddycheck.checks.cli import signals
+
+    frames = []
+
+    class Freed:
+        def __del__(self):
+            frames.append(sys._getframe())
+
+    Freed()
+    monkeypatch.setattr(signals, "_stopping", [])
+    sent = []
+    monkeypatch.setattr(signals.threading, "Timer", lambda delay, call, args: type(
+        "Timer", (), {"start": lambda self: sent.append((call, args))})())
+    signals._first_signal(signal.SIGTERM, frames[0])  # no KeyboardInterrupt: it would be printed and dropped
+    assert sent == [(os.kill, (os.getpid(), signal.SIGTERM))]
+    assert not signals.stopping()
+
+
+def test_a_keyboard_interrupt_wrapped_by_ctypes_in_a_proof_is_the_signal(monkeypatch):
+    import ctypes
+
+    def wrapped(*args, **kwargs):
+        raise ctypes.ArgumentError("argument 1: KeyboardInterrupt: ")
+    monkeypatch.setattr(theorems, "prove_queries", wrapped)
+    with pytest.raises(KeyboardInterrupt):
+        theorems.THEOREMS[0].prove()
+
+
+def test_an_exception_after_a_stop_signal_is_exit_3_not_an_internal_error(capsys, monkeypatch):
+    from buddycheck.checks.cli import signals
+
+    def stopped_then_failed(*args):
+        signals.stop_listening()  # as the first signal's handler does
+        raise RuntimeError("a library wrapped the KeyboardInterrupt")
+    monkeypatch.setattr("buddycheck.checks.cli.scenarios.portfolio_scenarios", stopped_then_failed)
+    assert main(["scenarios"]) == EXIT_INCONCLUSIVE
+    assert "buddycheck: interrupted (RuntimeError: a library wrapped the KeyboardInterrupt)" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
