@@ -254,12 +254,14 @@ def test_a_full_standard_output_is_exit_2_with_one_line():
 
 
 def test_a_closed_pipe_still_ends_quietly_with_141():
-    proc = subprocess.Popen([sys.executable, "-m", "buddycheck.checks.cli", "scenarios"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    proc.stdout.readline()
-    proc.stdout.close()
-    err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 141 and err == ""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line: `buddycheck scenarios | true`
+    try:
+        proc = subprocess.run([sys.executable, "-m", "buddycheck.checks.cli", "scenarios"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.returncode == 141 and proc.stderr == ""
 
 
 def test_replay_of_a_json_document_that_is_not_utf8_names_the_line(capsys, tmp_path):

@@ -4,7 +4,7 @@ The rule: an output that cannot be written (the report on standard output, or a 
 --junit, --coverage, --picture, --emit-pytest) ends the run with exit status 2 and one line on
 standard error naming it, whatever the verdict would have been, since the caller did not get what it
 asked for. A file is written after the report, so a file that fails (a full disk) leaves the report
-printed; the report itself failing leaves the files written. A reader that closes the pipe early is
+printed, and the other files are still written. A reader that closes the pipe early is
 not a failure: that ends quietly with status 141, as a program killed by SIGPIPE would
 (checks/cli/__init__.py).
 """
