@@ -102,15 +102,19 @@ def test_sigterm_stops_a_z3_check_in_progress():
     assert out == "stopped\n", err
 
 
-def test_ctrl_c_in_the_proofs_of_check_stops_the_whole_run_with_the_partial_report(capsys, monkeypatch):
+def interrupt_the_second_theorem(monkeypatch):
     second = theorems.THEOREMS[1]
+    proved = theorems.Theorem.prove
 
     def prove(self, timeout_s=theorems.DEFAULT_TIMEOUT_S, **overrides):
         if self is second:
             raise KeyboardInterrupt  # as theorems._check raises when z3 reports Ctrl-C
         return proved(self, timeout_s, **overrides)
-    proved = theorems.Theorem.prove
     monkeypatch.setattr(theorems.Theorem, "prove", prove)
+
+
+def test_ctrl_c_in_the_proofs_of_check_stops_the_whole_run_with_the_partial_report(capsys, monkeypatch):
+    interrupt_the_second_theorem(monkeypatch)
     code = main(["check", "--no-coverage", "--preset", "buddy-core", "--depth", "2"])
     out = capsys.readouterr().out
     assert code == EXIT_INCONCLUSIVE
@@ -121,6 +125,18 @@ def test_ctrl_c_in_the_proofs_of_check_stops_the_whole_run_with_the_partial_repo
     assert "none explored: the run was interrupted during the theorems" in out
     assert "state invariant" not in out  # no exploration ran
     assert out.rstrip().splitlines()[-1].startswith("verdict: inconclusive")
+
+
+def test_check_json_interrupted_in_the_proofs_is_a_valid_document(capsys, monkeypatch):
+    import jsonschema
+
+    interrupt_the_second_theorem(monkeypatch)
+    assert main(["check", "--json", "--no-coverage"]) == EXIT_INCONCLUSIVE
+    doc = json.loads(capsys.readouterr().out)
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "json-schema.json")) as f:
+        jsonschema.validate(doc, json.load(f))
+    assert [t["status"] for t in doc["theorems"]] == ["proved"] + ["unknown"] * (len(theorems.THEOREMS) - 1)
+    assert doc["scenarios"] == [] and doc["exit"] == EXIT_INCONCLUSIVE
 
 
 def test_sigint_during_check_gives_exit_3_and_the_partial_report():
