@@ -15,7 +15,8 @@ def write_atomic(path, text):
     directory, no space, no permission) becomes a TraceError naming the path. A symbolic link at
     `path` is written through: its target gets the text and the link stays.
     """
-    path = Path(os.path.realpath(path))
+    given = Path(path)
+    path = Path(os.path.realpath(given))
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -28,11 +29,11 @@ def write_atomic(path, text):
         os.replace(tmp, path)
         tmp = None
     except OSError as e:
-        raise TraceError(f"cannot write {path}: {e.strerror or e}") from None
+        raise TraceError(f"cannot write {given}: {e.strerror or e}") from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+    return given
 
 
 def _umask():
