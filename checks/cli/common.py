@@ -25,7 +25,7 @@ from ..report import peak_rss_mb
 from ..scenario_file import load_scenario
 from ..scenarios import scenario
 from ..trace_error import TraceError
-from .paths import check_readable, check_writable, read_text  # noqa: F401  (the commands' path checks)
+from .paths import check_readable, check_writable, missing, read_text  # noqa: F401  (the commands' path checks)
 from .usage import UsageError
 
 
@@ -131,7 +131,8 @@ def from_proc_scenario(args):
                          f"buddyinfo goes in {os.path.join(root, 'proc', 'buddyinfo')})")
     if getattr(args, "pages", None) is not None and args.scale is not None:
         raise UsageError(f"--pages {args.pages} and --scale {args.scale} exclude each other (both size the machine)")
-    check_readable(root, "--from-proc", folder=True)
+    if not missing(root):  # of a missing one, imported_scenario says what it should hold
+        check_readable(root, "--from-proc", folder=True)
     base = load_scenario(check_readable(args.config, "--config")) if args.config else None
     return imported_scenario(root, pages=getattr(args, "pages", None), scale=args.scale,
                              max_order=getattr(args, "max_order", None), base=base)

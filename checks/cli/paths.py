@@ -28,6 +28,17 @@ def _named(option, path):
     return f"{option} {path}" if option else path
 
 
+def missing(path):
+    """Whether nothing is at path (and not another reason it cannot be reached: a loop, a name too long)."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def check_readable(path, option, folder=False):
     """Refuse an input path (a file, or with `folder` a folder) that cannot be read; returns it."""
     if path == "":
