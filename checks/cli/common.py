@@ -96,7 +96,7 @@ def resolve_scenario(args, default):
         raise UsageError(f"--buddyinfo {buddyinfo}: name the machine it belongs to with --preset or --config")
     sc = _named_scenario(args, default)
     if buddyinfo is not None:
-        sc = with_free_state(sc, buddyinfo)
+        sc = with_free_state(sc, check_readable(buddyinfo, "--buddyinfo"))
     return finish_scenario(sc, args)
 
 
