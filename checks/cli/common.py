@@ -31,7 +31,9 @@ from .usage import UsageError
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError(f"{self.prog}: {message}")
+        # the error line already starts "buddycheck: error:"; name the subcommand, not the program again
+        command = self.prog.partition(" ")[2]
+        raise UsageError(f"{command}: {message}" if command else message)
 
 
 def add_scenario_options(p, buddy_core_options=True):
