@@ -174,7 +174,7 @@ def test_prove_timeout_that_is_not_a_finite_positive_number_exits_2(capsys, valu
 
 def test_an_empty_preset_name_is_refused_not_taken_for_the_default(capsys):
     assert main(["explore", "--preset", "", "--depth", "1"]) == 2
-    assert "unknown scenario ''" in capsys.readouterr().err
+    assert "--preset '': an empty value" in capsys.readouterr().err
 
 
 # ---- kmem traces: every error names the file and the line ----------------------------------------------------------
