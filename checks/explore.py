@@ -145,6 +145,8 @@ class Explorer:
         sc = self.scenario
         report = Report(sc.name, sc.model.NAME, workers=getattr(self._backend, "workers", 1), exact=self._exact)
         report.sometimes = {s.name: False for s in sc.sometimes}
+        if getattr(sc, "concurrent", False):
+            report.preemption_bound = sc.preemption_bound
         return report
 
     def resolve_symmetry(self, m):

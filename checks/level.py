@@ -31,6 +31,7 @@ class Slice:
     candidates: list = field(default_factory=list)  # (key, state, parent index, op index, at, bad), new to this slice
     violations: list = field(default_factory=list)  # (Violation without its trace, parent index, op index, at)
     transitions: int = 0
+    interleavings: list = field(default_factory=list)  # at, of each transition that ran a concurrent pair
     audits: list = field(default_factory=list)  # at
     sometimes: dict = field(default_factory=dict)  # name -> at, the first time it was reached
     stopped_by: StopReason | None = None  # VIOLATION, INTERRUPT or TIME
@@ -164,6 +165,10 @@ class Level:
                         continue
                     transitions += 1
                     at = transitions
+                    kind = type(op)
+                    interleaves = getattr(kind, "interleaves", False)
+                    if interleaves:
+                        out.interleavings.append(at)
                     for s in sometimes:
                         if s.name not in out.sometimes and s.reached_by(op, result, m):
                             out.sometimes[s.name] = at
@@ -171,11 +176,10 @@ class Level:
                     key = keys(new)
                     fresh = key not in local and (visited is None or key not in visited)
                     bad = False
-                    kind = type(op)
                     judged = judged_by_kind.get(kind) or judged_for(kind)
                     for prop, name, per_state, breaks_419 in judged:
-                        if per_state and not fresh:
-                            continue  # a state invariant is judged once per distinct state
+                        if per_state and not fresh and not interleaves:
+                            continue  # a state invariant is judged once per distinct state (and a pair's way)
                         if not prune and name in seen:
                             continue
                         messages = prop.violations(state, op, result, m, after=new)

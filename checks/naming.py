@@ -35,6 +35,7 @@ from buddycheck.model.presets import PRESETS, preset
 
 from .ops import OPERATIONS, field_code, gfp_code, is_operation
 from .ops.code import CONSTANTS_ALIAS, GFP_ALIAS, zone_type_code
+from .ops.fields import OP, field_kind
 from .trace_error import TraceError
 
 OPS_PACKAGE = "buddycheck.checks.ops"
@@ -347,7 +348,7 @@ def operation_imports(ops):
     elsewhere (a test module, for instance) is bound by its reference like a model.
     """
     builtin, bindings = [], []
-    for cls in sorted({type(op) for op in ops}, key=lambda c: c.__name__):
+    for cls in sorted({type(op) for op in _with_nested(ops)}, key=lambda c: c.__name__):
         ref = object_reference(cls)
         where, expr = split_reference(ref)
         if where == OPS_PACKAGE and expr == cls.__name__:
@@ -356,6 +357,14 @@ def operation_imports(ops):
             bindings.append((cls.__name__, ref))
     lines = [f"from {OPS_PACKAGE} import {', '.join(builtin)}"] if builtin else []
     return lines, bindings
+
+
+def _with_nested(ops):
+    """The operations and, depth first, the operations their fields hold (a concurrent pair's two)."""
+    for op in ops:
+        yield op
+        if is_operation(op):
+            yield from _with_nested([getattr(op, f.name) for f in fields(op) if field_kind(f).kind == OP])
 
 
 def op_expr(op):
@@ -372,7 +381,7 @@ def op_expr(op):
         value = getattr(op, f.name)
         if f.default is not MISSING and value == f.default:
             continue
-        text = field_code(f, value)
+        text = op_expr(value) if field_kind(f).kind == OP else field_code(f, value)
         args.append(text if f.default is MISSING else f"{f.name}={text}")
     return f"{type(op).__name__}({', '.join(args)})"
 

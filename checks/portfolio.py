@@ -88,6 +88,9 @@ class ScenarioRun:
         how = self._depth_reached()
         if self.report.reductions:
             how += ", one state per exchange of whole MAX_ORDER blocks"
+        if self.report.preemption_bound is not None:
+            how += (f", concurrent pairs under every schedule with at most {self.report.preemption_bound} "
+                    f"preemption(s) ({self.report.interleavings} interleavings)")
         return how
 
     def _depth_reached(self):

@@ -80,11 +80,32 @@ def step_comments(scenario, result):
         after = _zone_lines(m)
         changed = [line for old, line in zip(before, after) if old != line]
         lines = [f"# step {step.index + 1} -> {one_line(step.result)}"]
+        if getattr(step.result, "sections", None):
+            lines += schedule_comments(m, step.op, step.result, before)
         lines += _comment(changed) if changed else ["#   (no zone changed)"]
         lines += once_each([f"#   ! {one_line(name)}: {one_line(message)}" for name, message in step.violations])
         out.append(lines)
         before = after
     return out
+
+
+def schedule_comments(m, op, result, before):
+    """A concurrent pair's schedule: which CPU ran which atomic section, and the zones it changed.
+
+    Restores m to each section's end state in turn and leaves it in the last one (the pair's end state).
+    """
+    ops, cpus = (op.first, op.second), op.cpus()
+    lines = [f"#   schedule {result.schedule!r}: {result.preemptions} preemption(s)"]
+    for n, section in enumerate(result.sections, 1):
+        until = "to its end" if section.ended_at == "end" else f"until {section.ended_at}"
+        lines.append(f"#   section {n}: CPU {cpus[section.slot]} runs {ops[section.slot].code()} {until}")
+        m.restore(section.state)
+        after = _zone_lines(m)
+        changed = [line for old, line in zip(before, after) if old != line]
+        lines += _comment(changed, "#       ") if changed else ["#       (no zone changed)"]
+        before = after
+    lines.append("#   after the pair:")
+    return lines
 
 
 def format_program(scenario, trace, properties=(), *, violation=None, model_ref=None):

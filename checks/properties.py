@@ -77,7 +77,13 @@ class ViewCache:
 
 
 class StateInvariantProperty:
-    """A spec state invariant, judged on each distinct state."""
+    """A spec state invariant, judged on each distinct state, and on the states a concurrent pair met.
+
+    At each preemption of a concurrent pair the other CPU sees the state between two atomic sections
+    (model/interleaving.py, `ConcurrentResult.switches`): it is judged like any state, the blocks either
+    CPU held in a local variable counted as allocated. The explorer judges such a transition even when
+    its end state was seen before, since the states met on the way differ by schedule.
+    """
 
     per_state = True
 
@@ -89,7 +95,11 @@ class StateInvariantProperty:
         self.cache = cache
 
     def violations(self, before, op, result, m, after=None):
-        return [v.message for v in self.invariant.check(self.cache.view(m, result, after))]
+        out = [v.message for v in self.invariant.check(self.cache.view(m, result, after))]
+        for n, switch in enumerate(getattr(result, "switches", ()), 1):
+            for v in self.invariant.check(self.cache.view_of_state(m, switch.state)):
+                out.append(f"at preemption {n} (operation {switch.slot} set aside at {switch.point}): {v.message}")
+        return out
 
 
 def state_properties(invariants=STATE_INVARIANTS):

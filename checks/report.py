@@ -66,6 +66,10 @@ class Report:
     exact: bool = False  # whether the visited set held whole states (no fingerprint collision possible)
     collision_probability: float = 0.0  # that two distinct states shared a fingerprint, hiding one
     bytes_per_state: float | None = None  # the visited set and parent map per stored state (fingerprints only)
+    # concurrent pairs (model/interleaving.py): the most preemptions of a schedule (None: the scenario has no
+    # pairs), and the transitions that ran a pair under one schedule
+    preemption_bound: int | None = None
+    interleavings: int = 0
 
     @property
     def sample(self):
@@ -98,6 +102,8 @@ class Report:
             "exact": self.exact, "fingerprint_collision_probability": self.collision_probability,
             "bytes_per_state": None if self.bytes_per_state is None else round(self.bytes_per_state, 1),
             "notes": list(self.notes),
+            **({} if self.preemption_bound is None else
+               {"preemption_bound": self.preemption_bound, "interleavings": self.interleavings}),
             "violations": [] if violations is None else violations,
             "coverage": coverage,
         }

@@ -2,15 +2,17 @@
 
 The alphabet is fixed allocation requests (gfp, order, CPU, environment answers), a free of any
 allocated block no task maps (a mapped page is freed by munmap), drains, and isolation of pageblock
-ranges and its undo.
+ranges and its undo; and concurrent pairs of fixed operations (`pairs`), each offered once per
+schedule with at most `preemption_bound` preemptions (model/interleaving.py), fewest preemptions first.
 """
 
 from dataclasses import dataclass, field
 
 from buddycheck.model import Kernel419
 from buddycheck.model.errors import ConfigError, ModelError
+from buddycheck.model.interleaving import schedules
 
-from .ops import Free, Isolate, UndoIsolate
+from .ops import Concurrent, Free, Isolate, UndoIsolate
 from .ops import config_check as _check
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
@@ -74,6 +76,13 @@ class Scenario:
     params: dict = field(default_factory=dict)
     op_budget: float = DEFAULT_OP_BUDGET  # wall-clock seconds for one operation (checks/watchdog.py)
     invariants: tuple = ()  # the scenario's own properties (checks/user_checks.py), checked besides spec/'s
+    pairs: tuple = ()  # (first, second): operations run at once on their CPUs, under every schedule
+    preemption_bound: int = 2  # the most preemptions a pair's schedule may have
+
+    @property
+    def concurrent(self):
+        """Whether the alphabet has concurrent pairs."""
+        return bool(self.pairs)
 
     def initial(self, op_budget=None, prepare=None):
         """The booted machine after the setup; booting and each setup operation run within the budget.
@@ -117,6 +126,13 @@ class Scenario:
             _check(cpu in t.cpus, where, "free.cpus", cpu, f"no such CPU (cpus: {list(t.cpus)})")
         for op in self.allocs + self.extra_ops + self.drains:
             _validate_op(m, op, f"{at(op)}: {op.code()}")
+        _check(isinstance(self.preemption_bound, int) and self.preemption_bound >= 0, where, "preemption_bound",
+               self.preemption_bound, "a number of preemptions, 0 or more")
+        for pair in self.pairs:
+            pair_op = Concurrent(*pair)
+            for op in pair:
+                _validate_op(m, op, f"{at(pair)}: {op.code()}")
+            pair_op.validate(m, f"{at(pair)}: {pair_op.code()}")
         align = max(1 << (t.max_order - 1), 1 << t.pageblock_order)
         for iso in self.isolations:
             start, end, *_ = iso
@@ -148,7 +164,7 @@ class Scenario:
         """Why this alphabet is not closed under exchanging units, or None."""
         if self.isolations:
             return "isolation ranges name pfns, so exchanging units would change the operations"
-        for op in self.allocs + self.extra_ops:
+        for op in self.allocs + self.extra_ops + tuple(op for pair in self.pairs for op in pair):
             if op.names_pfns:
                 return f"{op.code()} names a pfn, so exchanging units would change the operations"
         return None
@@ -173,7 +189,15 @@ class Scenario:
                 ops.append(Free(pfn, cpu))
         ops.extend(self.drains)
         ops.extend(self.isolation_ops())
+        for first, second in self.pairs:
+            for schedule in schedules(m, _runner(first, m), _runner(second, m), self.preemption_bound):
+                ops.append(Concurrent(first, second, schedule))
         return ops
+
+
+def _runner(op, m):
+    """A callable running op on m (one operation of a concurrent pair)."""
+    return lambda: op.apply(m)
 
 
 def _validate_op(m, op, w):

@@ -106,6 +106,15 @@ Operations, each enabled in every state (a table with lists expands to one opera
     start = 0x200000
     length = 0x2000
 
+Concurrent pairs: two operations run at once, each on its CPU, under every schedule of their atomic
+sections with at most `preemption_bound` preemptions (model/interleaving.py); each operation is written
+as in a JSON counterexample (its "kind" and fields), without the environment:
+
+    preemption_bound = 2       # default 2
+    [[concurrent]]
+    first = { kind = "alloc", gfp = "GFP_KERNEL", order = 0, cpu = 0 }
+    second = { kind = "alloc", gfp = "GFP_KERNEL", order = 0, cpu = 1 }
+
 [[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask); a mode, mbind_flags and
 get_mempolicy's flags may be raw integers, to reach the system calls' error returns.
 
@@ -163,6 +172,8 @@ from .ops import (
 )
 from .scenario import Scenario
 from .scenario_schema import ScenarioDocument
+from .trace_error import TraceError
+from .trace_json import op_from_dict
 from .user_checks import UserStateInvariant, UserStepInvariant, resolve_callable, user_goal
 
 MIGRATETYPES = {"MOVABLE": MIGRATE_MOVABLE, "CMA": MIGRATE_CMA}
@@ -287,6 +298,19 @@ def _isolations(doc, origins):
     return out
 
 
+def _pairs(doc, where, origins):
+    """The concurrent pairs, each (first, second); `origins` gets each one's table."""
+    pairs = []
+    for t, w in _tables(doc, "concurrent"):
+        try:
+            pair = (op_from_dict(t["first"], f"{where}.{w}.first"), op_from_dict(t["second"], f"{where}.{w}.second"))
+        except TraceError as e:
+            raise ConfigError(str(e)) from None
+        pairs.append(pair)
+        origins.setdefault(pair, w)
+    return tuple(pairs)
+
+
 def _sometimes(doc, where, base_dir):
     goals = []
     for i, item in enumerate(doc.get("sometimes", [])):
@@ -333,7 +357,7 @@ def scenario_from_dict(doc, where="scenario", base_dir=None):
         drains=tuple(_drains(doc, origins)), isolations=tuple(_isolations(doc, origins)), depth=doc.get("depth", 6),
         max_states=doc.get("max_states", 2_000_000), description=doc.get("description", ""),
         symmetry=doc.get("symmetry", "auto"), invariants=_invariants(doc, where, base_dir), params={"config": doc},
-        **kwargs,
+        pairs=_pairs(doc, where, origins), preemption_bound=doc.get("preemption_bound", 2), **kwargs,
     )
     return sc.validate(where, origins)
 

@@ -227,6 +227,11 @@ class InvariantTable(Table):
         return self
 
 
+class ConcurrentTable(Table):
+    first: dict  # an operation as a JSON counterexample writes it; checks/trace_json.py reads it
+    second: dict
+
+
 Goal = either(lambda v: "name" if isinstance(v, str) else "table", name=StrictStr, table=GoalTable)
 
 
@@ -263,3 +268,5 @@ class ScenarioDocument(Table):
     get_mempolicy: tables(GetMempolicyTable, "get_mempolicy") = None
     fault: tables(FaultTable, "fault") = None
     munmap: tables(MunmapTable, "munmap") = None
+    concurrent: tables(ConcurrentTable, "concurrent") = None
+    preemption_bound: ranged(0, 8, "each preemption multiplies the schedules of a pair") = None

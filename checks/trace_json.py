@@ -17,7 +17,7 @@ from .explore import Violation
 from .failure import failure_from_dict
 from .naming import machine_expression, object_reference, split_reference
 from .ops import OPERATIONS, is_operation
-from .ops.fields import BOOL, ENV, GFP, NODES, field_kind
+from .ops.fields import BOOL, ENV, GFP, NODES, OP, SCHEDULE, field_kind
 from .report import FAILURE_KINDS
 from .trace_error import TraceError
 
@@ -42,6 +42,10 @@ def op_to_dict(op):
                      if getattr(value, n) != getattr(IDLE, n)}
         elif kind == NODES and value is not None:
             value = sorted(value)
+        elif kind == OP:
+            value = op_to_dict(value)
+        elif kind == SCHEDULE:
+            value = list(value)
         out[f.name] = value
     return out
 
@@ -118,6 +122,12 @@ def op_from_dict(data, where="op"):
         elif described.kind == BOOL:
             if not isinstance(value, bool):
                 raise TraceError(f"{fwhere} = {value!r}: expected true or false")
+        elif described.kind == OP:
+            value = op_from_dict(value, fwhere)
+        elif described.kind == SCHEDULE:
+            if not isinstance(value, list) or any(v not in (0, 1) or isinstance(v, bool) for v in value):
+                raise TraceError(f"{fwhere} = {value!r}: expected a list of picks, each 0 or 1")
+            value = tuple(value)
         else:
             value = _want_int(value, fwhere, optional=described.optional)
             if name in COUNTING_FIELDS and value is not None and value < 0:

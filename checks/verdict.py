@@ -258,6 +258,8 @@ class Verdict:
                      "violations": [trace_doc(run, v) for v in run.violations],
                      "known": [trace_doc(run, v) for v in run.known],
                      "fixed": [trace_doc(run, v) for v in run.fixed]}
+            if r.preemption_bound is not None:
+                entry.update(preemption_bound=r.preemption_bound, interleavings=r.interleavings)
             if run.diff is not None:
                 d = run.diff
                 entry["difference"] = None if d.difference is None else {

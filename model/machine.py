@@ -34,6 +34,7 @@ from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
 from .frozen import FrozenMachine, FrozenPcp, FrozenZone, build
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
 from .gfp import gfp_zone, gfpflags_to_migratetype
+from .interleaving import run_concurrent
 from .kernel import KERNEL_FUNCTIONS
 from .memmap import MemoryMap
 from .mempolicy_api import MempolicyOps
@@ -93,6 +94,9 @@ class Kernel419(MempolicyOps):
     # page->index, which the allocator reads only while the page is on a per-cpu list (a value left
     # behind by a page that went on is overwritten before it is read again).
     PARTLY_STATE = {"pcp_mt": "live_pcp_mt"}
+    # the Scheduler running a concurrent pair (model/interleaving.py); None: preemption points do nothing.
+    # Each machine also sets it in __init__: a test of an instance attribute is about three times cheaper.
+    scheduler = None
 
     def __init__(self, topology, env=IDLE):
         self.topology = topology
@@ -105,6 +109,7 @@ class Kernel419(MempolicyOps):
         self.stats = Stats()
         self.events = []
         self.tracepoints = None  # kmem tracepoint records while tracing is on (model/tracepoints.py)
+        self.scheduler = None
         self.observed = []  # what the current operation did that neither its result nor the state shows
         self.fail_reason = None
         self.last_ac = None
@@ -368,6 +373,18 @@ class Kernel419(MempolicyOps):
         else:
             self.drain_pages(cpu)
         return OpResult("drain" + ("" if cpu is None else f" cpu {cpu}"), events=tuple(self.events))
+
+    def concurrent(self, first, second, schedule=()):
+        """Run two operations as if on two CPUs at once: `first` and `second` are callables, each making one
+        call of this machine's API (`lambda: m.alloc(...)`), or operation values (anything with
+        `apply(machine)`, as checks/ops/ has them); the schedule picks, at each decision, which of them (0 or
+        1) runs the next atomic section (model/interleaving.py). Returns a ConcurrentResult."""
+        return run_concurrent(self, self._runnable(first), self._runnable(second), schedule)
+
+    def _runnable(self, operation):
+        """A callable running `operation` (a callable already, or a value with apply(machine)) on this machine."""
+        apply = getattr(operation, "apply", None)
+        return operation if apply is None else (lambda: apply(self))
 
     def isolate(self, start_pfn, end_pfn, cpu=0, migratetype=MIGRATE_MOVABLE):
         """start_isolate_page_range(start, end, migratetype, false): isolate whole pageblocks; 0 or -EBUSY.

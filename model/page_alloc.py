@@ -42,6 +42,7 @@ from .gfp import (
 )
 from .kernel import kernel_function
 from .mmzone import has_isolate_pageblock
+from .preempt import preempt_point
 from .tracepoints import trace
 
 
@@ -157,7 +158,9 @@ def get_page_from_freelist(k, gfp_mask, order, alloc_flags, ac):
                     continue
                 if not k.zone_watermark_ok(zone, order, mark, k.ac_classzone_idx(ac), alloc_flags):
                     continue
-        # try_this_zone
+        # try_this_zone: the watermark was read without zone->lock, which rmqueue takes
+        if k.scheduler is not None:
+            preempt_point(k, "try_this_zone, before rmqueue: get_page_from_freelist")
         page = k.rmqueue(ac.preferred_zone, zone, order, gfp_mask, alloc_flags, ac.migratetype)
         if page is not None:
             k.prep_new_page(page, order, gfp_mask, alloc_flags)
@@ -182,10 +185,14 @@ def rmqueue(k, preferred_zone, zone, order, gfp_flags, alloc_flags, migratetype)
     if page is None:
         page = k.__rmqueue(zone, order, migratetype)
     if page is None:
+        if k.scheduler is not None:
+            preempt_point(k, "local_irq_restore: rmqueue")
         return None
     k.__mod_zone_freepage_state(zone, -(1 << order), k.get_pcppage_migratetype(page))
     k.stats.count_pgalloc(zone, 1 << order)
     k.zone_statistics(preferred_zone, zone)
+    if k.scheduler is not None:
+        preempt_point(k, "local_irq_restore: rmqueue", ((page, order),))
     return page
 
 
@@ -295,6 +302,9 @@ def __free_pages_ok(k, page, order):
     """__free_pages_ok(): a block of order > 0 goes straight back to buddy."""
     k.free_pages_prepare(page, order)
     migratetype = k.get_pageblock_migratetype(page)
+    # read without zone->lock: free_one_page re-reads it under the lock when isolation is involved
+    if k.scheduler is not None:
+        preempt_point(k, "get_pfnblock_migratetype, before local_irq_save: __free_pages_ok", ((page, order),))
     k.stats.pgfree += 1 << order
     k.free_one_page(k.page_zone(page), page, page, order, migratetype)
 

@@ -24,8 +24,9 @@ the pages); test_pages_isolated() and alloc_migrate_target(); hwpoison
 (no page is ever poisoned, so skip_hwpoisoned_pages changes nothing);
 hugetlb pages (PageHuge is never true); the memory-isolate notifier chain
 (no balloon driver is registered, so pages_found is 0); the zone lock and
-IRQ state (each function runs to completion; drain_all_pages(zone) runs
-after the locked part, as in 4.19); the dump_page() and tracepoint output.
+IRQ state (each pageblock's locked part is one atomic section of a concurrent pair, ended by a
+preemption point after the unlock; drain_all_pages(zone) runs after the locked part, as in
+4.19); the dump_page() and tracepoint output.
 Memory sections: a pfn in some zone is online and has a struct page; a pfn
 outside every zone has none (pfn_to_online_page() returns NULL), and
 has_unmovable_pages() reads a pfn outside every zone, like a zone pfn past
@@ -38,6 +39,7 @@ from .errors import InvalidOperation
 from .gfp import __GFP_MOVABLE as GFP_MOVABLE_BIT
 from .gfp import gfpflags_to_migratetype
 from .kernel import kernel_function
+from .preempt import preempt_point
 
 EBUSY = 16
 
@@ -142,7 +144,8 @@ def set_migratetype_isolate(k, page, migratetype, skip_hwpoisoned_pages):
         zone.nr_isolate_pageblock += 1
         nr_pages, _ = k.move_freepages_block(zone, page, MIGRATE_ISOLATE)
         k.__mod_zone_freepage_state(zone, -nr_pages, mt)
-    # spin_unlock_irqrestore(&zone->lock)
+    if k.scheduler is not None:
+        preempt_point(k, "spin_unlock_irqrestore(&zone->lock): set_migratetype_isolate")
     if ret == 0:
         k.drain_all_pages(zone)
     return ret
@@ -212,7 +215,9 @@ def unset_migratetype_isolate(k, page, migratetype):
         k.__mod_zone_freepage_state(zone, nr_pages, migratetype)
     k.set_pageblock_migratetype(page, migratetype)
     zone.nr_isolate_pageblock -= 1
-    # spin_unlock_irqrestore(&zone->lock)
+    if k.scheduler is not None:
+        preempt_point(k, "spin_unlock_irqrestore(&zone->lock): unset_migratetype_isolate",
+                      ((page, order),) if isolated_page else ())
     if isolated_page:
         k.post_alloc_hook(page, order, GFP_MOVABLE_BIT)
         k.__free_pages(page, order)

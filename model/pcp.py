@@ -6,8 +6,10 @@ a free pushes at the head, and draining takes from the tail. A page's cached
 migratetype (page->index) records where in buddy it came from, or its
 pageblock's type when freed.
 
-Abstracted away: IRQ disabling and the drain work queues (a drain runs
-synchronously on every CPU); bulkfree_pcp_prepare()/check_pcp_refill()
+Abstracted away: IRQ disabling (the code between local_irq_save and
+local_irq_restore is one atomic section of a concurrent pair, ended by a
+preemption point, model/preempt.py) and the drain work queues (a drain runs
+synchronously on every CPU, each CPU's drain one section); bulkfree_pcp_prepare()/check_pcp_refill()
 debug checks (pages are never bad); drain_zone_pages() from the vmstat timer
 is available as an operation but never runs by itself.
 """
@@ -15,6 +17,7 @@ is available as an operation but never runs by itself.
 from .constants import MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES
 from .kernel import kernel_function
 from .mmzone import has_isolate_pageblock
+from .preempt import preempt_point
 from .tracepoints import trace
 
 
@@ -57,6 +60,8 @@ def rmqueue_pcplist(k, preferred_zone, zone, order, gfp_flags, migratetype):
     if page is not None:
         k.stats.count_pgalloc(zone, 1 << order)
         k.zone_statistics(preferred_zone, zone)
+    if k.scheduler is not None:
+        preempt_point(k, "local_irq_restore: rmqueue_pcplist", () if page is None else ((page, 0),))
     return page
 
 
@@ -119,6 +124,9 @@ def free_unref_page(k, page):
     pfn = page
     migratetype = k.get_pageblock_migratetype(pfn)
     k.set_pcppage_migratetype(page, migratetype)
+    # the pageblock was read without zone->lock: another CPU may retype it before the list is chosen
+    if k.scheduler is not None:
+        preempt_point(k, "get_pfnblock_migratetype, before local_irq_save: free_unref_page", ((page, 0),))
     k.free_unref_page_commit(page, pfn)
 
 
@@ -128,6 +136,8 @@ def drain_pages_zone(k, cpu, zone):
     pcp = zone.pageset[cpu]
     if pcp.count:
         k.free_pcppages_bulk(zone, pcp.count, pcp)
+    if k.scheduler is not None:
+        preempt_point(k, "local_irq_restore: drain_pages_zone")
 
 
 @kernel_function

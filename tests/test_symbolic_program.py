@@ -13,6 +13,7 @@ from buddycheck.checks.ops import (
     Alloc,
     AllocPages,
     AllocVma,
+    Concurrent,
     Drain,
     Fault,
     Free,
@@ -140,6 +141,9 @@ NAMED = {
     GetMempolicy: (GetMempolicy(MPOL_F_MEMS_ALLOWED), "GetMempolicy(flags=P.MPOL_F_MEMS_ALLOWED)"),
     Fault: (Fault(THP + 0x1000, cpu=1, write=False), f"Fault({THP + 0x1000:#x}, cpu=1, write=False)"),
     Munmap: (Munmap(THP + 0x1000, 0x1000), f"Munmap({THP + 0x1000:#x}, 0x1000)"),
+    Concurrent: (Concurrent(Alloc(G.GFP_KERNEL, 0, cpu=0), Isolate(0, 4, MIGRATE_CMA, cpu=1), (0, 1)),
+                 "Concurrent(Alloc(G.GFP_KERNEL, 0), Isolate(0, 4, migratetype=C.MIGRATE_CMA, cpu=1), "
+                 "schedule=(0, 1))"),
 }
 SETUP = (AddTask, Mmap, SetMemcgLimit)
 # then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19

@@ -120,6 +120,9 @@ def report_lines(report, sc):
         per_state = "" if report.bytes_per_state is None else f", {report.bytes_per_state:.0f} bytes per state"
         lines.append(f"  {report.workers} worker(s); visited set of 64-bit fingerprints{per_state}; the chance "
                      f"that a collision hid a state is at most {report.collision_probability:.1e}")
+    if report.preemption_bound is not None:
+        lines.append(f"  concurrent pairs: every schedule with at most {report.preemption_bound} preemption(s); "
+                     f"{report.interleavings} interleavings explored")
     for name, reached in report.sometimes.items():
         lines.append(f"  sometimes {'reached' if reached else 'NOT reached'}: {name}")
     return lines

@@ -27,6 +27,7 @@ from .set_memcg_limit import SetMemcgLimit
 from .get_mempolicy import GetMempolicy
 from .fault import Fault
 from .munmap import Munmap
+from .concurrent import Concurrent
 # isort: on
 from .base import OPERATIONS, SETUP_RANK, Operation, config_check, is_operation, operation, unregister
 from .code import ANSWER_NAMES, env_code, field_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
@@ -34,8 +35,8 @@ from .fields import GfpMask
 from .request import CONTEXT_FLAGS
 
 __all__ = [
-    "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma", "Drain",
-    "Fault", "Free",
+    "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma",
+    "Concurrent", "Drain", "Fault", "Free",
     "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Munmap", "Operation", "SetCpuset", "SetMemcgLimit",
     "SetMempolicy", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
     "name_imports", "nodes_code", "operation", "run_with_env", "unregister", "with_env",

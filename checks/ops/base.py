@@ -17,6 +17,8 @@ kind reads these declarations instead of listing classes:
 - `returns_errno`: a system call or cpuset write, whose result's `ret` is 0 or -errno (checks/goals.py);
 - `sets_policy`: on success it installs a mempolicy (checks/goals.py);
 - `validate(m, where)`: its own checks against the booted machine (checks/scenario.py runs them);
+- `interleaves`: it runs a concurrent pair under one schedule (checks/ops/concurrent.py): the search counts
+  it as an interleaving, and the state invariants judge the states met at its preemptions;
 - `quiet_fields`: fields written to JSON only when they differ from their default (fields newer
   than the format's first version, so older documents read as before);
 - the annotations of its fields: how the codec and the printer read and write each field
@@ -50,6 +52,7 @@ class Operation:
     moves_interleave_cursor: ClassVar[bool] = False
     returns_errno: ClassVar[bool] = False
     sets_policy: ClassVar[bool] = False
+    interleaves: ClassVar[bool] = False
     quiet_fields: ClassVar[frozenset] = frozenset()
 
     def simplicity(self):

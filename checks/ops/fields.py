@@ -10,6 +10,8 @@ read these descriptions, so a new operation needs no codec of its own:
 - `Environment`: the environment's answers (JSON: the answers that differ from IDLE);
 - `frozenset`: a set of node ids (JSON: a sorted list);
 - `bool`: true or false;
+- `Operation` (checks/ops/base.py): another operation (JSON: its object, with its "kind");
+- `Schedule`: a concurrent pair's picks (JSON: a list of 0s and 1s; model/interleaving.py);
 - anything else: an integer.
 
 `X | None` makes the field optional: null is accepted for it.
@@ -22,6 +24,8 @@ from typing import Annotated
 
 from buddycheck.model.environment import Environment
 
+from .base import Operation
+
 GfpMask = Annotated[int, "gfp mask"]
 # integers printed by their names (or as hex): the JSON codec reads and writes them as integers
 MEMPOLICY_MODE, MBIND_FLAGS, GET_FLAGS, MIGRATETYPE, ADDRESS = (
@@ -32,7 +36,9 @@ GetMempolicyFlags = Annotated[int, GET_FLAGS]
 Migratetype = Annotated[int, MIGRATETYPE]
 Address = Annotated[int, ADDRESS]
 
-GFP, ENV, NODES, BOOL, INT = "gfp", "env", "nodes", "bool", "int"
+Schedule = Annotated[tuple, "schedule"]
+
+GFP, ENV, NODES, BOOL, INT, OP, SCHEDULE = "gfp", "env", "nodes", "bool", "int", "operation", "schedule"
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,10 @@ def field_kind(f):
         return FieldKind(NODES, optional)
     if annotation is bool:
         return FieldKind(BOOL, optional)
+    if annotation is Operation:
+        return FieldKind(OP, optional)
+    if annotation == Schedule:
+        return FieldKind(SCHEDULE, optional)
     if typing.get_origin(annotation) is Annotated:
         return FieldKind(INT, optional, typing.get_args(annotation)[1])
     return FieldKind(INT, optional)

@@ -17,18 +17,20 @@ class UndoIsolate(Operation):
     kind = "undo_isolate"
     rank = 5
     names_pfns = True
-    quiet_fields = frozenset({"migratetype"})
+    quiet_fields = frozenset({"migratetype", "cpu"})
 
     start_pfn: int
     end_pfn: int
     migratetype: Migratetype = MIGRATE_MOVABLE
+    cpu: int = 0  # the CPU it runs on (it matters to a concurrent pair: checks/ops/concurrent.py)
 
     def simplicity(self):
         return (self.start_pfn, self.end_pfn, self.migratetype)
 
     def apply(self, m):
-        return m.undo_isolate(self.start_pfn, self.end_pfn, migratetype=self.migratetype)
+        return m.undo_isolate(self.start_pfn, self.end_pfn, cpu=self.cpu, migratetype=self.migratetype)
 
     def code(self, m="m"):
         extra = "" if self.migratetype == MIGRATE_MOVABLE else f", migratetype={migratetype_code(self.migratetype)}"
+        extra += f", cpu={self.cpu}" if self.cpu else ""
         return f"{m}.undo_isolate({self.start_pfn}, {self.end_pfn}{extra})"

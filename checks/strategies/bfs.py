@@ -133,6 +133,7 @@ class BreadthFirst:
             upto = part.transitions if stop is None else stop
             report.transitions += upto
             report.audited += sum(1 for at in part.audits if at <= upto)
+            report.interleavings += sum(1 for at in part.interleavings if at <= upto)
             for name, at in part.sometimes.items():
                 if at <= upto:
                     report.sometimes[name] = True

@@ -102,6 +102,8 @@ class Simulator:
     def run(self):
         sc = self.scenario
         report = Report(sc.name, sc.model.NAME, strategy=SIMULATION, seed=self._seed)
+        if getattr(sc, "concurrent", False):
+            report.preemption_bound = sc.preemption_bound
         report.sometimes = {s.name: False for s in sc.sometimes}
         start = time.perf_counter()
         if self._coverage is not None:
@@ -176,6 +178,8 @@ class Simulator:
             else:
                 return None, state  # no operation is enabled: the walk ends here
             report.transitions += 1
+            if getattr(type(op), "interleaves", False):
+                report.interleavings += 1
             trace += (op,)
             report.depth = max(report.depth, len(trace))
             for s in sc.sometimes:
