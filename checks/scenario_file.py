@@ -106,6 +106,11 @@ Operations, each enabled in every state (a table with lists expands to one opera
     start = 0x200000
     length = 0x2000
 
+    [[sysctl]]                 # a write of /proc/sys/vm/<name>: one operation per value (model/sysctl.py)
+    name = "percpu_pagelist_fraction"   # min_free_kbytes, watermark_scale_factor, lowmem_reserve_ratio,
+    values = [0, 3, 8]         # percpu_pagelist_fraction, zone_reclaim_mode (ints), numa_zonelist_order
+                               # (strings); lowmem_reserve_ratio's values are lists of ints
+
 Concurrent pairs: two operations run at once, each on its CPU, under every schedule of their atomic
 sections with at most `preemption_bound` preemptions (model/interleaving.py); each operation is written
 as in a JSON counterexample (its "kind" and fields), without the environment:
@@ -169,6 +174,7 @@ from .ops import (
     SetCpuset,
     SetMemcgLimit,
     SetMempolicy,
+    Sysctl,
 )
 from .scenario import Scenario
 from .scenario_schema import ScenarioDocument
@@ -269,6 +275,8 @@ def _extra_ops(doc, origins):
         made.append((w, Munmap(t["start"], t["length"], t.get("task", 0))))
     for t, w in _tables(doc, "cpuset"):
         made.append((w, SetCpuset(t.get("task", 0), _nodes(t))))
+    for t, w in _tables(doc, "sysctl"):
+        made.extend((w, Sysctl(t["name"], tuple(v) if isinstance(v, list) else v)) for v in t["values"])
     for t, w in _tables(doc, "alloc_pages"):
         for order, cpu, env in _combinations(t):
             made.append((w, AllocPages(_gfp(t), order, cpu, t.get("task", 0), t.get("in_interrupt", False), env)))

@@ -27,6 +27,7 @@ from buddycheck.model.input_schema import (
 )
 from buddycheck.model.mempolicy import MPOL_MODE_NAMES
 from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, MODE_FLAG_NAMES
+from buddycheck.model.sysctl import INT, STRING, VM_TABLE
 
 from .ops import ANSWER_NAMES, CONTEXT_FLAGS
 
@@ -179,6 +180,31 @@ class IsolateTable(Table):
     migratetype: one_of(MIGRATETYPES) = None
 
 
+def _sysctl_value(value):
+    """An integer, a string or a list of integers: what a write of a vm sysctl may store."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not (is_int(value) or isinstance(value, str) or (isinstance(value, list) and all(map(is_int, value)))):
+        fail("expected an integer, a string or a list of integers")
+    return value
+
+
+class SysctlTable(Table):
+    name: one_of(VM_TABLE)
+    values: list_of(Annotated[object, BeforeValidator(_sysctl_value)], "a list of values")
+
+    @model_validator(mode="after")
+    def _kinds(self):
+        kind = VM_TABLE[self.name].kind
+        for v in self.values:
+            if (kind == STRING) != isinstance(v, str) or (kind == INT and isinstance(v, list)):
+                refuse("values: {v!r}: vm.{name} takes a {kind}", v=v, name=self.name, kind=kind)
+        if not self.values:
+            refuse("values = []: give at least one value to write")
+        return self
+
+
 Mode = Annotated[object, _name_or_int(MPOL_MODE_NAMES)]
 MaxNode = Argument
 
@@ -270,3 +296,4 @@ class ScenarioDocument(Table):
     munmap: tables(MunmapTable, "munmap") = None
     concurrent: tables(ConcurrentTable, "concurrent") = None
     preemption_bound: ranged(0, 8, "each preemption multiplies the schedules of a pair") = None
+    sysctl: tables(SysctlTable, "sysctl") = None

@@ -17,7 +17,7 @@ from .explore import Violation
 from .failure import failure_from_dict
 from .naming import machine_expression, object_reference, split_reference
 from .ops import OPERATIONS, is_operation
-from .ops.fields import BOOL, ENV, GFP, NODES, OP, SCHEDULE, field_kind
+from .ops.fields import BOOL, ENV, GFP, NODES, OP, SCHEDULE, STR, SYSCTL_VALUE, field_kind
 from .report import FAILURE_KINDS
 from .trace_error import TraceError
 
@@ -46,6 +46,8 @@ def op_to_dict(op):
             value = op_to_dict(value)
         elif kind == SCHEDULE:
             value = list(value)
+        elif kind == SYSCTL_VALUE and isinstance(value, tuple):
+            value = list(value)
         out[f.name] = value
     return out
 
@@ -60,6 +62,17 @@ def _want_int(value, where, optional=False):
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise TraceError(f"{where} = {value!r}: expected an integer" + (" or null" if optional else ""))
+    return value
+
+
+def _sysctl_value(value, where):
+    """A sysctl write's value: an integer, a string, or a list of integers (kept as a tuple)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return tuple(_want_int(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TraceError(f"{where} = {value!r}: expected an integer, a string or a list of integers")
     return value
 
 
@@ -128,6 +141,11 @@ def op_from_dict(data, where="op"):
             if not isinstance(value, list) or any(v not in (0, 1) or isinstance(v, bool) for v in value):
                 raise TraceError(f"{fwhere} = {value!r}: expected a list of picks, each 0 or 1")
             value = tuple(value)
+        elif described.kind == STR:
+            if not isinstance(value, str):
+                raise TraceError(f"{fwhere} = {value!r}: expected a string")
+        elif described.kind == SYSCTL_VALUE:
+            value = _sysctl_value(value, fwhere)
         else:
             value = _want_int(value, fwhere, optional=described.optional)
             if name in COUNTING_FIELDS and value is not None and value < 0:

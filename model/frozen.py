@@ -44,6 +44,19 @@ class FrozenTask(NamedTuple):
     page_table: tuple  # sorted (address, pfn or ZERO_PFN, order) of every mapping
 
 
+class FrozenSysctls(NamedTuple):
+    """The vm sysctls the allocator reads and the limits their handlers compute (model/sysctl.py)."""
+
+    min_free_kbytes: int
+    user_min_free_kbytes: int  # -1: never given (the kernel's initial value)
+    watermark_scale_factor: int
+    lowmem_reserve_ratio: tuple
+    percpu_pagelist_fraction: int
+    node_reclaim_mode: int
+    zones: tuple  # per populated zone: (watermark, lowmem_reserve, (pcp_high, pcp_batch), ((high, batch) per CPU))
+    totalreserve_pages: tuple  # pgdat->totalreserve_pages per node, then the machine's totalreserve_pages
+
+
 class FrozenMachine(NamedTuple):
     """The whole dynamic state of a machine; see the module docstring."""
 
@@ -54,6 +67,7 @@ class FrozenMachine(NamedTuple):
     pageblock_flags: tuple  # migratetype of each pageblock
     tasks: tuple  # FrozenTask per task, by task id
     cpusets_on: bool
+    sysctls: FrozenSysctls
 
 
 # cls(fields) without the generated __new__'s argument handling: freeze() builds many of these

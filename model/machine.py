@@ -22,7 +22,7 @@ import itertools
 import sys
 from dataclasses import dataclass
 
-from . import buddy, cpuset, memory, mempolicy, page_alloc, page_isolation, pcp, slowpath, watermark, zonelist  # noqa: F401  (registration)
+from . import buddy, cpuset, memory, mempolicy, page_alloc, page_isolation, pcp, slowpath, sysctl, watermark, zonelist  # noqa: F401  (registration)
 from .arguments import check_whole, is_whole
 from .constants import (
     MAX_NR_ZONES,
@@ -31,7 +31,7 @@ from .constants import (
 )
 from .environment import IDLE
 from .errors import DoubleFree, InvalidOperation, NotAllocated, WrongOrder
-from .frozen import FrozenMachine, FrozenPcp, FrozenZone, build
+from .frozen import FrozenMachine, FrozenPcp, FrozenSysctls, FrozenZone, build
 from .gfp import __GFP_BITS_MASK as GFP_BITS_MASK
 from .gfp import gfp_zone, gfpflags_to_migratetype
 from .interleaving import run_concurrent
@@ -39,10 +39,11 @@ from .kernel import KERNEL_FUNCTIONS
 from .memmap import MemoryMap
 from .mempolicy_api import MempolicyOps
 from .mmzone import PerCpuPages, PglistData, Zone
-from .results import AllocResult, Event, OpResult
+from .results import AllocResult, Event, OpResult, SyscallResult
 from .start_state import start_free_state
 from .state_check import check_state
 from .stats import Stats
+from .sysctl import check_sysctl_value, ctl_table
 from .task import Task
 
 
@@ -122,6 +123,13 @@ class Kernel419(MempolicyOps):
         self.policy_zone = 0
         self.page_group_by_mobility_disabled = False
         self.totalreserve_pages = 0
+        # the vm sysctls the allocator reads (model/sysctl.py writes them at run time)
+        self.watermark_scale_factor = topology.watermark_scale_factor
+        self.sysctl_lowmem_reserve_ratio = list(topology.lowmem_reserve_ratio)
+        self.percpu_pagelist_fraction = topology.percpu_pagelist_fraction
+        self.node_reclaim_mode = topology.node_reclaim_mode
+        self.user_min_free_kbytes = -1 if topology.min_free_kbytes is None else topology.min_free_kbytes
+        self.numa_zonelist_order = "Node"  # 4.19 builds node-ordered zonelists only
         self._boot()
 
     # ---- construction ------------------------------------------------------------------
@@ -179,6 +187,7 @@ class Kernel419(MempolicyOps):
         self._cpu_node = {cpu: node.nid for node in t.nodes for cpu in node.cpus}
         for zone in self.populated_zones:
             zone.pcp_cpus = tuple(sorted(zone.pageset))
+        self._frozen_sysctls = self._freeze_sysctls()
 
     def _free_boot_memory(self, zone):
         """free_all_bootmem()/__free_pages_memory(), then init_cma_reserved_pageblock() for CMA.
@@ -423,6 +432,25 @@ class Kernel419(MempolicyOps):
         start_free_state(self, free, allocated, pageblocks)
         return OpResult(f"start from {len(free)} free and {len(allocated)} allocated blocks")
 
+    def sysctl(self, name, value):
+        """A write of /proc/sys/vm/<name>: its handler's return, 0 or -errno (model/sysctl.py).
+
+        An integer sysctl takes an int, lowmem_reserve_ratio a list of ints, numa_zonelist_order a
+        string; an unknown name or a value of the wrong type is refused before anything changes.
+        """
+        table = ctl_table(name)
+        check_sysctl_value(table, value)
+        self._begin(self.topology.cpus[0])
+        ret = getattr(self, table.proc_handler)(table, value)
+        self._frozen_sysctls = self._freeze_sysctls()
+        shown = list(value) if isinstance(value, tuple) else value
+        return SyscallResult(f"sysctl vm.{name} = {shown!r}", ret, events=tuple(self.events))
+
+    def sysctl_value(self, name):
+        """What a read of /proc/sys/vm/<name> shows (a list for lowmem_reserve_ratio)."""
+        value = getattr(self, ctl_table(name).data)
+        return list(value) if isinstance(value, list) else value
+
     # ---- observation ------------------------------------------------------------------------
     def zones(self):
         """Every populated zone, lowest node and zone first."""
@@ -460,6 +488,31 @@ class Kernel419(MempolicyOps):
         pcp_mt = self.pcp_mt
         return tuple(sorted([(pfn, pcp_mt[pfn]) for pfn in on_pcp]))
 
+    def _freeze_sysctls(self):
+        """The sysctls and the limits computed from them, as a FrozenSysctls (rebuilt after boot and each write)."""
+        zones = tuple((tuple(z.watermark), tuple(z.lowmem_reserve), (z.pcp_high, z.pcp_batch),
+                       tuple((z.pageset[cpu].high, z.pageset[cpu].batch) for cpu in z.pcp_cpus))
+                      for z in self.populated_zones)
+        reserve = tuple(p.totalreserve_pages for p in self.node_data) + (self.totalreserve_pages,)
+        return FrozenSysctls(self.min_free_kbytes, self.user_min_free_kbytes, self.watermark_scale_factor,
+                             tuple(self.sysctl_lowmem_reserve_ratio), self.percpu_pagelist_fraction,
+                             self.node_reclaim_mode, zones, reserve)
+
+    def _restore_sysctls(self, fs):
+        self.min_free_kbytes, self.user_min_free_kbytes = fs.min_free_kbytes, fs.user_min_free_kbytes
+        self.watermark_scale_factor = fs.watermark_scale_factor
+        self.sysctl_lowmem_reserve_ratio = list(fs.lowmem_reserve_ratio)
+        self.percpu_pagelist_fraction, self.node_reclaim_mode = fs.percpu_pagelist_fraction, fs.node_reclaim_mode
+        for z, (watermark, lowmem_reserve, (high, batch), per_cpu) in zip(self.populated_zones, fs.zones):
+            z.watermark, z.lowmem_reserve = list(watermark), list(lowmem_reserve)
+            z.pcp_high, z.pcp_batch = high, batch
+            for cpu, (cpu_high, cpu_batch) in zip(z.pcp_cpus, per_cpu):
+                z.pageset[cpu].high, z.pageset[cpu].batch = cpu_high, cpu_batch
+        *per_node, self.totalreserve_pages = fs.totalreserve_pages
+        for p, pages in zip(self.node_data, per_node):
+            p.totalreserve_pages = pages
+        self._frozen_sysctls = fs
+
     def freeze(self):
         """The whole dynamic state as one immutable, hashable FrozenMachine (observations excluded)."""
         zones = []
@@ -485,6 +538,7 @@ class Kernel419(MempolicyOps):
             tuple(self.pageblock_flags),
             tasks,
             self.cpusets_on,
+            self._frozen_sysctls,
         ))
 
     def restore(self, frozen, current=None):
@@ -529,6 +583,8 @@ class Kernel419(MempolicyOps):
         if full or frozen.tasks != current.tasks:
             self.tasks = {t.tid: Task.thaw(t) for t in frozen.tasks}
         self.cpusets_on = frozen.cpusets_on
+        if full or (frozen.sysctls is not self._frozen_sysctls and frozen.sysctls != self._frozen_sysctls):
+            self._restore_sysctls(frozen.sysctls)
 
     def copy(self):
         """A new machine of the same class, topology and env, in this machine's state."""

@@ -151,7 +151,7 @@ def get_page_from_freelist(k, gfp_mask, order, alloc_flags, ac):
         mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK]
         if not k.zone_watermark_fast(zone, order, mark, k.ac_classzone_idx(ac), alloc_flags):
             if not (alloc_flags & ALLOC_NO_WATERMARKS):
-                if k.topology.node_reclaim_mode == 0 or not k.zone_allows_reclaim(ac.preferred_zone, zone):
+                if k.node_reclaim_mode == 0 or not k.zone_allows_reclaim(ac.preferred_zone, zone):
                     continue
                 ret = k.node_reclaim(k.pgdat(zone.nid), gfp_mask, order)
                 if ret in (NODE_RECLAIM_NOSCAN, NODE_RECLAIM_FULL):

@@ -126,6 +126,7 @@ class UnitSymmetry:
             tuple(flags),
             tuple(_relabel_task(t, f) for t in frozen.tasks),
             frozen.cpusets_on,
+            frozen.sysctls,
         ))
 
     def pfn_map(self, unit_map):

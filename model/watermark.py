@@ -6,8 +6,11 @@ Boot-time computations (`init_per_zone_wmark_min`, `__setup_per_zone_wmarks`,
 the values. The checks (`__zone_watermark_ok`, `zone_watermark_ok`,
 `zone_watermark_fast`) run on every allocation.
 
-Abstracted away: the sysctl handlers that recompute these at run time;
-`zone_watermark_ok_safe` (counters are exact here, so it equals
+They read the sysctls from the machine (k.min_free_kbytes, k.watermark_scale_factor,
+k.sysctl_lowmem_reserve_ratio, k.percpu_pagelist_fraction), which boot sets from the topology and
+the handlers of model/sysctl.py change at run time, calling these again.
+
+Abstracted away: `zone_watermark_ok_safe` (counters are exact here, so it equals
 `zone_watermark_ok`); deferred struct page init.
 """
 
@@ -77,15 +80,18 @@ def __setup_per_zone_wmarks(k):
             z.watermark[WMARK_MIN] = min(max(z.managed_pages // 1024, 32), 128)
         else:
             z.watermark[WMARK_MIN] = tmp
-        gap = max(tmp >> 2, z.managed_pages * t.watermark_scale_factor // 10000)
+        gap = max(tmp >> 2, z.managed_pages * k.watermark_scale_factor // 10000)
         z.watermark[WMARK_LOW] = z.watermark[WMARK_MIN] + gap
         z.watermark[WMARK_HIGH] = z.watermark[WMARK_MIN] + 2 * gap
 
 
 @kernel_function
 def setup_per_zone_lowmem_reserve(k):
-    """setup_per_zone_lowmem_reserve(): per node, reserve[j] of lower zones = pages above // ratio."""
-    ratio = list(k.topology.lowmem_reserve_ratio)
+    """setup_per_zone_lowmem_reserve(): per node, reserve[j] of lower zones = pages above // ratio.
+
+    A ratio below 1 is written back to the sysctl as 0 (for every zone type but the highest).
+    """
+    ratio = k.sysctl_lowmem_reserve_ratio
     for pgdat in k.node_data:
         zones = pgdat.node_zones
         for j in range(MAX_NR_ZONES):
@@ -142,7 +148,7 @@ def pageset_set_high_and_batch(k, zone):
     if spec is not None and spec.pcp_high_batch is not None:
         zone.pcp_high, zone.pcp_batch = spec.pcp_high_batch
         return
-    fraction = k.topology.percpu_pagelist_fraction
+    fraction = k.percpu_pagelist_fraction
     if fraction:
         high = zone.managed_pages // fraction
         batch = max(1, high // 4)

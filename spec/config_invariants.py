@@ -1,4 +1,9 @@
-"""config_consistency: the boot-time limits follow 4.19's formulas from the managed pages and the sysctls.
+"""config_consistency: the limits follow 4.19's formulas from the managed pages and the sysctls the state holds.
+
+The sysctls are the state's (a write of one recomputes the limits; model/sysctl.py), and they are
+themselves within what 4.19's handlers accept: min_free_kbytes >= 0, watermark_scale_factor 1..1000,
+percpu_pagelist_fraction 0 or at least 8, and no negative lowmem_reserve_ratio below the highest
+zone type (setup_per_zone_lowmem_reserve writes a ratio below 1 back as 0).
 
 Restated from 4.19's mm/page_alloc.c, independently of the model's functions (model/watermark.py):
 
@@ -118,6 +123,27 @@ def node_reserve(zone_values):
 
 
 # ---- the concrete check --------------------------------------------------------------------------------------
+MIN_PERCPU_PAGELIST_FRACTION = 8
+
+
+def sysctl_violations(config):
+    """A message for each sysctl of the configuration that 4.19's handlers would never leave in place."""
+    out = []
+    if config.user_min_free_kbytes is not None and config.user_min_free_kbytes < 0:
+        out.append(f"min_free_kbytes = {config.user_min_free_kbytes}, but its handler refuses a negative value")
+    if not 1 <= config.watermark_scale_factor <= 1000:
+        out.append(f"watermark_scale_factor = {config.watermark_scale_factor}, but its handler takes only 1..1000")
+    fraction = config.percpu_pagelist_fraction
+    if fraction < 0 or 0 < fraction < MIN_PERCPU_PAGELIST_FRACTION:
+        out.append(f"percpu_pagelist_fraction = {fraction}, but its handler takes only 0 or at least "
+                   f"{MIN_PERCPU_PAGELIST_FRACTION}")
+    for i, ratio in enumerate(config.lowmem_reserve_ratio[:MAX_NR_ZONES - 1]):
+        if ratio < 0:
+            out.append(f"lowmem_reserve_ratio[{i}] = {ratio}, but setup_per_zone_lowmem_reserve writes a ratio "
+                       "below 1 back as 0")
+    return out
+
+
 def zone_list(zones):
     return tuple((z.nid, z.zone_idx, z.managed) for z in zones)
 
@@ -127,7 +153,7 @@ def violations(view):
     config = view.config
     if config is None:
         return []
-    out = []
+    out = [(message, {"sysctls": True}) for message in sysctl_violations(config)]
     zones = zone_list(view.zones)
     want_mfk = config.user_min_free_kbytes
     if want_mfk is None:
@@ -187,7 +213,7 @@ def encode(sym):
     if config is None:
         return z3.BoolVal(True)
     zones = tuple((zs.nid, zs.zone_idx, zs.managed) for zs in sh.zones)
-    terms = []
+    terms = [z3.BoolVal(not sysctl_violations(config))]  # constants of the shape: true or false as a whole
     if config.user_min_free_kbytes is not None:
         terms.append(sym.min_free_kbytes == bv(config.user_min_free_kbytes))
     else:

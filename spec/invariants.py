@@ -539,11 +539,14 @@ class MigratetypeConsistency(StateInvariant):
 class ConfigConsistency(StateInvariant):
     name = "config_consistency"
     meaning = ("min_free_kbytes, each zone's watermarks (min, low, high), lowmem_reserve and per-cpu high/batch, and "
-               "totalreserve_pages (per node and in all) follow 4.19's boot formulas from the managed pages and "
-               "the sysctls (spec/config_invariants.py states them)")
+               "totalreserve_pages (per node and in all) follow 4.19's formulas from the managed pages and "
+               "the sysctls the state holds, and those sysctls are within what their handlers accept "
+               "(spec/config_invariants.py states them)")
     kernel = ("init_per_zone_wmark_min, __setup_per_zone_wmarks, setup_per_zone_lowmem_reserve, "
-              "calculate_totalreserve_pages, zone_batchsize and pageset_set_high_and_batch compute them at boot, "
-              "and nothing the model runs afterwards changes them")
+              "calculate_totalreserve_pages, zone_batchsize and pageset_set_high_and_batch compute them at boot; "
+              "the sysctl handlers validate a write and compute them again from the new value "
+              "(min_free_kbytes, watermark_scale_factor, lowmem_reserve_ratio, percpu_pagelist_fraction); "
+              "nothing else changes them")
     exceptions = (
         "a value the topology gives explicitly (min_free_kbytes, a zone's watermarks = [..], lowmem_reserve = [..], "
         "pcp = [..]) must stay as given; values computed from it still follow the formulas",

@@ -20,8 +20,11 @@ for these (None where 4.19 computes them at boot).
 Machine-wide: the allocated blocks (pfn, order, migratetype asked for, the
 zone of the head), the pageblock migratetypes, each node's zonelists,
 MAX_ORDER and pageblock_order, min_free_kbytes, totalreserve_pages (machine
-and per node), and the boot-time configuration (`MachineConfig`: the sysctls
-and what init_per_zone_wmark_min reads).
+and per node), and the configuration (`MachineConfig`: the sysctls as the
+state holds them, which a sysctl write changes, and what
+init_per_zone_wmark_min reads). The limits and the sysctls come from the
+frozen state (its FrozenSysctls), never from the boot: a sysctl write
+recomputes them.
 
 From the tasks only their page tables: every mapping of an allocated page
 (task, address, pfn, order; the zero page left out).
@@ -107,9 +110,10 @@ class Block:
 
 @dataclass(frozen=True)
 class MachineConfig:
-    """The boot-time configuration the limits are computed from: sysctls and the zones init reads.
+    """The configuration the limits are computed from: the state's sysctls and the zones init reads.
 
-    user_min_free_kbytes is the topology's min_free_kbytes (None: computed by init_per_zone_wmark_min);
+    user_min_free_kbytes is the topology's min_free_kbytes or the last one written (None: computed by
+    init_per_zone_wmark_min);
     boot_zonelist the (nid, zone index) of the boot node's fallback zonelist, which
     nr_free_buffer_pages() sums; nids every node (a node without memory reserves nothing).
     """
@@ -225,13 +229,16 @@ class StaticView:
     zones: tuple
     pcp_cpus: tuple
     machine: StateView
+    nids: tuple = ()  # every node, in the order FrozenSysctls.totalreserve_pages lists them
 
 
 def view_from_frozen(static, frozen):
     """The StateView of the state `frozen` (a Kernel419.freeze() value) on the machine `static` describes."""
     cached = dict(frozen.pcp_mt)
+    sysctls = frozen.sysctls
     zones = []
-    for s, cpus, fz in zip(static.zones, static.pcp_cpus, frozen.zones):
+    for s, cpus, fz, (watermark, reserve, _, per_cpu) in zip(static.zones, static.pcp_cpus, frozen.zones,
+                                                            sysctls.zones):
         free = sorted((pfn, order, mt)
                       for order, per_mt in enumerate(fz.free_lists) if any(per_mt)
                       for mt, lst in enumerate(per_mt) for pfn in lst)
@@ -250,9 +257,9 @@ def view_from_frozen(static, frozen):
             pcp=tuple((cpu, lst, pfn, cached.get(pfn, -1))
                       for cpu, p in zip(cpus, fz.pcp) for lst, pages in enumerate(p.lists) for pfn in pages),
             pcp_counts=tuple((cpu, p.count) for cpu, p in zip(cpus, fz.pcp)),
-            watermark=s.watermark,
-            lowmem_reserve=s.lowmem_reserve,
-            pcp_limits=s.pcp_limits,
+            watermark=watermark,
+            lowmem_reserve=reserve,
+            pcp_limits=tuple((cpu, high, batch) for cpu, (high, batch) in zip(cpus, per_cpu)),
             given_watermark=s.given_watermark,
             given_lowmem_reserve=s.given_lowmem_reserve,
             given_pcp=s.given_pcp,
@@ -269,11 +276,21 @@ def view_from_frozen(static, frozen):
         zonelists=t.zonelists,
         cpus=t.cpus,
         name=t.name,
-        config=t.config,
-        min_free_kbytes=t.min_free_kbytes,
-        totalreserve_pages=t.totalreserve_pages,
-        node_totalreserve=t.node_totalreserve,
+        config=None if t.config is None else config_with_sysctls(t.config, sysctls),
+        min_free_kbytes=sysctls.min_free_kbytes,
+        totalreserve_pages=sysctls.totalreserve_pages[-1],
+        node_totalreserve=tuple(zip(static.nids, sysctls.totalreserve_pages)),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def config_with_sysctls(config, sysctls):
+    """The machine's MachineConfig with the sysctls a state holds (a FrozenSysctls): what its limits follow."""
+    user = sysctls.user_min_free_kbytes
+    return replace(config, user_min_free_kbytes=None if user < 0 else user,
+                   watermark_scale_factor=sysctls.watermark_scale_factor,
+                   lowmem_reserve_ratio=sysctls.lowmem_reserve_ratio,
+                   percpu_pagelist_fraction=sysctls.percpu_pagelist_fraction)
 
 
 def once_per_machine(build):
@@ -330,7 +347,8 @@ def _static_view(m):
         totalreserve_pages=m.totalreserve_pages,
         node_totalreserve=tuple((p.node_id, p.totalreserve_pages) for p in m.node_data),
     )
-    return StaticView(tuple(zones), tuple(z.pcp_cpus for z in m.zones()), machine)
+    return StaticView(tuple(zones), tuple(z.pcp_cpus for z in m.zones()), machine,
+                      tuple(p.node_id for p in m.node_data))
 
 
 def _given(spec, name):

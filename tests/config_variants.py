@@ -45,7 +45,7 @@ def __setup_per_zone_wmarks(k):
             z.watermark[WMARK_MIN] = min(max(z.managed_pages // 1024, 32), 128)
         else:
             z.watermark[WMARK_MIN] = tmp
-        gap = max(z.watermark[WMARK_MIN] // 2, z.managed_pages * t.watermark_scale_factor // 10000)  # the slip
+        gap = max(z.watermark[WMARK_MIN] // 2, z.managed_pages * k.watermark_scale_factor // 10000)  # the slip
         z.watermark[WMARK_LOW] = z.watermark[WMARK_MIN] + gap
         z.watermark[WMARK_HIGH] = z.watermark[WMARK_MIN] + 2 * gap
 
@@ -63,7 +63,7 @@ def setup_per_zone_lowmem_reserve(k):
     What is wrong: the ratio belongs to the lower zone being protected (ratio[idx]); with the default
     ratios (256, 256, 32) DMA32 keeps 1/32 of Normal instead of 1/256 from Normal requests.
     """
-    ratio = list(k.topology.lowmem_reserve_ratio)
+    ratio = k.sysctl_lowmem_reserve_ratio
     for pgdat in k.node_data:
         zones = pgdat.node_zones
         for j in range(MAX_NR_ZONES):
@@ -98,7 +98,7 @@ def pageset_set_high_and_batch(k, zone):
     if spec is not None and spec.pcp_high_batch is not None:
         zone.pcp_high, zone.pcp_batch = spec.pcp_high_batch
         return
-    fraction = k.topology.percpu_pagelist_fraction
+    fraction = k.percpu_pagelist_fraction
     if fraction:
         high = zone.managed_pages // fraction
         batch = high // 4  # the slip: max(1UL, high / 4)

@@ -28,6 +28,7 @@ from .get_mempolicy import GetMempolicy
 from .fault import Fault
 from .munmap import Munmap
 from .concurrent import Concurrent
+from .sysctl import Sysctl
 # isort: on
 from .base import OPERATIONS, SETUP_RANK, Operation, config_check, is_operation, operation, unregister
 from .code import ANSWER_NAMES, env_code, field_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
@@ -38,6 +39,6 @@ __all__ = [
     "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma",
     "Concurrent", "Drain", "Fault", "Free",
     "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Munmap", "Operation", "SetCpuset", "SetMemcgLimit",
-    "SetMempolicy", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
+    "SetMempolicy", "Sysctl", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
     "name_imports", "nodes_code", "operation", "run_with_env", "unregister", "with_env",
 ]

@@ -37,7 +37,7 @@ from buddycheck.model.errors import ConfigError
 OPERATIONS = {}
 
 # the rank of setup steps (tasks, mappings, limits): after every kind of the alphabet
-SETUP_RANK = 11
+SETUP_RANK = 12
 
 
 class Operation:

@@ -9,6 +9,8 @@ read these descriptions, so a new operation needs no codec of its own:
 - `Address`: a user address (JSON: the integer; code: hex);
 - `Environment`: the environment's answers (JSON: the answers that differ from IDLE);
 - `frozenset`: a set of node ids (JSON: a sorted list);
+- `str`: a string (JSON: the string);
+- `SysctlValue`: what a sysctl write stores: an integer, a string, or a tuple of integers (JSON: a list);
 - `bool`: true or false;
 - `Operation` (checks/ops/base.py): another operation (JSON: its object, with its "kind");
 - `Schedule`: a concurrent pair's picks (JSON: a list of 0s and 1s; model/interleaving.py);
@@ -35,10 +37,12 @@ MbindFlags = Annotated[int, MBIND_FLAGS]
 GetMempolicyFlags = Annotated[int, GET_FLAGS]
 Migratetype = Annotated[int, MIGRATETYPE]
 Address = Annotated[int, ADDRESS]
+SYSCTL_VALUE = "sysctl value"
+SysctlValue = Annotated[object, SYSCTL_VALUE]
 
 Schedule = Annotated[tuple, "schedule"]
 
-GFP, ENV, NODES, BOOL, INT, OP, SCHEDULE = "gfp", "env", "nodes", "bool", "int", "operation", "schedule"
+GFP, ENV, NODES, BOOL, INT, OP, SCHEDULE, STR = "gfp", "env", "nodes", "bool", "int", "operation", "schedule", "str"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ def field_kind(f):
         return FieldKind(OP, optional)
     if annotation == Schedule:
         return FieldKind(SCHEDULE, optional)
+    if annotation is str:
+        return FieldKind(STR, optional)
+    if annotation == SysctlValue:
+        return FieldKind(SYSCTL_VALUE, optional)
     if typing.get_origin(annotation) is Annotated:
         return FieldKind(INT, optional, typing.get_args(annotation)[1])
     return FieldKind(INT, optional)
