@@ -503,8 +503,8 @@ class Kernel419(MempolicyOps):
         self.watermark_scale_factor = fs.watermark_scale_factor
         self.sysctl_lowmem_reserve_ratio = list(fs.lowmem_reserve_ratio)
         self.percpu_pagelist_fraction, self.node_reclaim_mode = fs.percpu_pagelist_fraction, fs.node_reclaim_mode
-        for z, (watermark, lowmem_reserve, (high, batch), per_cpu) in zip(self.populated_zones, fs.zones):
-            z.watermark, z.lowmem_reserve = list(watermark), list(lowmem_reserve)
+        for z, (marks, lowmem_reserve, (high, batch), per_cpu) in zip(self.populated_zones, fs.zones):
+            z.watermark, z.lowmem_reserve = list(marks), list(lowmem_reserve)
             z.pcp_high, z.pcp_batch = high, batch
             for cpu, (cpu_high, cpu_batch) in zip(z.pcp_cpus, per_cpu):
                 z.pageset[cpu].high, z.pageset[cpu].batch = cpu_high, cpu_batch

@@ -29,7 +29,6 @@ statistics are always on).
 
 from dataclasses import dataclass
 
-from .constants import MAX_NR_ZONES
 from .errors import InvalidOperation
 from .kernel import kernel_function
 

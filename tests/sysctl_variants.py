@@ -36,7 +36,7 @@ PcpFractionAcceptsSmall = Kernel419.variant(
 
 
 @PcpFractionAcceptsSmall.override
-def percpu_pagelist_fraction_sysctl_handler(k, table, value):
+def percpu_pagelist_fraction_sysctl_handler(k, table, value):  # noqa: F811  (each variant has its own)
     """The handler as it would read without the sanity check against pcp imbalance.
 
     What is wrong: a fraction of 1..7 lets a single CPU's list hold up to a whole zone; 4.19 refuses
