@@ -54,6 +54,7 @@ class FrozenSysctls(NamedTuple):
     percpu_pagelist_fraction: int
     node_reclaim_mode: int
     zones: tuple  # per populated zone: (watermark, lowmem_reserve, (pcp_high, pcp_batch), ((high, batch) per CPU))
+    unpopulated: tuple  # per unpopulated zone, lowest node and zone first: (watermark, lowmem_reserve)
     totalreserve_pages: tuple  # pgdat->totalreserve_pages per node, then the machine's totalreserve_pages
 
 

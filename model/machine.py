@@ -159,6 +159,8 @@ class Kernel419(MempolicyOps):
             self.node_data.append(pgdat)
         self._pgdat_by_nid = {p.node_id: p for p in self.node_data}
         self.populated_zones = [z for p in self.node_data for z in p.node_zones if z.present_pages]
+        # 4.19 computes watermarks and lowmem_reserve for every zone, populated or not
+        self._unpopulated_zones = [z for p in self.node_data for z in p.node_zones if not z.present_pages]
         self.build_all_zonelists()
         self.memmap = MemoryMap([(z.zone_start_pfn, z.zone_end_pfn, z.label(), z.nid) for z in self.populated_zones],
                                 self.MAX_ORDER)
@@ -493,10 +495,11 @@ class Kernel419(MempolicyOps):
         zones = tuple((tuple(z.watermark), tuple(z.lowmem_reserve), (z.pcp_high, z.pcp_batch),
                        tuple((z.pageset[cpu].high, z.pageset[cpu].batch) for cpu in z.pcp_cpus))
                       for z in self.populated_zones)
+        unpopulated = tuple((tuple(z.watermark), tuple(z.lowmem_reserve)) for z in self._unpopulated_zones)
         reserve = tuple(p.totalreserve_pages for p in self.node_data) + (self.totalreserve_pages,)
         return FrozenSysctls(self.min_free_kbytes, self.user_min_free_kbytes, self.watermark_scale_factor,
                              tuple(self.sysctl_lowmem_reserve_ratio), self.percpu_pagelist_fraction,
-                             self.node_reclaim_mode, zones, reserve)
+                             self.node_reclaim_mode, zones, unpopulated, reserve)
 
     def _restore_sysctls(self, fs):
         self.min_free_kbytes, self.user_min_free_kbytes = fs.min_free_kbytes, fs.user_min_free_kbytes
@@ -508,6 +511,8 @@ class Kernel419(MempolicyOps):
             z.pcp_high, z.pcp_batch = high, batch
             for cpu, (cpu_high, cpu_batch) in zip(z.pcp_cpus, per_cpu):
                 z.pageset[cpu].high, z.pageset[cpu].batch = cpu_high, cpu_batch
+        for z, (marks, lowmem_reserve) in zip(self._unpopulated_zones, fs.unpopulated):
+            z.watermark, z.lowmem_reserve = list(marks), list(lowmem_reserve)
         *per_node, self.totalreserve_pages = fs.totalreserve_pages
         for p, pages in zip(self.node_data, per_node):
             p.totalreserve_pages = pages

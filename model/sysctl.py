@@ -184,7 +184,7 @@ def percpu_pagelist_fraction_sysctl_handler(k, table, value):
 
 @kernel_function
 def zone_pcp_update(k, zone):
-    """pageset_set_high_and_batch() of every CPU's pageset of the zone (what zone_pcp_update() does too)."""
+    """zone_pcp_update(): pageset_set_high_and_batch() for every CPU's pageset of the zone."""
     k.pageset_set_high_and_batch(zone)
     for cpu in zone.pcp_cpus:
         pcp = zone.pageset[cpu]
