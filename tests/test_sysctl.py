@@ -14,6 +14,7 @@ import pytest
 from attribute_diff import attribute_differences
 from sysctl_variants import MinFreeNoTotalreserve, PcpFractionAcceptsSmall, PcpFractionNoRecompute
 
+from buddycheck.checks.diff import diff
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import Sysctl
 from buddycheck.checks.portfolio import properties_for
@@ -321,3 +322,13 @@ def test_the_result_prints_the_write_and_its_return():
     m = Kernel419(topology())
     assert str(Sysctl("percpu_pagelist_fraction", 3).apply(m)) == "sysctl vm.percpu_pagelist_fraction = 3 = -EINVAL"
     assert str(Sysctl("lowmem_reserve_ratio", (1, 2)).apply(m)) == "sysctl vm.lowmem_reserve_ratio = [1, 2] = 0"
+
+
+def test_diff_observes_the_write_by_its_return_value():
+    """Against 4.19, the handler that accepts 1..7 differs first at the write of 3: 0 where 4.19 says -EINVAL."""
+    report = diff(Kernel419, PcpFractionAcceptsSmall, load_scenario(SCENARIO))
+    d = report.difference
+    assert [op.code() for op in d.trace] == ["m.sysctl('percpu_pagelist_fraction', 3)"]
+    step = d.steps[-1]
+    assert (step.base.observation.ret, step.head.observation.ret) == (-EINVAL, 0)
+    assert "ret" in step.fields
