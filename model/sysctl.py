@@ -177,18 +177,17 @@ def percpu_pagelist_fraction_sysctl_handler(k, table, value):
         return -EINVAL
     if k.percpu_pagelist_fraction == old:
         return ret
-    for zone in k.populated_zones:
-        k.zone_pcp_update(zone)
+    set_every_pageset(k)
     return ret
 
 
-@kernel_function
-def zone_pcp_update(k, zone):
-    """zone_pcp_update(): pageset_set_high_and_batch() for every CPU's pageset of the zone."""
-    k.pageset_set_high_and_batch(zone)
-    for cpu in zone.pcp_cpus:
-        pcp = zone.pageset[cpu]
-        pcp.high, pcp.batch = zone.pcp_high, zone.pcp_batch
+def set_every_pageset(k):
+    """pageset_set_high_and_batch() of every CPU's pageset of every populated zone, as the handler loops."""
+    for zone in k.populated_zones:
+        for cpu in zone.pcp_cpus:
+            k.pageset_set_high_and_batch(zone)
+            pcp = zone.pageset[cpu]
+            pcp.high, pcp.batch = zone.pcp_high, zone.pcp_batch
 
 
 @kernel_function

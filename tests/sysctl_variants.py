@@ -6,7 +6,7 @@
 """
 
 from buddycheck.model import Kernel419
-from buddycheck.model.sysctl import MIN_PERCPU_PAGELIST_FRACTION
+from buddycheck.model.sysctl import MIN_PERCPU_PAGELIST_FRACTION, set_every_pageset
 
 PcpFractionNoRecompute = Kernel419.variant(
     "pcp-fraction-no-recompute",
@@ -46,8 +46,7 @@ def percpu_pagelist_fraction_sysctl_handler(k, table, value):  # noqa: F811  (ea
     ret = k.proc_dointvec_minmax(table, value)
     if ret < 0 or k.percpu_pagelist_fraction == old:
         return ret
-    for zone in k.populated_zones:
-        k.zone_pcp_update(zone)
+    set_every_pageset(k)
     return ret
 
 

@@ -167,17 +167,19 @@ def test_a_negative_ratio_is_written_back_as_zero_below_the_highest_zone():
 
 def test_an_unchanged_fraction_recomputes_nothing():
     calls = []
-    Spy = Kernel419.variant("zone-pcp-update-spy")
+    Spy = Kernel419.variant("pageset-spy")
 
     @Spy.override
-    def zone_pcp_update(k, zone):
+    def pageset_set_high_and_batch(k, zone):
         calls.append(zone.idx)
-        Kernel419.zone_pcp_update(k, zone)
+        Kernel419.pageset_set_high_and_batch(k, zone)
 
     m = Spy(topology(percpu_pagelist_fraction=8))
+    calls.clear()  # the boot's
     assert m.sysctl("percpu_pagelist_fraction", 8).ret == 0 and calls == []
     assert m.sysctl("percpu_pagelist_fraction", 3).ret == -EINVAL and calls == []
-    assert m.sysctl("percpu_pagelist_fraction", 16).ret == 0 and calls == [ZONE_DMA32, ZONE_NORMAL]
+    # a change: every CPU's pageset of every populated zone
+    assert m.sysctl("percpu_pagelist_fraction", 16).ret == 0 and calls == [ZONE_DMA32] * 2 + [ZONE_NORMAL] * 2
 
 
 @pytest.mark.parametrize(("name", "value"), [("vfs_cache_pressure", 1), ("min_free_kbytes", "512"),
