@@ -26,7 +26,7 @@ from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import ZONE_DMA32, ZONE_NORMAL
 from buddycheck.model.errors import ConfigError, InvalidOperation, ModelError
-from buddycheck.model.sysctl import EINVAL
+from buddycheck.model.sysctl import EINVAL, VM_TABLE
 from buddycheck.model.topology import NodeSpec, Topology, ZoneSpec
 from buddycheck.spec.invariants import BY_NAME
 from buddycheck.spec.view import view_of
@@ -334,3 +334,38 @@ def test_diff_observes_the_write_by_its_return_value():
     step = d.steps[-1]
     assert (step.base.observation.ret, step.head.observation.ret) == (-EINVAL, 0)
     assert "ret" in step.fields
+
+
+# ---- the table and the pieces the handlers are made of ---------------------------------------------------------
+
+def test_each_entry_has_4_19s_handler_and_parser_bounds():
+    assert {name: (t.proc_handler, t.extra1, t.extra2) for name, t in VM_TABLE.items()} == {
+        "min_free_kbytes": ("min_free_kbytes_sysctl_handler", 0, None),
+        "watermark_scale_factor": ("watermark_scale_factor_sysctl_handler", 1, 1000),
+        "lowmem_reserve_ratio": ("lowmem_reserve_ratio_sysctl_handler", None, None),
+        "percpu_pagelist_fraction": ("percpu_pagelist_fraction_sysctl_handler", 0, None),
+        "zone_reclaim_mode": ("proc_dointvec", 0, None),  # extra1 is set, but proc_dointvec never reads it
+        "numa_zonelist_order": ("numa_zonelist_order_handler", None, None),
+    }
+
+
+def test_the_parsers_store_only_what_they_accept():
+    m = Kernel419(topology())
+    factor = VM_TABLE["watermark_scale_factor"]
+    assert m.proc_dointvec_minmax(factor, 1001) == -EINVAL and m.watermark_scale_factor == 10
+    assert m.proc_dointvec_minmax(factor, 20) == 0 and m.watermark_scale_factor == 20
+    assert m.proc_dointvec(factor, 5000) == 0 and m.watermark_scale_factor == 5000  # no bounds
+    assert m.proc_dointvec(factor, 2**31) == -EINVAL  # still an int
+
+
+def test_parse_numa_zonelist_order_reads_the_first_character():
+    m = Kernel419(topology())
+    assert [m.__parse_numa_zonelist_order(s) for s in ("Node", "nonsense", "Default", "Zone", "z")] == [
+        0, 0, 0, -EINVAL, -EINVAL]
+
+
+def test_setup_per_zone_wmarks_recomputes_watermarks_and_totalreserve():
+    m = Kernel419(topology())
+    m.min_free_kbytes = 512
+    m.setup_per_zone_wmarks()
+    assert limits(m) == limits(Kernel419(topology(min_free_kbytes=512)))
