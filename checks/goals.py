@@ -10,7 +10,7 @@ from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC
 from buddycheck.model.errors import ConfigError
 from buddycheck.model.page_table import ZERO_PFN
 
-from .ops import AllocVma, Fault, Free, Isolate
+from .ops import AllocVma, Fault, Free, Isolate, Sysctl
 from .scenario import Sometimes, allocation_failed, fell_back_to_remote_node, merged_on_free, split_a_block
 
 
@@ -56,8 +56,17 @@ def isolated_a_cma_range(op, result, m):
 
 
 def syscall_rejected(op, result, m):
-    """A mempolicy system call or cpuset write returned an error (-EINVAL, -EFAULT...)."""
+    """A mempolicy system call, cpuset write or sysctl write returned an error (-EINVAL, -EFAULT...)."""
     return op.returns_errno and result.ret < 0
+
+
+def sysctl_accepted(op, result, m):
+    return isinstance(op, Sysctl) and result.ret == 0
+
+
+def pcp_over_high(op, result, m):
+    """A per-cpu list holds more pages than its high: only a sysctl write that lowered high leaves one so."""
+    return any(p.count > p.high for z in m.zones() for p in z.pageset.values())
 
 
 def policy_set(op, result, m):
@@ -108,7 +117,9 @@ GOALS = {
     "warn-alloc": Sometimes("an allocation failure was reported (warn_alloc)", _event("warn_alloc")),
     "memcg-refused": Sometimes("the memcg limit refused an allocation", _refused("memcg_kmem_charge")),
     "fault-injected": Sometimes("fault injection failed an allocation", _refused("should_fail_alloc_page")),
-    "syscall-rejected": Sometimes("a mempolicy call or cpuset write was rejected", syscall_rejected),
+    "syscall-rejected": Sometimes("a mempolicy call, cpuset or sysctl write was rejected", syscall_rejected),
+    "sysctl-accepted": Sometimes("a sysctl write was accepted", sysctl_accepted),
+    "pcp-over-high": Sometimes("a per-cpu list held more pages than its high", pcp_over_high),
     "policy-set": Sometimes("a mempolicy was set", policy_set),
     "thp-served": Sometimes("a huge page was allocated for a VMA", thp_served),
     "interrupt-served": Sometimes("an allocation in interrupt context was served", served_in_interrupt),
