@@ -4,8 +4,8 @@
 all memory freed into buddy in aligned chunks (ascending pfn, as
 __free_pages_memory does) onto MOVABLE pageblocks, then watermarks,
 lowmem_reserve and per-cpu lists are set. Operations (`alloc`, `free`,
-`drain`, `isolate`, `undo_isolate`) return what the kernel would, plus the
-events it caused; misuse raises a specific `ModelError` and leaves the state
+`drain`, `isolate`, `undo_isolate`, `sysctl`) return what the kernel would,
+plus the events it caused; misuse raises a specific `ModelError` and leaves the state
 untouched.
 
 Variants: `Kernel419.variant(name)` returns a subclass; `@V.override`
