@@ -27,7 +27,7 @@ from buddycheck.model.input_schema import (
 )
 from buddycheck.model.mempolicy import MPOL_MODE_NAMES
 from buddycheck.model.mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, MODE_FLAG_NAMES
-from buddycheck.model.sysctl import INT, STRING, VM_TABLE
+from buddycheck.model.sysctl import INT, STRING, TAKES, VM_TABLE
 
 from .ops import ANSWER_NAMES, CONTEXT_FLAGS
 
@@ -199,7 +199,7 @@ class SysctlTable(Table):
         kind = VM_TABLE[self.name].kind
         for v in self.values:
             if (kind == STRING) != isinstance(v, str) or (kind == INT and isinstance(v, list)):
-                refuse("values: {v!r}: vm.{name} takes a {kind}", v=v, name=self.name, kind=kind)
+                refuse("values: {v!r}: vm.{name} takes {what}", v=v, name=self.name, what=TAKES[kind])
         if not self.values:
             refuse("values = []: give at least one value to write")
         return self

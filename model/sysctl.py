@@ -38,6 +38,7 @@ INT_MIN = -(2**31)
 MIN_PERCPU_PAGELIST_FRACTION = 8
 
 INT, VECTOR, STRING = "int", "vector of int", "string"
+TAKES = {INT: "an integer", VECTOR: "a list of integers", STRING: "a string"}  # for the error messages
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def check_sysctl_value(table, value):
     else:
         ok = is_int(value)
     if not ok:
-        raise InvalidOperation(f"sysctl vm.{table.procname} = {value!r}: the sysctl takes a {table.kind}")
+        raise InvalidOperation(f"sysctl vm.{table.procname} = {value!r}: the sysctl takes {TAKES[table.kind]}")
 
 
 def _values(table, value):

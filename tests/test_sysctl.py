@@ -297,8 +297,8 @@ def small_doc(**sysctl):
 
 @pytest.mark.parametrize(("table", "message"), [
     ({"name": "swappiness", "values": [1]}, "s.sysctl[0].name = 'swappiness': not one of min_free_kbytes"),
-    ({"name": "min_free_kbytes", "values": ["a"]}, "vm.min_free_kbytes takes a int"),
-    ({"name": "min_free_kbytes", "values": [[1]]}, "vm.min_free_kbytes takes a int"),
+    ({"name": "min_free_kbytes", "values": ["a"]}, "vm.min_free_kbytes takes an integer"),
+    ({"name": "min_free_kbytes", "values": [[1]]}, "vm.min_free_kbytes takes an integer"),
     ({"name": "numa_zonelist_order", "values": [1]}, "vm.numa_zonelist_order takes a string"),
     ({"name": "min_free_kbytes", "values": [True]}, "expected an integer, a string or a list of integers"),
     ({"name": "min_free_kbytes", "values": []}, "give at least one value"),
@@ -308,6 +308,15 @@ def test_a_bad_sysctl_table_names_its_key(table, message):
     with pytest.raises(ConfigError, match="s.sysctl") as e:
         scenario_from_dict(small_doc(**table), "s")
     assert message in str(e.value)
+
+
+def test_an_operation_no_write_could_give_is_a_config_error_naming_its_key():
+    m = Kernel419(topology())
+    with pytest.raises(ConfigError, match=r"^t\.json: name = 'swappiness': not a sysctl the model has"):
+        Sysctl("swappiness", 1).validate(m, "t.json")
+    with pytest.raises(ConfigError, match=r"^t\.json: value = '64': the sysctl takes an integer$"):
+        Sysctl("min_free_kbytes", "64").validate(m, "t.json")
+    Sysctl("lowmem_reserve_ratio", (1, 2)).validate(m, "t.json")  # a possible write: no error
 
 
 @pytest.mark.parametrize("op", [Sysctl("min_free_kbytes", 64), Sysctl("numa_zonelist_order", "Zone"),

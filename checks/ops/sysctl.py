@@ -2,7 +2,8 @@
 
 from dataclasses import dataclass
 
-from buddycheck.model.sysctl import VM_TABLE
+from buddycheck.model.errors import InvalidOperation
+from buddycheck.model.sysctl import VM_TABLE, check_sysctl_value
 
 from .base import Operation, config_check, operation
 from .fields import SysctlValue
@@ -26,6 +27,10 @@ class Sysctl(Operation):
     def validate(self, m, where):
         config_check(self.name in VM_TABLE, where, "name", self.name,
                      f"not a sysctl the model has (known: {', '.join(VM_TABLE)})")
+        try:
+            check_sysctl_value(VM_TABLE[self.name], self.value)
+        except InvalidOperation as e:
+            config_check(False, where, "value", self.value, str(e).split(": ", 1)[-1])
 
     def apply(self, m):
         return m.sysctl(self.name, self.value)
