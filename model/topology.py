@@ -3,6 +3,8 @@
 A `Topology` is immutable data; a machine is built from it. Every field the
 kernel computes at boot (watermarks, lowmem_reserve, pcp high/batch) may be
 given explicitly, or left as None to be computed the way 4.19 computes it.
+The sysctls here are the values at boot; `m.sysctl(name, value)` writes them
+at run time (model/sysctl.py), and the machine, not its topology, holds them.
 
 Abstracted away: memory holes inside a zone (spanned == present == managed
 unless `managed` is given smaller, in which case the unmanaged pages are the
