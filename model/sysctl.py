@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 from .errors import InvalidOperation
 from .kernel import kernel_function
+from .mempolicy import EINVAL  # the errno values live with the system calls that return most of them
 
-EINVAL = 22
 INT_MAX = 2**31 - 1
 INT_MIN = -(2**31)
 MIN_PERCPU_PAGELIST_FRACTION = 8
