@@ -25,6 +25,7 @@ from buddycheck.checks.ops import (
     SetCpuset,
     SetMemcgLimit,
     SetMempolicy,
+    Sysctl,
     UndoIsolate,
     name_imports,
 )
@@ -144,6 +145,7 @@ NAMED = {
     Concurrent: (Concurrent(Alloc(G.GFP_KERNEL, 0, cpu=0), Isolate(0, 4, MIGRATE_CMA, cpu=1), (0, 1)),
                  "Concurrent(Alloc(G.GFP_KERNEL, 0), Isolate(0, 4, migratetype=C.MIGRATE_CMA, cpu=1), "
                  "schedule=(0, 1))"),
+    Sysctl: (Sysctl("lowmem_reserve_ratio", (1, 2, 32, 0, 0)), "Sysctl('lowmem_reserve_ratio', (1, 2, 32, 0, 0))"),
 }
 SETUP = (AddTask, Mmap, SetMemcgLimit)
 # then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19
@@ -187,7 +189,8 @@ def test_the_program_of_every_kind_names_its_constants_and_replays():
                      "compact_result=C.COMPACT_SUCCESS", "m.isolate(0, 4, migratetype=C.MIGRATE_CMA)",
                      "m.set_mempolicy(P.MPOL_PREFERRED | P.MPOL_F_RELATIVE_NODES, {1}, task=0)",
                      f"m.mbind({THP:#x}, 0x1000, P.MPOL_BIND, {{0}}, flags=P.MPOL_MF_MOVE, task=0)",
-                     "m.get_mempolicy(P.MPOL_F_MEMS_ALLOWED, 0x0, task=0)", f"m.free({trace[1].pfn}, cpu=0)"):
+                     "m.get_mempolicy(P.MPOL_F_MEMS_ALLOWED, 0x0, task=0)", f"m.free({trace[1].pfn}, cpu=0)",
+                     "m.sysctl('lowmem_reserve_ratio', (1, 2, 32, 0, 0))"):
         assert fragment in text
     namespace = {"__name__": "printed"}
     exec(compile(text, "<printed program>", "exec"), namespace)
