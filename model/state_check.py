@@ -2,15 +2,15 @@
 
 `Kernel419.restore()` calls it before changing anything, so another machine's state (other zones, CPUs,
 MAX_ORDER or pageblocks) or a malformed value is refused and leaves the machine as it was. It checks the
-shape (the zones, orders, migratetypes, CPUs' lists, pageblocks and tasks this machine has) and the type of
-every field, with pfns inside the machine's zones and node ids among its nodes; not whether the state is
-reachable (the invariants of spec/ judge that).
+shape (the zones, orders, migratetypes, CPUs' lists, pageblocks, tasks and the sysctls' limits this
+machine has) and the type of every field, with pfns inside the machine's zones and node ids among its
+nodes; not whether the state is reachable (the invariants of spec/ judge that).
 """
 
 from .arguments import is_whole
 from .constants import MIGRATE_PCPTYPES, MIGRATE_TYPES
 from .errors import StateMismatch
-from .frozen import FrozenMachine, FrozenPcp, FrozenTask, FrozenZone
+from .frozen import FrozenMachine, FrozenPcp, FrozenSysctls, FrozenTask, FrozenZone
 
 
 def _fail(what):
@@ -117,6 +117,40 @@ def _task(k, tf, where):
         _fail(f"{where}.vmas is a {type(tf.vmas).__name__}, not a tuple")
 
 
+def _limits(values, n, what):
+    """A tuple of n integers (watermarks, a lowmem_reserve, a (high, batch) pair)."""
+    _sized(values, n, what, "values")
+    for i, v in enumerate(values):
+        _whole(v, f"{what}[{i}]", lo=-(2**63))
+
+
+def _sysctls(k, fs):
+    """The sysctls and the limits computed from them, shaped as this machine's zones, CPUs and nodes."""
+    if not isinstance(fs, FrozenSysctls):
+        _fail(f"sysctls is a {type(fs).__name__}, not a FrozenSysctls")
+    for name in ("min_free_kbytes", "user_min_free_kbytes", "watermark_scale_factor", "percpu_pagelist_fraction",
+                 "node_reclaim_mode"):
+        _whole(getattr(fs, name), f"sysctls.{name}", lo=-(2**31))
+    _limits(fs.lowmem_reserve_ratio, len(k.sysctl_lowmem_reserve_ratio), "sysctls.lowmem_reserve_ratio")
+    _sized(fs.zones, len(k.populated_zones), "sysctls.zones", "populated zones")
+    for z, entry in zip(k.populated_zones, fs.zones):
+        where = f"sysctls of {z.label()}"
+        _sized(entry, 4, where, "fields")
+        watermark, reserve, zone_pcp, per_cpu = entry
+        _limits(watermark, 3, f"{where}: watermark")
+        _limits(reserve, len(z.lowmem_reserve), f"{where}: lowmem_reserve")
+        _limits(zone_pcp, 2, f"{where}: pcp high, batch")
+        _sized(per_cpu, len(z.pcp_cpus), f"{where}: per-cpu high, batch", "CPUs")
+        for cpu, pair in zip(z.pcp_cpus, per_cpu):
+            _limits(pair, 2, f"{where}: cpu {cpu} high, batch")
+    _sized(fs.unpopulated, len(k._unpopulated_zones), "sysctls.unpopulated", "unpopulated zones")
+    for z, entry in zip(k._unpopulated_zones, fs.unpopulated):
+        _sized(entry, 2, f"sysctls of {z.label()}", "fields")
+        _limits(entry[0], 3, f"sysctls of {z.label()}: watermark")
+        _limits(entry[1], len(z.lowmem_reserve), f"sysctls of {z.label()}: lowmem_reserve")
+    _limits(fs.totalreserve_pages, len(k.node_data) + 1, "sysctls.totalreserve_pages")
+
+
 def check_state(k, frozen):
     """Raise StateMismatch unless machine k (booted) can hold the frozen state `frozen`."""
     if not isinstance(frozen, FrozenMachine):
@@ -146,3 +180,5 @@ def check_state(k, frozen):
         _fail(f"task ids {tids}: must be distinct and include task 0")
     if not isinstance(frozen.cpusets_on, bool):
         _fail(f"cpusets_on = {frozen.cpusets_on!r} is not true or false")
+    if type(frozen.sysctls) is not FrozenSysctls or frozen.sysctls != k._frozen_sysctls:  # its own values pass at once
+        _sysctls(k, frozen.sysctls)

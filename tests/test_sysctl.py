@@ -8,6 +8,7 @@ printed code round-trip.
 """
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ from buddycheck.checks.trace_json import op_from_dict, op_to_dict
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import ZONE_DMA32, ZONE_NORMAL
-from buddycheck.model.errors import ConfigError, InvalidOperation, ModelError
+from buddycheck.model.errors import ConfigError, InvalidOperation, ModelError, StateMismatch
 from buddycheck.model.sysctl import EINVAL, VM_TABLE
 from buddycheck.model.topology import NodeSpec, Topology, ZoneSpec
 from buddycheck.spec.invariants import BY_NAME
@@ -378,3 +379,20 @@ def test_setup_per_zone_wmarks_recomputes_watermarks_and_totalreserve():
     m.min_free_kbytes = 512
     m.setup_per_zone_wmarks()
     assert limits(m) == limits(Kernel419(topology(min_free_kbytes=512)))
+
+
+@pytest.mark.parametrize(("broken", "words"), [
+    (lambda fs: fs._replace(zones=fs.zones[:1]), "sysctls.zones has 1 populated zones, this machine has 2"),
+    (lambda fs: fs._replace(percpu_pagelist_fraction="8"), "sysctls.percpu_pagelist_fraction = '8' is not an integer"),
+    (lambda fs: fs._replace(zones=((fs.zones[0][0], fs.zones[0][1], fs.zones[0][2], ((6, 1),)), fs.zones[1])),
+     "sysctls of node 0 zone DMA32: per-cpu high, batch has 1 CPUs, this machine has 2"),
+    (lambda fs: fs._replace(totalreserve_pages=fs.totalreserve_pages[:-1]), "sysctls.totalreserve_pages has 1"),
+    (lambda fs: tuple(fs), "sysctls is a tuple, not a FrozenSysctls"),
+])
+def test_restore_refuses_sysctls_this_machine_cannot_hold(broken, words):
+    m = Kernel419(topology())
+    m.sysctl("percpu_pagelist_fraction", 8)
+    before = m.freeze()
+    with pytest.raises(StateMismatch, match=re.escape(words)):
+        m.restore(before._replace(sysctls=broken(before.sysctls)))
+    assert m.freeze() == before
