@@ -281,3 +281,34 @@ def test_an_exception_after_a_stop_signal_is_exit_3_not_an_internal_error(capsys
     assert main(["scenarios"]) == EXIT_INCONCLUSIVE
     assert "buddycheck: interrupted (RuntimeError: a library wrapped the KeyboardInterrupt)" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+SWALLOWED_IN_A_FINALISER = """
+import sys
+import time
+
+from buddycheck.checks.cli.signals import stop_signals
+
+
+class Finalised:
+    def __del__(self):
+        raise KeyboardInterrupt  # what a signal landing in a C library's finaliser looks like to Python
+
+
+with stop_signals():
+    try:
+        Finalised()  # dropped at once: Python reports the exception to sys.unraisablehook and goes on
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.001)
+        print("lost")
+    except KeyboardInterrupt:
+        print("stopped")
+"""
+
+
+def test_a_stop_swallowed_in_a_finaliser_is_raised_again_without_a_traceback():
+    done = subprocess.run([sys.executable, "-c", SWALLOWED_IN_A_FINALISER], capture_output=True, text=True,
+                          timeout=300)
+    assert done.stdout == "stopped\n", done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr

@@ -40,6 +40,19 @@ def _in_destructor(frame):
     return False
 
 
+def _swallowed(unraisable, previous):
+    """sys.unraisablehook while stopping on signals: a KeyboardInterrupt raised in a finaliser the frame
+    test above did not see is dropped by Python after printing a traceback; re-arm and send it again."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        previous(unraisable)
+        return
+    _stopping.clear()
+    if threading.current_thread() is threading.main_thread():
+        for s in STOP_SIGNALS:
+            signal.signal(s, _first_signal)
+    threading.Timer(RETRY_S, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+
 def stopping():
     """Whether a stop signal came: an exception after it is most likely that signal's KeyboardInterrupt,
     raised where a library (ctypes, a destructor) wrapped or swallowed it."""
@@ -67,6 +80,8 @@ class stop_signals:
     def __enter__(self):
         _stopping.clear()
         self.saved = None
+        self.hook = sys.unraisablehook
+        sys.unraisablehook = lambda unraisable: _swallowed(unraisable, self.hook)
         if threading.current_thread() is threading.main_thread():
             self.saved = {s: signal.getsignal(s) for s in STOP_SIGNALS}
             for s in STOP_SIGNALS:
@@ -75,6 +90,7 @@ class stop_signals:
         return self
 
     def __exit__(self, *exc):
+        sys.unraisablehook = self.hook
         if self.saved is not None:
             for s, handler in self.saved.items():
                 signal.signal(s, handler)
