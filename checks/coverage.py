@@ -145,7 +145,8 @@ class ModelCoverage:
         files.update(_source_file(self.functions[name]) for name in self.overrides)
         self.files = sorted(files)
         self.calls = Counter()
-        self._cov = coverage.Coverage(data_file=None, branch=True, include=self.files, config_file=False)
+        self._cov = coverage.Coverage(data_file=None, branch=True, include=self.files, config_file=False,
+                                       concurrency=["thread", "greenlet"])  # concurrent pairs run in greenlets
         self._running = False
 
     # ---- measuring ---------------------------------------------------------------------------------
