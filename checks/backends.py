@@ -11,6 +11,8 @@ import gc
 import multiprocessing as mp
 import signal
 
+from . import stop
+
 
 class LocalBackend:
     """Every state of the level, in this process."""
@@ -64,6 +66,7 @@ class ForkBackend:
 def _child(level, writer, chunk, offset):
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent process decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    stop.requested.clear()  # the parent's to honour, not this process's
     level.holds = None
     measure = level.coverage
     if measure is not None:

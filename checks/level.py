@@ -20,6 +20,8 @@ from buddycheck.spec.invariants import PROFILE_419, PROFILE_STRICT
 from .failure import failure_of
 from .fingerprint import fingerprint
 from .report import HANG, Report, StopReason, SymmetryBroken, Violation
+from .stop import honour as honour_stop
+from .stop import requested as stop_requested
 from .watchdog import watch
 
 
@@ -136,6 +138,8 @@ class Level:
         guard = watch(op_budget)  # re-armed per operation, so also in a forked worker
         try:
             for position, (index, state) in enumerate(items, offset):
+                if stop_requested:
+                    honour_stop()
                 if deadline is not None and time.perf_counter() > deadline:
                     out.stopped_by = StopReason.TIME
                     return out
@@ -209,6 +213,7 @@ class Level:
                         self.tell_progress(len(candidates), transitions, now)
         except KeyboardInterrupt:
             out.stopped_by = StopReason.INTERRUPT
+            stop_requested.clear()  # honoured
             holds = None
         except SymmetryBroken as e:
             out.error = e

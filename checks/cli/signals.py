@@ -13,6 +13,8 @@ import signal
 import sys
 import threading
 
+from .. import stop
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -29,6 +31,7 @@ def _first_signal(signum, frame):
         threading.Timer(RETRY_S, os.kill, (os.getpid(), signum)).start()
         return
     stop_listening()
+    stop.requested.append(signum)  # honoured between states too, should this KeyboardInterrupt be swallowed
     raise KeyboardInterrupt
 
 
@@ -79,6 +82,7 @@ class stop_signals:
 
     def __enter__(self):
         _stopping.clear()
+        stop.requested.clear()
         self.saved = None
         self.hook = sys.unraisablehook
         sys.unraisablehook = lambda unraisable: _swallowed(unraisable, self.hook)
