@@ -29,6 +29,7 @@ statistics are always on).
 
 from dataclasses import dataclass
 
+from .arguments import is_whole
 from .errors import InvalidOperation
 from .kernel import kernel_function
 from .mempolicy import EINVAL  # the errno values live with the system calls that return most of them
@@ -77,15 +78,12 @@ def ctl_table(name):
 
 def check_sysctl_value(table, value):
     """Refuse a value no write of text could give the entry (a wrong type); any int is a possible write."""
-    def is_int(v):
-        return isinstance(v, int) and not isinstance(v, bool)
-
     if table.kind == STRING:
         ok = isinstance(value, str)
     elif table.kind == VECTOR:
-        ok = is_int(value) or (isinstance(value, list | tuple) and all(is_int(v) for v in value))
+        ok = is_whole(value) or (isinstance(value, list | tuple) and all(is_whole(v) for v in value))
     else:
-        ok = is_int(value)
+        ok = is_whole(value)
     if not ok:
         raise InvalidOperation(f"sysctl vm.{table.procname} = {value!r}: the sysctl takes {TAKES[table.kind]}")
 
