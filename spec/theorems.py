@@ -150,21 +150,43 @@ def _check(s):
     if threading.current_thread() is not threading.main_thread():
         return _interrupted(s, s.check())
     outcome = []
-    solver = threading.Thread(target=lambda: outcome.append(_outcome(s.check)), name="z3-check", daemon=True)
-    solver.start()
+    ended = threading.Event()
+
+    def solve():
+        try:
+            outcome.append(_outcome(s.check))
+        finally:
+            ended.set()
+
     try:
-        while solver.is_alive():
-            # a short wait, not one long join: a signal delivered to the solving thread does not wake this
-            # one, which must come back to Python now and then for the handler to run
-            solver.join(CHECK_POLL_S)
-    except KeyboardInterrupt:
-        s.ctx.interrupt()
-        solver.join()
-        raise
+        try:
+            threading.Thread(target=solve, name="z3-check", daemon=True).start()
+        except RuntimeError:  # no thread could be started: none to wait for
+            ended.set()
+            raise
+        # short waits: a signal delivered to the solving thread does not wake this one, which must come
+        # back to Python now and then for the handler to run
+        while not ended.wait(CHECK_POLL_S):
+            pass
+    finally:
+        _stop_and_wait(ended, s)
     result, error = outcome[0]
     if error is not None:
         raise error
     return _interrupted(s, result)
+
+
+def _stop_and_wait(ended, s):
+    """Return only once the solving thread has ended, however this thread leaves _check: Z3's context is
+    not thread-safe, and the terms an exception frees as it unwinds would be freed while Z3 still uses
+    them. The interrupt is repeated: one sent before Z3 entered its check is lost. (An Event, not
+    Thread.join: in Python 3.11 a join interrupted by a signal can mark a running thread as ended.)"""
+    while not ended.is_set():
+        s.ctx.interrupt()
+        try:
+            ended.wait(CHECK_POLL_S)
+        except BaseException:  # the signal again: the check is being stopped already
+            pass
 
 
 def _outcome(call):
