@@ -17,14 +17,15 @@ from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
+from buddycheck.model.sysctl import INT, VM_TABLE
 from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
-from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, THP_NODE
+from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, SYSCTL_WRITE, THP_NODE
 from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import static_view, view_from_frozen
 
-from .ops import AllocPages, AllocVma
+from .ops import AllocPages, AllocVma, Sysctl
 from .progress_property import AllocProgressProperty
 
 VIEWS_KEPT = 4096  # views memoized per ViewCache; a view is a few kilobytes on the presets
@@ -282,6 +283,29 @@ class InterleaveCursorProperty:
         return [str(v) for v in self.invariant.check(cursors, cursors_after, own, op.code())]
 
 
+class SysctlWriteProperty:
+    """sysctl_write (spec/operation_invariants.py) on every sysctl write."""
+
+    per_state = False
+
+    def __init__(self, invariant=SYSCTL_WRITE):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
+
+    @staticmethod
+    def applies_to(kind):
+        return issubclass(kind, Sysctl)
+
+    def violations(self, before, op, result, m, after=None):
+        if not isinstance(op, Sysctl) or before is None:
+            return []
+        table = VM_TABLE[op.name]
+        after = m.freeze() if after is None else after
+        return [str(v) for v in self.invariant.check(op.name, table.data, op.value, result.ret, before, after,
+                                                     table.kind == INT)]
+
+
 def frozen_cursors(frozen):
     """task id -> il_prev, read from a frozen state."""
     return {task.tid: task.il_prev for task in frozen.tasks}
@@ -295,7 +319,7 @@ def all_properties():
     props = [StateInvariantProperty(inv, cache) for inv in state]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
-    props += [ThpNodeProperty(before_cache), InterleaveCursorProperty()]
+    props += [ThpNodeProperty(before_cache), InterleaveCursorProperty(), SysctlWriteProperty()]
     props.append(AllocProgressProperty(before_cache))
     return props
 

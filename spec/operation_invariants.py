@@ -1,13 +1,15 @@
 """Invariants about one operation that a state or an allocation request alone cannot judge.
 
 thp_node needs to know that the allocation was a transparent huge page from alloc_pages_vma() and for
-which VMA; interleave_cursor needs to know whose operation it was. Each has the texts of a state
+which VMA; interleave_cursor needs to know whose operation it was; sysctl_write needs the value written
+and the handler's answer. Each has the texts of a state
 invariant (name, meaning, kernel, exceptions) and a `check(...)` over plain values, returning
 `Violation`s; checks/properties.py feeds them the operation and the machines before and after.
 
 No Z3 encoding: thp_node is the policy's choice of one node, a table lookup stated in
 thp_target_node() below, and interleave_cursor says which operations may write a field; neither has a
-for-all question over inputs that a solver would answer beyond what the concrete check sees. The
+for-all question over inputs that a solver would answer beyond what the concrete check sees; nor has
+sysctl_write, a comparison of two concrete states. The
 interleave choice itself (next_node_in) is the interleave_fairness theorem.
 """
 
@@ -80,7 +82,41 @@ class InterleaveCursor:
         return out
 
 
-THP_NODE, INTERLEAVE_CURSOR = ThpNode(), InterleaveCursor()
-OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR)
 
 __all__ = ["INTERLEAVE_CURSOR", "OPERATION_INVARIANTS", "THP_NODE", "InterleaveCursor", "ThpNode", "thp_target_node"]
+
+
+class SysctlWrite:
+    """sysctl_write: a refused write of a vm sysctl changes nothing; an accepted one of an integer sysctl reads back."""
+
+    name = "sysctl_write"
+    meaning = ("a write of a vm sysctl that returns an error changes nothing: not the sysctl, not a limit computed "
+               "from it, no other state; a write of an integer sysctl that returns 0 reads back as the value written")
+    kernel = ("proc_dointvec_minmax() stores a value only once it is within extra1..extra2, a handler that refuses a "
+              "value the parser stored (percpu_pagelist_fraction 1..7) puts the old one back before answering "
+              "-EINVAL, and the limits are recomputed only after a successful write")
+    exceptions = ("lowmem_reserve_ratio and numa_zonelist_order are judged only when they return an error: the "
+                  "first stores a list (entries up to the first bad one, a ratio below 1 written back as 0) and "
+                  "answers 0 whatever its parser said, the second is a string that changes nothing",)
+
+    def check(self, name, field, value, ret, before, after, integer):
+        """before/after: the frozen machines around the write; field: where the frozen sysctls hold the
+        value (the kernel variable's name); integer: the sysctl takes one int."""
+        if ret < 0:
+            if before == after:
+                return []
+            changed = [f for f in before._fields if getattr(before, f) != getattr(after, f)]
+            return [Violation(self.name, f"sysctl vm.{name} = {value!r} returned {ret} but changed the state "
+                                         f"({', '.join(changed)})", values={"ret": ret})]
+        if not integer or ret != 0:
+            return []
+        read_back = getattr(after.sysctls, field)
+        if read_back == value:
+            return []
+        return [Violation(self.name, f"sysctl vm.{name} = {value!r} returned 0 but reads back as {read_back!r}",
+                          values={"value": value, "read_back": read_back})]
+
+
+
+THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE = ThpNode(), InterleaveCursor(), SysctlWrite()
+OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE)

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 from attribute_diff import attribute_differences
-from sysctl_variants import MinFreeNoTotalreserve, PcpFractionAcceptsSmall, PcpFractionNoRecompute
+from sysctl_variants import (
+    MinFreeNoTotalreserve,
+    PcpFractionAcceptsSmall,
+    PcpFractionNoRecompute,
+    ReclaimModeRefusedStores,
+    ScaleFactorClamps,
+)
 
 from buddycheck.checks.diff import diff
 from buddycheck.checks.explore import Explorer
@@ -30,6 +36,7 @@ from buddycheck.model.errors import ConfigError, InvalidOperation, ModelError, S
 from buddycheck.model.sysctl import EINVAL, VM_TABLE
 from buddycheck.model.topology import NodeSpec, Topology, ZoneSpec
 from buddycheck.spec.invariants import BY_NAME
+from buddycheck.spec.operation_invariants import SYSCTL_WRITE
 from buddycheck.spec.view import view_of
 
 SCENARIO = Path(__file__).parent / "sysctl_scenarios" / "sysctl-writes.toml"
@@ -280,6 +287,51 @@ def test_each_handler_slip_is_caught_after_its_write(variant):
     assert v.message.startswith(message)
     shrunk = shrink(scenario, v, all_properties())
     assert (shrunk.invariant, shrunk.length) == ("config_consistency", 1)
+
+
+WRITE_SLIPS = {
+    ScaleFactorClamps: ("m.sysctl('watermark_scale_factor', 2000)",
+                        "sysctl vm.watermark_scale_factor = 2000 returned 0 but reads back as 1000"),
+    ReclaimModeRefusedStores: ("m.sysctl('zone_reclaim_mode', -1)",
+                               "sysctl vm.zone_reclaim_mode = -1 returned -22 but changed the state (sysctls)"),
+}
+WRITE_SLIP_DOC = {"name": "write-slips", "depth": 2, "topology": {"preset": "numa2"},
+                  "alloc": [{"gfp": "GFP_KERNEL"}],
+                  "sysctl": [{"name": "watermark_scale_factor", "values": [10, 2000]},
+                             {"name": "zone_reclaim_mode", "values": [-1, 1]}]}
+
+
+@pytest.mark.parametrize("variant", list(WRITE_SLIPS), ids=lambda v: v.NAME)
+def test_a_write_answer_that_does_not_match_its_effect_is_caught_by_sysctl_write(variant):
+    scenario = scenario_from_dict(WRITE_SLIP_DOC, "write-slips").with_model(variant)
+    [v] = explore(scenario).violations
+    code, message = WRITE_SLIPS[variant]
+    assert (v.invariant, v.length) == ("sysctl_write", 1)
+    assert [op.code() for op in v.trace] == [code]
+    assert v.message == f"sysctl_write: {message}"
+
+
+def test_4_19_holds_sysctl_write_on_the_write_slip_scenario():
+    report = explore(scenario_from_dict(WRITE_SLIP_DOC, "write-slips"))
+    assert report.violations == [] and report.stopped_by is None and report.depth == 2
+
+
+def test_sysctl_write_judges_the_answer_against_the_states():
+    m = Kernel419(topology())
+    before = m.freeze()
+    assert m.sysctl("watermark_scale_factor", 0).ret == -EINVAL
+    assert SYSCTL_WRITE.check("watermark_scale_factor", "watermark_scale_factor", 0, -EINVAL, before, m.freeze(),
+                              True) == []
+    assert m.sysctl("watermark_scale_factor", 20).ret == 0
+    after = m.freeze()
+    assert SYSCTL_WRITE.check("watermark_scale_factor", "watermark_scale_factor", 20, 0, before, after, True) == []
+    [wrong] = SYSCTL_WRITE.check("watermark_scale_factor", "watermark_scale_factor", 30, 0, before, after, True)
+    assert "returned 0 but reads back as 20" in str(wrong)
+    [changed] = SYSCTL_WRITE.check("watermark_scale_factor", "watermark_scale_factor", 20, -EINVAL, before, after,
+                                   True)
+    assert "watermark_scale_factor = 20 returned -22 but changed the state (sysctls)" in str(changed)
+    # a list sysctl is judged on failure only: its handler stores what it parsed and answers 0
+    assert SYSCTL_WRITE.check("lowmem_reserve_ratio", "lowmem_reserve_ratio", (1,), 0, before, after, False) == []
 
 
 # ---- the scenario table, JSON and printed code ---------------------------------------------------------------------
