@@ -26,6 +26,7 @@ import tomllib
 
 from .constants import ZONE_NAMES
 from .errors import ConfigError
+from .input_file import read_input_text
 from .input_schema import TopologyInput, validate_input
 from .presets import preset
 from .topology import NodeSpec, Topology, ZoneSpec
@@ -71,18 +72,10 @@ def topology_from_dict(table, where="topology"):
 
 
 def load_toml(path):
-    """Read a TOML file; a missing file or a syntax error is a ConfigError naming the file."""
+    """Read a TOML file; a missing file, an unreadable one or a syntax error is a ConfigError naming the file."""
+    text = read_input_text(path, ConfigError, what="a TOML file")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a TOML file") from None
-    except OSError as e:  # no permission, a loop of symbolic links, a name too long
-        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 

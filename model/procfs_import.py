@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from .constants import MAX_NR_ZONES, ZONE_NAMES
 from .errors import ConfigError
+from .input_file import read_input_text
 from .topology import NodeSpec, Topology, ZoneSpec
 
 ZONEINFO = os.path.join("proc", "zoneinfo")
@@ -94,17 +95,7 @@ def _int(text, path, lineno, what):
 
 
 def _read(path):
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read().splitlines()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (copy it from the machine; docs/tutorial.md)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a file") from None
-    except OSError as e:  # no permission, a loop of symbolic links
-        raise ConfigError(f"{path}: cannot read it ({e.strerror or e})") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not a text file ({e})") from None
+    return read_input_text(path, ConfigError, hint=" (copy it from the machine; docs/tutorial.md)").splitlines()
 
 
 def parse_zoneinfo(lines, path=ZONEINFO):

@@ -8,20 +8,9 @@ import errno
 import os
 import stat
 
+from buddycheck.model.input_file import read_input_text, reason
+
 from .usage import UsageError
-
-_REASONS = {
-    errno.ENOENT: "no such file or directory",
-    errno.ELOOP: "a loop of symbolic links",
-    errno.ENAMETOOLONG: "the name is too long",
-    errno.ENOTDIR: "a part of the path is not a folder (a file named with a trailing slash?)",
-    errno.EACCES: "permission denied",
-}
-
-
-def reason(error):
-    """The plain words for an OSError."""
-    return _REASONS.get(error.errno) or error.strerror or str(error)
 
 
 def _named(option, path):
@@ -59,17 +48,7 @@ def check_readable(path, option, folder=False):
 def read_text(path, option=None):
     """The UTF-8 text of an input file, or UsageError naming the file (and the line of a bad byte)."""
     check_readable(path, option)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise UsageError(f"{_named(option, path)}: cannot read it ({reason(e)})") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise UsageError(f"{_named(option, path)}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset "
-                         f"{e.start})") from None
+    return read_input_text(path, UsageError, _named(option, path))
 
 
 def check_writable(path, option):
