@@ -3,7 +3,8 @@
 For an allocation the block or NULL, its node and its zone; for a page fault its return value and
 the page then mapped at the address (its pfn, node and zone: the node of each faulted page); for a
 system call, a cpuset write or an isolation the return value (0 or -errno) and what it reported;
-for every operation the events it caused (kind and details). An operation a model refuses
+for a fork the child's id, its task policy and the pages it shares copy-on-write; for every
+operation the events it caused (kind and details). An operation a model refuses
 (ModelError: not enabled there) is observed as a refusal, any other exception as a crash of that
 exception type, and an operation still running after its budget (checks/watchdog.py) as a crash of type ModelHang.
 
@@ -14,7 +15,7 @@ the state itself (two models may keep different bookkeeping; only what a caller 
 from dataclasses import dataclass, field
 
 from buddycheck.model.errors import ModelError
-from buddycheck.model.results import AllocResult, FaultResult, OpResult, SyscallResult
+from buddycheck.model.results import AllocResult, FaultResult, ForkResult, OpResult, SyscallResult
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,8 @@ class Observation:
     status: "ok", "refused" (the model raised ModelError: the operation is not enabled there) or
     "crash" (any other exception). block/node/zone: an allocation's pfn (None for NULL), node and
     zone index, or the page a fault left mapped at its address. ret: a fault's, a system call's, cpuset
-    write's or isolation's return value. reported: what get_mempolicy wrote (policy, nodes).
+    write's or isolation's return value, a fork's child id. reported: what get_mempolicy wrote (policy,
+    nodes), or a fork's (child policy, pfns shared copy-on-write).
     events: (kind, details) of every event, in order.
     error: the exception class of a refused or crashed operation; `detail` (its message) is shown
     but not compared.
@@ -56,6 +58,8 @@ def observe(outcome):
     if isinstance(outcome, FaultResult):
         return Observation("ok", block=outcome.pfn, node=outcome.nid, zone=outcome.zone_idx, ret=outcome.ret,
                            events=events)
+    if isinstance(outcome, ForkResult):
+        return Observation("ok", ret=outcome.ret, reported=(outcome.policy, outcome.shared), events=events)
     if isinstance(outcome, SyscallResult):
         nodes = None if outcome.nodes is None else tuple(sorted(outcome.nodes))
         reported = None if outcome.policy is None and nodes is None else (outcome.policy, nodes)

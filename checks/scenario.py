@@ -124,14 +124,16 @@ class Scenario:
         t = self.topology
         for cpu in self.free_cpus:
             _check(cpu in t.cpus, where, "free.cpus", cpu, f"no such CPU (cpus: {list(t.cpus)})")
-        for op in self.allocs + self.extra_ops + self.drains:
-            _validate_op(m, op, f"{at(op)}: {op.code()}")
+        ops = self.allocs + self.extra_ops + self.drains
+        made = frozenset(t for op in ops + tuple(o for pair in self.pairs for o in pair) for t in op.creates_tasks())
+        for op in ops:
+            _validate_op(m, op, f"{at(op)}: {op.code()}", made)
         _check(isinstance(self.preemption_bound, int) and self.preemption_bound >= 0, where, "preemption_bound",
                self.preemption_bound, "a number of preemptions, 0 or more")
         for pair in self.pairs:
             pair_op = Concurrent(*pair)
             for op in pair:
-                _validate_op(m, op, f"{at(pair)}: {op.code()}")
+                _validate_op(m, op, f"{at(pair)}: {op.code()}", made)
             pair_op.validate(m, f"{at(pair)}: {pair_op.code()}")
         align = max(1 << (t.max_order - 1), 1 << t.pageblock_order)
         for iso in self.isolations:
@@ -200,11 +202,12 @@ def _runner(op, m):
     return lambda: op.apply(m)
 
 
-def _validate_op(m, op, w):
+def _validate_op(m, op, w, made=frozenset()):
     """The static checks of one operation against the booted machine `m` (after the scenario's setup).
 
-    Every operation's cpu and task must exist, an allocating one's order and gfp mask must be ones
-    the machine takes; the rest is the operation's own `validate()`. `w` names the operation in errors.
+    Every operation's cpu and task must exist (or be one `made` by an operation of the scenario, a
+    fork's child), an allocating one's order and gfp mask must be ones the machine takes; the rest is
+    the operation's own `validate()`, run only for a task that exists. `w` names the operation in errors.
     """
     t = m.topology
     cpu = getattr(op, "cpu", None)
@@ -212,11 +215,13 @@ def _validate_op(m, op, w):
         _check(cpu in t.cpus, w, "cpu", cpu, f"no such CPU (cpus: {list(t.cpus)})")
     task = getattr(op, "task", None)
     if task is not None:
-        _check(task in m.tasks, w, "task", task, f"no such task (tasks: {sorted(m.tasks)}; add one with [[task]])")
+        _check(task in m.tasks or task in made, w, "task", task,
+               f"no such task (tasks: {sorted(m.tasks)}; add one with [[task]] or [[fork]])")
     if op.allocates:
         _check(0 <= op.order < t.max_order, w, "order", op.order, f"not below MAX_ORDER = {t.max_order}")
         try:
             m.validate_gfp(op.gfp)
         except ModelError as e:
             raise ConfigError(f"{w}: gfp = {op.gfp:#x}: {e}") from None
-    op.validate(m, w)
+    if task is None or task in m.tasks:
+        op.validate(m, w)

@@ -106,6 +106,10 @@ Operations, each enabled in every state (a table with lists expands to one opera
     start = 0x200000
     length = 0x2000
 
+    [[fork]]                   # fork() by a task: the child gets copies of its policies, cpuset and
+    task = 0                   # interleave cursor and shares its pages copy-on-write (model/fork.py);
+    child = 1                  # the child's id: enabled while no task has it; the other tables may name it
+
     [[sysctl]]                 # a write of /proc/sys/vm/<name>: one operation per value (model/sysctl.py)
     name = "percpu_pagelist_fraction"   # min_free_kbytes, watermark_scale_factor, lowmem_reserve_ratio,
     values = [0, 3, 8]         # percpu_pagelist_fraction, zone_reclaim_mode (ints), numa_zonelist_order
@@ -167,6 +171,7 @@ from .ops import (
     AllocVma,
     Drain,
     Fault,
+    Fork,
     GetMempolicy,
     Mbind,
     Mmap,
@@ -273,6 +278,8 @@ def _extra_ops(doc, origins):
             made.append((w, Fault(t["addr"], t.get("task", 0), cpu, t.get("write", True))))
     for t, w in _tables(doc, "munmap"):
         made.append((w, Munmap(t["start"], t["length"], t.get("task", 0))))
+    for t, w in _tables(doc, "fork"):
+        made.append((w, Fork(t["child"], t.get("task", 0))))
     for t, w in _tables(doc, "cpuset"):
         made.append((w, SetCpuset(t.get("task", 0), _nodes(t))))
     for t, w in _tables(doc, "sysctl"):

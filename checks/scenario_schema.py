@@ -160,6 +160,11 @@ class MunmapTable(Table):
     length: Address
 
 
+class ForkTable(Table):
+    task: TaskId = None
+    child: TaskId
+
+
 class CpusTable(Table):
     cpus: list_of(Cpu, "a list of integers") = None
 
@@ -294,6 +299,7 @@ class ScenarioDocument(Table):
     get_mempolicy: tables(GetMempolicyTable, "get_mempolicy") = None
     fault: tables(FaultTable, "fault") = None
     munmap: tables(MunmapTable, "munmap") = None
+    fork: tables(ForkTable, "fork") = None
     concurrent: tables(ConcurrentTable, "concurrent") = None
     preemption_bound: ranged(0, 8, "each preemption multiplies the schedules of a pair") = None
     sysctl: tables(SysctlTable, "sysctl") = None

@@ -51,3 +51,13 @@ def cpuset_zone_allowed(k, zone, gfp_mask):
 def cpuset_nodemask_valid_mems_allowed(k, nodemask):
     """cpuset_nodemask_valid_mems_allowed(): the mask intersects the current task's mems_allowed."""
     return bool(set(nodemask) & set(k.current.mems_allowed()))
+
+
+@kernel_function
+def current_cpuset_is_being_rebound(k):
+    """current_cpuset_is_being_rebound(): current's cpuset is the one update_tasks_nodemask() is rebinding.
+
+    A cpuset write is one atomic step here (update_nodemask runs to its end before any other
+    operation), so no task is ever inside it while it forks or duplicates a policy: never true.
+    """
+    return False

@@ -42,6 +42,7 @@ class FrozenTask(NamedTuple):
     memcg_usage: int
     vmas: tuple
     page_table: tuple  # sorted (address, pfn or ZERO_PFN, order) of every mapping
+    wrprotected: tuple  # sorted addresses of the entries of real pages write-protected by fork (copy-on-write)
 
 
 class FrozenSysctls(NamedTuple):

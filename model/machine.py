@@ -22,7 +22,20 @@ import itertools
 import sys
 from dataclasses import dataclass
 
-from . import buddy, cpuset, memory, mempolicy, page_alloc, page_isolation, pcp, slowpath, sysctl, watermark, zonelist  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    buddy,
+    cpuset,
+    fork,
+    memory,
+    mempolicy,
+    page_alloc,
+    page_isolation,
+    pcp,
+    slowpath,
+    sysctl,
+    watermark,
+    zonelist,
+)
 from .arguments import check_whole, is_whole
 from .constants import (
     MAX_NR_ZONES,

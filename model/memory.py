@@ -6,8 +6,17 @@ allows transparent huge pages tries do_huge_pmd_anonymous_page (a huge zero page
 order-HPAGE_PMD_ORDER page from alloc_hugepage_vma for a write, falling back to ptes if that fails
 or the huge page would not fit in the VMA); otherwise handle_pte_fault: an empty pte is
 do_anonymous_page (the zero page for a read, an order-0 page from alloc_pages_vma with
-GFP_HIGHUSER_MOVABLE|__GFP_ZERO for a write), a write to the zero page is do_wp_page's copy
-(wp_page_copy allocates the same way), and anything else is already mapped as asked (no-op).
+GFP_HIGHUSER_MOVABLE|__GFP_ZERO for a write), a write to a read-only entry is do_wp_page, and
+anything else is already mapped as asked (no-op).
+
+Copy-on-write (after fork, model/fork.py): a write to a write-protected entry of a real page is
+do_wp_page: wp_page_reuse when the page is mapped once (the entry becomes writable, nothing is
+allocated), else wp_page_copy (an order-0 page from alloc_pages_vma with GFP_HIGHUSER_MOVABLE for
+the faulting task's VMA, replacing its entry; the old page loses one mapping). A write to the zero
+page is wp_page_copy with a zeroed page. A huge entry follows do_huge_pmd_wp_page: reuse when
+mapped once, else a new transparent huge page, else do_huge_pmd_wp_page_fallback (HPAGE_PMD_NR
+order-0 pages on the old page's node, mapped by ptes). A page is freed by put_page when its last
+mapping goes (wp_page_copy, munmap): the mapcount stands for the reference count.
 Every allocation goes through alloc_pages_vma, so the VMA's policy, else the task's, picks the
 node, interleaving by page offset (interleave_nid). A failed allocation is VM_FAULT_OOM (-ENOMEM).
 
@@ -23,13 +32,15 @@ VM_NOHUGEPAGE, there is no madvise), defrag=madvise (so a fault asks for GFP_TRA
 use_zero_page=1.
 
 Abstracted away: the page-table pages (pte_alloc cannot fail; a pmd range is empty exactly when
-no entry lies in it), anon_vma, rmap and mapcount (each page is mapped once, by the task that
-faulted it: there is no fork), memcg charging of user pages (mem_cgroup_try_charge), the LRU and
-the mmu_gather batching (a page is freed by __free_pages as soon as its entry is zapped: the same
-free path release_pages ends in), khugepaged, the deferred split queue (munmap of part of a
-transparent huge page is refused as not modelled; an mbind that splits a VMA inside a huge entry leaves
-the entry whole, where vma_adjust_trans_huge would split it), VM_GROWSDOWN stacks, file and shared mappings,
-fork, and page migration (MPOL_MF_MOVE, migrate_pages, move_pages).
+no entry lies in it), anon_vma and the rmap walk (a page's mapcount is counted over the page
+tables, model/page_table.py), swap (reuse_swap_page is "mapped once"), KSM, memcg charging of
+user pages (mem_cgroup_try_charge), the LRU and the mmu_gather batching (a page is freed by
+__free_pages as soon as its last entry is zapped: the same free path release_pages ends in),
+khugepaged, the deferred split queue (munmap of part of a transparent huge page is refused as not
+modelled; an mbind that splits a VMA inside a huge entry leaves the entry whole, where vma_adjust_trans_huge would split it), VM_GROWSDOWN stacks, file and shared mappings,
+page migration (MPOL_MF_MOVE, migrate_pages, move_pages), and a copy-on-write fault on a shared
+transparent huge page whose fallback fails (split_huge_pmd of a mapped huge page): refused as not
+modelled.
 """
 
 from .constants import PAGE_SHIFT, PAGE_SIZE
@@ -37,7 +48,16 @@ from .errors import InvalidOperation
 from .gfp import __GFP_ZERO, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE_LIGHT
 from .kernel import kernel_function
 from .mempolicy import EFAULT, EINVAL, ENOMEM, PAGE_MASK, TASK_SIZE, ULONG_MASK
-from .page_table import ZERO_PFN, entries_in, entry_size, lookup, with_entry, without
+from .page_table import (
+    ZERO_PFN,
+    entries_in,
+    entry_size,
+    lookup,
+    mapcount,
+    with_entry,
+    without,
+    without_wrprotected,
+)
 
 HPAGE_PMD_ORDER = 9  # PMD_SHIFT - PAGE_SHIFT on x86-64
 HPAGE_PMD_SIZE = PAGE_SIZE << HPAGE_PMD_ORDER
@@ -62,6 +82,11 @@ def vm_fault_errno(ret):
 def thp_possible(k):
     """Whether a transparent huge page is a block this machine's buddy allocator can hand out."""
     return HPAGE_PMD_ORDER < k.MAX_ORDER
+
+
+def is_writable(task, entry):
+    """pte_write()/pmd_write() of an entry: the zero page never, a real page unless fork write-protected it."""
+    return entry[1] != ZERO_PFN and entry[0] not in task.wrprotected
 
 
 def page_to_nid(k, pfn):
@@ -91,7 +116,7 @@ def __handle_mm_fault(k, task, vma, addr, flags):
         if not ret & VM_FAULT_FALLBACK:
             return ret
     elif len(pmd) == 1 and pmd[0][2] == HPAGE_PMD_ORDER:
-        if flags & FAULT_FLAG_WRITE and pmd[0][1] == ZERO_PFN:  # only the huge zero page is read-only
+        if flags & FAULT_FLAG_WRITE and not is_writable(task, pmd[0]):
             ret = k.do_huge_pmd_wp_page(task, vma, addr, pmd[0])
             if not ret & VM_FAULT_FALLBACK:
                 return ret
@@ -102,11 +127,11 @@ def __handle_mm_fault(k, task, vma, addr, flags):
 
 @kernel_function
 def handle_pte_fault(k, task, vma, addr, flags):
-    """handle_pte_fault(): an empty pte is do_anonymous_page(); a write to the read-only zero page do_wp_page()."""
+    """handle_pte_fault(): an empty pte is do_anonymous_page(); a write to a read-only pte do_wp_page()."""
     entry = lookup(task.page_table, addr)
     if entry is None:
         return k.do_anonymous_page(task, vma, addr, flags)
-    if flags & FAULT_FLAG_WRITE and entry[1] == ZERO_PFN:
+    if flags & FAULT_FLAG_WRITE and not is_writable(task, entry):
         return k.do_wp_page(task, vma, addr)
     return 0
 
@@ -133,18 +158,51 @@ def do_anonymous_page(k, task, vma, addr, flags):
 
 @kernel_function
 def do_wp_page(k, task, vma, addr):
-    """do_wp_page() on the zero page: no struct page to reuse, so wp_page_copy()."""
+    """do_wp_page(): the zero page (no normal page) is copied; an anonymous page mapped once is reused, else copied."""
+    entry = lookup(task.page_table, addr)
+    if entry[1] != ZERO_PFN and mapcount(k.tasks.values(), entry[1]) == 1:  # reuse_swap_page()
+        return k.wp_page_reuse(task, entry)
     return k.wp_page_copy(task, vma, addr)
 
 
 @kernel_function
+def wp_page_reuse(k, task, entry):
+    """wp_page_reuse(): the entry becomes writable; nothing is allocated (VM_FAULT_WRITE, no error)."""
+    task.wrprotected = without_wrprotected(task.wrprotected, [entry[0]])
+    return 0
+
+
+@kernel_function
+def alloc_page_vma(k, gfp, vma, addr):
+    """alloc_page_vma(): alloc_pages_vma() of one page, preferring the CPU's node."""
+    return k.alloc_pages_vma(gfp, 0, vma, addr, k.numa_node_id(), False)
+
+
+@kernel_function
 def wp_page_copy(k, task, vma, addr):
-    """wp_page_copy() of the zero page: a new zeroed page replaces it; VM_FAULT_OOM if none is allocated."""
-    page = k.alloc_zeroed_user_highpage_movable(vma, addr)
+    """wp_page_copy(): a new page (zeroed for the zero page) replaces the entry, writable; VM_FAULT_OOM if none.
+
+    The old page loses this mapping (page_remove_rmap) and its reference (put_page).
+    """
+    old = lookup(task.page_table, addr)
+    if old[1] == ZERO_PFN:
+        page = k.alloc_zeroed_user_highpage_movable(vma, addr)
+    else:
+        page = k.alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr)
     if page is None:
         return VM_FAULT_OOM
-    task.page_table = with_entry(task.page_table, addr & PAGE_MASK, page, 0)
+    task.page_table = with_entry(task.page_table, old[0], page, 0)
+    task.wrprotected = without_wrprotected(task.wrprotected, [old[0]])
+    if old[1] != ZERO_PFN:
+        k.put_page(old[1], old[2])
     return 0
+
+
+@kernel_function
+def put_page(k, pfn, order):
+    """put_page() of a user page one mapping held: the last reference frees it (__free_pages)."""
+    if mapcount(k.tasks.values(), pfn) == 0:
+        k.__free_pages(pfn, order)
 
 
 # ---- transparent huge pages -------------------------------------------------------------------------------
@@ -185,14 +243,54 @@ def do_huge_pmd_anonymous_page(k, task, vma, addr, flags):
 
 @kernel_function
 def do_huge_pmd_wp_page(k, task, vma, addr, entry):
-    """do_huge_pmd_wp_page() on the huge zero page: a THP replaces it, else the pmd is split into zero ptes."""
-    haddr = entry[0]
+    """do_huge_pmd_wp_page(): reuse a THP mapped once; else a new THP; else the fallback (or split the zero page).
+
+    For the huge zero page a failed allocation splits the pmd into zero ptes and falls back; for a
+    shared THP do_huge_pmd_wp_page_fallback() copies it into order-0 pages.
+    """
+    haddr, old, _ = entry
+    if old != ZERO_PFN and mapcount(k.tasks.values(), old) == 1:  # page_trans_huge_mapcount() == 1
+        task.wrprotected = without_wrprotected(task.wrprotected, [haddr])
+        return 0
     page = k.alloc_hugepage_vma(k.alloc_hugepage_direct_gfpmask(vma), vma, haddr, HPAGE_PMD_ORDER)
     if page is not None:
         task.page_table = with_entry(task.page_table, haddr, page, HPAGE_PMD_ORDER)
+        task.wrprotected = without_wrprotected(task.wrprotected, [haddr])
+        if old != ZERO_PFN:
+            k.put_page(old, HPAGE_PMD_ORDER)
         return 0
-    task.page_table = split_huge_zero_entry(task.page_table, entry)  # split_huge_pmd(), THP_FAULT_FALLBACK
-    return VM_FAULT_FALLBACK
+    if old == ZERO_PFN:
+        task.page_table = split_huge_zero_entry(task.page_table, entry)  # split_huge_pmd(), THP_FAULT_FALLBACK
+        return VM_FAULT_FALLBACK
+    return k.do_huge_pmd_wp_page_fallback(task, vma, addr, entry)
+
+
+@kernel_function
+def do_huge_pmd_wp_page_fallback(k, task, vma, addr, entry):
+    """do_huge_pmd_wp_page_fallback(): HPAGE_PMD_NR order-0 copies on the old page's node replace the huge entry.
+
+    If one allocation fails, the pages got so far are freed and the fault is VM_FAULT_OOM, after
+    which 4.19 splits the shared huge pmd (split_huge_pmd): that is not modelled and refused.
+    """
+    haddr, old, order = entry
+    nid = page_to_nid(k, old)
+    pages = []
+    for _ in range(1 << order):
+        page = k.alloc_pages_vma(GFP_HIGHUSER_MOVABLE, 0, vma, addr, nid, False)  # alloc_page_vma_node()
+        if page is None:
+            for got in pages:
+                k.__free_pages(got, 0)  # put_page() of each
+            raise InvalidOperation(
+                f"copy-on-write fault at {addr:#x}: no order-0 copies of the shared transparent huge page at "
+                f"{haddr:#x}; splitting a mapped huge pmd (split_huge_pmd) is not modelled")
+        pages.append(page)
+    table = without(task.page_table, [entry])
+    for i, page in enumerate(pages):
+        table = with_entry(table, haddr + (i << PAGE_SHIFT), page, 0)
+    task.page_table = table
+    task.wrprotected = without_wrprotected(task.wrprotected, [haddr])
+    k.put_page(old, order)
+    return 0
 
 
 def _address(entry):
@@ -242,7 +340,10 @@ def do_munmap(k, task, start, len_):
 
 @kernel_function
 def unmap_region(k, task, start, end):
-    """unmap_region(): zap every entry in [start, end) and free its page (the zero page is only unmapped)."""
+    """unmap_region(): zap every entry in [start, end); put_page() frees a page with its last mapping.
+
+    The zero page is only unmapped (a huge zero entry straddling an edge is split into zero ptes).
+    """
     table = task.page_table
     for entry in entries_in(table, start, end):
         addr, pfn, order = entry
@@ -252,8 +353,10 @@ def unmap_region(k, task, start, end):
         table = without(table, [entry])
         if pfn != ZERO_PFN:
             task.page_table = table  # unmapped before it is freed
-            k.observe("unmap_region")  # (a page was freed: the munmap-freed goal)
-            k.__free_pages(pfn, order)
+            task.wrprotected = without_wrprotected(task.wrprotected, [addr])
+            if mapcount(k.tasks.values(), pfn) == 0:
+                k.observe("unmap_region")  # (a page was freed: the munmap-freed goal)
+            k.put_page(pfn, order)
     task.page_table = without(table, entries_in(table, start, end))
 
 

@@ -17,8 +17,10 @@ output pointers); CAP_SYS_NICE is an argument of `mbind` (kept on `current`
 for the call); `mmap` is a minimal anonymous mmap (no MAP_FIXED replacement
 of existing mappings) whose only job is to give `mbind`, `fault` and
 `alloc_vma` VMAs; `fault` is a page fault by the task at an address and
-`munmap` the system call (model/memory.py); each task has its own mm and its
-own cpuset (see model/mempolicy.py).
+`munmap` the system call (model/memory.py); `fork` makes a child task with a
+copy of the parent's policies and a copy-on-write copy of its mm
+(model/fork.py); each task has its own mm and its own cpuset (see
+model/mempolicy.py).
 """
 
 from .arguments import is_whole
@@ -29,7 +31,7 @@ from .mempolicy import CAP_SYS_NICE, MPOL_F_NODE, N_MEMORY, VMA
 from .mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, format_flags, format_mode
 from .page_table import ZERO_PFN, lookup
 from .page_table import mapped_pfns as _mapped_pfns
-from .results import FaultResult, OpResult, SyscallResult
+from .results import FaultResult, ForkResult, OpResult, SyscallResult
 from .task import Task
 
 
@@ -211,6 +213,24 @@ class MempolicyOps:
         ret, what = self._syscall(f"munmap({start:#x}, {length:#x}) task {task}",
                                   lambda: self.do_munmap(t, start, length), cpu, task)
         return SyscallResult(what, ret, events=tuple(self.events))
+
+    def fork(self, task=0, child=None, cpu=None):
+        """fork() by task on cpu: the child (id `child`, default the lowest id not in use) gets copies of the
+        task's policies, cpuset and cursor and shares its pages copy-on-write; returns the child's id as ret."""
+        t = self._task_obj(task)
+        if child is None:
+            child = next(i for i in range(1, len(self.tasks) + 2) if i not in self.tasks)
+        if not is_whole(child) or child < 0 or child in self.tasks:
+            raise InvalidOperation(f"fork: child id {child!r} must be a non-negative integer not in use "
+                                   f"(tasks: {sorted(self.tasks)})")
+        if t.memcg_limit is not None:
+            raise InvalidOperation(f"fork of task {task}: a task in a limited memory cgroup (the model charges "
+                                   "per task, not per cgroup) is not modelled")
+        ret, what = self._syscall(f"fork task {task} -> child {child}", lambda: self._do_fork(child), cpu, task)
+        new = self.tasks[ret]
+        shared = tuple(sorted({pfn for _, pfn, _ in new.page_table if pfn != ZERO_PFN}))
+        policy = "default" if new.mempolicy is None else str(new.mempolicy)
+        return ForkResult(what, ret, policy, shared, events=tuple(self.events))
 
     def mapped_pfns(self):
         """pfn -> [(task id, address)] of every allocated page some task's page table maps."""

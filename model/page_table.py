@@ -6,9 +6,17 @@ huge page at a huge-page-aligned address. Entries never overlap. `ZERO_PFN` stan
 zero page (ZERO_PAGE, or the huge zero page for a pmd), which is not a page of the buddy allocator.
 Updates return a new tuple, so a task freezes its table as itself.
 
+Write protection: an entry for the zero page is never writable; an entry for a real page is
+writable unless its address is in the task's `wrprotected` (a sorted tuple of addresses): fork
+write-protects every entry of a real page in parent and child (copy-on-write), and a write fault
+on such an entry copies the page or, when it is mapped once, makes the entry writable again.
+
+A page's mapcount is the number of entries of all tasks' page tables that map it (`mapcount`);
+for the anonymous pages of the model it is also its reference count: nothing else holds a user
+page, so the last mapping to go frees it.
+
 Abstracted away: page-table pages themselves (a pte table is present exactly while one of its
-entries is), protection bits other than "writable" (an entry for a real page is writable, one for
-the zero page is not), accessed and dirty bits.
+entries is), protection bits other than "writable", accessed and dirty bits.
 """
 
 from bisect import bisect_right
@@ -72,3 +80,19 @@ def mapped_pfns(tasks):
             if pfn != ZERO_PFN:
                 out.setdefault(pfn, []).append((tid, addr))
     return out
+
+
+def mapcount(tasks, pfn):
+    """page_mapcount() (page_trans_huge_mapcount() for a huge entry): the entries of all tasks mapping pfn."""
+    return sum(1 for task in tasks for _, p, _ in task.page_table if p == pfn)
+
+
+def with_wrprotected(addrs, more):
+    """The write-protected addresses `addrs` (a sorted tuple) with the addresses `more` added."""
+    return tuple(sorted(set(addrs).union(more)))
+
+
+def without_wrprotected(addrs, gone):
+    """The write-protected addresses `addrs` without the addresses `gone` (writable again, or unmapped)."""
+    gone = set(gone)
+    return tuple(a for a in addrs if a not in gone)

@@ -139,3 +139,30 @@ class FaultResult:
         if self.events:
             out += " events: " + format_events(self.events)
         return out
+
+
+@dataclass(frozen=True)
+class ForkResult:
+    """What fork() returned to the parent: the child's id (or -errno), and what the child started with.
+
+    policy: the child's task policy as mpol_to_str() prints it ("default" for none); shared: the
+    pfns the child maps copy-on-write, shared with the parent.
+    """
+
+    what: str
+    ret: int
+    policy: str = "default"
+    shared: tuple = ()
+    events: tuple = field(default=())
+
+    @property
+    def ok(self):
+        return self.ret >= 0
+
+    def __str__(self):
+        out = f"{self.what} = {format_ret(self.ret)}"
+        if self.ok:
+            out += f" child policy {self.policy}, {len(self.shared)} pages shared copy-on-write"
+        if self.events:
+            out += " events: " + format_events(self.events)
+        return out

@@ -9,10 +9,11 @@ from .frozen import FrozenTask, build
 
 
 class Task:
-    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage, VMAs, page table."""
+    """The task-side state the allocator reads: cpuset, mempolicy and its cursor, memcg usage, VMAs, page table
+    and which of its entries are write-protected for copy-on-write."""
 
     __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas",
-                 "page_table")
+                 "page_table", "wrprotected")
 
     def __init__(self, tid, mems_allowed, memcg_limit=None, il_prev=0):
         self.tid = tid
@@ -23,11 +24,13 @@ class Task:
         self.memcg_usage = 0
         self.vmas = ()
         self.page_table = ()  # sorted (address, pfn or ZERO_PFN, order): an immutable value
+        self.wrprotected = ()  # sorted addresses of the entries of real pages fork write-protected
 
     def freeze(self):
         # mempolicies, VMAs and the page table are immutable values, so they freeze as themselves
         return build(FrozenTask, (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev,
-                                  self.memcg_limit, self.memcg_usage, self.vmas, self.page_table))
+                                  self.memcg_limit, self.memcg_usage, self.vmas, self.page_table,
+                                  self.wrprotected))
 
     @classmethod
     def thaw(cls, frozen):
@@ -37,4 +40,5 @@ class Task:
         task.mempolicy = frozen.mempolicy
         task.vmas = frozen.vmas
         task.page_table = frozen.page_table
+        task.wrprotected = frozen.wrprotected
         return task

@@ -3,13 +3,16 @@
 - mapped_allocated: every page-table entry of a real page (not the zero page) names the head of an
   allocated block of the entry's order: a mapping never points at a free or per-cpu page, nor into
   the middle of a block;
-- mapped_once: no allocated page is mapped by two entries (there is no fork or shared mapping, so
-  each user page has one mapping, the one its fault made).
+- mapped_once: no allocated page is mapped by two entries of one task (an anonymous page belongs
+  to one address of an mm; fork gives the child its own mapping of the page, at the same address);
+- cow_write_protected: a page mapped by two or more entries (of different tasks, after fork) is
+  write-protected in every one of them, and only entries of real pages are write-protected: a
+  task may write only to a page no other task maps (copy-on-write).
 
 Conservation (spec/invariants.py) keeps judging the pages themselves: a mapped page is an
 allocated block like any other, and munmap frees it through the free path.
 
-No Z3 encoding: both claims are lookups of each mapping's pfn among the allocated blocks of one
+No Z3 encoding: these claims are lookups of each mapping's pfn among the allocated blocks of one
 concrete state, with no for-all question over inputs that a solver would answer beyond what the
 concrete check sees; the symbolic view (spec/symbolic.py) has no page tables. So these are
 concrete-only state invariants, judged by the explorer on every state, and not part of
@@ -48,19 +51,19 @@ class MappedAllocated(StateInvariant):
 
 class MappedOnce(StateInvariant):
     name = "mapped_once"
-    meaning = "no allocated page is mapped by two page-table entries, of one task or of two"
-    kernel = ("an anonymous private page is mapped by the fault that allocated it and by nothing else unless "
-              "fork shares it, which the model does not have")
+    meaning = "no allocated page is mapped by two page-table entries of one task (once per task)"
+    kernel = ("an anonymous private page is mapped by the fault that allocated it; copy_page_range gives the "
+              "forked child its own mapping at the same address, never a second one in the same mm")
     exceptions = ("the zero page is shared by every read fault and is not judged",)
 
     def check(self, view):
         seen = {}
         out = []
         for tid, addr, pfn, _ in view.mappings:
-            first = seen.setdefault(pfn, (tid, addr))
-            if first != (tid, addr):
+            first = seen.setdefault((tid, pfn), addr)
+            if first != addr:
                 out.append(self.violation(
-                    f"pfn {pfn} is mapped twice: by task {first[0]} at {first[1]:#x} and by task {tid} at {addr:#x}",
+                    f"pfn {pfn} is mapped twice by task {tid}: at {first:#x} and at {addr:#x}",
                     pfn=pfn, task=tid, addr=addr))
         return out
 
@@ -68,4 +71,36 @@ class MappedOnce(StateInvariant):
         raise NotImplementedError("mapped_once has no Z3 encoding (see spec/page_table.py)")
 
 
-PAGE_TABLE_INVARIANTS = (MappedAllocated(), MappedOnce())
+class CowWriteProtected(StateInvariant):
+    name = "cow_write_protected"
+    meaning = ("a page mapped by more than one page-table entry is write-protected in each, and only entries of "
+               "real pages are write-protected")
+    kernel = ("copy_one_pte and copy_huge_pmd write-protect the entry in parent and child before the page gains "
+              "its second mapping; do_wp_page makes an entry writable again only through wp_page_reuse, when "
+              "the page is mapped once, and wp_page_copy maps a new page")
+    exceptions = ("the zero page is read-only everywhere and is not judged",)
+
+    def check(self, view):
+        protected = set(view.wrprotected)
+        entries = {(tid, addr) for tid, addr, _, _ in view.mappings}
+        mappers = {}
+        for tid, addr, pfn, _ in view.mappings:
+            mappers.setdefault(pfn, []).append((tid, addr))
+        out = []
+        for pfn, where in mappers.items():
+            if len(where) > 1:
+                for tid, addr in where:
+                    if (tid, addr) not in protected:
+                        out.append(self.violation(
+                            f"pfn {pfn} is mapped {len(where)} times but task {tid} may write it at {addr:#x}",
+                            pfn=pfn, task=tid, addr=addr))
+        for tid, addr in sorted(protected - entries):
+            out.append(self.violation(f"task {tid} has a write-protected address {addr:#x} that maps no allocated page",
+                                      task=tid, addr=addr))
+        return out
+
+    def encode(self, sym):
+        raise NotImplementedError("cow_write_protected has no Z3 encoding (see spec/page_table.py)")
+
+
+PAGE_TABLE_INVARIANTS = (MappedAllocated(), MappedOnce(), CowWriteProtected())

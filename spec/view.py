@@ -27,7 +27,8 @@ frozen state (its FrozenSysctls), never from the boot: a sysctl write
 recomputes them.
 
 From the tasks only their page tables: every mapping of an allocated page
-(task, address, pfn, order; the zero page left out).
+(task, address, pfn, order; the zero page left out), and which entries fork
+write-protected (task, address).
 
 Left out: the rest of the tasks, mempolicies and cpusets (the step invariants
 take them from the request), statistics, and the per-page PageBuddy map (the free lists are
@@ -144,6 +145,7 @@ class StateView:
     totalreserve_pages: int = 0
     node_totalreserve: tuple = ()  # (nid, pgdat->totalreserve_pages)
     mappings: tuple = ()  # (task id, address, pfn, order) of every page-table entry of an allocated page
+    wrprotected: tuple = ()  # (task id, address) of every entry write-protected for copy-on-write
 
     # ---- derived lookups --------------------------------------------------------------------
     def zone_of_pfn(self, pfn):
@@ -272,6 +274,7 @@ def view_from_frozen(static, frozen):
         allocated=tuple((pfn, blk[0], blk[1]) for pfn, blk in frozen.allocated),  # frozen sorted by pfn
         mappings=tuple((task.tid, addr, pfn, order)
                        for task in frozen.tasks for addr, pfn, order in task.page_table if pfn != ZERO_PFN),
+        wrprotected=tuple((task.tid, addr) for task in frozen.tasks for addr in task.wrprotected),
         pageblocks=frozen.pageblock_flags,
         zonelists=t.zonelists,
         cpus=t.cpus,

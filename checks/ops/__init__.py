@@ -27,6 +27,7 @@ from .set_memcg_limit import SetMemcgLimit
 from .get_mempolicy import GetMempolicy
 from .fault import Fault
 from .munmap import Munmap
+from .fork import Fork
 from .concurrent import Concurrent
 from .sysctl import Sysctl
 # isort: on
@@ -37,7 +38,7 @@ from .request import CONTEXT_FLAGS
 
 __all__ = [
     "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma",
-    "Concurrent", "Drain", "Fault", "Free",
+    "Concurrent", "Drain", "Fault", "Fork", "Free",
     "GetMempolicy", "GfpMask", "Isolate", "Mbind", "Mmap", "Munmap", "Operation", "SetCpuset", "SetMemcgLimit",
     "SetMempolicy", "Sysctl", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
     "name_imports", "nodes_code", "operation", "run_with_env", "unregister", "with_env",

@@ -59,6 +59,11 @@ class Operation:
         """The shrinker's tie-break among operations of this kind with equal common arguments, smaller is simpler."""
         return (repr(self),)
 
+    def creates_tasks(self):
+        """The ids of the tasks this operation may create during the search (a fork's child): the scenario's
+        other operations may name them although the booted machine does not have them yet."""
+        return ()
+
     def validate(self, m, where):
         """ConfigError for what this operation could never run on the booted machine `m`, beyond the checks
         every operation gets (its cpu, its task, an allocation's order and gfp; checks/scenario.py)."""
