@@ -31,16 +31,16 @@ MAX_ORDER 10). The sysfs settings are 4.19's defaults: enabled=always (no VMA ha
 VM_NOHUGEPAGE, there is no madvise), defrag=madvise (so a fault asks for GFP_TRANSHUGE_LIGHT),
 use_zero_page=1.
 
-Abstracted away: the page-table pages (pte_alloc cannot fail; a pmd range is empty exactly when
-no entry lies in it), anon_vma and the rmap walk (a page's mapcount is counted over the page
-tables, model/page_table.py), swap (reuse_swap_page is "mapped once"), KSM, memcg charging of
-user pages (mem_cgroup_try_charge), the LRU and the mmu_gather batching (a page is freed by
-__free_pages as soon as its last entry is zapped: the same free path release_pages ends in),
-khugepaged, the deferred split queue (munmap of part of a transparent huge page is refused as not
-modelled; an mbind that splits a VMA inside a huge entry leaves the entry whole, where
-vma_adjust_trans_huge would split it), VM_GROWSDOWN stacks, file and shared mappings, page migration (MPOL_MF_MOVE, migrate_pages, move_pages), and a copy-on-write fault on a shared
-transparent huge page whose fallback fails (split_huge_pmd of a mapped huge page): refused as not
-modelled.
+Abstracted away: the page-table pages (pte_alloc cannot fail; a pmd range is empty exactly when no
+entry lies in it), anon_vma and the rmap walk (a page's mapcount is counted over the page tables,
+model/page_table.py), swap (reuse_swap_page is "mapped once"), KSM, memcg charging of user pages
+(mem_cgroup_try_charge), the LRU and the mmu_gather batching (a page is freed by __free_pages as
+soon as its last entry is zapped: the same free path release_pages ends in), khugepaged, the
+deferred split queue (munmap of part of a transparent huge page is refused as not modelled; an mbind
+that splits a VMA inside a huge entry leaves the entry whole, where vma_adjust_trans_huge would
+split it), VM_GROWSDOWN stacks, file and shared mappings, page migration (MPOL_MF_MOVE,
+migrate_pages, move_pages), and a copy-on-write fault on a shared transparent huge page whose
+fallback fails (split_huge_pmd of a mapped huge page): refused as not modelled.
 """
 
 from .constants import PAGE_SHIFT, PAGE_SIZE
