@@ -168,6 +168,7 @@ def do_wp_page(k, task, vma, addr):
 @kernel_function
 def wp_page_reuse(k, task, entry):
     """wp_page_reuse(): the entry becomes writable; nothing is allocated (VM_FAULT_WRITE, no error)."""
+    k.observe("wp_page_reuse")  # (the cow-reused goal)
     task.wrprotected = without_wrprotected(task.wrprotected, [entry[0]])
     return 0
 
@@ -194,6 +195,7 @@ def wp_page_copy(k, task, vma, addr):
     task.page_table = with_entry(task.page_table, old[0], page, 0)
     task.wrprotected = without_wrprotected(task.wrprotected, [old[0]])
     if old[1] != ZERO_PFN:
+        k.observe("wp_page_copy")  # (a shared page was copied: the cow-copied goal)
         k.put_page(old[1], old[2])
     return 0
 

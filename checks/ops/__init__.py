@@ -27,9 +27,9 @@ from .set_memcg_limit import SetMemcgLimit
 from .get_mempolicy import GetMempolicy
 from .fault import Fault
 from .munmap import Munmap
-from .fork import Fork
 from .concurrent import Concurrent
 from .sysctl import Sysctl
+from .fork import Fork
 # isort: on
 from .base import OPERATIONS, SETUP_RANK, Operation, config_check, is_operation, operation, unregister
 from .code import ANSWER_NAMES, env_code, field_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
