@@ -22,8 +22,8 @@ node, interleaving by page offset (interleave_nid). A failed allocation is VM_FA
 
 munmap follows do_munmap: -EINVAL for an unaligned start or a length that rounds to zero (or runs
 past TASK_SIZE); VMAs straddling either edge are split (split_vma), the covered ones removed, and
-each page mapped in the range is unmapped and freed through __free_pages (a zero page entry is
-only dropped).
+each page mapped in the range is unmapped and, with its last mapping (put_page), freed through
+__free_pages (a zero page entry is only dropped).
 
 THP is possible only when HPAGE_PMD_ORDER < MAX_ORDER (the kernel's build refuses THP otherwise),
 so faults are order-0 only on the model's usual small machines (the portfolio's thp-faults has
