@@ -16,6 +16,7 @@ from buddycheck.checks.ops import (
     Concurrent,
     Drain,
     Fault,
+    Fork,
     Free,
     GetMempolicy,
     Isolate,
@@ -146,6 +147,7 @@ NAMED = {
                  "Concurrent(Alloc(G.GFP_KERNEL, 0), Isolate(0, 4, migratetype=C.MIGRATE_CMA, cpu=1), "
                  "schedule=(0, 1))"),
     Sysctl: (Sysctl("lowmem_reserve_ratio", (1, 2, 32, 0, 0)), "Sysctl('lowmem_reserve_ratio', (1, 2, 32, 0, 0))"),
+    Fork: (Fork(2), "Fork(2)"),
 }
 SETUP = (AddTask, Mmap, SetMemcgLimit)
 # then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19
