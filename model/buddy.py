@@ -13,6 +13,11 @@ memory map raises OutOfZoneAccess, model/memmap.py); the "movable"
 test of move_freepages() uses the migratetype an allocated page was asked
 for (MOVABLE counts as PageLRU/__PageMovable), every page of a higher-order
 block counted, since the model has no LRU.
+
+Locking: everything here runs under zone->lock (rmqueue, rmqueue_bulk, free_one_page and
+free_pcppages_bulk take it), so the fallback and steal path reads pageblock flags only under the
+lock and has no preemption point. reserve_highatomic_pageblock and unreserve_highatomic_pageblock
+take the lock themselves: their points (model/preempt.py) lie before it and after it.
 """
 
 from .constants import (
@@ -27,6 +32,7 @@ from .constants import (
 from .kernel import kernel_function
 from .memmap import out_of_zone
 from .mmzone import has_isolate_pageblock, zone_spans_pfn
+from .preempt import preempt_point
 from .tracepoints import trace
 
 # The order in which other free lists are tried; HIGHATOMIC, CMA and ISOLATE are never sources.
@@ -382,8 +388,16 @@ def __free_one_page(k, page, pfn, zone, order, migratetype):
 
 @kernel_function
 def reserve_highatomic_pageblock(k, page, zone, alloc_order):
-    """reserve_highatomic_pageblock(): turn the page's pageblock into a HIGHATOMIC reserve, within limit."""
+    """reserve_highatomic_pageblock(): turn the page's pageblock into a HIGHATOMIC reserve, within limit.
+
+    The limit is read first without zone->lock and read again under it, where the pageblock's type is read.
+    """
     max_managed = zone.managed_pages // 100 + k.pageblock_nr_pages
+    if zone.nr_reserved_highatomic >= max_managed:
+        return
+    if k.scheduler is not None:
+        preempt_point(k, "spin_lock_irqsave(&zone->lock), after the unlocked limit check: "
+                         "reserve_highatomic_pageblock")
     if zone.nr_reserved_highatomic >= max_managed:
         return
     mt = k.get_pageblock_migratetype(page)
@@ -400,6 +414,9 @@ def unreserve_highatomic_pageblock(k, ac, force):
     for zone in k.zonelist_zones(ac.zonelist, ac.high_zoneidx, ac.nodemask):
         if not force and zone.nr_reserved_highatomic <= k.pageblock_nr_pages:
             continue
+        if k.scheduler is not None:
+            preempt_point(k, "spin_lock_irqsave(&zone->lock), after the unlocked reserve check: "
+                             "unreserve_highatomic_pageblock")
         for order in range(k.MAX_ORDER):
             lst = zone.free_area[order].free_list[MIGRATE_HIGHATOMIC]
             if not lst:
@@ -411,5 +428,9 @@ def unreserve_highatomic_pageblock(k, ac, force):
             k.set_pageblock_migratetype(page, ac.migratetype)
             moved, _ = k.move_freepages_block(zone, page, ac.migratetype)
             if moved:
+                if k.scheduler is not None:
+                    preempt_point(k, "spin_unlock_irqrestore(&zone->lock): unreserve_highatomic_pageblock")
                 return True
+        if k.scheduler is not None:
+            preempt_point(k, "spin_unlock_irqrestore(&zone->lock): unreserve_highatomic_pageblock")
     return False

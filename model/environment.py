@@ -2,7 +2,8 @@
 
 Where 4.19's outcome depends on something the model does not simulate (fault
 injection, node_reclaim's page cache scan, dirty limits, reclaim, compaction,
-the OOM killer), the model asks an `Environment`. The default answers are
+the OOM killer, a sleeping lock held by another task: model/locks.py), the
+model asks an `Environment`. The default answers are
 those of an idle machine with no page cache and nothing to kill; a scenario
 enumerates other `Environment` values as explicit choices.
 """
@@ -23,6 +24,8 @@ class Environment:
     compact_result: int = COMPACT_SKIPPED  # try_to_compact_pages()
     reclaimable_pages: int = 0  # zone_reclaimable_pages() of every zone
     oom_victim_found: bool = False  # out_of_memory()
+    pcpu_drain_mutex_held: bool = False  # another task holds pcpu_drain_mutex at drain_all_pages' first trylock
+    oom_lock_held: bool = False  # another task holds oom_lock at __alloc_pages_may_oom's first trylock
 
     def should_fail_alloc_page(self, k, gfp_mask, order):
         return self.fail_alloc
@@ -44,6 +47,10 @@ class Environment:
 
     def out_of_memory(self, k, ac, order, gfp_mask):
         return self.oom_victim_found
+
+    def mutex_held(self, k, lock):
+        """Whether another task holds `lock` (a name of model/locks.py) when the operation first tries it."""
+        return getattr(self, f"{lock}_held")
 
     def describe(self):
         """Only the answers that differ from the idle default, for printing."""

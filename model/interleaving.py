@@ -31,6 +31,13 @@ there in 4.19. NR_FREE_PAGES, which 4.19 updates just after dropping the
 zone lock but with interrupts still off, belongs to the locked section: the kernel's counter is a
 per-cpu-batched approximation, the model's is exact.
 
+Sleeping locks (model/locks.py). The scheduler records which operation holds which lock. A trylock
+of a lock the other operation holds fails; a mutex_lock() of it sets the caller aside until the
+holder releases it. That switch is not a decision (the waiting operation cannot go on), and while
+one operation waits for a lock the running one holds, the running one's points are not decisions
+either. A waiting operation's state is not judged at that switch: no invariant is broken by a wait
+that an interleaving without it would not show at the holder's next preemption or the pair's end.
+
 Each operation's execution context (`current`, its events, fail reason ...) is its own: the
 scheduler swaps the machine's context attributes at every switch. Two operations may name the same
 CPU: that is two tasks, one preempted by the other at a point where 4.19 allows preemption.
@@ -98,6 +105,8 @@ class Scheduler:
         self.preemptions = 0
         self.parent = None
         self.greenlets = None
+        self.locks = {}  # lock name -> the slot holding it
+        self.waiting = [None, None]  # the lock each operation waits for
 
     def pick(self):
         """The next decision's pick: from the schedule, else the running operation (or the first at the start)."""
@@ -123,7 +132,7 @@ class Scheduler:
         """Called by preempt_point() in the running operation's greenlet."""
         slot = self.running
         self.held[slot] = tuple(held)
-        if self.done[1 - slot]:
+        if self.done[1 - slot] or self.blocked_by(slot):
             return
         if self.pick() == slot:
             return
@@ -132,6 +141,33 @@ class Scheduler:
         self.switches.append(Switch(slot, name, self.judged_state(frozen)))
         self.parent.switch()  # the scheduler runs the other operation; we resume here when picked again
         self.held[slot] = ()
+
+    def blocked_by(self, slot):
+        """Whether the other operation waits for a lock that operation `slot` holds."""
+        lock = self.waiting[1 - slot]
+        return lock is not None and self.locks.get(lock) == slot
+
+    def trylock(self, lock):
+        """mutex_trylock() by the running operation: fails while the other operation holds `lock`."""
+        holder = self.locks.get(lock)
+        if holder is not None and holder != self.running:
+            return False
+        self.locks[lock] = self.running
+        return True
+
+    def lock(self, lock, where):
+        """mutex_lock() by the running operation: set aside at `where` until the other releases `lock`."""
+        slot = self.running
+        while not self.trylock(lock):
+            self.waiting[slot] = lock
+            self.sections.append(Section(slot, where, self.k.freeze()))
+            self.parent.switch()  # the holder runs; we resume here once it released the lock or ended
+        self.waiting[slot] = None
+
+    def unlock(self, lock):
+        """mutex_unlock() by the running operation."""
+        if self.locks.get(lock) == self.running:
+            del self.locks[lock]
 
     def judged_state(self, frozen):
         """The frozen state `frozen` of the machine with every held block counted as allocated."""

@@ -20,7 +20,7 @@ are observations, reset by each operation.
 
 import itertools
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import (  # noqa: F401  (registration)
     buddy,
@@ -81,6 +81,7 @@ class Current:
     oom_victim: bool = False
     pf_dumpcore: bool = False
     caps: frozenset = frozenset()
+    trylocks_failed: set = field(default_factory=set)  # locks whose trylock the environment made fail (model/locks.py)
 
     def __post_init__(self):
         # in_interrupt() counts softirq context too

@@ -6,6 +6,7 @@ a free pushes at the head, and draining takes from the tail. A page's cached
 migratetype (page->index) records where in buddy it came from, or its
 pageblock's type when freed.
 
+drain_all_pages() takes pcpu_drain_mutex with a trylock, a choice (model/locks.py).
 Abstracted away: IRQ disabling (the code between local_irq_save and
 local_irq_restore is one atomic section of a concurrent pair, ended by a
 preemption point, model/preempt.py) and the drain work queues (a drain runs
@@ -16,6 +17,7 @@ is available as an operation but never runs by itself.
 
 from .constants import MIGRATE_CMA, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_PCPTYPES
 from .kernel import kernel_function
+from .locks import PCPU_DRAIN_MUTEX, mutex_lock, mutex_trylock, mutex_unlock
 from .mmzone import has_isolate_pageblock
 from .preempt import preempt_point
 from .tracepoints import trace
@@ -151,12 +153,21 @@ def drain_pages(k, cpu):
 
 @kernel_function
 def drain_all_pages(k, zone):
-    """drain_all_pages(): drain every CPU's lists, of one zone or (zone None) of all zones."""
+    """drain_all_pages(): drain every CPU's lists, of one zone or (zone None) of all zones.
+
+    Under pcpu_drain_mutex, taken with a trylock: when another drain holds it, a drain of all zones
+    gives up (that drain does the work) and a drain of one zone waits for it (model/locks.py).
+    """
+    if not mutex_trylock(k, PCPU_DRAIN_MUTEX):
+        if zone is None:
+            return
+        mutex_lock(k, PCPU_DRAIN_MUTEX, "mutex_lock(&pcpu_drain_mutex): drain_all_pages")
     for cpu in k.topology.cpus:
         if zone is None:
             k.drain_pages(cpu)
         elif cpu in zone.pageset:
             k.drain_pages_zone(cpu, zone)
+    mutex_unlock(k, PCPU_DRAIN_MUTEX)
 
 
 @kernel_function

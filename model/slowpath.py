@@ -15,7 +15,8 @@ progress, as the env says.
 
 Abstracted away: kswapd and kcompactd themselves (a wake is an event, with
 the node's kswapd_order/classzone bookkeeping); sleeping (congestion_wait,
-cond_resched); the oom lock (never contended); ratelimiting of warn_alloc;
+cond_resched, and schedule_timeout_uninterruptible after a failed trylock of
+oom_lock, a choice: model/locks.py); ratelimiting of warn_alloc;
 check_retry_cpuset's seqcount (cpusets never change during one allocation).
 A __GFP_NOFAIL request that could loop forever stops after
 MAX_SLOWPATH_ROUNDS rounds with a "livelock" event.
@@ -70,6 +71,7 @@ from .gfp import (
     gfpflags_to_migratetype,
 )
 from .kernel import kernel_function
+from .locks import OOM_LOCK, mutex_trylock, mutex_unlock
 from .mmzone import managed_zone
 
 MAX_SLOWPATH_ROUNDS = 64
@@ -295,8 +297,19 @@ def __alloc_pages_cpuset_fallback(k, gfp_mask, order, alloc_flags, ac):
 def __alloc_pages_may_oom(k, gfp_mask, order, ac):
     """__alloc_pages_may_oom(): a last HIGH-watermark attempt, then the OOM killer unless a gate says no.
 
-    Returns (page, did_some_progress).
+    Returns (page, did_some_progress). All of it runs under oom_lock, taken with a trylock: when
+    another task holds it, that task is killing on everyone's behalf, so the caller claims progress
+    and goes back to retry without a page (model/locks.py).
     """
+    if not mutex_trylock(k, OOM_LOCK):
+        return None, 1
+    page, progress = may_oom_locked(k, gfp_mask, order, ac)
+    mutex_unlock(k, OOM_LOCK)
+    return page, progress
+
+
+def may_oom_locked(k, gfp_mask, order, ac):
+    """__alloc_pages_may_oom() between mutex_trylock(&oom_lock) and mutex_unlock(&oom_lock) (its `out:`)."""
     page = k.get_page_from_freelist((gfp_mask | __GFP_HARDWALL) & ~__GFP_DIRECT_RECLAIM, order,
                                     ALLOC_WMARK_HIGH | ALLOC_CPUSET, ac)
     if page is not None:

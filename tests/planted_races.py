@@ -1,6 +1,8 @@
 """Planted races: variants of 4.19 that are wrong only when another CPU runs between two sections."""
 
 from buddycheck.model import Kernel419
+from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE
+from buddycheck.model.locks import PCPU_DRAIN_MUTEX, mutex_trylock, mutex_unlock
 from buddycheck.model.preempt import preempt_point
 
 FreeOnePageTrustsStaleType = Kernel419.variant(
@@ -34,3 +36,43 @@ def rmqueue_bulk(k, zone, order, count, lst, migratetype):
         preempt_point(k, "spin_unlock(&zone->lock) inside the batch: rmqueue_bulk")
     zone.nr_free_pages -= i << order
     return i
+
+
+DrainAllPagesGivesUpOnAZone = Kernel419.variant(
+    "drain-all-pages-gives-up-on-a-zone",
+    "drain_all_pages returns when another CPU holds pcpu_drain_mutex even when asked for one zone: an isolation "
+    "that finds the other CPU draining a different zone leaves a page of its pageblock on a per-cpu list")
+
+
+@DrainAllPagesGivesUpOnAZone.override
+def drain_all_pages(k, zone):
+    """drain_all_pages() without the wait for the mutex that 4.19 makes for a zone's drain."""
+    if not mutex_trylock(k, PCPU_DRAIN_MUTEX):
+        return
+    for cpu in k.topology.cpus:
+        if zone is None:
+            k.drain_pages(cpu)
+        elif cpu in zone.pageset:
+            k.drain_pages_zone(cpu, zone)
+    mutex_unlock(k, PCPU_DRAIN_MUTEX)
+
+
+ReserveHighatomicChecksBeforeTheLock = Kernel419.variant(
+    "reserve-highatomic-checks-before-the-lock",
+    "reserve_highatomic_pageblock checks the reserve limit and the pageblock's type before taking zone->lock and "
+    "not again under it: two CPUs reserving the same pageblock count it twice")
+
+
+@ReserveHighatomicChecksBeforeTheLock.override
+def reserve_highatomic_pageblock(k, page, zone, alloc_order):
+    """reserve_highatomic_pageblock() deciding before the lock what it does under it."""
+    max_managed = zone.managed_pages // 100 + k.pageblock_nr_pages
+    if zone.nr_reserved_highatomic >= max_managed:
+        return
+    mt = k.get_pageblock_migratetype(page)
+    if mt in (MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_CMA):
+        return
+    preempt_point(k, "spin_lock_irqsave(&zone->lock), after the unlocked checks: reserve_highatomic_pageblock")
+    zone.nr_reserved_highatomic += k.pageblock_nr_pages
+    k.set_pageblock_migratetype(page, MIGRATE_HIGHATOMIC)
+    k.move_freepages_block(zone, page, MIGRATE_HIGHATOMIC)

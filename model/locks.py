@@ -1,0 +1,46 @@
+"""Sleeping locks that 4.19 takes with mutex_trylock() on the allocator's paths.
+
+Two such locks lie on the paths the model has: `pcpu_drain_mutex` (drain_all_pages) and `oom_lock`
+(__alloc_pages_may_oom). Whether a trylock succeeds depends on another CPU, so it is a choice, as
+the environment's answers are (model/environment.py):
+
+- in a sequential run no other CPU runs, so the trylock succeeds unless the environment says
+  another task holds the lock (`pcpu_drain_mutex_held`, `oom_lock_held`); that holder is done by
+  the operation's next attempt, so only an operation's first trylock of a lock fails;
+- in a concurrent pair (model/interleaving.py) the environment is idle and the other operation of
+  the pair decides: a lock it holds at the preemption point where it was set aside makes the
+  trylock fail. mutex_lock() after a failed trylock waits: the waiting operation is set aside
+  (not a preemption) until the holder releases the lock.
+
+Abstracted away: the mutex's owner, wait list and optimistic spinning; a lock is named by a string.
+"""
+
+PCPU_DRAIN_MUTEX = "pcpu_drain_mutex"
+OOM_LOCK = "oom_lock"
+
+
+def mutex_trylock(k, lock):
+    """mutex_trylock(): true if machine k's running operation now holds `lock`, false if someone else does."""
+    scheduler = k.scheduler
+    if scheduler is not None:
+        return scheduler.trylock(lock)
+    failed = k.current.trylocks_failed
+    if k.env.mutex_held(k, lock) and lock not in failed:
+        failed.add(lock)  # the other holder is done by the next attempt
+        return False
+    return True
+
+
+def mutex_lock(k, lock, where):
+    """mutex_lock(): wait until `lock` is free, then hold it; `where` names the wait after the kernel code."""
+    scheduler = k.scheduler
+    if scheduler is not None:
+        scheduler.lock(lock, where)
+    # sequentially the holder the environment named has finished: the lock is free
+
+
+def mutex_unlock(k, lock):
+    """mutex_unlock(): release `lock`."""
+    scheduler = k.scheduler
+    if scheduler is not None:
+        scheduler.unlock(lock)
