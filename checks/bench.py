@@ -7,7 +7,8 @@ without a name the DEFAULT ones run. The figures:
   the default `check` scenario with every invariant, with and without the symmetry reduction (the
   speed-up is a ratio of two figures of this run), then with one worker per core;
 - theorems: the theorem suite and interleave fairness at 1024 nodes;
-- W1, W2, largest, numa2: buddycheck against Spin and the reach of one search (checks/bench_explore.py).
+- W1, W2, largest, numa2: buddycheck against Spin and the reach of one search (checks/bench_explore.py);
+- concurrency: the concurrent scenarios at preemption bounds 0-3 (checks/bench_concurrency.py).
 
 Off a terminal, standard error gets a line naming each figure as it starts and the progress lines of
 its searches (checks/cli/common.py's Progress, given by checks/cli/bench.py), as `explore` prints them.
@@ -28,6 +29,7 @@ from buddycheck.spec.theorems import THEOREMS_BY_NAME, prove_all
 
 from . import bench_explore
 from .arg_types import order_range, positive_float, positive_int
+from .bench_concurrency import concurrency
 from .bench_explore import measure
 from .exit_codes import EXIT_INCONCLUSIVE, EXIT_OK
 from .scenarios import DEFAULT_SCENARIO, scenario
@@ -139,6 +141,8 @@ FIGURES = {f.name: f for f in (
            bench_explore.w2),
     Figure("largest", "the largest buddy-core (pages from 16 up) exhausted within 600 s each", bench_explore.largest),
     Figure("numa2", "the depth numa2-mixed reaches in 60 s", bench_explore.numa2),
+    Figure("concurrency", "the concurrent scenarios at preemption bounds 0-3: states, interleavings, seconds",
+           concurrency),
 )}
 DEFAULT = ("alloc-free", "symmetry", "theorems", "W1")
 

@@ -33,18 +33,21 @@ def stop_name(report):
 
 
 def explore(sc, args, time_limit=None, symmetry=None, workers=None, max_states=float("inf"), progress=None,
-            label=None):
+            label=None, all_violations=False):
     """Explore `sc` with every invariant, as `buddycheck explore` would: the search's figures.
 
     symmetry and workers default to --symmetry and --workers; --time and --max-states, when given,
     stand in for time_limit and max_states (a bench search is not capped unless asked).
     `progress` (the command line's progress line) is told of the search as it goes under `label`, and
     of its end, so every search shows at least one line.
+    With `all_violations` a violation does not end the search (one counterexample per invariant is kept).
     KeyboardInterrupt (a signal) is raised again after the figures are taken, with them in `.figures`.
     """
     sc.symmetry = bool(args.symmetry if symmetry is None else symmetry)
     workers = args.workers if workers is None else workers
     explorer = Explorer(sc).check(*properties_for(sc)).workers(workers)
+    if all_violations:
+        explorer.all_violations()
     limit = args.time if time_limit is None else time_limit
     if limit is not None:
         explorer.time_limit(limit)
@@ -73,7 +76,9 @@ def search_label(label, symmetry, workers):
 
 def search_figures(sc, report, workers):
     stop = stop_name(report)
-    return {
+    concurrent = {"preemption_bound": sc.preemption_bound, "interleavings": report.interleavings} if sc.concurrent \
+        else {}
+    return {**concurrent,
         "scenario": sc.name, "description": sc.description, "symmetry": sc.symmetry, "workers": workers,
         "reachable_states": report.reachable_states, "transitions": report.transitions, "depth": report.depth,
         "exhausted": bool(report.complete) and stop is None, "stopped_by": stop,
@@ -109,7 +114,8 @@ def outcome(f):
 def search_line(label, f):
     return (f"  {search_label(label, f['symmetry'], f['workers'])}: {f['reachable_states']:,} states, "
             f"{f['transitions']:,} transitions, "
-            f"depth {f['depth']}, {outcome(f)}; {f['seconds']} s ({f['cpu_seconds']} s CPU), "
+            + (f"{f['interleavings']:,} interleavings, " if "interleavings" in f else "")
+            + f"depth {f['depth']}, {outcome(f)}; {f['seconds']} s ({f['cpu_seconds']} s CPU), "
             f"{f['states_per_second']:,.0f} states/s, "
             f"{f['microseconds_per_transition']} us/transition, peak memory {f['peak_memory_mb']:.0f} MB "
             "(of the bench so far)")

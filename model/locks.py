@@ -24,11 +24,13 @@ def mutex_trylock(k, lock):
     scheduler = k.scheduler
     if scheduler is not None:
         return scheduler.trylock(lock)
+    if not k.env.mutex_held(k, lock):
+        return True
     failed = k.current.trylocks_failed
-    if k.env.mutex_held(k, lock) and lock not in failed:
-        failed.add(lock)  # the other holder is done by the next attempt
-        return False
-    return True
+    if lock in failed:
+        return True  # the other holder is done by the operation's next attempt
+    failed.add(lock)
+    return False
 
 
 def mutex_lock(k, lock, where):

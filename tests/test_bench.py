@@ -121,6 +121,26 @@ def test_a_named_figure_runs_alone_with_every_field(capsys):
     assert doc["figures"]["W1"]["comparison"]["ratio"] is None
 
 
+def test_the_concurrency_figure_searches_each_concurrent_scenario_at_bounds_0_to_3(capsys):
+    from buddycheck.checks.bench_concurrency import BOUNDS, makers
+    code, doc = bench_json(capsys, "concurrency")
+    assert code == 0 and doc["interrupted"] is None
+    searches = doc["figures"]["concurrency"]["searches"]
+    names = [name for name, _ in makers()]
+    assert names[0] == "concurrent" and "highatomic-pair" in names and "isolate-vs-isolate" in names
+    assert [(f["scenario"], f["preemption_bound"]) for f in searches] == [
+        (name, bound) for name in names for bound in BOUNDS]
+    for name in names:
+        rows = [f for f in searches if f["scenario"] == name]
+        assert all(f["stopped_by"] is None for f in rows)  # every schedule of every pair, to the depth
+        assert rows[0]["interleavings_ratio"] == 1.0
+        counts = [f["interleavings"] for f in rows]
+        assert counts == sorted(counts) and counts[0] < counts[-1]  # a higher bound never explores fewer
+    pair = {f["preemption_bound"]: f for f in searches if f["scenario"] == "highatomic-pair"}
+    assert [pair[b]["interleavings"] for b in BOUNDS] == [2, 8, 26, 44]
+    assert pair[3]["interleavings_ratio"] == 22.0
+
+
 @pytest.mark.skipif(missing_tools() is not None, reason=f"Spin's half needs Spin and a C compiler: {missing_tools()}")
 @pytest.mark.parametrize("name, hash_compact", [("W1", False), ("W2", True)])
 def test_spin_is_set_against_buddycheck_on_the_same_states(capsys, name, hash_compact):

@@ -11,6 +11,12 @@ import json
 import pytest
 from planted_races import FreeOnePageTrustsStaleType, RmqueueBulkDropsLock
 
+from buddycheck.checks.concurrent_scenarios import (
+    free_vs_isolate,
+    order0_free_vs_isolate,
+    refill_vs_alloc,
+    two_cpus,
+)
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import Alloc, Concurrent, Free, Isolate
 from buddycheck.checks.properties import all_properties
@@ -18,33 +24,8 @@ from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.trace_json import op_from_dict, op_to_dict
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
-from buddycheck.model.constants import ZONE_NORMAL
 from buddycheck.model.interleaving import schedules
 from buddycheck.model.preempt import preempt_point
-from buddycheck.model.topology import NodeSpec, Topology, ZoneSpec
-
-
-def two_cpus(pages=8, batch=1):
-    zone = ZoneSpec(ZONE_NORMAL, 0, pages, watermarks=(0, 0, 0), lowmem_reserve=(0,) * 5, pcp_high_batch=(2, batch))
-    return Topology(nodes=(NodeSpec(0, (0, 1), (zone,)),), max_order=2, pageblock_order=0,
-                    page_group_by_mobility_disabled=False, numa=False, min_free_kbytes=0, name="two-cpus")
-
-
-FREE_PFN = 6  # where the setup's order-1 allocation lands on two_cpus()
-
-
-def free_vs_isolate(model=Kernel419, bound=2):
-    """An order-1 block freed on CPU 0 while CPU 1 isolates its pageblocks."""
-    return Scenario("free-vs-isolate", two_cpus(), setup=(Alloc(G.GFP_KERNEL, 1, cpu=0),), free_cpus=(),
-                    pairs=((Free(FREE_PFN, 0), Isolate(FREE_PFN, FREE_PFN + 2, cpu=1)),), preemption_bound=bound,
-                    depth=1, model=model, sometimes=())
-
-
-def refill_vs_alloc(model=Kernel419, bound=2):
-    """Two order-0 allocations at once, each refilling its CPU's empty per-cpu list by a batch of 2."""
-    alloc = [Alloc(G.GFP_KERNEL, 0, cpu=c) for c in (0, 1)]
-    return Scenario("refill-vs-alloc", two_cpus(batch=2), free_cpus=(), pairs=(tuple(alloc),),
-                    preemption_bound=bound, depth=1, model=model, sometimes=())
 
 
 def search(scenario):
@@ -137,29 +118,22 @@ def test_a_point_outside_a_schedule_does_nothing():
     assert m.freeze() == before
 
 
-def order0_free_vs_isolate(bound):
-    """An order-0 page freed on CPU 0 while CPU 1 isolates its pageblock: 4.19's own race."""
-    return Scenario("order0-free-vs-isolate", two_cpus(), setup=(Alloc(G.GFP_KERNEL, 0, cpu=0),), free_cpus=(),
-                    pairs=((Free(FREE_PFN, 0), Isolate(FREE_PFN, FREE_PFN + 2, cpu=1)),), preemption_bound=bound,
-                    depth=1, sometimes=())
-
-
 def test_4_19_s_own_race_an_order_0_free_lands_on_a_per_cpu_list_in_an_isolated_pageblock():
     # free_unref_page reads the pageblock's type before local_irq_save; set_migratetype_isolate and its
     # drain run in between, and the page goes on the per-cpu list under the stale type (alloc_contig_range
     # copes: test_pages_isolated fails and it retries)
-    report = search(order0_free_vs_isolate(1))
+    report = search(order0_free_vs_isolate(bound=1))
     assert report.violations[0].invariant == "migratetype_consistency"
     assert "lies in an Isolate pageblock" in report.violations[0].message
     (op,) = report.violations[0].trace
     assert op.schedule == (0, 1) and op.preemptions == 1
-    assert search(order0_free_vs_isolate(0)).ok
+    assert search(order0_free_vs_isolate(bound=0)).ok
 
 
 def test_a_counterexample_prints_the_schedule_section_by_section(capsys):
     from buddycheck.checks.printing import format_program
-    report = search(order0_free_vs_isolate(1))
-    text = format_program(order0_free_vs_isolate(1), report.violations[0].trace, all_properties(),
+    report = search(order0_free_vs_isolate(bound=1))
+    text = format_program(order0_free_vs_isolate(bound=1), report.violations[0].trace, all_properties(),
                           violation=report.violations[0])
     assert "#   schedule (0, 1): 1 preemption(s)" in text
     assert ("#   section 1: CPU 0 runs m.free(6, cpu=0) until get_pfnblock_migratetype, before local_irq_save: "

@@ -9,53 +9,23 @@ the same scenarios (but for the documented window of set_migratetype_isolate, do
 import pytest
 from planted_races import DrainAllPagesGivesUpOnAZone, ReserveHighatomicChecksBeforeTheLock
 
+from buddycheck.checks.concurrent_scenarios import highatomic_pair, isolate_vs_isolate, two_zones
 from buddycheck.checks.explore import Explorer
-from buddycheck.checks.ops import Alloc, Concurrent, Free, Isolate
+from buddycheck.checks.ops import Concurrent
 from buddycheck.checks.properties import all_properties
-from buddycheck.checks.scenario import Scenario
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
-from buddycheck.model.constants import ZONE_DMA32, ZONE_NORMAL
 from buddycheck.model.environment import Environment
 from buddycheck.model.interleaving import run_concurrent, schedules
 from buddycheck.model.locks import OOM_LOCK, PCPU_DRAIN_MUTEX, mutex_lock, mutex_trylock, mutex_unlock
 from buddycheck.model.machine import kcall
 from buddycheck.model.preempt import preempt_point
-from buddycheck.model.topology import NodeSpec, Topology, ZoneSpec
 from buddycheck.spec.invariants import check_state
 from buddycheck.spec.view import view_of
 
 
 def search(scenario):
     return Explorer(scenario).check(*all_properties()).run()
-
-
-def two_zones():
-    """Two CPUs, DMA32 (pfns 0-3) and Normal (pfns 4-7), one MAX_ORDER block per pageblock."""
-    zones = tuple(ZoneSpec(t, start, 4, watermarks=(0, 0, 0), lowmem_reserve=(0,) * 5, pcp_high_batch=(2, 1))
-                  for t, start in ((ZONE_DMA32, 0), (ZONE_NORMAL, 4)))
-    return Topology(nodes=(NodeSpec(0, (0, 1), zones),), max_order=2, pageblock_order=1,
-                    page_group_by_mobility_disabled=False, numa=False, min_free_kbytes=0, name="two-zones")
-
-
-PCP_PFN = 6  # the setup's order-0 page, freed on CPU 1: it waits on CPU 1's Normal list
-
-
-def isolate_vs_isolate(model=Kernel419, bound=2):
-    """CPU 0 isolates a DMA32 pageblock while CPU 1 isolates the Normal pageblock of a per-cpu page."""
-    setup = (Alloc(G.GFP_KERNEL, 0, cpu=1), Free(PCP_PFN, 1))
-    return Scenario("isolate-vs-isolate", two_zones(), setup=setup, free_cpus=(),
-                    pairs=((Isolate(0, 2, cpu=0), Isolate(PCP_PFN, PCP_PFN + 2, cpu=1)),),
-                    preemption_bound=bound, depth=1, model=model, sometimes=())
-
-
-def highatomic_pair(model=Kernel419, bound=2):
-    """Two GFP_ATOMIC order-1 allocations at once: only the slow path's ALLOC_HARDER passes the watermark."""
-    zone = ZoneSpec(ZONE_NORMAL, 0, 8, watermarks=(4, 8, 8), lowmem_reserve=(0,) * 5, pcp_high_batch=(2, 1))
-    topology = Topology(nodes=(NodeSpec(0, (0, 1), (zone,)),), max_order=3, pageblock_order=2,
-                        page_group_by_mobility_disabled=False, numa=False, min_free_kbytes=0, name="highatomic")
-    return Scenario("highatomic-pair", topology, free_cpus=(), depth=1, model=model, sometimes=(),
-                    pairs=((Alloc(G.GFP_ATOMIC, 1, cpu=0), Alloc(G.GFP_ATOMIC, 1, cpu=1)),), preemption_bound=bound)
 
 
 def test_a_zone_drain_that_gives_up_on_the_mutex_is_caught_with_one_preemption_and_not_with_none():
