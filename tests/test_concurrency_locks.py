@@ -79,7 +79,7 @@ def test_a_highatomic_reserve_decided_before_the_lock_is_caught_with_one_preempt
 def test_4_19_rechecks_the_reserve_limit_under_the_lock():
     report = search(highatomic_pair(bound=2))
     assert report.ok, report.violations
-    assert report.interleavings == 26  # the new point adds decisions: without it there would be fewer
+    assert report.interleavings == 26  # as `buddycheck bench concurrency` counts them at bound 2
 
 
 def lock_then_point(m, log):
@@ -158,3 +158,41 @@ def test_sequentially_a_held_oom_lock_claims_progress_without_a_page():
     assert [e.kind for e in m.events] == []  # out_of_memory() was not asked
     assert kcall(m, "__alloc_pages_may_oom")(G.GFP_KERNEL, 0, ac) == (None, 1)
     assert [e.kind for e in m.events] == ["oom_kill"]
+
+
+LOCK_ENV_TOML = """
+depth = 1
+[topology]
+max_order = 2
+pageblock_order = 1
+min_free_kbytes = 0
+page_group_by_mobility_disabled = false
+[[topology.node]]
+id = 0
+cpus = [0, 1]
+[[topology.node.zone]]
+type = "Normal"
+start_pfn = 0
+pages = 4
+watermarks = [0, 0, 0]
+pcp = [2, 1]
+[[alloc]]
+gfp = "GFP_KERNEL"
+orders = [0]
+env = [{}, { reclaim_progress = 1, pcpu_drain_mutex_held = true }, { oom_lock_held = true }]
+"""
+
+
+def test_a_scenario_file_offers_the_held_locks_as_environment_choices(tmp_path):
+    from buddycheck.checks.scenario_file import load_scenario
+    from buddycheck.model.errors import ConfigError
+    path = tmp_path / "locks.toml"
+    path.write_text(LOCK_ENV_TOML)
+    sc = load_scenario(path)
+    envs = {op.env for op in sc.allocs}
+    assert Environment(reclaim_progress=1, pcpu_drain_mutex_held=True) in envs
+    assert Environment(oom_lock_held=True) in envs
+    assert search(sc).ok
+    path.write_text(LOCK_ENV_TOML.replace("oom_lock_held = true", "oom_lock_held = 1"))
+    with pytest.raises(ConfigError, match="oom_lock_held"):
+        load_scenario(path)
