@@ -80,8 +80,9 @@ class ViewCache:
 class StateInvariantProperty:
     """A spec state invariant, judged on each distinct state, and on the states a concurrent pair met.
 
-    At each preemption of a concurrent pair the other CPU sees the state between two atomic sections
-    (model/interleaving.py, `ConcurrentResult.switches`): it is judged like any state, the blocks either
+    At each preemption of a concurrent pair, and where one operation waits for a lock the other holds,
+    the other CPU sees the state between two atomic sections (model/interleaving.py,
+    `ConcurrentResult.switches`): it is judged like any state, the blocks either
     CPU held in a local variable counted as allocated. The explorer judges such a transition even when
     its end state was seen before, since the states met on the way differ by schedule.
     """
@@ -97,9 +98,13 @@ class StateInvariantProperty:
 
     def violations(self, before, op, result, m, after=None):
         out = [v.message for v in self.invariant.check(self.cache.view(m, result, after))]
-        for n, switch in enumerate(getattr(result, "switches", ()), 1):
+        n = 0
+        for switch in getattr(result, "switches", ()):
+            if not switch.wait:
+                n += 1
+            where = "at a wait for a lock" if switch.wait else f"at preemption {n}"
             for v in self.invariant.check(self.cache.view_of_state(m, switch.state)):
-                out.append(f"at preemption {n} (operation {switch.slot} set aside at {switch.point}): {v.message}")
+                out.append(f"{where} (operation {switch.slot} set aside at {switch.point}): {v.message}")
         return out
 
 

@@ -35,8 +35,7 @@ Sleeping locks (model/locks.py). The scheduler records which operation holds whi
 of a lock the other operation holds fails; a mutex_lock() of it sets the caller aside until the
 holder releases it. That switch is not a decision (the waiting operation cannot go on), and while
 one operation waits for a lock the running one holds, the running one's points are not decisions
-either. A waiting operation's state is not judged at that switch: no invariant is broken by a wait
-that an interleaving without it would not show at the holder's next preemption or the pair's end.
+either. The state at a wait is judged as the state at a preemption is: the holder sees it.
 
 Each operation's execution context (`current`, its events, fail reason ...) is its own: the
 scheduler swaps the machine's context attributes at every switch. Two operations may name the same
@@ -66,9 +65,10 @@ class Section:
 class Switch:
     """A preemption: the point where the running operation was set aside, and the state the other then saw."""
 
-    slot: int  # the operation preempted
+    slot: int  # the operation preempted (or set aside to wait for a lock)
     point: str
     state: object  # FrozenMachine, the blocks held by either operation counted as allocated
+    wait: bool = False  # set aside by mutex_lock(), not preempted
 
 
 @dataclass(frozen=True)
@@ -160,7 +160,9 @@ class Scheduler:
         slot = self.running
         while not self.trylock(lock):
             self.waiting[slot] = lock
-            self.sections.append(Section(slot, where, self.k.freeze()))
+            frozen = self.k.freeze()
+            self.sections.append(Section(slot, where, frozen))
+            self.switches.append(Switch(slot, where, self.judged_state(frozen), wait=True))
             self.parent.switch()  # the holder runs; we resume here once it released the lock or ended
         self.waiting[slot] = None
 

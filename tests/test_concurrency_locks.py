@@ -59,12 +59,32 @@ def test_4_19_waits_for_the_mutex_and_ends_every_schedule_clean():
 
 def test_4_19_s_window_between_isolating_a_pageblock_and_draining_it():
     # set_migratetype_isolate drops zone->lock before drain_all_pages(zone): until the drain, a per-cpu page of
-    # the pageblock may still be taken from its list (docs/kernel-419.md); only a preemption there shows it
-    report = search(isolate_vs_isolate(bound=1))
+    # the pageblock may still be taken from its list (docs/kernel-419.md). The other CPU sees it when CPU 1 is
+    # preempted after that unlock, or when CPU 1 waits there for the other's drain: never at a pair's end
+    window = ("at preemption 1 (operation 1 set aside at spin_unlock_irqrestore(&zone->lock): set_migratetype_isolate)",
+              "at a wait for a lock (operation 1 set aside at mutex_lock(&pcpu_drain_mutex): drain_all_pages)")
+    report = Explorer(isolate_vs_isolate(bound=1)).check(*all_properties()).all_violations().run()
     assert [v.invariant for v in report.violations] == ["migratetype_consistency"]
-    assert report.violations[0].message.startswith(
-        "at preemption 1 (operation 1 set aside at spin_unlock_irqrestore(&zone->lock): set_migratetype_isolate)")
+    assert report.violations[0].message.startswith(window)
+    assert report.violations[0].message.endswith("per-cpu page at pfn 6 on node 0 zone Normal (cpu 1) lies in an "
+                                                 "Isolate pageblock")
     assert search(isolate_vs_isolate(bound=0)).ok
+
+
+def test_the_state_at_a_wait_is_judged():
+    m = Kernel419(two_zones())
+    for op in isolate_vs_isolate().setup:
+        op.apply(m)
+    first, second = isolate_vs_isolate().pairs[0]
+    result = run_concurrent(m, lambda: first.apply(m), lambda: second.apply(m), (0, 0, 0, 1))
+    preempted, waited = result.switches
+    assert (preempted.slot, preempted.point, preempted.wait) == (0, "local_irq_restore: drain_pages_zone", False)
+    assert (waited.slot, waited.point, waited.wait) == (1, "mutex_lock(&pcpu_drain_mutex): drain_all_pages", True)
+    assert result.preemptions == 1
+    assert [v.invariant for v in check_state(view_of(m))] == []  # the end state is clean
+    (prop,) = [p for p in all_properties() if p.name == "migratetype_consistency"]
+    (message,) = prop.violations(None, None, result, m)
+    assert message.startswith("at a wait for a lock (operation 1 set aside at mutex_lock(&pcpu_drain_mutex)")
 
 
 def test_a_highatomic_reserve_decided_before_the_lock_is_caught_with_one_preemption_and_not_with_none():
