@@ -171,6 +171,11 @@ class Scheduler:
         if self.locks.get(lock) == self.running:
             del self.locks[lock]
 
+    def release_all(self, slot):
+        """An operation that returned still holding a lock (a variant's mistake) no longer holds it."""
+        for lock in [lock for lock, holder in self.locks.items() if holder == slot]:
+            del self.locks[lock]
+
     def judged_state(self, frozen):
         """The frozen state `frozen` of the machine with every held block counted as allocated."""
         held = [block for blocks in self.held for block in blocks]
@@ -212,6 +217,7 @@ class Scheduler:
                 if self.greenlets[slot].dead:
                     self.done[slot] = True
                     self.held[slot] = ()
+                    self.release_all(slot)
                     self.sections.append(Section(slot, "end", k.freeze()))
                     if errors[slot] is not None:
                         raise errors[slot]

@@ -216,3 +216,19 @@ def test_a_scenario_file_offers_the_held_locks_as_environment_choices(tmp_path):
     path.write_text(LOCK_ENV_TOML.replace("oom_lock_held = true", "oom_lock_held = 1"))
     with pytest.raises(ConfigError, match="oom_lock_held"):
         load_scenario(path)
+
+
+def test_a_lock_left_held_at_an_operation_s_end_does_not_hang_the_waiter():
+    m = Kernel419(two_zones())
+    log = []
+
+    def forgets_to_unlock():
+        mutex_trylock(m, PCPU_DRAIN_MUTEX)
+        preempt_point(m, "p")
+
+    def waits():
+        mutex_lock(m, PCPU_DRAIN_MUTEX, "waiting")
+        log.append("got it")
+
+    run_concurrent(m, forgets_to_unlock, waits, (0, 1))
+    assert log == ["got it"]
