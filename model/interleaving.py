@@ -63,7 +63,7 @@ class Section:
 
 @dataclass(frozen=True)
 class Switch:
-    """A preemption: the point where the running operation was set aside, and the state the other then saw."""
+    """A preemption, or a wait for a lock: where the running operation was set aside, and what the other saw."""
 
     slot: int  # the operation preempted (or set aside to wait for a lock)
     point: str
