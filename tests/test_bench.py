@@ -133,7 +133,8 @@ def test_the_concurrency_figure_searches_each_concurrent_scenario_at_bounds_0_to
     for name in names:
         rows = [f for f in searches if f["scenario"] == name]
         assert all(f["stopped_by"] is None for f in rows)  # every schedule of every pair, to the depth
-        assert rows[0]["interleavings_ratio"] == 1.0
+        assert rows[0]["interleavings_ratio"] == rows[0]["cpu_seconds_ratio"] == 1.0
+        assert all(f["rounds"] >= 1 and f["cpu_seconds_per_search"] > 0 for f in rows)
         counts = [f["interleavings"] for f in rows]
         assert counts == sorted(counts) and counts[0] < counts[-1]  # a higher bound never explores fewer
     pair = {f["preemption_bound"]: f for f in searches if f["scenario"] == "highatomic-pair"}
