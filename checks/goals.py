@@ -42,6 +42,13 @@ def _refused(reason):
     return predicate
 
 
+def _switched_at(where):
+    """A concurrent pair in which the other CPU ran at a point whose name holds `where`."""
+    def predicate(op, result, m):
+        return any(where in switch.point for switch in getattr(result, "switches", ()))
+    return predicate
+
+
 def isolation_busy(op, result, m):
     """start_isolate_page_range() returned -EBUSY: a pageblock held unmovable pages."""
     return isinstance(op, Isolate) and result.value != 0
@@ -129,6 +136,10 @@ GOALS = {
     "thp-faulted": Sometimes("a fault mapped a transparent huge page", thp_faulted),
     "cow-copied": Sometimes("a write fault copied a page shared after fork", _observed("wp_page_copy")),
     "cow-reused": Sometimes("a write fault reused a write-protected page mapped once", _observed("wp_page_reuse")),
+    "cpuset-update-raced": Sometimes("another CPU ran in the middle of a cpuset update",
+                                     _switched_at("cpuset_change_task_nodemask")),
+    "seqcount-waited": Sometimes("an allocation waited at read_mems_allowed_begin for a cpuset update",
+                                 _switched_at("read_mems_allowed_begin")),
 }
 
 

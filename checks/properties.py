@@ -13,6 +13,7 @@ others, for which `violations` would return no message anyway.
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from buddycheck.model.errors import ModelError
 from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
@@ -20,12 +21,20 @@ from buddycheck.model.nodemask import next_node_in
 from buddycheck.model.sysctl import INT, VM_TABLE
 from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
-from buddycheck.spec.operation_invariants import INTERLEAVE_CURSOR, SYSCTL_WRITE, THP_NODE
+from buddycheck.spec.operation_invariants import (
+    INTERLEAVE_CURSOR,
+    PAIR_OUTCOMES,
+    POLICY_MEETS_CPUSET,
+    SYSCTL_WRITE,
+    THP_NODE,
+    outcome_class,
+)
 from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import static_view, view_from_frozen
 
 from .ops import AllocPages, AllocVma, Sysctl
+from .ops.code import run_with_env
 from .progress_property import AllocProgressProperty
 
 VIEWS_KEPT = 4096  # views memoized per ViewCache; a view is a few kilobytes on the presets
@@ -311,6 +320,84 @@ class SysctlWriteProperty:
                                                      table.kind == INT)]
 
 
+class PairOutcomesProperty:
+    """pair_outcomes (spec/operation_invariants.py) on every concurrent pair.
+
+    The two sequential orders run on a scratch machine from the pair's start state, once per start state
+    and pair (every schedule of the pair from there is judged against the same two orders).
+    """
+
+    per_state = False
+    ORDERS_KEPT = 1024
+
+    def __init__(self, invariant=PAIR_OUTCOMES):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
+        self._machine = None
+        self._orders = {}
+
+    @staticmethod
+    def applies_to(kind):
+        return kind.interleaves
+
+    def violations(self, before, op, result, m, after=None):
+        if before is None or not op.interleaves:
+            return []
+        classes = tuple(outcome_class(r) for r in result.results)
+        sequential = self.sequential_outcomes(m, before, op.first, op.second, op.env)
+        return [str(v) for v in self.invariant.check(classes, sequential, op.code())]
+
+    def sequential_outcomes(self, m, before, first, second, env):
+        """The (first, second) outcome classes of each sequential order from `before` that the model runs."""
+        key = (type(m), m.topology, before, first, second, env)
+        if key not in self._orders:
+            if len(self._orders) >= self.ORDERS_KEPT:
+                self._orders.clear()
+            self._orders[key] = tuple(self._run_orders(m, before, first, second, env))
+        return self._orders[key]
+
+    def _run_orders(self, m, before, first, second, env):
+        if self._machine is None or type(self._machine) is not type(m) or self._machine.topology != m.topology:
+            self._machine = m.copy()
+        k = self._machine
+        for swapped in (False, True):
+            k.restore(before)
+            try:
+                a, b = run_with_env(k, env, partial(_in_order, k, first, second, swapped))
+            except ModelError:
+                continue  # an order the model refuses is no order
+            yield (outcome_class(a), outcome_class(b))
+
+
+class PolicyMeetsCpusetProperty:
+    """policy_meets_cpuset (spec/operation_invariants.py) on the state after every transition and at each switch."""
+
+    per_state = False  # the switch states of a concurrent pair differ by schedule, as for the state invariants
+
+    def __init__(self, invariant=POLICY_MEETS_CPUSET):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
+
+    def violations(self, before, op, result, m, after=None):
+        tasks = m.tasks.values() if after is None else after.tasks
+        out = [str(v) for v in self.invariant.check(tasks)]
+        for n, switch in enumerate(getattr(result, "switches", ()), 1):
+            where = f"at preemption {n} (operation {switch.slot} set aside at {switch.point}): "
+            out += [str(v) for v in self.invariant.check(switch.state.tasks, where)]
+        return out
+
+
+def _in_order(k, first, second, swapped):
+    """Run the pair's operations one after the other on k; their results in the pair's order."""
+    if swapped:
+        b = second.apply(k)
+        return first.apply(k), b
+    a = first.apply(k)
+    return a, second.apply(k)
+
+
 def frozen_cursors(frozen):
     """task id -> il_prev, read from a frozen state."""
     return {task.tid: task.il_prev for task in frozen.tasks}
@@ -324,7 +411,8 @@ def all_properties():
     props = [StateInvariantProperty(inv, cache) for inv in state]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
-    props += [ThpNodeProperty(before_cache), InterleaveCursorProperty(), SysctlWriteProperty()]
+    props += [ThpNodeProperty(before_cache), InterleaveCursorProperty(), SysctlWriteProperty(),
+              PairOutcomesProperty(), PolicyMeetsCpusetProperty()]
     props.append(AllocProgressProperty(before_cache))
     return props
 

@@ -7,13 +7,16 @@ schedule with at most `preemption_bound` preemptions (model/interleaving.py), fe
 """
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from buddycheck.model import Kernel419
+from buddycheck.model.environment import IDLE
 from buddycheck.model.errors import ConfigError, ModelError
 from buddycheck.model.interleaving import schedules
 
 from .ops import Concurrent, Free, Isolate, UndoIsolate
 from .ops import config_check as _check
+from .ops.code import run_with_env
 from .watchdog import DEFAULT_OP_BUDGET, watch
 
 
@@ -76,7 +79,7 @@ class Scenario:
     params: dict = field(default_factory=dict)
     op_budget: float = DEFAULT_OP_BUDGET  # wall-clock seconds for one operation (checks/watchdog.py)
     invariants: tuple = ()  # the scenario's own properties (checks/user_checks.py), checked besides spec/'s
-    pairs: tuple = ()  # (first, second): operations run at once on their CPUs, under every schedule
+    pairs: tuple = ()  # (first, second) or (first, second, env): run at once on their CPUs, under every schedule
     preemption_bound: int = 2  # the most preemptions a pair's schedule may have
 
     @property
@@ -131,8 +134,8 @@ class Scenario:
         _check(isinstance(self.preemption_bound, int) and self.preemption_bound >= 0, where, "preemption_bound",
                self.preemption_bound, "a number of preemptions, 0 or more")
         for pair in self.pairs:
-            pair_op = Concurrent(*pair)
-            for op in pair:
+            pair_op = Concurrent(*pair_parts(pair))
+            for op in pair[:2]:
                 _validate_op(m, op, f"{at(pair)}: {op.code()}", made)
             pair_op.validate(m, f"{at(pair)}: {pair_op.code()}")
         align = max(1 << (t.max_order - 1), 1 << t.pageblock_order)
@@ -166,7 +169,7 @@ class Scenario:
         """Why this alphabet is not closed under exchanging units, or None."""
         if self.isolations:
             return "isolation ranges name pfns, so exchanging units would change the operations"
-        for op in self.allocs + self.extra_ops + tuple(op for pair in self.pairs for op in pair):
+        for op in self.allocs + self.extra_ops + tuple(op for pair in self.pairs for op in pair[:2]):
             if op.names_pfns:
                 return f"{op.code()} names a pfn, so exchanging units would change the operations"
         return None
@@ -191,10 +194,18 @@ class Scenario:
                 ops.append(Free(pfn, cpu))
         ops.extend(self.drains)
         ops.extend(self.isolation_ops())
-        for first, second in self.pairs:
-            for schedule in schedules(m, _runner(first, m), _runner(second, m), self.preemption_bound):
-                ops.append(Concurrent(first, second, schedule))
+        for pair in self.pairs:
+            first, second, _, env = pair_parts(pair)
+            found = run_with_env(m, env, partial(schedules, m, _runner(first, m), _runner(second, m),
+                                                 self.preemption_bound))
+            ops.extend(Concurrent(first, second, schedule, env) for schedule in found)
         return ops
+
+
+def pair_parts(pair):
+    """(first, second, schedule, env) of a scenario's pair, (first, second) or (first, second, env)."""
+    first, second, *env = pair
+    return first, second, (), env[0] if env else IDLE
 
 
 def _runner(op, m):

@@ -117,12 +117,14 @@ Operations, each enabled in every state (a table with lists expands to one opera
 
 Concurrent pairs: two operations run at once, each on its CPU, under every schedule of their atomic
 sections with at most `preemption_bound` preemptions (model/interleaving.py); each operation is written
-as in a JSON counterexample (its "kind" and fields), without the environment:
+as in a JSON counterexample (its "kind" and fields), without the environment; the pair may have one,
+which both operations see (the environment's answers are the machine's):
 
     preemption_bound = 2       # default 2
     [[concurrent]]
     first = { kind = "alloc", gfp = "GFP_KERNEL", order = 0, cpu = 0 }
     second = { kind = "alloc", gfp = "GFP_KERNEL", order = 0, cpu = 1 }
+    env = { compact_result = "COMPACT_DEFERRED" }   # optional, one table
 
 [[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask); a mode, mbind_flags and
 get_mempolicy's flags may be raw integers, to reach the system calls' error returns.
@@ -321,6 +323,8 @@ def _pairs(doc, where, origins):
             pair = (op_from_dict(t["first"], f"{where}.{w}.first"), op_from_dict(t["second"], f"{where}.{w}.second"))
         except TraceError as e:
             raise ConfigError(str(e)) from None
+        if "env" in t:
+            pair += (_one_env(t["env"]),)
         pairs.append(pair)
         origins.setdefault(pair, w)
     return tuple(pairs)

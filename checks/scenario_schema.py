@@ -261,6 +261,7 @@ class InvariantTable(Table):
 class ConcurrentTable(Table):
     first: dict  # an operation as a JSON counterexample writes it; checks/trace_json.py reads it
     second: dict
+    env: Env = None  # the environment's answers both operations see
 
 
 Goal = either(lambda v: "name" if isinstance(v, str) else "table", name=StrictStr, table=GoalTable)

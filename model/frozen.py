@@ -43,6 +43,7 @@ class FrozenTask(NamedTuple):
     vmas: tuple
     page_table: tuple  # sorted (address, pfn or ZERO_PFN, order) of every mapping
     wrprotected: tuple  # sorted addresses of the entries of real pages write-protected by fork (copy-on-write)
+    mems_allowed_seq: int  # tsk->mems_allowed_seq: odd inside a cpuset update's write section (model/cpuset.py)
 
 
 class FrozenSysctls(NamedTuple):

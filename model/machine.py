@@ -532,6 +532,11 @@ class Kernel419(MempolicyOps):
             p.totalreserve_pages = pages
         self._frozen_sysctls = fs
 
+    def seqcounts_at_rest(self):
+        """Every task's mems_allowed_seq back to 0: no reader holds a cookie (model/cpuset.py says why)."""
+        for task in self.tasks.values():
+            task.mems_allowed_seq = 0
+
     def freeze(self):
         """The whole dynamic state as one immutable, hashable FrozenMachine (observations excluded)."""
         zones = []

@@ -40,8 +40,15 @@ Abstracted away:
 - cpusets: each task sits alone in a cpuset of its own, whose mems are the
   task's mems_allowed; the root cpuset's mems are the nodes with memory.
   Hotplug, cpuset_migrate_mm (memory_migrate) and the v2 effective-mems
-  inheritance are not modelled; the mems_allowed seqcount is not needed since
-  a change is atomic here.
+  inheritance are not modelled. A cpuset update is not atomic: another CPU
+  may see each store of cpuset_change_task_nodemask and of the task policy's
+  rebind (preemption points, model/preempt.py), inside the mems_allowed
+  seqcount's write section (model/cpuset.py). The rebind functions return the
+  rebound policy as a value; mpol_rebind_task stores its fields one at a time
+  in the order 4.19's rebind function writes them (REBIND_STORE_ORDER).
+  mmap_sem is not modelled: mpol_rebind_mm runs without a point, and a fault
+  of the same task racing it in a concurrent pair is not excluded as the
+  rwsem would exclude it.
 - NUMA statistics are always enabled (vm_numa_stat_key on).
 - node_states[] is computed once per machine from the topology (no hotplug).
 - mpol_new's -ENOMEM and copy_from_user's -EFAULT cannot happen.
@@ -63,6 +70,7 @@ from .nodemask import (
     nodes_remap,
     nodes_weight,
 )
+from .preempt import preempt_point
 from .zonelist import node_has_memory
 
 # ---- include/uapi/linux/mempolicy.h ------------------------------------------------------------------------
@@ -896,10 +904,35 @@ def mpol_rebind_policy(k, pol, newmask):
     return getattr(k, MPOL_OPS[pol.mode][1])(pol, newmask)
 
 
+# the order in which 4.19's rebind functions write a policy's fields: mpol_rebind_nodemask writes
+# w.cpuset_mems_allowed before v.nodes; mpol_rebind_preferred writes v.preferred_node before flags
+# (MPOL_F_STATIC_NODES) or before w.cpuset_mems_allowed (no mode flag)
+REBIND_STORE_ORDER = ("preferred_node", "cpuset_mems_allowed", "nodes", "flags")
+
+
+def rebind_stores(old, new):
+    """The policies another CPU can see while `old` is rebound in place to `new`: one per store, `new` last."""
+    seen, current = [], old
+    for name in REBIND_STORE_ORDER:
+        if getattr(current, name) != getattr(new, name):
+            current = replace(current, **{name: getattr(new, name)})
+            seen.append((name, current))
+    return seen
+
+
 @kernel_function
 def mpol_rebind_task(k, tsk, new):
-    """mpol_rebind_task(): rebind the task's policy."""
-    tsk.mempolicy = k.mpol_rebind_policy(tsk.mempolicy, new)
+    """mpol_rebind_task(): rebind the task's policy in place, one field store at a time."""
+    old = tsk.mempolicy
+    rebound = k.mpol_rebind_policy(old, new)
+    if old is None or rebound is old:
+        return
+    stores = rebind_stores(old, rebound)
+    for n, (name, pol) in enumerate(stores, 1):
+        tsk.mempolicy = pol
+        if n < len(stores) and k.scheduler is not None:  # a reader on another CPU takes no lock
+            preempt_point(k, f"pol->{name} stored: {MPOL_OPS[old.mode][1]}")
+    tsk.mempolicy = rebound
 
 
 @kernel_function
@@ -911,11 +944,20 @@ def mpol_rebind_mm(k, tsk, new):
 
 @kernel_function
 def cpuset_change_task_nodemask(k, tsk, newmems):
-    """cpuset_change_task_nodemask() (cpuset.c): mems |= new, rebind the task policy, mems = new."""
+    """cpuset_change_task_nodemask() (cpuset.c): mems |= new, rebind the task policy, mems = new.
+
+    All inside the task's mems_allowed seqcount write section; another CPU may see each step.
+    """
     newmems = frozenset(newmems)
+    k.write_seqcount_begin(tsk)
     tsk.mems_allowed = tsk.mems_allowed | newmems
+    if k.scheduler is not None:
+        preempt_point(k, "nodes_or(tsk->mems_allowed): cpuset_change_task_nodemask")
     k.mpol_rebind_task(tsk, newmems)
+    if k.scheduler is not None:
+        preempt_point(k, "mpol_rebind_task: cpuset_change_task_nodemask")
     tsk.mems_allowed = newmems
+    k.write_seqcount_end(tsk)
 
 
 @kernel_function
@@ -923,6 +965,8 @@ def update_tasks_nodemask(k, tsk, cs_mems):
     """update_tasks_nodemask() (cpuset.c) for the one task of the cpuset: its mems and policy, then its VMAs."""
     newmems = frozenset(cs_mems) & k.node_states(N_MEMORY)  # guarantee_online_mems()
     k.cpuset_change_task_nodemask(tsk, newmems)
+    if k.scheduler is not None:
+        preempt_point(k, "task_unlock, before mpol_rebind_mm: update_tasks_nodemask")
     k.mpol_rebind_mm(tsk, cs_mems)
 
 

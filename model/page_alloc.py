@@ -100,7 +100,7 @@ def prepare_alloc_pages(k, gfp_mask, order, preferred_nid, nodemask, ac, alloc_m
     if k.cpusets_enabled():
         alloc_mask |= __GFP_HARDWALL
         if ac.nodemask is None:
-            ac.nodemask = k.current.mems_allowed()
+            ac.nodemask = k.cpuset_current_mems_allowed()  # a pointer to the task's mask, not a copy
         else:
             alloc_flags |= ALLOC_CPUSET
     if k.should_fail_alloc_page(gfp_mask, order):
@@ -140,6 +140,8 @@ def get_page_from_freelist(k, gfp_mask, order, alloc_flags, ac):
     """get_page_from_freelist(): the first zone from the preferred zoneref that passes every check."""
     last_pgdat_dirty_limit = None
     for _, zone in k.zonelist_cursor(ac.zonelist, ac.high_zoneidx, ac.nodemask, ac.preferred_zoneref):
+        if k.scheduler is not None and k.cpusets_enabled():  # the walk reads current->mems_allowed without a lock
+            preempt_point(k, "next zone of the walk, mems_allowed read unlocked: get_page_from_freelist")
         if k.cpusets_enabled() and (alloc_flags & ALLOC_CPUSET) and not k.__cpuset_zone_allowed(zone, gfp_mask):
             continue
         if ac.spread_dirty_pages:

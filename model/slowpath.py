@@ -16,8 +16,11 @@ progress, as the env says.
 Abstracted away: kswapd and kcompactd themselves (a wake is an event, with
 the node's kswapd_order/classzone bookkeeping); sleeping (congestion_wait,
 cond_resched, and schedule_timeout_uninterruptible after a failed trylock of
-oom_lock, a choice: model/locks.py); ratelimiting of warn_alloc;
-check_retry_cpuset's seqcount (cpusets never change during one allocation).
+oom_lock, a choice: model/locks.py); ratelimiting of warn_alloc.
+The cpuset cookie (read_mems_allowed_begin, model/cpuset.py) is taken at
+retry_cpuset as in 4.19, and check_retry_cpuset retries when a cpuset update
+ran since: only a concurrent pair can make it so (the interleaving decides
+it, not the environment).
 A __GFP_NOFAIL request that could loop forever stops after
 MAX_SLOWPATH_ROUNDS rounds with a "livelock" event.
 """
@@ -368,10 +371,14 @@ def warn_alloc(k, gfp_mask, nodemask, msg):
 
 
 @kernel_function
-def check_retry_cpuset(k, ac):
-    """check_retry_cpuset(): drop a nodemask that no longer meets the cpuset and retry (no seqcount here)."""
+def check_retry_cpuset(k, cpuset_mems_cookie, ac):
+    """check_retry_cpuset(): retry when the nodemask no longer meets the cpuset (dropping it), or the cpuset
+    changed since the cookie was taken."""
     if k.cpusets_enabled() and ac.nodemask is not None and not k.cpuset_nodemask_valid_mems_allowed(ac.nodemask):
         ac.nodemask = None
+        return True
+    if k.read_mems_allowed_retry(cpuset_mems_cookie):
+        k.observe("read_mems_allowed_retry")
         return True
     return False
 
@@ -407,6 +414,7 @@ def __alloc_pages_slowpath(k, gfp_mask, order, ac):
             state = SlowpathState()
             compact_result = None
             did_some_progress = 0
+            cpuset_mems_cookie = k.read_mems_allowed_begin()
             alloc_flags = k.gfp_to_alloc_flags(gfp_mask)
             ac.preferred_zoneref = k.first_zones_zonelist(ac.zonelist, ac.high_zoneidx, ac.nodemask)
             if ac.preferred_zone is None:
@@ -464,7 +472,7 @@ def __alloc_pages_slowpath(k, gfp_mask, order, ac):
                 elif did_some_progress > 0 and k.should_compact_retry(ac, order, alloc_flags, compact_result,
                                                                        state):
                     goto = "retry"
-                elif k.check_retry_cpuset(ac):
+                elif k.check_retry_cpuset(cpuset_mems_cookie, ac):
                     goto = "retry_cpuset"
                 else:
                     page, did_some_progress = k.__alloc_pages_may_oom(gfp_mask, order, ac)
@@ -481,7 +489,7 @@ def __alloc_pages_slowpath(k, gfp_mask, order, ac):
                 continue
 
         # nopage
-        if k.check_retry_cpuset(ac):
+        if k.check_retry_cpuset(cpuset_mems_cookie, ac):
             goto = "retry_cpuset"
             continue
         if gfp_mask & __GFP_NOFAIL:

@@ -117,6 +117,9 @@ def _task(k, tf, where):
     _whole(tf.memcg_usage, f"{where}.memcg_usage")
     if not isinstance(tf.vmas, tuple):
         _fail(f"{where}.vmas is a {type(tf.vmas).__name__}, not a tuple")
+    if tf.mems_allowed_seq != 0 or not is_whole(tf.mems_allowed_seq):
+        _fail(f"{where}.mems_allowed_seq = {tf.mems_allowed_seq!r}: must be 0, a state between operations has no "
+              f"cpuset update under way")
 
 
 def _limits(values, n, what):

@@ -13,7 +13,7 @@ class Task:
     and which of its entries are write-protected for copy-on-write."""
 
     __slots__ = ("tid", "mems_allowed", "mempolicy", "il_prev", "memcg_limit", "memcg_usage", "vmas",
-                 "page_table", "wrprotected")
+                 "page_table", "wrprotected", "mems_allowed_seq")
 
     def __init__(self, tid, mems_allowed, memcg_limit=None, il_prev=0):
         self.tid = tid
@@ -25,12 +25,13 @@ class Task:
         self.vmas = ()
         self.page_table = ()  # sorted (address, pfn or ZERO_PFN, order): an immutable value
         self.wrprotected = ()  # sorted addresses of the entries of real pages fork write-protected
+        self.mems_allowed_seq = 0  # the seqcount readers check (model/cpuset.py); 0 at rest
 
     def freeze(self):
         # mempolicies, VMAs and the page table are immutable values, so they freeze as themselves
         return build(FrozenTask, (self.tid, tuple(sorted(self.mems_allowed)), self.mempolicy, self.il_prev,
                                   self.memcg_limit, self.memcg_usage, self.vmas, self.page_table,
-                                  self.wrprotected))
+                                  self.wrprotected, self.mems_allowed_seq))
 
     @classmethod
     def thaw(cls, frozen):
@@ -41,4 +42,5 @@ class Task:
         task.vmas = frozen.vmas
         task.page_table = frozen.page_table
         task.wrprotected = frozen.wrprotected
+        task.mems_allowed_seq = frozen.mems_allowed_seq
         return task

@@ -1,5 +1,9 @@
 """Invariants about one operation that a state or an allocation request alone cannot judge.
 
+pair_outcomes judges a concurrent pair against the two sequential orders of its operations.
+policy_meets_cpuset judges the tasks of a state, and of every state a concurrent pair let another CPU
+see: policies and cpusets are not in the state views the Z3 encodings read (spec/view.py).
+
 thp_node needs to know that the allocation was a transparent huge page from alloc_pages_vma() and for
 which VMA; interleave_cursor needs to know whose operation it was; sysctl_write needs the value written
 and the handler's answer. Each has the texts of a state
@@ -13,7 +17,8 @@ sysctl_write, a comparison of two concrete states. The
 interleave choice itself (next_node_in) is the interleave_fairness theorem.
 """
 
-from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED
+from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_MODE_NAMES, MPOL_PREFERRED
+from buddycheck.model.results import AllocResult, OpResult
 
 from .violation import Violation
 
@@ -83,7 +88,8 @@ class InterleaveCursor:
 
 
 
-__all__ = ["INTERLEAVE_CURSOR", "OPERATION_INVARIANTS", "THP_NODE", "InterleaveCursor", "ThpNode", "thp_target_node"]
+__all__ = ["INTERLEAVE_CURSOR", "OPERATION_INVARIANTS", "PAIR_OUTCOMES", "POLICY_MEETS_CPUSET", "THP_NODE",
+           "InterleaveCursor", "PairOutcomes", "PolicyMeetsCpuset", "ThpNode", "outcome_class", "thp_target_node"]
 
 
 class SysctlWrite:
@@ -118,5 +124,75 @@ class SysctlWrite:
 
 
 
+def outcome_class(result):
+    """What pair_outcomes compares of an operation's result: a page or none, or the errno (0 for success)."""
+    if isinstance(result, AllocResult):
+        return "a page" if result.page is not None else "no page"
+    if isinstance(result, OpResult):
+        return result.value
+    return getattr(result, "ret", None)
+
+
+def _describe(classes):
+    return " and ".join(f"{'first' if i == 0 else 'second'} {c}" for i, c in enumerate(classes))
+
+
+class PairOutcomes:
+    """pair_outcomes: a concurrent pair ends with the outcome classes of one of its two sequential orders."""
+
+    name = "pair_outcomes"
+    meaning = ("the two operations of a concurrent pair end, together, with the outcome classes (a page or none; "
+               "an errno, 0 for success) that one of the two sequential orders of the same operations from the same "
+               "start state gives them: linearizability of outcomes, not of pfns or nodes")
+    kernel = ("the retry loops that make a racing operation redo its work: check_retry_cpuset() with "
+              "read_mems_allowed_begin()/read_mems_allowed_retry() in __alloc_pages_slowpath(), and "
+              "cpuset_change_task_nodemask()'s mems_allowed |= new before the rebind")
+    exceptions = ("which page, node or zone an operation got is not compared, only whether it got one",
+                  "an order in which an operation is refused by the model (not enabled there) is no order")
+
+    def check(self, classes, sequential, what):
+        """classes: (first, second) outcome classes of the pair; sequential: those of each sequential order
+        that ran (first then second, second then first), as (first, second) in the pair's own order."""
+        if not sequential or tuple(classes) in {tuple(c) for c in sequential}:
+            return []
+        orders = "; ".join(_describe(c) for c in sequential)
+        return [Violation(self.name, f"{what} ended with {_describe(classes)}, which no sequential order gives "
+                                     f"(they give: {orders})", values={"classes": tuple(classes)})]
+
+
+
+class PolicyMeetsCpuset:
+    """policy_meets_cpuset: a task's BIND or INTERLEAVE policy has nodes, and some of them are in its cpuset."""
+
+    name = "policy_meets_cpuset"
+    meaning = ("the nodes of a task's MPOL_BIND or MPOL_INTERLEAVE policy are not empty and meet the task's "
+               "mems_allowed, in every state another CPU can see: between operations and at each switch of a "
+               "concurrent pair, in the middle of a cpuset update")
+    kernel = ("cpuset_change_task_nodemask() widens mems_allowed to old | new before mpol_rebind_task() and "
+              "narrows it to new after; mpol_rebind_nodemask() stores the rebound nodes in one store, and an empty "
+              "result becomes the new mems; mpol_set_nodemask() restricts a new policy to the cpuset's mems. A "
+              "reader that found them apart would drop the policy (policy_nodemask(), "
+              "cpuset_nodemask_valid_mems_allowed())")
+    exceptions = ("the task policy only: VMA policies are rebound under mmap_sem onto the cpuset's mems as "
+                  "written, memoryless nodes included",)
+
+    def check(self, tasks, where=""):
+        """tasks: FrozenTask values (or Task objects) of one state; where: a prefix for the message."""
+        out = []
+        for task in tasks:
+            pol = task.mempolicy
+            if pol is None or pol.mode not in (MPOL_BIND, MPOL_INTERLEAVE):
+                continue
+            mems = frozenset(task.mems_allowed)
+            if pol.nodes and pol.nodes & mems:
+                continue
+            what = ("has no nodes" if not pol.nodes
+                    else f"nodes {sorted(pol.nodes)} miss its mems_allowed {sorted(mems)}")
+            out.append(Violation(self.name, f"{where}task {task.tid}'s {MPOL_MODE_NAMES[pol.mode]} policy {what}",
+                                 values={"task": task.tid}))
+        return out
+
+
 THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE = ThpNode(), InterleaveCursor(), SysctlWrite()
-OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE)
+PAIR_OUTCOMES, POLICY_MEETS_CPUSET = PairOutcomes(), PolicyMeetsCpuset()
+OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE, PAIR_OUTCOMES, POLICY_MEETS_CPUSET)

@@ -1,5 +1,7 @@
 """Planted races: variants of 4.19 that are wrong only when another CPU runs between two sections."""
 
+from dataclasses import replace
+
 from buddycheck.model import Kernel419
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE
 from buddycheck.model.locks import PCPU_DRAIN_MUTEX, mutex_trylock, mutex_unlock
@@ -76,3 +78,52 @@ def reserve_highatomic_pageblock(k, page, zone, alloc_order):
     zone.nr_reserved_highatomic += k.pageblock_nr_pages
     k.set_pageblock_migratetype(page, MIGRATE_HIGHATOMIC)
     k.move_freepages_block(zone, page, MIGRATE_HIGHATOMIC)
+
+
+CheckRetryCpusetIgnoresSeqcount = Kernel419.variant(
+    "check-retry-cpuset-ignores-seqcount",
+    "check_retry_cpuset only drops a nodemask that misses the cpuset and never asks read_mems_allowed_retry: an "
+    "allocation whose last attempt raced a cpuset update fails instead of trying again under the new mems")
+
+
+@CheckRetryCpusetIgnoresSeqcount.override
+def check_retry_cpuset(k, cpuset_mems_cookie, ac):
+    """check_retry_cpuset() without the seqcount test."""
+    if k.cpusets_enabled() and ac.nodemask is not None and not k.cpuset_nodemask_valid_mems_allowed(ac.nodemask):
+        ac.nodemask = None
+        return True
+    return False
+
+
+CpusetUpdateWithoutUnion = Kernel419.variant(
+    "cpuset-update-without-union",
+    "cpuset_change_task_nodemask writes the new mems at once instead of mems |= new first: between that store "
+    "and the policy's rebind, another CPU sees a policy whose nodes miss the task's cpuset")
+
+
+@CpusetUpdateWithoutUnion.override
+def cpuset_change_task_nodemask(k, tsk, newmems):
+    """cpuset_change_task_nodemask() with mems = new before the rebind and no mems |= new."""
+    newmems = frozenset(newmems)
+    k.write_seqcount_begin(tsk)
+    tsk.mems_allowed = newmems
+    preempt_point(k, "tsk->mems_allowed = *newmems: cpuset_change_task_nodemask")
+    k.mpol_rebind_task(tsk, newmems)
+    k.write_seqcount_end(tsk)
+
+
+RebindClearsNodesFirst = Kernel419.variant(
+    "rebind-clears-nodes-first",
+    "mpol_rebind_task builds the rebound nodes in pol->v.nodes itself, clearing it first: between the two stores "
+    "another CPU sees a BIND or INTERLEAVE policy with no nodes")
+
+
+@RebindClearsNodesFirst.override
+def mpol_rebind_task(k, tsk, new):
+    """mpol_rebind_task() whose policy goes through an empty node mask on the way to the rebound one."""
+    old = tsk.mempolicy
+    rebound = k.mpol_rebind_policy(old, new)
+    if old is not None and rebound is not old and rebound.nodes != old.nodes:
+        tsk.mempolicy = replace(rebound, nodes=frozenset())
+        preempt_point(k, "nodes_clear(pol->v.nodes): mpol_rebind_nodemask")
+    tsk.mempolicy = rebound

@@ -186,7 +186,7 @@ def test_the_portfolio_has_a_concurrent_scenario_and_the_listing_says_so():
     from buddycheck.checks.cli.scenarios import cmd_scenarios
     from buddycheck.checks.scenarios import portfolio_scenarios
     concurrent = [sc for sc in portfolio_scenarios() if sc.concurrent]
-    assert [sc.name for sc in concurrent] == ["concurrent"]
+    assert [sc.name for sc in concurrent] == ["concurrent", "cpuset-races"]
     lines = []
     cmd_scenarios(None, lines.append)
     (line,) = [line for line in lines if line.strip().startswith("concurrent ")]

@@ -125,6 +125,13 @@ def with_env(call, env, m="m"):
 
 
 def run_with_env(m, env, call):
+    """Run `call` with the environment's answers set for it alone.
+
+    An operation with the idle environment runs under the machine's own, which is idle except inside a
+    concurrent pair given an environment (checks/ops/concurrent.py): both of its operations see that one.
+    """
+    if env == IDLE:
+        return call()
     m.env = env
     try:
         return call()

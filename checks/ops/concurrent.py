@@ -4,14 +4,16 @@ A concurrent pair is one operation of the alphabet: a suspended operation cannot
 the pair runs from one state to the next in a single step, and the schedule (which of the two runs
 each atomic section, model/interleaving.py) is part of the operation. The scenario offers the pair
 once per schedule with at most its preemption bound (checks/scenario.py); each end state is an
-ordinary state of the search.
+ordinary state of the search. The environment's answers (model/environment.py) are the machine's, so
+a pair has one, which both of its operations see; each operation's own is the idle one.
 """
 
 from dataclasses import dataclass
 
-from buddycheck.model.environment import IDLE
+from buddycheck.model.environment import IDLE, Environment
 
 from .base import Operation, config_check, operation
+from .code import run_with_env, with_env
 from .fields import Schedule
 
 
@@ -23,10 +25,12 @@ class Concurrent(Operation):
     kind = "concurrent"
     rank = 10
     interleaves = True
+    quiet_fields = frozenset({"env"})
 
     first: Operation
     second: Operation
     schedule: Schedule = ()
+    env: Environment = IDLE
 
     @property
     def preemptions(self):
@@ -52,14 +56,14 @@ class Concurrent(Operation):
 
     def apply(self, m):
         # the operation values, not callables over m: a pair of models (checks/pair.py) runs each on its own machine
-        return m.concurrent(self.first, self.second, schedule=self.schedule)
+        return run_with_env(m, self.env, lambda: m.concurrent(self.first, self.second, schedule=self.schedule))
 
     def relabel(self, f):
         """The same pair with each operation relabelled (a relabelling of pfns `f`)."""
         def image(op):
             return op.relabel(f) if hasattr(op, "relabel") else op
-        return Concurrent(image(self.first), image(self.second), self.schedule)
+        return Concurrent(image(self.first), image(self.second), self.schedule, self.env)
 
     def code(self, m="m"):
-        return (f"{m}.concurrent(lambda: {self.first.code(m)}, lambda: {self.second.code(m)}, "
-                f"schedule={self.schedule!r})")
+        return with_env(f"{m}.concurrent(lambda: {self.first.code(m)}, lambda: {self.second.code(m)}, "
+                        f"schedule={self.schedule!r})", self.env, m)
