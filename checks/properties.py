@@ -33,7 +33,7 @@ from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import static_view, view_from_frozen
 
-from .ops import AllocPages, AllocVma, Sysctl
+from .ops import AddTask, AllocPages, AllocVma, SetCpuset, SetMempolicy, Sysctl
 from .ops.code import run_with_env
 from .progress_property import AllocProgressProperty
 
@@ -380,7 +380,14 @@ class PolicyMeetsCpusetProperty:
         self.name = invariant.name
         self.profile = getattr(invariant, "profile", "4.19")
 
+    @staticmethod
+    def applies_to(kind):
+        # only these write a task's policy or mems_allowed (mbind writes VMA policies, which it does not judge)
+        return kind.interleaves or issubclass(kind, (SetMempolicy, SetCpuset, AddTask))
+
     def violations(self, before, op, result, m, after=None):
+        if not self.applies_to(type(op)):
+            return []
         tasks = m.tasks.values() if after is None else after.tasks
         out = [str(v) for v in self.invariant.check(tasks)]
         for n, switch in enumerate(getattr(result, "switches", ()), 1):

@@ -44,8 +44,8 @@ state is judged like a preemption's. The waiting operation tests again when it i
 `Concurrent.preemptions` (checks/ops/concurrent.py) reads the schedule's picks only and does not see
 such a switch: the count a run reports is `ConcurrentResult.preemptions`.
 
-At the end of a pair (and of every sequential operation) no reader holds a cookie of a seqcount, so
-`k.seqcounts_at_rest()` puts them back to their resting value (model/cpuset.py says why).
+At the end of a pair (and of every sequential cpuset update) no reader holds a cookie of a seqcount,
+so `k.seqcounts_at_rest()` puts them back to their resting value (model/cpuset.py says why).
 
 Each operation's execution context (`current`, its events, fail reason ...) is its own: the
 scheduler swaps the machine's context attributes at every switch. Two operations may name the same
