@@ -128,7 +128,8 @@ class Scenario:
         for cpu in self.free_cpus:
             _check(cpu in t.cpus, where, "free.cpus", cpu, f"no such CPU (cpus: {list(t.cpus)})")
         ops = self.allocs + self.extra_ops + self.drains
-        made = frozenset(t for op in ops + tuple(o for pair in self.pairs for o in pair) for t in op.creates_tasks())
+        paired = tuple(o for pair in self.pairs for o in pair[:2])
+        made = frozenset(t for op in ops + paired for t in op.creates_tasks())
         for op in ops:
             _validate_op(m, op, f"{at(op)}: {op.code()}", made)
         _check(isinstance(self.preemption_bound, int) and self.preemption_bound >= 0, where, "preemption_bound",
