@@ -24,7 +24,7 @@ from collections.abc import Set
 
 from .gfp import __GFP_HARDWALL
 from .kernel import kernel_function
-from .preempt import preempt_wait
+from .locks import mutex_lock, mutex_unlock, wait_for_lock
 
 
 class CurrentMemsAllowed(Set):
@@ -113,16 +113,27 @@ def current_cpuset_is_being_rebound(k):
     return False
 
 
+def mems_allowed_seq_lock(tsk):
+    """The name under which a concurrent pair's scheduler records the writer of a task's seqcount."""
+    return f"mems_allowed_seq of task {tsk.tid}"
+
+
 @kernel_function
 def write_seqcount_begin(k, tsk):
-    """write_seqcount_begin(&tsk->mems_allowed_seq): the count goes odd, readers spin or retry."""
+    """write_seqcount_begin(&tsk->mems_allowed_seq): the count goes odd, readers spin or retry.
+
+    In a concurrent pair the writer holds the seqcount's write side as a lock (model/locks.py): a reader
+    that spins waits for it, and a second writer waits as cpuset_mutex makes it.
+    """
     tsk.mems_allowed_seq += 1
+    mutex_lock(k, mems_allowed_seq_lock(tsk), "write_seqcount_begin: cpuset_change_task_nodemask")
 
 
 @kernel_function
 def write_seqcount_end(k, tsk):
     """write_seqcount_end(&tsk->mems_allowed_seq): the count goes even again, one write section later."""
     tsk.mems_allowed_seq += 1
+    mutex_unlock(k, mems_allowed_seq_lock(tsk))
     if k.scheduler is None:  # sequentially no reader holds a cookie
         k.seqcounts_at_rest()
 
@@ -132,14 +143,16 @@ def read_mems_allowed_begin(k):
     """read_mems_allowed_begin(): 0 without cpusets, else the current task's count once it is even.
 
     (4.19 tests cpusets_pre_enable_key here, which is on whenever cpusets_enabled_key is: one flag in the model.)
+    The spin of read_seqcount_begin while the count is odd is a wait for the writer (model/locks.py);
+    sequentially every writer has finished, so the count is even.
     """
     if not k.cpusets_enabled():
         return 0
     task = k.current.task
     if task is None:
         return 0
-    while task.mems_allowed_seq & 1:  # read_seqcount_begin spins while a writer is inside
-        preempt_wait(k, "read_seqcount_begin spins: read_mems_allowed_begin")
+    if task.mems_allowed_seq & 1:
+        wait_for_lock(k, mems_allowed_seq_lock(task), "read_seqcount_begin spins: read_mems_allowed_begin")
     return task.mems_allowed_seq
 
 

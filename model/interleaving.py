@@ -37,12 +37,8 @@ holder releases it. That switch is not a decision (the waiting operation cannot 
 one operation waits for a lock the running one holds, the running one's points are not decisions
 either. The state at a wait is judged as the state at a preemption is: the holder sees it.
 
-Waiting. An operation that spins (read_seqcount_begin while a cpuset update is inside its write
-section, model/cpuset.py) calls preempt_wait(): the scheduler switches to the other operation with no
-pick (the spinning operation cannot go on) and counts no preemption; the switch is a section and its
-state is judged like a preemption's. The waiting operation tests again when it is next picked.
-`Concurrent.preemptions` (checks/ops/concurrent.py) reads the schedule's picks only and does not see
-such a switch: the count a run reports is `ConcurrentResult.preemptions`.
+The write side of a seqcount is such a lock too: a reader spinning in read_seqcount_begin() while a
+cpuset update is inside its write section (model/cpuset.py) waits for the writer the same way.
 
 At the end of a pair (and of every sequential cpuset update) no reader holds a cookie of a seqcount,
 so `k.seqcounts_at_rest()` puts them back to their resting value (model/cpuset.py says why).
@@ -185,18 +181,6 @@ class Scheduler:
         """An operation that returned still holding a lock (a variant's mistake) no longer holds it."""
         for lock in [lock for lock, holder in self.locks.items() if holder == slot]:
             del self.locks[lock]
-
-    def wait(self, name, held):
-        """Called by preempt_wait() in the running operation's greenlet: the other operation runs next."""
-        slot = self.running
-        if self.done[1 - slot]:
-            raise RuntimeError(f"{name}: operation {slot} waits for the other CPU, which has finished")
-        self.held[slot] = tuple(held)
-        frozen = self.k.freeze()
-        self.sections.append(Section(slot, name, frozen))
-        self.switches.append(Switch(slot, name, self.judged_state(frozen), wait=True))
-        self.parent.switch()
-        self.held[slot] = ()
 
     def judged_state(self, frozen):
         """The frozen state `frozen` of the machine with every held block counted as allocated."""

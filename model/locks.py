@@ -12,6 +12,10 @@ the environment's answers are (model/environment.py):
   trylock fail. mutex_lock() after a failed trylock waits: the waiting operation is set aside
   (not a preemption) until the holder releases the lock.
 
+The write side of a seqcount (model/cpuset.py, mems_allowed_seq) is held the same way in a pair: a
+reader spinning in read_seqcount_begin() waits for the writer as for a lock (`wait_for_lock`), and
+while it waits the writer's points are not decisions, as the spin does not change what the writer does.
+
 Abstracted away: the mutex's owner, wait list and optimistic spinning; a lock is named by a string.
 """
 
@@ -39,6 +43,15 @@ def mutex_lock(k, lock, where):
     if scheduler is not None:
         scheduler.lock(lock, where)
     # sequentially the holder the environment named has finished: the lock is free
+
+
+def wait_for_lock(k, lock, where):
+    """Spin at `where` until whoever holds `lock` released it, without taking it (read_seqcount_begin)."""
+    scheduler = k.scheduler
+    if scheduler is None:
+        raise RuntimeError(f"{where}: waits for another CPU, but no concurrent pair is running")
+    scheduler.lock(lock, where)
+    scheduler.unlock(lock)
 
 
 def mutex_unlock(k, lock):

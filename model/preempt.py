@@ -10,9 +10,8 @@ after that kernel code ("local_irq_restore: rmqueue_pcplist").
 not yet marked allocated, or a page whose last reference is gone and that is not yet on a list.
 The invariants judged at a switch count them as allocated (model/interleaving.py).
 
-A wait (`preempt_wait`) is a place where the running CPU spins until the other one moves on, as
-read_seqcount_begin() does while a writer is inside its write section: the scheduler switches to the
-other operation there without a pick (the spinning one cannot go on, so it is not a preemption).
+A place where the running CPU cannot go on until the other releases something (a mutex, the write
+side of a seqcount) is a wait for a lock (model/locks.py), not a point.
 
 Without a running schedule (every sequential operation) a point costs nothing but the test of
 `k.scheduler` the call sites make before calling (a call and its `held` tuple would cost a few per
@@ -26,14 +25,3 @@ def preempt_point(k, name, held=()):
     if scheduler is not None:
         scheduler.point(name, held)
 
-
-def preempt_wait(k, name, held=()):
-    """The running operation of machine k spins at `name` until the other operation has run a section.
-
-    Only a concurrent pair can make an operation wait (sequentially every writer has finished): without
-    a schedule running it is a model error.
-    """
-    scheduler = k.scheduler
-    if scheduler is None:
-        raise RuntimeError(f"{name}: waits for another CPU, but no concurrent pair is running")
-    scheduler.wait(name, held)

@@ -20,9 +20,10 @@ from buddycheck.checks.trace_json import op_from_dict, op_to_dict
 from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import COMPACT_DEFERRED, ZONE_NORMAL
+from buddycheck.model.cpuset import mems_allowed_seq_lock
 from buddycheck.model.environment import IDLE, Environment
+from buddycheck.model.locks import wait_for_lock
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE, Mempolicy
-from buddycheck.model.preempt import preempt_wait
 from buddycheck.model.results import AllocResult, OpResult, SyscallResult
 from buddycheck.model.task import Task
 from buddycheck.model.topology import NodeSpec, Topology, ZoneSpec
@@ -140,7 +141,7 @@ def test_a_wait_is_no_preemption_and_the_count_is_at_rest_after_a_pair():
 def test_a_wait_outside_a_concurrent_pair_is_a_model_error():
     m = racing_machine()
     with pytest.raises(RuntimeError, match="no concurrent pair is running"):
-        preempt_wait(m, "read_seqcount_begin spins: read_mems_allowed_begin")
+        wait_for_lock(m, mems_allowed_seq_lock(m.tasks[0]), "read_seqcount_begin spins: read_mems_allowed_begin")
 
 
 def test_a_sequential_cpuset_update_leaves_the_count_at_rest():
