@@ -133,6 +133,7 @@ GOALS = {
     "freed-remote": Sometimes("a block was freed from a CPU of another node", freed_remote),
     "page-faulted": Sometimes("a write fault mapped a page", page_faulted),
     "munmap-freed": Sometimes("munmap freed a mapped page", _observed("unmap_region")),
+    "page-migrated": Sometimes("a mapped page was migrated to another page", _observed("migrate_pages")),
     "thp-faulted": Sometimes("a fault mapped a transparent huge page", thp_faulted),
     "cow-copied": Sometimes("a write fault copied a page shared after fork", _observed("wp_page_copy")),
     "cow-reused": Sometimes("a write fault reused a write-protected page mapped once", _observed("wp_page_reuse")),

@@ -2,11 +2,12 @@
 
 For an allocation the block or NULL, its node and its zone; for a page fault its return value and
 the page then mapped at the address (its pfn, node and zone: the node of each faulted page); for a
-system call, a cpuset write or an isolation the return value (0 or -errno) and what it reported;
-for a fork the child's id, its task policy and the pages it shares copy-on-write; for every
-operation the events it caused (kind and details). An operation a model refuses
-(ModelError: not enabled there) is observed as a refusal, any other exception as a crash of that
-exception type, and an operation still running after its budget (checks/watchdog.py) as a crash of type ModelHang.
+system call, a cpuset write or an isolation the return value (0 or -errno) and what it reported
+(get_mempolicy's policy and nodes, move_pages' status array); for a fork the child's id, its task
+policy and the pages it shares copy-on-write; for every operation the events it caused (kind and
+details). An operation a model refuses (ModelError: not enabled there) is observed as a refusal, any
+other exception as a crash of that exception type, and an operation still running after its budget
+(checks/watchdog.py) as a crash of type ModelHang.
 
 Not observed: the reason text of a NULL allocation (the kernel returns only NULL), statistics, and
 the state itself (two models may keep different bookkeeping; only what a caller can see counts).
@@ -26,7 +27,8 @@ class Observation:
     "crash" (any other exception). block/node/zone: an allocation's pfn (None for NULL), node and
     zone index, or the page a fault left mapped at its address. ret: a fault's, a system call's, cpuset
     write's or isolation's return value, a fork's child id. reported: what get_mempolicy wrote (policy,
-    nodes), or a fork's (child policy, pfns shared copy-on-write).
+    nodes), a fork's (child policy, pfns shared copy-on-write), or move_pages' status array ("status",
+    entries).
     events: (kind, details) of every event, in order.
     error: the exception class of a refused or crashed operation; `detail` (its message) is shown
     but not compared.
@@ -63,6 +65,8 @@ def observe(outcome):
     if isinstance(outcome, SyscallResult):
         nodes = None if outcome.nodes is None else tuple(sorted(outcome.nodes))
         reported = None if outcome.policy is None and nodes is None else (outcome.policy, nodes)
+        if outcome.status is not None:  # move_pages' status array
+            reported = ("status", outcome.status)
         return Observation("ok", ret=outcome.ret, reported=reported, events=events)
     if isinstance(outcome, OpResult):
         return Observation("ok", ret=outcome.value, events=events)

@@ -13,27 +13,33 @@ others, for which `violations` would return no message anyway.
 from dataclasses import replace
 from functools import lru_cache, partial
 
+from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.errors import ModelError
 from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
+from buddycheck.model.page_table import ZERO_PFN, entries_in, lookup
 from buddycheck.model.sysctl import INT, VM_TABLE
 from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
 from buddycheck.spec.operation_invariants import (
     INTERLEAVE_CURSOR,
+    MBIND_STRICT_PLACEMENT,
+    MIGRATE_PAGES_PLACEMENT,
+    MOVE_PAGES_STATUS,
     PAIR_OUTCOMES,
     POLICY_MEETS_CPUSET,
     SYSCTL_WRITE,
     THP_NODE,
     outcome_class,
+    strict_bind_judged,
 )
 from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import static_view, view_from_frozen
 
-from .ops import AddTask, AllocPages, AllocVma, SetCpuset, SetMempolicy, Sysctl
+from .ops import AddTask, AllocPages, AllocVma, Mbind, MigratePages, MovePages, SetCpuset, SetMempolicy, Sysctl
 from .ops.code import run_with_env
 from .progress_property import AllocProgressProperty
 
@@ -405,6 +411,86 @@ def _in_order(k, first, second, swapped):
     return a, second.apply(k)
 
 
+class MbindStrictPlacementProperty:
+    """mbind_strict_placement (spec/operation_invariants.py) on every mbind it judges, over the task's pages after."""
+
+    per_state = False
+
+    def __init__(self, invariant=MBIND_STRICT_PLACEMENT):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
+
+    @staticmethod
+    def applies_to(kind):
+        return issubclass(kind, Mbind)
+
+    def violations(self, before, op, result, m, after=None):
+        if (not isinstance(op, Mbind) or getattr(result, "ret", None) != 0
+                or not strict_bind_judged(op.mode, op.flags, op.maxnode)):
+            return []
+        end = op.start + -(-op.length // PAGE_SIZE) * PAGE_SIZE
+        pages = mapped_pages(m, op.task, op.start, end)
+        return [str(v) for v in self.invariant.check(op.mode, op.nodes or frozenset(), op.flags, 0, pages)]
+
+
+def mapped_pages(m, task, start=0, end=1 << 64):
+    """(address, pfn, node, mapcount) of each page other than the zero page that task maps in [start, end) on m."""
+    mapped = m.mapped_pfns()
+    return [(addr, pfn, m.page_zone(pfn).nid, len(mapped[pfn]))
+            for addr, pfn, _ in entries_in(m.tasks[task].page_table, start, end) if pfn != ZERO_PFN]
+
+
+class MigratePagesPlacementProperty:
+    """migrate_pages_placement (spec/operation_invariants.py) on every migrate_pages, over the target's pages after."""
+
+    per_state = False
+
+    def __init__(self, invariant=MIGRATE_PAGES_PLACEMENT):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
+
+    @staticmethod
+    def applies_to(kind):
+        return issubclass(kind, MigratePages)
+
+    def violations(self, before, op, result, m, after=None):
+        if not isinstance(op, MigratePages) or getattr(result, "ret", None) != 0 or op.maxnode is not None:
+            return []
+        target = op.task if op.pid == 0 else op.pid
+        return [str(v) for v in self.invariant.check(op.old_nodes or (), op.new_nodes or (), op.cap_sys_nice, 0,
+                                                     mapped_pages(m, target))]
+
+
+class MovePagesStatusProperty:
+    """move_pages_status (spec/operation_invariants.py) on every move_pages, over the target's pages after."""
+
+    per_state = False
+
+    def __init__(self, invariant=MOVE_PAGES_STATUS):
+        self.invariant = invariant
+        self.name = invariant.name
+        self.profile = getattr(invariant, "profile", "4.19")
+
+    @staticmethod
+    def applies_to(kind):
+        return issubclass(kind, MovePages)
+
+    def violations(self, before, op, result, m, after=None):
+        status = getattr(result, "status", None)
+        if not isinstance(op, MovePages) or status is None or not any(v is not None and v >= 0 for v in status):
+            return []
+        target = op.task if op.pid == 0 else op.pid
+        table = m.tasks[target].page_table
+        where = {}
+        for addr in op.pages:
+            entry = lookup(table, addr)
+            if entry is not None and entry[1] != ZERO_PFN:
+                where[addr] = m.page_zone(entry[1]).nid
+        return [str(v) for v in self.invariant.check(list(op.pages), list(status), where)]
+
+
 def frozen_cursors(frozen):
     """task id -> il_prev, read from a frozen state."""
     return {task.tid: task.il_prev for task in frozen.tasks}
@@ -419,7 +505,8 @@ def all_properties():
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
     props += [ThpNodeProperty(before_cache), InterleaveCursorProperty(), SysctlWriteProperty(),
-              PairOutcomesProperty(), PolicyMeetsCpusetProperty()]
+              PairOutcomesProperty(), PolicyMeetsCpusetProperty(), MbindStrictPlacementProperty(),
+              MigratePagesPlacementProperty(), MovePagesStatusProperty()]
     props.append(AllocProgressProperty(before_cache))
     return props
 

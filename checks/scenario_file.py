@@ -85,6 +85,7 @@ Operations, each enabled in every state (a table with lists expands to one opera
     flags = []
     nodes = [1]
     mbind_flags = ["MPOL_MF_STRICT"]  # optional: MPOL_MF_STRICT, MPOL_MF_MOVE, MPOL_MF_MOVE_ALL
+    cap_sys_nice = false       # optional: the task holds CAP_SYS_NICE (MPOL_MF_MOVE_ALL needs it)
 
     [[cpuset]]                 # a cpuset write for a task: it and its VMAs' policies are rebound
     task = 0
@@ -110,6 +111,21 @@ Operations, each enabled in every state (a table with lists expands to one opera
     task = 0                   # interleave cursor and shares its pages copy-on-write (model/fork.py);
     child = 1                  # the child's id: enabled while no task has it; the other tables may name it
 
+    [[migrate_pages]]          # migrate_pages(pid, maxnode, old_nodes, new_nodes) by a task: moves the pages of
+    task = 0                   # task `pid` (0: the caller) on old_nodes to new_nodes (model/migrate.py)
+    pid = 1
+    old_nodes = [0]
+    new_nodes = [1]
+    cap_sys_nice = false       # optional: the caller holds CAP_SYS_NICE (moves shared pages, any cpuset)
+    may_ptrace = true          # optional: false if the caller may not ptrace task `pid` (-EPERM)
+
+    [[move_pages]]             # move_pages(pid, count, pages, nodes, status, flags) by a task: without nodes
+    task = 0                   # it asks each page's node; with them it moves each page to its node
+    pid = 0
+    pages = [0x200000, 0x201000]
+    nodes = [1, 1]             # optional: one per page
+    flags = ["MPOL_MF_MOVE"]   # optional: MPOL_MF_MOVE, MPOL_MF_MOVE_ALL (needs cap_sys_nice = true)
+
     [[sysctl]]                 # a write of /proc/sys/vm/<name>: one operation per value (model/sysctl.py)
     name = "percpu_pagelist_fraction"   # min_free_kbytes, watermark_scale_factor, lowmem_reserve_ratio,
     values = [0, 3, 8]         # percpu_pagelist_fraction, zone_reclaim_mode (ints), numa_zonelist_order
@@ -126,8 +142,9 @@ which both operations see (the environment's answers are the machine's):
     second = { kind = "alloc", gfp = "GFP_KERNEL", order = 0, cpu = 1 }
     env = { compact_result = "COMPACT_DEFERRED" }   # optional, one table
 
-[[policy]], [[mbind]] and [[get_mempolicy]] take `maxnode` too (default: a full mask); a mode, mbind_flags and
-get_mempolicy's flags may be raw integers, to reach the system calls' error returns.
+[[policy]], [[mbind]], [[get_mempolicy]] and [[migrate_pages]] take `maxnode` too (default: a full
+mask); a mode, mbind_flags and get_mempolicy's flags may be raw integers, to reach the system calls'
+error returns.
 
 Checks the scenario brings besides spec/'s invariants (paths relative to the scenario file):
 
@@ -176,7 +193,9 @@ from .ops import (
     Fork,
     GetMempolicy,
     Mbind,
+    MigratePages,
     Mmap,
+    MovePages,
     Munmap,
     SetCpuset,
     SetMemcgLimit,
@@ -271,7 +290,7 @@ def _extra_ops(doc, origins):
     for t, w in _tables(doc, "mbind"):
         flags = _bits(t.get("mbind_flags", []), MBIND_FLAG_NAMES)
         made.append((w, Mbind(t["start"], t["length"], _mode(t), _nodes(t), flags, t.get("task", 0),
-                              t.get("maxnode"))))
+                              t.get("maxnode"), t.get("cap_sys_nice", False))))
     for t, w in _tables(doc, "get_mempolicy"):
         made.append((w, GetMempolicy(_bits(t.get("flags", []), GET_FLAG_NAMES), t.get("addr", 0),
                                      t.get("task", 0), t.get("maxnode"))))
@@ -282,6 +301,14 @@ def _extra_ops(doc, origins):
         made.append((w, Munmap(t["start"], t["length"], t.get("task", 0))))
     for t, w in _tables(doc, "fork"):
         made.append((w, Fork(t["child"], t.get("task", 0))))
+    for t, w in _tables(doc, "migrate_pages"):
+        made.append((w, MigratePages(t.get("pid", 0), _nodes(t, "old_nodes"), _nodes(t, "new_nodes"), t.get("task", 0),
+                                     t.get("maxnode"), t.get("cap_sys_nice", False), t.get("may_ptrace", True))))
+    for t, w in _tables(doc, "move_pages"):
+        nodes = t.get("nodes")
+        made.append((w, MovePages(t.get("pid", 0), tuple(t["pages"]), None if nodes is None else tuple(nodes),
+                                  _bits(t.get("flags", []), MBIND_FLAG_NAMES), t.get("task", 0),
+                                  t.get("cap_sys_nice", False), t.get("may_ptrace", True))))
     for t, w in _tables(doc, "cpuset"):
         made.append((w, SetCpuset(t.get("task", 0), _nodes(t))))
     for t, w in _tables(doc, "sysctl"):

@@ -165,6 +165,26 @@ class ForkTable(Table):
     child: TaskId
 
 
+class MigratePagesTable(Table):
+    task: TaskId = None
+    pid: Argument = None
+    old_nodes: Nodes = None
+    new_nodes: Nodes = None
+    maxnode: Argument = None
+    cap_sys_nice: StrictBool = None
+    may_ptrace: StrictBool = None
+
+
+class MovePagesTable(Table):
+    task: TaskId = None
+    pid: Argument = None
+    pages: list_of(Argument, "a list of addresses")
+    nodes: list_of(Argument, "a list of node ids, one per page") = None
+    flags: Annotated[object, _names_or_int(("MPOL_MF_MOVE", "MPOL_MF_MOVE_ALL"))] = None
+    cap_sys_nice: StrictBool = None
+    may_ptrace: StrictBool = None
+
+
 class CpusTable(Table):
     cpus: list_of(Cpu, "a list of integers") = None
 
@@ -226,6 +246,7 @@ class MbindTable(PolicyTable):
     start: Argument
     length: Argument
     mbind_flags: Annotated[object, _names_or_int(tuple(MBIND_FLAG_NAMES))] = None
+    cap_sys_nice: StrictBool = None
 
 
 class GetMempolicyTable(Table):
@@ -301,6 +322,8 @@ class ScenarioDocument(Table):
     fault: tables(FaultTable, "fault") = None
     munmap: tables(MunmapTable, "munmap") = None
     fork: tables(ForkTable, "fork") = None
+    migrate_pages: tables(MigratePagesTable, "migrate_pages") = None
+    move_pages: tables(MovePagesTable, "move_pages") = None
     concurrent: tables(ConcurrentTable, "concurrent") = None
     preemption_bound: ranged(0, 8, "each preemption multiplies the schedules of a pair") = None
     sysctl: tables(SysctlTable, "sysctl") = None

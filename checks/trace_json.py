@@ -17,7 +17,7 @@ from .explore import Violation
 from .failure import failure_from_dict
 from .naming import machine_expression, object_reference, split_reference
 from .ops import OPERATIONS, is_operation
-from .ops.fields import BOOL, ENV, GFP, NODES, OP, SCHEDULE, STR, SYSCTL_VALUE, field_kind
+from .ops.fields import BOOL, ENV, GFP, NODES, OP, SCHEDULE, STR, SYSCTL_VALUE, WORDS, field_kind
 from .report import FAILURE_KINDS
 from .trace_error import TraceError
 
@@ -44,7 +44,7 @@ def op_to_dict(op):
             value = sorted(value)
         elif kind == OP:
             value = op_to_dict(value)
-        elif kind == SCHEDULE:
+        elif kind in (SCHEDULE, WORDS) and value is not None:
             value = list(value)
         elif kind == SYSCTL_VALUE and isinstance(value, tuple):
             value = list(value)
@@ -141,6 +141,13 @@ def op_from_dict(data, where="op"):
             if not isinstance(value, list) or any(v not in (0, 1) or isinstance(v, bool) for v in value):
                 raise TraceError(f"{fwhere} = {value!r}: expected a list of picks, each 0 or 1")
             value = tuple(value)
+        elif described.kind == WORDS:
+            if value is None and described.optional:
+                pass
+            elif not isinstance(value, list):
+                raise TraceError(f"{fwhere} = {value!r}: expected a list of integers")
+            else:
+                value = tuple(_want_int(v, f"{fwhere}[{i}]") for i, v in enumerate(value))
         elif described.kind == STR:
             if not isinstance(value, str):
                 raise TraceError(f"{fwhere} = {value!r}: expected a string")

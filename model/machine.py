@@ -28,6 +28,7 @@ from . import (  # noqa: F401  (registration)
     fork,
     memory,
     mempolicy,
+    migrate,
     page_alloc,
     page_isolation,
     pcp,

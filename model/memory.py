@@ -38,9 +38,9 @@ model/page_table.py), swap (reuse_swap_page is "mapped once"), KSM, memcg chargi
 soon as its last entry is zapped: the same free path release_pages ends in), khugepaged, the
 deferred split queue (munmap of part of a transparent huge page is refused as not modelled; an mbind
 that splits a VMA inside a huge entry leaves the entry whole, where vma_adjust_trans_huge would
-split it), VM_GROWSDOWN stacks, file and shared mappings, page migration (MPOL_MF_MOVE,
-migrate_pages, move_pages), and a copy-on-write fault on a shared transparent huge page whose
-fallback fails (split_huge_pmd of a mapped huge page): refused as not modelled.
+split it), VM_GROWSDOWN stacks, file and shared mappings, and a copy-on-write fault on a shared
+transparent huge page whose fallback fails (split_huge_pmd of a mapped huge page): refused as not
+modelled. Page migration (mbind's MPOL_MF_MOVE, migrate_pages(2), move_pages(2)) is model/migrate.py.
 """
 
 from .constants import PAGE_SHIFT, PAGE_SIZE

@@ -9,7 +9,9 @@ the kernel's behaviour. "No policy" (the kernel's NULL) is None.
 
 The system calls (`kernel_set_mempolicy`, `kernel_get_mempolicy`,
 `kernel_mbind`) keep 4.19's validation order and return 0 or a negative errno;
-a failing call changes nothing. The user's node mask is a set of ints (None
+a failing call changes nothing (except that mbind's walk splits a huge zero
+page it meets, and that an mbind whose migration fails keeps its policy and
+the pages it has moved). The user's node mask is a set of ints (None
 for a NULL pointer) plus the `maxnode` argument, read by `get_nodes` with the
 kernel's maxnode-1 rule.
 
@@ -22,10 +24,9 @@ The default machine has the stable 4.19 `mpol_rebind_nodemask` with the fix
 29b190fa774d; model/variants.py has 4.19.0 as released.
 
 Abstracted away:
-- page migration: mbind's MPOL_MF_STRICT/MOVE/MOVE_ALL are validated (flags,
-  CAP_SYS_NICE) but move nothing and never give -EIO, even for pages already
-  mapped (model/memory.py has the page tables); migrate_pages(2) and
-  move_pages(2) are not modelled.
+- page migration (mbind's MPOL_MF_STRICT/MOVE/MOVE_ALL, migrate_pages(2),
+  move_pages(2)) is model/migrate.py, which says which stable release it
+  follows and what it leaves out.
 - shared policies (shmem/hugetlbfs vm_ops->get_policy/set_policy,
   MPOL_F_SHARED), reference counts, mpol_dup's rebind while a cpuset is being
   rebound (no fork or VMA split happens during a rebind here), mpol_parse_str,
@@ -111,10 +112,14 @@ MPOL_F_MORON = 1 << 4
 
 # errno values (include/uapi/asm-generic/errno-base.h)
 EPERM = 1
+ENOENT = 2
+ESRCH = 3
 EIO = 5
 ENOMEM = 12
 EACCES = 13
 EFAULT = 14
+EBUSY = 16
+ENODEV = 19
 EINVAL = 22
 ENOSPC = 28
 ERANGE = 34
@@ -644,28 +649,6 @@ def mbind_range(k, vmas, start, end, new_pol):
 
 
 @kernel_function
-def queue_pages_range(k, vmas, start, end, flags):
-    """queue_pages_range(): the walk's hole checks (queue_pages_test_walk); 0 or -EFAULT. No page is queued.
-
-    Unless MPOL_MF_DISCONTIG_OK: a VMA in the range that is the last one and
-    ends before end, or that starts after the previous visited VMA ended, is
-    -EFAULT. Holes before the first VMA in the range are skipped by the walk.
-    """
-    if flags & MPOL_MF_DISCONTIG_OK:
-        return 0
-    prev = None
-    for idx, vma in enumerate(vmas):
-        if vma.end <= start or vma.start >= end:
-            continue
-        if idx + 1 == len(vmas) and vma.end < end:
-            return -EFAULT
-        if prev is not None and prev.end < vma.start:
-            return -EFAULT
-        prev = vma
-    return 0
-
-
-@kernel_function
 def capable(k, cap):
     """capable(): whether the current task holds the capability (an argument of the operation)."""
     return cap in k.current.caps
@@ -673,7 +656,8 @@ def capable(k, cap):
 
 @kernel_function
 def do_mbind(k, start, len_, mode, mode_flags, nmask, flags):
-    """do_mbind(): validate flags, capability, alignment and range, build the policy, apply it to the VMAs."""
+    """do_mbind(): validate flags, capability, alignment and range, build the policy, queue the misplaced pages,
+    apply the policy to the VMAs, migrate the queued pages; -EIO for MPOL_MF_STRICT when some stay misplaced."""
     if flags & ~MPOL_MF_VALID:
         return -EINVAL
     if (flags & MPOL_MF_MOVE_ALL) and not k.capable(CAP_SYS_NICE):
@@ -699,12 +683,20 @@ def do_mbind(k, start, len_, mode, mode_flags, nmask, flags):
         return err
     task = k.current.task
     vmas = list(task.vmas)
-    err = k.queue_pages_range(vmas, start, end, flags | MPOL_MF_INVERT)
-    if not err:
-        err = k.mbind_range(vmas, start, end, new)
-    if not err:
-        task.vmas = tuple(vmas)  # no page is queued, so no migration and no -EIO
-    return err
+    # the user's mask, not the policy's: a page is misplaced when it lies outside nmask (model/migrate.py)
+    ret, pagelist = k.queue_pages_range(task, start, end, nmask, flags | MPOL_MF_INVERT)
+    if ret < 0:
+        return ret  # nothing isolated stays isolated: the pagelist is put back
+    err = k.mbind_range(vmas, start, end, new)
+    if err:
+        return err
+    task.vmas = tuple(vmas)
+    nr_failed = 0
+    if pagelist:  # new_page() allocates with the policy just applied
+        nr_failed = k.migrate_pages(pagelist, lambda pfn, order: k.new_page(pfn, order, start))
+    if ret > 0 or (nr_failed and flags & MPOL_MF_STRICT):
+        return -EIO
+    return 0
 
 
 @kernel_function

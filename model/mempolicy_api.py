@@ -13,8 +13,9 @@ belongs to the kernel function (installed on the class, overridable by variants)
 
 Abstracted away: the user's buffers (a node mask is a set of ints, None for
 a NULL pointer; `want_policy`/`want_nodes` stand for NULL or non-NULL
-output pointers); CAP_SYS_NICE is an argument of `mbind` (kept on `current`
-for the call); `mmap` is a minimal anonymous mmap (no MAP_FIXED replacement
+output pointers); CAP_SYS_NICE is an argument of `mbind`, `sys_migrate_pages`
+and `sys_move_pages` (kept on `current` for the call), and so is ptrace access to
+another task (`may_ptrace`: the model has no credentials); `mmap` is a minimal anonymous mmap (no MAP_FIXED replacement
 of existing mappings) whose only job is to give `mbind`, `fault` and
 `alloc_vma` VMAs; `fault` is a page fault by the task at an address and
 `munmap` the system call (model/memory.py); `fork` makes a child task with a
@@ -173,6 +174,57 @@ class MempolicyOps:
             f"mbind({start:#x}, {length:#x}, {format_mode(mode)}, {_fmt_mask(nmask)}, {maxnode}, "
             f"{format_flags(flags, MBIND_FLAG_NAMES)})", call, cpu, task)
         return SyscallResult(what, ret, events=tuple(self.events))
+
+    def sys_migrate_pages(self, pid, old_nodes, new_nodes, maxnode=None, task=0, cpu=None, cap_sys_nice=False,
+                          may_ptrace=True):
+        """migrate_pages(pid, maxnode, old_nodes, new_nodes) by task: the number of pages not moved, or -errno.
+
+        pid 0 is the caller, another pid the task of that id; may_ptrace is whether the caller passes
+        ptrace_may_access() for another task (its credentials); maxnode defaults to a full mask. (Not called
+        migrate_pages: that name is mm/migrate.c's kernel function.)
+        """
+        old, new = _user_mask(old_nodes, "migrate_pages"), _user_mask(new_nodes, "migrate_pages")
+        if maxnode is None:
+            maxnode = self.topology.max_numnodes + 1
+        if not is_whole(pid):
+            raise InvalidOperation(f"migrate_pages: pid {pid!r} must be an integer")
+
+        def call():
+            self.current.caps = frozenset({CAP_SYS_NICE}) if cap_sys_nice else frozenset()
+            return self.kernel_migrate_pages(pid, maxnode, old, new, may_ptrace)
+
+        ret, what = self._syscall(f"migrate_pages({pid}, {maxnode}, {_fmt_mask(old)}, {_fmt_mask(new)})", call, cpu,
+                                  task)
+        return SyscallResult(what, ret, events=tuple(self.events))
+
+    def sys_move_pages(self, pid, pages, nodes=None, flags=0, task=0, cpu=None, cap_sys_nice=False, may_ptrace=True):
+        """move_pages(pid, count, pages, nodes, status, flags) by task: ret 0 or -errno, and the status array.
+
+        pages is a list of addresses, nodes a list of node ids as long (None: NULL, a query of each page's
+        node). The status array is a tuple with an entry per page: a node, a negative errno, or None where
+        the kernel wrote nothing (the user's buffer keeps what it held). pid, cap_sys_nice and may_ptrace
+        are as for sys_migrate_pages.
+        """
+        if not is_whole(pid) or not is_whole(flags):
+            raise InvalidOperation(f"move_pages: pid {pid!r} and flags {flags!r} must be integers")
+        pages = list(pages)
+        if not all(is_whole(a) for a in pages):
+            raise InvalidOperation(f"move_pages: the addresses {pages!r} must be integers")
+        if nodes is not None:
+            nodes = list(nodes)
+            if len(nodes) != len(pages) or not all(is_whole(n) for n in nodes):
+                raise InvalidOperation(f"move_pages: nodes {nodes!r} must be one integer per page")
+        status = [None] * len(pages)
+
+        def call():
+            self.current.caps = frozenset({CAP_SYS_NICE}) if cap_sys_nice else frozenset()
+            return self.kernel_move_pages(pid, pages, nodes, status, flags, may_ptrace)
+
+        shown = "NULL" if nodes is None else nodes
+        ret, what = self._syscall(
+            f"move_pages({pid}, {len(pages)}, {[hex(a) for a in pages]}, {shown}, "
+            f"{format_flags(flags, MBIND_FLAG_NAMES)})", call, cpu, task)
+        return SyscallResult(what, ret, events=tuple(self.events), status=tuple(status))
 
     def set_cpuset(self, task, nodes):
         """Write the mems of task's cpuset (update_nodemask): the task's mems_allowed, policy and VMAs follow.

@@ -93,6 +93,7 @@ class SyscallResult:
     nodes: frozenset | None = None  # get_mempolicy: the node mask written to *nmask
     events: tuple = field(default=())
     policy_is_node: bool = field(default=False, compare=False)  # MPOL_F_NODE: *policy holds a node id
+    status: tuple | None = None  # move_pages: the status array (a node, -errno, or None: not written)
 
     @property
     def ok(self):
@@ -104,6 +105,8 @@ class SyscallResult:
             out += f" node {self.policy}" if self.policy_is_node else f" policy {format_mode(self.policy)}"
         if self.nodes is not None:
             out += " nodes {" + ",".join(map(str, sorted(self.nodes))) + "}"
+        if self.status is not None:
+            out += " status [" + ", ".join("-" if v is None else format_ret(v) for v in self.status) + "]"
         if self.events:
             out += " events: " + format_events(self.events)
         return out

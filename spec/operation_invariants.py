@@ -5,19 +5,31 @@ policy_meets_cpuset judges the tasks of a state, and of every state a concurrent
 see: policies and cpusets are not in the state views the Z3 encodings read (spec/view.py).
 
 thp_node needs to know that the allocation was a transparent huge page from alloc_pages_vma() and for
-which VMA; interleave_cursor needs to know whose operation it was; sysctl_write needs the value written
-and the handler's answer. Each has the texts of a state
-invariant (name, meaning, kernel, exceptions) and a `check(...)` over plain values, returning
+which VMA; interleave_cursor needs to know whose operation it was; sysctl_write needs the value
+written and the handler's answer; mbind_strict_placement, migrate_pages_placement and
+move_pages_status need the system call's arguments and what it returned. Each has the texts of a
+state invariant (name, meaning, kernel, exceptions) and a `check(...)` over plain values, returning
 `Violation`s; checks/properties.py feeds them the operation and the machines before and after.
 
 No Z3 encoding: thp_node is the policy's choice of one node, a table lookup stated in
-thp_target_node() below, and interleave_cursor says which operations may write a field; neither has a
-for-all question over inputs that a solver would answer beyond what the concrete check sees; nor has
-sysctl_write, a comparison of two concrete states. The
-interleave choice itself (next_node_in) is the interleave_fairness theorem.
+thp_target_node() below; interleave_cursor says which operations may write a field; sysctl_write
+compares two concrete states; the three migration invariants look up the node of each mapped page.
+None has a for-all question over inputs that a solver would answer beyond what the concrete check
+sees. The interleave choice itself (next_node_in) is the interleave_fairness theorem.
 """
 
-from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_MODE_NAMES, MPOL_PREFERRED
+from buddycheck.model.mempolicy import (
+    MPOL_BIND,
+    MPOL_F_LOCAL,
+    MPOL_F_RELATIVE_NODES,
+    MPOL_INTERLEAVE,
+    MPOL_MF_MOVE,
+    MPOL_MF_MOVE_ALL,
+    MPOL_MF_STRICT,
+    MPOL_MODE_FLAGS,
+    MPOL_MODE_NAMES,
+    MPOL_PREFERRED,
+)
 from buddycheck.model.results import AllocResult, OpResult
 
 from .violation import Violation
@@ -88,8 +100,10 @@ class InterleaveCursor:
 
 
 
-__all__ = ["INTERLEAVE_CURSOR", "OPERATION_INVARIANTS", "PAIR_OUTCOMES", "POLICY_MEETS_CPUSET", "THP_NODE",
-           "InterleaveCursor", "PairOutcomes", "PolicyMeetsCpuset", "ThpNode", "outcome_class", "thp_target_node"]
+__all__ = ["INTERLEAVE_CURSOR", "MBIND_STRICT_PLACEMENT", "MIGRATE_PAGES_PLACEMENT", "MOVE_PAGES_STATUS",
+           "OPERATION_INVARIANTS", "PAIR_OUTCOMES", "POLICY_MEETS_CPUSET", "SYSCTL_WRITE", "THP_NODE",
+           "InterleaveCursor", "MbindStrictPlacement", "MigratePagesPlacement", "MovePagesStatus", "PairOutcomes",
+           "PolicyMeetsCpuset", "SysctlWrite", "ThpNode", "outcome_class", "strict_bind_judged", "thp_target_node"]
 
 
 class SysctlWrite:
@@ -193,6 +207,102 @@ class PolicyMeetsCpuset:
         return out
 
 
+def strict_bind_judged(mode, flags, maxnode):
+    """Whether mbind_strict_placement judges an mbind with these arguments (see its exceptions)."""
+    return ((mode & ~MPOL_MODE_FLAGS) == MPOL_BIND and not mode & MPOL_F_RELATIVE_NODES
+            and bool(flags & MPOL_MF_STRICT) and maxnode is None)
+
+
+class MbindStrictPlacement:
+    """mbind_strict_placement: a successful mbind(MPOL_BIND, MPOL_MF_STRICT) leaves no page it judges misplaced."""
+
+    name = "mbind_strict_placement"
+    meaning = ("after mbind(MPOL_BIND, nodes, MPOL_MF_STRICT [| MPOL_MF_MOVE | MPOL_MF_MOVE_ALL]) returns 0, every "
+               "page the task maps in the range lies on a node of the nodes given, except, under MPOL_MF_MOVE "
+               "alone, a page mapped more than once: a page the call could not move is reported as -EIO")
+    kernel = ("stable 4.19.y with a7f40cfe3b7a ('make mbind() return -EIO when MPOL_MF_STRICT is specified'): "
+              "queue_pages_pte_range stops the walk with -EIO at a misplaced page when no move flag is given and "
+              "returns 1 for one it cannot isolate; do_mbind turns a migrate_pages failure into -EIO under "
+              "MPOL_MF_STRICT; new_page allocates with the new MPOL_BIND policy, whose nodes lie inside the mask; "
+              "migrate_page_add skips a page mapped more than once under MPOL_MF_MOVE without a report")
+    exceptions = ("the zero page is not judged; MPOL_PREFERRED and MPOL_INTERLEAVE (new_page may fall back to "
+                  "another node and succeed), MPOL_F_RELATIVE_NODES (the policy's nodes are a remapping of the mask) "
+                  "and an explicit maxnode are not judged",)
+
+    def check(self, mode, nodes, flags, ret, pages):
+        """mode (with its mode flags), nodes (the user's mask), flags (MPOL_MF_*) and ret of the mbind; pages:
+        (address, pfn, node, mapcount) of each page the task maps in the range afterwards."""
+        if ret != 0 or not strict_bind_judged(mode, flags, None):
+            return []
+        out = []
+        for addr, pfn, nid, mapcount in pages:
+            if nid in nodes or (flags & MPOL_MF_MOVE and not flags & MPOL_MF_MOVE_ALL and mapcount > 1):
+                continue
+            out.append(Violation(self.name, f"mbind with MPOL_MF_STRICT returned 0, but the page at {addr:#x} "
+                                            f"(pfn {pfn}) lies on node {nid}, outside {sorted(nodes)}",
+                                 values={"addr": addr, "pfn": pfn, "node": nid}))
+        return out
+
+
+class MigratePagesPlacement:
+    """migrate_pages_placement: a successful migrate_pages(2) leaves no page of the task on an old node it was told
+    to leave."""
+
+    name = "migrate_pages_placement"
+    meaning = ("after migrate_pages(pid, old_nodes, new_nodes) returns 0, no page the task maps lies on a node of "
+               "old_nodes outside new_nodes, except, without CAP_SYS_NICE, a page mapped more than once")
+    kernel = ("do_migrate_pages() takes every node of old_nodes that node_remap() sends elsewhere as a source (a "
+              "node outside new_nodes always is) and migrate_to_node() moves each page queued on it to its "
+              "destination, a node of new_nodes, with alloc_new_node_page()'s __GFP_THISNODE; a failed allocation "
+              "makes the call -ENOMEM; without CAP_SYS_NICE the walk is MPOL_MF_MOVE, which leaves shared pages")
+    exceptions = ("the zero page is not judged, nor a call with an explicit maxnode",)
+
+    def check(self, old_nodes, new_nodes, cap_sys_nice, ret, pages):
+        """old_nodes/new_nodes as the caller gave them, cap_sys_nice, ret of the call; pages: (address, pfn, node,
+        mapcount) of each page the task maps afterwards."""
+        if ret != 0:
+            return []
+        leave = set(old_nodes) - set(new_nodes)
+        out = []
+        for addr, pfn, nid, mapcount in pages:
+            if nid not in leave or (mapcount > 1 and not cap_sys_nice):
+                continue
+            out.append(Violation(self.name, f"migrate_pages returned 0, but the page at {addr:#x} (pfn {pfn}) is "
+                                            f"still on node {nid}, which it was to leave for {sorted(new_nodes)}",
+                                 values={"addr": addr, "pfn": pfn, "node": nid}))
+        return out
+
+
+class MovePagesStatus:
+    """move_pages_status: a node move_pages(2) writes as a page's status is the node the page is on afterwards."""
+
+    name = "move_pages_status"
+    meaning = ("every status entry move_pages writes as a node (not an error) names the node of the page mapped at "
+               "that address after the call, whether it asked (nodes NULL) or moved")
+    kernel = ("do_pages_stat_array writes page_to_nid() of the page follow_page finds; do_pages_move writes the "
+              "target node for a page already there and, after do_move_pages_to_node has moved a batch with "
+              "alloc_new_node_page's __GFP_THISNODE, for each page of the batch; a failed batch is not written")
+    exceptions = ("an address the call lists twice is not judged (a later entry may move the page again)",)
+
+    def check(self, pages, status, where_after):
+        """pages: the addresses asked about; status: the array written (None: not written); where_after: address ->
+        the node of the page mapped there after the call (absent: none)."""
+        repeated = {a for a in pages if pages.count(a) > 1}
+        out = []
+        for addr, value in zip(pages, status, strict=True):
+            if value is None or value < 0 or addr in repeated:
+                continue
+            nid = where_after.get(addr)
+            if nid != value:
+                out.append(Violation(self.name, f"move_pages wrote node {value} as the status of {addr:#x}, but the "
+                                                f"page there is on node {nid}", values={"addr": addr, "node": nid,
+                                                                                       "status": value}))
+        return out
+
+
 THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE = ThpNode(), InterleaveCursor(), SysctlWrite()
 PAIR_OUTCOMES, POLICY_MEETS_CPUSET = PairOutcomes(), PolicyMeetsCpuset()
-OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE, PAIR_OUTCOMES, POLICY_MEETS_CPUSET)
+MBIND_STRICT_PLACEMENT, MIGRATE_PAGES_PLACEMENT = MbindStrictPlacement(), MigratePagesPlacement()
+MOVE_PAGES_STATUS = MovePagesStatus()
+OPERATION_INVARIANTS = (THP_NODE, INTERLEAVE_CURSOR, SYSCTL_WRITE, PAIR_OUTCOMES, POLICY_MEETS_CPUSET,
+                        MBIND_STRICT_PLACEMENT, MIGRATE_PAGES_PLACEMENT, MOVE_PAGES_STATUS)

@@ -18,7 +18,7 @@ from buddycheck.model import Kernel419
 from buddycheck.model import gfp as G
 from buddycheck.model.constants import MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
 from buddycheck.model.kernel import KERNEL_FUNCTIONS
-from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, Mempolicy
+from buddycheck.model.mempolicy import EIO, MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, Mempolicy
 from buddycheck.model.task import Task
 from buddycheck.spec.invariants import HighatomicAccounting, HighatomicReserveExact
 from buddycheck.spec.operation_invariants import thp_target_node
@@ -62,6 +62,7 @@ OVERRIDES = {
     "thp-preferred": {"alloc_pages_vma"},
     "thp-not-thisnode": {"alloc_pages_vma"},
     "il-next-rebind": {"mpol_rebind_nodemask"},
+    "mbind-strict-eio": {"queue_pages_pte_range"},
 }
 
 
@@ -241,6 +242,14 @@ def test_il_next_rebind_moves_the_cursor_and_the_next_node():
     # so 4.19's next interleaved page goes to next_node_in(63, {1,2}) = 1, the mutant's to 2
     assert ok.alloc_pages(G.GFP_KERNEL, 0).nid == 1
     assert mutant.alloc_pages(G.GFP_KERNEL, 0).nid == 2
+
+
+def test_mbind_strict_eio_returns_0_over_a_page_on_another_node():
+    mutant, (fault, mbind) = run_trace(MUTANTS["mbind-strict-eio"], MUTANTS["mbind-strict-eio"].model)
+    ok, (fault_ok, mbind_ok) = run_trace(MUTANTS["mbind-strict-eio"], Kernel419)
+    assert (fault.nid, fault_ok.nid) == (0, 0)
+    assert (mbind.ret, mbind_ok.ret) == (0, -EIO)
+    assert mutant.tasks[0].vmas[0].policy.nodes == frozenset({1}) and ok.tasks[0].vmas[0].policy is None
 
 
 # ---- the extra invariants on hand-made states -----------------------------------------------------------------

@@ -196,10 +196,12 @@ def test_what_an_operation_declares_decides_its_validation_and_pfn_checks(regist
 def test_every_built_in_operation_declares_a_distinct_kind_and_a_rank():
     assert list(OPERATIONS) == ["alloc", "free", "drain", "isolate", "undo_isolate", "alloc_pages", "set_mempolicy",
                                 "set_cpuset", "mmap", "alloc_vma", "add_task", "mbind", "set_memcg_limit",
-                                "get_mempolicy", "fault", "munmap", "concurrent", "sysctl", "fork"]
+                                "get_mempolicy", "fault", "munmap", "concurrent", "sysctl", "fork",
+                                "migrate_pages", "move_pages"]
     assert {cls.kind for cls in OPERATIONS.values()} == set(OPERATIONS)
     pfns = {kind for kind, cls in OPERATIONS.items() if cls.names_pfns}
     allocating = {kind for kind, cls in OPERATIONS.items() if cls.allocates}
     assert (pfns, allocating) == ({"free", "isolate", "undo_isolate"}, {"alloc", "alloc_pages", "alloc_vma"})
     errno = {kind for kind, cls in OPERATIONS.items() if cls.returns_errno}
-    assert errno == {"set_mempolicy", "mbind", "set_cpuset", "get_mempolicy", "fault", "munmap", "sysctl", "fork"}
+    assert errno == {"set_mempolicy", "mbind", "set_cpuset", "get_mempolicy", "fault", "munmap", "sysctl", "fork",
+                     "migrate_pages", "move_pages"}

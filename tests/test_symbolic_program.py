@@ -21,7 +21,9 @@ from buddycheck.checks.ops import (
     GetMempolicy,
     Isolate,
     Mbind,
+    MigratePages,
     Mmap,
+    MovePages,
     Munmap,
     SetCpuset,
     SetMemcgLimit,
@@ -148,6 +150,10 @@ NAMED = {
                  "schedule=(0, 1))"),
     Sysctl: (Sysctl("lowmem_reserve_ratio", (1, 2, 32, 0, 0)), "Sysctl('lowmem_reserve_ratio', (1, 2, 32, 0, 0))"),
     Fork: (Fork(2), "Fork(2)"),
+    MigratePages: (MigratePages(0, frozenset({0}), frozenset({1}), cap_sys_nice=True),
+                   "MigratePages(0, frozenset({0}), frozenset({1}), cap_sys_nice=True)"),
+    MovePages: (MovePages(0, (THP, THP + 0x1000), (1, 1), MPOL_MF_MOVE),
+                f"MovePages(0, ({THP}, {THP + 0x1000}), nodes=(1, 1), flags=P.MPOL_MF_MOVE)"),
 }
 SETUP = (AddTask, Mmap, SetMemcgLimit)
 # then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19

@@ -31,6 +31,7 @@ from .cma import CmaIsoCount, CmaWmark, cma_iso_count_scenario, cma_wmark_scenar
 from .highatomic import HaDoubleDec, HaSteal, ha_double_dec_scenario, ha_steal_scenario
 from .isolation import IsoMergeBuddy, IsoMergeOrder, IsoUndoNoMerge, isolation_scenario
 from .mempolicy import IlNextRebind, ThpNotThisnode, ThpPreferred, il_next_rebind_scenario, thp_scenario
+from .migration import MbindStrictEio, mbind_strict_scenario
 from .pcp import PcpStaleIsolate, pcp_stale_isolate_scenario
 from .watermark import WmarkNeg, wmark_neg_scenario
 
@@ -214,6 +215,14 @@ CATALOGUE = (
         "policy could be another task's or a VMA's, so the task's interleave sequence jumped",
         "4.19 keeps il_prev, not il_next; the mutant's mpol_rebind_nodemask() moves current->il_prev into the "
         "rebound mask as the old code moved il_next", "interleave_cursor", il_next_rebind_scenario, 2),
+    Mutant(
+        "mbind-strict-eio", MbindStrictEio, "a7f40cfe3b7a",
+        "mm: mempolicy: make mbind() return -EIO when MPOL_MF_STRICT is specified", "MBIND-STRICT-EIO",
+        "since the page-table walker rewrite (6f4576e3687b) mbind() with MPOL_MF_STRICT and no move flag walked past "
+        "pages outside its nodes and returned 0, where it must return -EIO",
+        "4.19.0 as released has the mistake; the model follows stable 4.19.y, and the mutant's "
+        "queue_pages_pte_range() skips a misplaced page when no move flag is given",
+        "mbind_strict_placement", mbind_strict_scenario, 2),
 )
 
 MUTANTS = {m.name: m for m in CATALOGUE}

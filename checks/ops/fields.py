@@ -14,6 +14,7 @@ read these descriptions, so a new operation needs no codec of its own:
 - `bool`: true or false;
 - `Operation` (checks/ops/base.py): another operation (JSON: its object, with its "kind");
 - `Schedule`: a concurrent pair's picks (JSON: a list of 0s and 1s; model/interleaving.py);
+- `Words`: a user array of integers in order, such as move_pages' addresses (JSON: a list of integers);
 - anything else: an integer.
 
 `X | None` makes the field optional: null is accepted for it.
@@ -41,8 +42,10 @@ SYSCTL_VALUE = "sysctl value"
 SysctlValue = Annotated[object, SYSCTL_VALUE]
 
 Schedule = Annotated[tuple, "schedule"]
+Words = Annotated[tuple, "words"]  # a user array of integers, in order (move_pages' pages and nodes)
 
 GFP, ENV, NODES, BOOL, INT, OP, SCHEDULE, STR = "gfp", "env", "nodes", "bool", "int", "operation", "schedule", "str"
+WORDS = "words"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ def field_kind(f):
         return FieldKind(OP, optional)
     if annotation == Schedule:
         return FieldKind(SCHEDULE, optional)
+    if annotation == Words:
+        return FieldKind(WORDS, optional)
     if annotation is str:
         return FieldKind(STR, optional)
     if annotation == SysctlValue:
