@@ -95,7 +95,7 @@ from .mempolicy import (
     TASK_SIZE,
 )
 from .nodemask import node_remap, nodes_weight
-from .page_table import ZERO_PFN, entries_in, lookup, mapped_pfns, with_entry
+from .page_table import ZERO_PFN, entries_in, lookup, mapcount, mapped_pfns, with_entry
 
 MIGRATEPAGE_SUCCESS = 0
 MOVE_FLAGS = MPOL_MF_MOVE | MPOL_MF_MOVE_ALL
@@ -114,7 +114,7 @@ class QueuePages:
 
 def page_mapcount(k, pfn):
     """page_mapcount(): how many page-table entries, of every task, map the page."""
-    return len(mapped_pfns(sorted(k.tasks.items())).get(pfn, ()))
+    return mapcount(k.tasks.values(), pfn)
 
 
 @kernel_function

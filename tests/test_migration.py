@@ -5,9 +5,8 @@ watermarks 0 and no per-cpu batching, so each page a fault takes and each page a
 exactly known. Planted bugs: the catalogue's mbind-strict-eio, whose walk passes misplaced pages by
 when no move flag is given, so that MPOL_MF_STRICT returns 0 as it did before a7f40cfe3b7a (caught
 by mbind_strict_placement after two operations, here on a machine of 8-page nodes); a migration
-that forgets to free the old page (caught by diff after three); MPOL_MF_MOVE moving a shared page
-(shown on a machine whose tasks share a page: the model has no fork yet, so no operation sequence
-shares one).
+that forgets to free the old page (caught by diff after three); MPOL_MF_MOVE moving a page a fork
+shares (caught by diff after three: a fault, the fork and the mbind).
 """
 
 import pytest
@@ -16,7 +15,7 @@ from helpers_migration import BASE, faulted, fill_node, free_pages, migrated, pf
 from buddycheck.checks.diff import diff
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.mutants import MUTANTS
-from buddycheck.checks.ops import Fault, Mbind, Mmap
+from buddycheck.checks.ops import Fault, Fork, Mbind, Mmap
 from buddycheck.checks.properties import all_properties
 from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.scenario_file import scenario_from_dict
@@ -259,6 +258,18 @@ def test_planted_move_of_a_shared_page_moves_what_4_19_leaves():
         m = shared(model)
         assert m.mbind(BASE, PAGE_SIZE, MPOL_BIND, {1}, flags=MOVE).ret == 0
         assert pfns(m) == expected
+
+
+def test_planted_move_of_a_shared_page_differs_after_a_fault_a_fork_and_the_mbind():
+    sc = Scenario("mbind-move-shared", topology(8),
+                  extra_ops=(Fault(BASE), Fork(1), Mbind(BASE, PAGE_SIZE, MPOL_BIND, frozenset({1}), MOVE)),
+                  setup=(Mmap(BASE, PAGE_SIZE),), depth=3)
+    report = diff(Kernel419, MoveTakesSharedPages, sc, depth=3, shrink=False)
+    assert report.difference.length == 3
+    assert [op.kind for op in report.difference.trace] == ["fault", "fork", "mbind"]
+    last = report.difference.last  # 4.19 leaves the shared page: no migration event
+    assert [e[0] for e in last.base.observation.events] == []
+    assert [e[0] for e in last.head.observation.events] == ["mm_migrate_pages"]
 
 
 # ---- the operation ----------------------------------------------------------------------------------------
