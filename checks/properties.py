@@ -198,7 +198,13 @@ def policy_request(k, op):
 
 
 class StepInvariantProperty:
-    """A spec step invariant, judged on every `step_judged` operation (state before, request, result, after)."""
+    """A spec step invariant, judged on every `step_judged` operation (state before, request, result, after),
+    and, if it reads only the states' fixed shape (`judges_pairs`), on each allocation of a concurrent pair.
+
+    An operation of a pair has no state before or after of its own, and the other operation may change
+    its task's policy or cpuset while it runs: it is judged against the request as the pair's start state
+    and as its end state make it, and a page that one of the two allows passes.
+    """
 
     per_state = False
 
@@ -209,12 +215,15 @@ class StepInvariantProperty:
         self.cache = cache
         self.before_cache = before_cache
 
-    @staticmethod
-    def applies_to(kind):
-        return kind.step_judged
+    def applies_to(self, kind):
+        return kind.step_judged or (kind.interleaves and self.invariant.judges_pairs)
 
     def violations(self, before, op, result, m, after=None):
-        if before is None or not op.step_judged:
+        if before is None:
+            return []
+        if op.interleaves:
+            return self.pair_violations(before, op, result, m, after) if self.invariant.judges_pairs else []
+        if not op.step_judged:
             return []
         if getattr(result, "page", None) is None:
             return []  # every step invariant of spec/steps.py judges a served page; no views needed
@@ -222,6 +231,21 @@ class StepInvariantProperty:
         request = self.before_cache.request(m, before, op)
         after_view = self.cache.view(m, result, after)
         return [v.message for v in self.invariant.check_step(before_view, request, result, after_view)]
+
+    def pair_violations(self, before, op, result, m, after):
+        after = m.freeze() if after is None else after
+        shape = self.before_cache.view(m, before)
+        out = []
+        for slot, (sub, res) in enumerate(zip((op.first, op.second), result.results)):
+            if not sub.step_judged or getattr(res, "page", None) is None:
+                continue
+            judged = [self.invariant.check_step(shape, self.before_cache.request(m, state, sub), res, shape)
+                      for state in (before, after)]
+            if all(judged):  # the page is wrong against the request of the start and of the end alike
+                which = ("first", "second")[slot]
+                out += [f"{v.message}, in the pair's {which} operation {sub.code()}, against the request of the "
+                        "pair's start and of its end alike" for v in judged[0]]
+        return out
 
 
 class InterleaveChoiceProperty:

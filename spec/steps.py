@@ -157,6 +157,9 @@ def request_of(m, gfp, order=0, cpu=0, nid=None, nodemask=None, task=None, **con
 class StepInvariant:
     name = ""
     profile = "4.19"  # see spec/invariants.py StateInvariant: "4.19" or "strict"
+    # reads of the states only their fixed shape (zones, zonelists), so an operation of a concurrent pair,
+    # which has no before and after of its own, can be judged with the request alone
+    judges_pairs = False
     meaning = ""
     kernel = ""
     exceptions = ()
@@ -192,6 +195,7 @@ class ZoneEligibility(StepInvariant):
     exceptions = ("an invalid zone-modifier combination never reaches the allocator (the model raises "
                   "InvalidGfpZone, the kernel BUGs under CONFIG_DEBUG_VM)",)
     z3_side = "gfp_zone_eligibility, zonelist_nodemask"
+    judges_pairs = True
 
     def check_step(self, before, request, result, after):
         zi = _served(before, result)
@@ -232,6 +236,7 @@ class NodemaskRespect(StepInvariant):
         "without __GFP_HARDWALL the nearest hardwall ancestor is the root, which allows every node",
     )
     z3_side = "zonelist_nodemask, policy_nodemask_cpuset"
+    judges_pairs = True
 
     def check_step(self, before, request, result, after):
         if result is None or getattr(result, "page", None) is None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 from buddycheck.model import Kernel419
 from buddycheck.model.constants import MIGRATE_CMA, MIGRATE_HIGHATOMIC, MIGRATE_ISOLATE
 from buddycheck.model.locks import PCPU_DRAIN_MUTEX, mutex_trylock, mutex_unlock
+from buddycheck.model.mempolicy import N_MEMORY
 from buddycheck.model.preempt import preempt_point
 
 FreeOnePageTrustsStaleType = Kernel419.variant(
@@ -126,4 +127,22 @@ def mpol_rebind_task(k, tsk, new):
     if old is not None and rebound is not old and rebound.nodes != old.nodes:
         tsk.mempolicy = replace(rebound, nodes=frozenset())
         preempt_point(k, "nodes_clear(pol->v.nodes): mpol_rebind_nodemask")
+    tsk.mempolicy = rebound
+
+
+RebindWidensToAllNodes = Kernel419.variant(
+    "rebind-widens-to-all-nodes",
+    "mpol_rebind_task passes through every node with memory on the way to the rebound nodes: between the two "
+    "stores another CPU's allocation under the BIND policy may land on a node neither the old nor the new "
+    "cpuset has")
+
+
+@RebindWidensToAllNodes.override
+def mpol_rebind_task(k, tsk, new):  # noqa: F811  (each variant has its own)
+    """mpol_rebind_task() that first lets the policy allow every node, as a careless two-step rebind would."""
+    old = tsk.mempolicy
+    rebound = k.mpol_rebind_policy(old, new)
+    if old is not None and rebound is not old and rebound.nodes != old.nodes:
+        tsk.mempolicy = replace(rebound, nodes=frozenset(k.node_states(N_MEMORY)))
+        preempt_point(k, "nodes = node_states[N_MEMORY]: mpol_rebind_nodemask")
     tsk.mempolicy = rebound

@@ -10,7 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
-from planted_races import CheckRetryCpusetIgnoresSeqcount, CpusetUpdateWithoutUnion, RebindClearsNodesFirst
+from planted_races import (
+    CheckRetryCpusetIgnoresSeqcount,
+    CpusetUpdateWithoutUnion,
+    RebindClearsNodesFirst,
+    RebindWidensToAllNodes,
+)
 
 from buddycheck.checks.explore import Explorer
 from buddycheck.checks.ops import AllocPages, Concurrent, SetCpuset, SetMempolicy
@@ -50,6 +55,23 @@ def bound_alloc_vs_cpuset(model=Kernel419, bound=2):
                     preemption_bound=bound, depth=1, model=model, sometimes=())
 
 
+def three_nodes():
+    """two_nodes() with a node 2 (CPU 2) of 16 pages."""
+    zones = [ZoneSpec(ZONE_NORMAL, 16 * n, 16, watermarks=(0, 16, 16), lowmem_reserve=(0,) * 5, pcp_high_batch=(1, 1))
+             for n in (0, 1, 2)]
+    return Topology(nodes=tuple(NodeSpec(n, (n,), (zones[n],)) for n in (0, 1, 2)), max_order=5, pageblock_order=4,
+                    page_group_by_mobility_disabled=False, numa=True, min_free_kbytes=0, name="three-nodes")
+
+
+def kernel_alloc_vs_cpuset(model=Kernel419, bound=2):
+    """Task 0, cpuset {0} and BIND {0}, makes a GFP_KERNEL allocation (no hardwall) on node 2's CPU while its
+    cpuset moves to {1}: only the policy keeps the page off node 2."""
+    setup = (SetCpuset(0, frozenset({0})), SetMempolicy(MPOL_BIND, frozenset({0}), task=0))
+    return Scenario("kernel-alloc-vs-cpuset", three_nodes(), setup=setup, free_cpus=(),
+                    pairs=((AllocPages(G.GFP_KERNEL, 0, cpu=2, task=0), SetCpuset(0, frozenset({1}))),),
+                    preemption_bound=bound, depth=1, model=model, sometimes=())
+
+
 def costly_alloc_vs_cpuset(model=Kernel419, bound=2):
     """Task 0, cpuset {0}, asks for an order-4 block with one slow-path attempt while its cpuset moves to {1}."""
     return Scenario("costly-alloc-vs-cpuset", two_nodes(), setup=(SetCpuset(0, frozenset({0})),), free_cpus=(),
@@ -67,6 +89,9 @@ def search(scenario):
      "miss its mems_allowed [1]"),
     (RebindClearsNodesFirst, bound_alloc_vs_cpuset, "policy_meets_cpuset", (1, 1, 0),
      "set aside at nodes_clear(pol->v.nodes): mpol_rebind_nodemask): task 0's MPOL_BIND policy has no nodes"),
+    (RebindWidensToAllNodes, kernel_alloc_vs_cpuset, "nodemask_respect", (1, 1, 0),
+     "pfn 32 came from node 2, outside the nodemask [0], in the pair's first operation m.alloc_pages(G.GFP_KERNEL, "
+     "0, cpu=2, task=0), against the request of the pair's start and of its end alike"),
     (CheckRetryCpusetIgnoresSeqcount, costly_alloc_vs_cpuset, "pair_outcomes", (0, 0, 0, 1),
      "ended with first no page and second 0, which no sequential order gives (they give: first a page and second 0; "
      "first a page and second 0)"),
@@ -81,7 +106,7 @@ def test_each_planted_race_is_caught_with_one_preemption_and_not_with_none(varia
     assert search(scenario(variant, bound=0)).ok
 
 
-@pytest.mark.parametrize("scenario", [bound_alloc_vs_cpuset, costly_alloc_vs_cpuset])
+@pytest.mark.parametrize("scenario", [bound_alloc_vs_cpuset, costly_alloc_vs_cpuset, kernel_alloc_vs_cpuset])
 def test_4_19_is_clean_on_the_same_scenarios(scenario):
     report = search(scenario(bound=2))
     assert report.ok, report.violations
