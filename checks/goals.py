@@ -141,6 +141,11 @@ GOALS = {
                                      _switched_at("cpuset_change_task_nodemask")),
     "seqcount-waited": Sometimes("an allocation waited at read_mems_allowed_begin for a cpuset update",
                                  _switched_at("read_mems_allowed_begin")),
+    "shmem-page-found": Sometimes("a fault found a shmem object's page in its cache",
+                                  _observed("find_lock_entry")),
+    "shmem-evicted": Sometimes("the last munmap of a shmem object freed its cached pages",
+                               _observed("shmem_evict_inode")),
+    "file-page-found": Sometimes("a fault found a file's page in its cache", _observed("find_get_page")),
 }
 
 

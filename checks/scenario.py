@@ -188,8 +188,9 @@ class Scenario:
         ops = list(self.allocs)
         ops.extend(self.extra_ops)
         mapped = m.mapped_pfns()
+        cached = m.page_cache_pfns()  # pages of a page cache: only a shmem object's eviction frees them
         for pfn in sorted(m.allocated):
-            if pfn in mapped:
+            if pfn in mapped or pfn in cached:
                 continue
             for cpu in self.free_cpus:
                 ops.append(Free(pfn, cpu))

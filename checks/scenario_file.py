@@ -23,6 +23,21 @@ Setup, applied once to the booted machine before the search:
     start = 0x200000           # bytes, page-aligned
     length = 0x400000
 
+    [[mmap_shared]]            # a shared mapping of shmem object `obj`: the first table naming obj makes it
+    task = 0                   # (MAP_SHARED|MAP_ANONYMOUS, pgoff 0); a later one maps it again from page pgoff
+    start = 0x800000
+    length = 0x4000
+    obj = 1
+    pgoff = 0                  # optional (default 0)
+
+    [[mmap_file]]              # a mapping of the named file `file` (an inode number, not a shmem object's): the
+    task = 0                   # first table naming it makes the file, pgoff + length long, with an empty cache
+    start = 0xa00000
+    length = 0x2000
+    file = 9
+    pgoff = 0                  # optional (default 0)
+    shared = false             # optional: MAP_SHARED (default MAP_PRIVATE: a write copies the page)
+
     [[alloc]]                  # an [[alloc]] table with setup = true is made once, in order, after the
     setup = true               # tasks and mappings: a machine that starts with memory in use (each
     gfp = "GFP_HIGHUSER_MOVABLE|__GFP_MEMALLOC"   # must succeed; the blocks may be freed in the search)
@@ -195,6 +210,8 @@ from .ops import (
     Mbind,
     MigratePages,
     Mmap,
+    MmapFile,
+    MmapShared,
     MovePages,
     Munmap,
     SetCpuset,
@@ -266,6 +283,13 @@ def _setup(doc, origins):
             origins.setdefault(setup[-1], w)
     for t, w in _tables(doc, "mmap"):
         setup.append(Mmap(t["start"], t["length"], t.get("task", 0)))
+        origins.setdefault(setup[-1], w)
+    for t, w in _tables(doc, "mmap_shared"):
+        setup.append(MmapShared(t["start"], t["length"], t["obj"], t.get("pgoff", 0), t.get("task", 0)))
+        origins.setdefault(setup[-1], w)
+    for t, w in _tables(doc, "mmap_file"):
+        setup.append(MmapFile(t["start"], t["length"], t["file"], t.get("pgoff", 0), t.get("shared", False),
+                              t.get("task", 0)))
         origins.setdefault(setup[-1], w)
     return setup
 

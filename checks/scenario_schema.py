@@ -42,6 +42,8 @@ Address = ranged(0, (1 << 64) - 1, "an address is an unsigned long")
 # a system call's argument as the caller passes it: any value, so that its -EINVAL paths are reachable
 Argument = ranged(-(1 << 63), (1 << 64) - 1, "a system call argument is a machine word")
 TaskId = ranged(0, 1023, "task ids are small non-negative integers")
+InodeNumber = ranged(0, (1 << 64) - 1, "an inode number is an unsigned long")
+PageOffset = ranged(0, (1 << 52) - 1, "a page offset lies in the user address space")
 
 
 def _gfp(value):
@@ -145,6 +147,23 @@ class MmapTable(Table):
     task: TaskId = None
     start: Address
     length: Address
+
+
+class MmapSharedTable(Table):
+    task: TaskId = None
+    start: Address
+    length: Address
+    obj: InodeNumber
+    pgoff: PageOffset = None
+
+
+class MmapFileTable(Table):
+    task: TaskId = None
+    start: Address
+    length: Address
+    file: InodeNumber
+    pgoff: PageOffset = None
+    shared: StrictBool = None
 
 
 class FaultTable(Table):
@@ -309,6 +328,8 @@ class ScenarioDocument(Table):
     topology: TopologyInput
     task: tables(TaskTable, "task") = None
     mmap: tables(MmapTable, "mmap") = None
+    mmap_shared: tables(MmapSharedTable, "mmap_shared") = None
+    mmap_file: tables(MmapFileTable, "mmap_file") = None
     alloc: tables(AllocTable, "alloc") = None
     alloc_pages: tables(AllocPagesTable, "alloc_pages") = None
     alloc_vma: tables(AllocVmaTable, "alloc_vma") = None

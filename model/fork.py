@@ -11,7 +11,12 @@ the page gains a mapping (copy_one_pte: get_page, page_dup_rmap); a zero-page pt
 is; a huge pmd likewise (copy_huge_pmd; the huge zero page stays the huge zero page). Nothing is
 allocated from the buddy allocator: task_struct, mm, VMAs and page-table pages come from slab or
 are abstracted away. The first write in either task then copies or reuses the page
-(model/memory.py do_wp_page).
+(model/memory.py do_wp_page). A shared mapping (MAP_SHARED: a shmem object or a file,
+model/shmem.py, model/filemap.py) is no COW mapping and has no anon_vma: copy_page_range copies
+none of its entries (the parent's stay writable, the child's faults find the object's cached
+pages), and the copied VMA is one more holder of the same object (its mapping count rises: the
+object lives until the last VMA of any task goes). A private file mapping is write-protected like anonymous
+memory, so a write in either task copies the file's page (never reusing it: model/memory.py).
 
 A `Mempolicy` is an immutable value, so the copy mpol_dup makes is a new object equal to the old
 one: identity is what tells a duplicate from a shared policy (a variant that shares the object
@@ -23,8 +28,9 @@ one task's cpuset does not rebind the other, where 4.19 keeps both in one cpuset
 (fork of a task in a limited memcg is refused as not modelled: the model charges per task),
 pid allocation (the caller names the child's id), the clone flags (a plain fork: no CLONE_VM, no
 CLONE_THREAD), fork's failures (-ENOMEM from slab, -EAGAIN from RLIMIT_NPROC), VM_DONTCOPY,
-VM_WIPEONFORK, and anon_vma (copy_page_range skips a VMA without one; the model copies the
-entries of every VMA, which differs only in zero-page entries a read fault would map again).
+VM_WIPEONFORK, and anon_vma of private mappings (copy_page_range skips a VMA without one; the
+model copies the entries of every private VMA, which differs only in zero-page entries and a
+private file mapping's cached pages, which a read fault would map again).
 """
 
 from dataclasses import replace
@@ -69,13 +75,17 @@ def cpuset_fork(k, task):
 def copy_page_range(k, dst, src, vma):
     """copy_page_range() of one VMA: copy_one_pte()/copy_huge_pmd() for every entry in [vma.start, vma.end).
 
-    Each entry of a real page is write-protected in both tables (a private writable mapping is a
-    COW mapping) and the page gains the child's mapping; zero-page entries are copied as they are.
+    A shared mapping never has an anon_vma, so nothing is copied: the child faults its pages in
+    again from the object's cache, and the parent's entries stay writable. In a private mapping
+    (a COW mapping) each entry of a real page is write-protected in both tables and the page gains
+    the child's mapping; zero-page entries are copied as they are.
     """
+    if vma.shared:  # !vma->anon_vma: a fault fills the child's entries
+        return
     entries = [e for e in src.page_table if vma.start <= e[0] < vma.end]
-    shared = [addr for addr, pfn, _ in entries if pfn != ZERO_PFN]
-    src.wrprotected = with_wrprotected(src.wrprotected, shared)  # ptep_set_wrprotect()/pmdp_set_wrprotect()
-    dst.wrprotected = with_wrprotected(dst.wrprotected, shared)
+    cow = [addr for addr, pfn, _ in entries if pfn != ZERO_PFN]
+    src.wrprotected = with_wrprotected(src.wrprotected, cow)  # ptep_set_wrprotect()/pmdp_set_wrprotect()
+    dst.wrprotected = with_wrprotected(dst.wrprotected, cow)
     dst.page_table = tuple(sorted(dst.page_table + tuple(entries)))
 
 

@@ -71,6 +71,7 @@ class FrozenMachine(NamedTuple):
     tasks: tuple  # FrozenTask per task, by task id
     cpusets_on: bool
     sysctls: FrozenSysctls
+    inodes: tuple  # Inode (model/filemap.py, an immutable value) per file or shmem object, by inode number
 
 
 # cls(fields) without the generated __new__'s argument handling: freeze() builds many of these

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from . import (  # noqa: F401  (registration)
     buddy,
     cpuset,
+    filemap,
     fork,
     memory,
     mempolicy,
@@ -32,8 +33,10 @@ from . import (  # noqa: F401  (registration)
     page_alloc,
     page_isolation,
     pcp,
+    shmem,
     slowpath,
     sysctl,
+    vm_fault,
     watermark,
     zonelist,
 )
@@ -134,6 +137,7 @@ class Kernel419(MempolicyOps):
         self.pcp_mt = {}
         self.allocated = {}
         self.tasks = {}
+        self.inodes = {}  # inode number -> Inode: files and shmem objects (model/filemap.py)
         self.node_load = {}
         self.policy_zone = 0
         self.page_group_by_mobility_disabled = False
@@ -387,6 +391,10 @@ class Kernel419(MempolicyOps):
         if mapped:
             tid, addr = mapped[0]
             raise InvalidOperation(f"free of pfn {page}: task {tid} maps it at {addr:#x} (munmap frees it)")
+        cached = self.page_cache_pfns().get(page)
+        if cached:
+            raise InvalidOperation(f"free of pfn {page}: inode {cached[0]} caches it at index {cached[1]} "
+                                   "(only a shmem object's eviction frees it)")
         self._begin(cpu, task)
         kcall(self, "__free_pages")(page, order)
         return OpResult(f"free pfn {page} order {order}", events=tuple(self.events))
@@ -564,6 +572,7 @@ class Kernel419(MempolicyOps):
             tasks,
             self.cpusets_on,
             self._frozen_sysctls,
+            tuple([self.inodes[i] for i in sorted(self.inodes)]),
         ))
 
     def restore(self, frozen, current=None):
@@ -607,6 +616,8 @@ class Kernel419(MempolicyOps):
             self.pageblock_flags = list(frozen.pageblock_flags)
         if full or frozen.tasks != current.tasks:
             self.tasks = {t.tid: Task.thaw(t) for t in frozen.tasks}
+        if full or frozen.inodes != current.inodes:
+            self.inodes = {inode.ino: inode for inode in frozen.inodes}
         self.cpusets_on = frozen.cpusets_on
         if full or (frozen.sysctls is not self._frozen_sysctls and frozen.sysctls != self._frozen_sysctls):
             self._restore_sysctls(frozen.sysctls)

@@ -1,4 +1,4 @@
-"""Anonymous page faults and munmap as the allocator sees them (mm/memory.c, mm/huge_memory.c, mm/mmap.c; Linux 4.19).
+"""Page faults and munmap as the allocator sees them (mm/memory.c, mm/huge_memory.c, mm/mmap.c; Linux 4.19).
 
 A fault on a user address of a task looks up the VMA (__do_page_fault: an address in no VMA is
 SIGSEGV, reported as -EFAULT), then follows __handle_mm_fault: an empty pmd range of a VMA that
@@ -6,24 +6,31 @@ allows transparent huge pages tries do_huge_pmd_anonymous_page (a huge zero page
 order-HPAGE_PMD_ORDER page from alloc_hugepage_vma for a write, falling back to ptes if that fails
 or the huge page would not fit in the VMA); otherwise handle_pte_fault: an empty pte is
 do_anonymous_page (the zero page for a read, an order-0 page from alloc_pages_vma with
-GFP_HIGHUSER_MOVABLE|__GFP_ZERO for a write), a write to a read-only entry is do_wp_page, and
-anything else is already mapped as asked (no-op).
+GFP_HIGHUSER_MOVABLE|__GFP_ZERO for a write), or do_fault for a VMA mapping a file or a shmem object
+(model/vm_fault.py); a write to a read-only entry is do_wp_page, and anything else is already
+mapped as asked (no-op).
 
-Copy-on-write (after fork, model/fork.py): a write to a write-protected entry of a real page is
-do_wp_page: wp_page_reuse when the page is mapped once (the entry becomes writable, nothing is
-allocated), else wp_page_copy (an order-0 page from alloc_pages_vma with GFP_HIGHUSER_MOVABLE for
-the faulting task's VMA, replacing its entry; the old page loses one mapping). A write to the zero
-page is wp_page_copy with a zeroed page. A huge entry follows do_huge_pmd_wp_page: reuse when
-mapped once, else a new transparent huge page, else do_huge_pmd_wp_page_fallback (HPAGE_PMD_NR
-order-0 pages on the old page's node, mapped by ptes). A page is freed by put_page when its last
-mapping goes (wp_page_copy, munmap): the mapcount stands for the reference count.
+Read-only entries: the zero page, a real page fork write-protected (model/fork.py), and a file's
+page a private mapping maps (do_read_fault write-protects it, as the kernel maps it without write
+permission). A write to such an entry is do_wp_page: wp_page_reuse when the page is anonymous and
+mapped once (the entry becomes writable, nothing is allocated), else wp_page_copy (an order-0 page
+from alloc_pages_vma with GFP_HIGHUSER_MOVABLE for the faulting task's VMA, replacing its entry;
+the old page loses one mapping). A file's page is never reused, even mapped once: 4.19 reuses only
+anonymous pages, so a private mapping's write copies it. A write to the zero page is wp_page_copy
+with a zeroed page. A huge entry (anonymous only: files have no huge_fault) follows
+do_huge_pmd_wp_page: reuse when mapped once, else a new transparent huge page, else
+do_huge_pmd_wp_page_fallback (HPAGE_PMD_NR order-0 pages on the old page's node, mapped by ptes).
+A page is freed by put_page when its last mapping goes (wp_page_copy, munmap) and no cache holds it:
+the mapcount stands for the reference count, plus the reference of a file's or shmem object's cache
+(model/filemap.py), which only shmem_evict_inode drops.
 Every allocation goes through alloc_pages_vma, so the VMA's policy, else the task's, picks the
 node, interleaving by page offset (interleave_nid). A failed allocation is VM_FAULT_OOM (-ENOMEM).
 
 munmap follows do_munmap: -EINVAL for an unaligned start or a length that rounds to zero (or runs
 past TASK_SIZE); VMAs straddling either edge are split (split_vma), the covered ones removed, and
 each page mapped in the range is unmapped and, with its last mapping (put_page), freed through
-__free_pages (a zero page entry is only dropped).
+__free_pages (a zero page entry is only dropped, and a page a file's or shmem object's cache holds
+stays there).
 
 THP is possible only when HPAGE_PMD_ORDER < MAX_ORDER (the kernel's build refuses THP otherwise),
 so faults are order-0 only on the model's usual small machines (the portfolio's thp-faults has
@@ -38,13 +45,15 @@ model/page_table.py), swap (reuse_swap_page is "mapped once"), KSM, memcg chargi
 soon as its last entry is zapped: the same free path release_pages ends in), khugepaged, the
 deferred split queue (munmap of part of a transparent huge page is refused as not modelled; an mbind
 that splits a VMA inside a huge entry leaves the entry whole, where vma_adjust_trans_huge would
-split it), VM_GROWSDOWN stacks, file and shared mappings, and a copy-on-write fault on a shared
-transparent huge page whose fallback fails (split_huge_pmd of a mapped huge page): refused as not
-modelled. Page migration (mbind's MPOL_MF_MOVE, migrate_pages(2), move_pages(2)) is model/migrate.py.
+split it), VM_GROWSDOWN stacks (file and shared mappings are model/vm_fault.py's), and a
+copy-on-write fault on a shared transparent huge page whose fallback fails (split_huge_pmd of a
+mapped huge page): refused as not modelled. Page migration (mbind's MPOL_MF_MOVE, migrate_pages(2),
+move_pages(2)) is model/migrate.py.
 """
 
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
+from .filemap import page_in_cache
 from .gfp import __GFP_ZERO, GFP_HIGHUSER_MOVABLE, GFP_TRANSHUGE_LIGHT
 from .kernel import kernel_function
 from .mempolicy import EFAULT, EINVAL, ENOMEM, PAGE_MASK, TASK_SIZE, ULONG_MASK
@@ -112,7 +121,7 @@ def __handle_mm_fault(k, task, vma, addr, flags):
     haddr = addr & HPAGE_PMD_MASK
     pmd = entries_in(task.page_table, haddr, haddr + HPAGE_PMD_SIZE)
     if not pmd and k.transparent_hugepage_enabled(vma):
-        ret = k.do_huge_pmd_anonymous_page(task, vma, addr, flags)
+        ret = k.create_huge_pmd(task, vma, addr, flags)
         if not ret & VM_FAULT_FALLBACK:
             return ret
     elif len(pmd) == 1 and pmd[0][2] == HPAGE_PMD_ORDER:
@@ -127,9 +136,12 @@ def __handle_mm_fault(k, task, vma, addr, flags):
 
 @kernel_function
 def handle_pte_fault(k, task, vma, addr, flags):
-    """handle_pte_fault(): an empty pte is do_anonymous_page(); a write to a read-only pte do_wp_page()."""
+    """handle_pte_fault(): an empty pte is do_anonymous_page(), or do_fault() for a file or shmem VMA
+    (model/vm_fault.py); a write to a read-only pte do_wp_page()."""
     entry = lookup(task.page_table, addr)
     if entry is None:
+        if vma.file is not None:  # !vma_is_anonymous()
+            return k.do_fault(task, vma, addr, flags)
         return k.do_anonymous_page(task, vma, addr, flags)
     if flags & FAULT_FLAG_WRITE and not is_writable(task, entry):
         return k.do_wp_page(task, vma, addr)
@@ -158,10 +170,11 @@ def do_anonymous_page(k, task, vma, addr, flags):
 
 @kernel_function
 def do_wp_page(k, task, vma, addr):
-    """do_wp_page(): the zero page (no normal page) is copied; an anonymous page mapped once is reused, else copied."""
+    """do_wp_page(): an anonymous page mapped once is reused; the zero page (no normal page) and a file's page
+    (not anonymous, even mapped once) are copied, as is an anonymous page mapped more than once."""
     entry = lookup(task.page_table, addr)
-    if entry[1] != ZERO_PFN and mapcount(k.tasks.values(), entry[1]) == 1:  # reuse_swap_page()
-        return k.wp_page_reuse(task, entry)
+    if entry[1] != ZERO_PFN and not page_in_cache(k, entry[1]) and mapcount(k.tasks.values(), entry[1]) == 1:
+        return k.wp_page_reuse(task, entry)  # PageAnon() and reuse_swap_page()
     return k.wp_page_copy(task, vma, addr)
 
 
@@ -183,7 +196,9 @@ def alloc_page_vma(k, gfp, vma, addr):
 def wp_page_copy(k, task, vma, addr):
     """wp_page_copy(): a new page (zeroed for the zero page) replaces the entry, writable; VM_FAULT_OOM if none.
 
-    The old page loses this mapping (page_remove_rmap) and its reference (put_page).
+    A file's page is copied with alloc_page_vma(GFP_HIGHUSER_MOVABLE) and the VMA's policy, as a
+    shared anonymous page is. The old page loses this mapping (page_remove_rmap) and its reference
+    (put_page): the zero page is no buddy page, and a file's page stays in its cache.
     """
     old = lookup(task.page_table, addr)
     if old[1] == ZERO_PFN:
@@ -195,7 +210,8 @@ def wp_page_copy(k, task, vma, addr):
     task.page_table = with_entry(task.page_table, old[0], page, 0)
     task.wrprotected = without_wrprotected(task.wrprotected, [old[0]])
     if old[1] != ZERO_PFN:
-        k.observe("wp_page_copy")  # (a shared page was copied: the cow-copied goal)
+        if not page_in_cache(k, old[1]):
+            k.observe("wp_page_copy")  # (a shared anonymous page was copied: the cow-copied goal)
         k.put_page(old[1], old[2])
     return 0
 
@@ -203,8 +219,13 @@ def wp_page_copy(k, task, vma, addr):
 @kernel_function
 def put_page(k, pfn, order):
     """put_page() of a user page one mapping held: the last reference frees it (__free_pages)."""
-    if mapcount(k.tasks.values(), pfn) == 0:
+    if unreferenced(k, pfn):
         k.__free_pages(pfn, order)
+
+
+def unreferenced(k, pfn):
+    """Whether no reference to a user page is left: no entry maps it and no file's or shmem object's cache holds it."""
+    return mapcount(k.tasks.values(), pfn) == 0 and not page_in_cache(k, pfn)
 
 
 # ---- transparent huge pages -------------------------------------------------------------------------------
@@ -212,6 +233,14 @@ def put_page(k, pfn, order):
 def transparent_hugepage_enabled(k, vma):
     """transparent_hugepage_enabled(): enabled=always (4.19's default) where the build has THP at all."""
     return thp_possible(k)
+
+
+@kernel_function
+def create_huge_pmd(k, task, vma, addr, flags):
+    """create_huge_pmd(): do_huge_pmd_anonymous_page() for an anonymous VMA; files have no huge_fault: fall back."""
+    if vma.file is None:  # vma_is_anonymous()
+        return k.do_huge_pmd_anonymous_page(task, vma, addr, flags)
+    return VM_FAULT_FALLBACK
 
 
 @kernel_function
@@ -335,14 +364,18 @@ def do_munmap(k, task, start, len_):
     while j < len(vmas) and vmas[j].end <= end:
         j += 1
     k.unmap_region(task, start, end)
-    del vmas[i:j]  # detach_vmas_to_be_unmapped(), remove_vma_list()
+    gone = vmas[i:j]
+    del vmas[i:j]  # detach_vmas_to_be_unmapped()
     task.vmas = tuple(vmas)
+    for n, vma in enumerate(gone):  # remove_vma_list()
+        k.remove_vma(vma, gone[n + 1:])
     return 0
 
 
 @kernel_function
 def unmap_region(k, task, start, end):
-    """unmap_region(): zap every entry in [start, end); put_page() frees a page with its last mapping.
+    """unmap_region(): zap every entry in [start, end); put_page() frees a page with its last mapping, unless a
+    file's or shmem object's cache holds it (model/filemap.py).
 
     The zero page is only unmapped (a huge zero entry straddling an edge is split into zero ptes).
     """
@@ -356,7 +389,7 @@ def unmap_region(k, task, start, end):
         if pfn != ZERO_PFN:
             task.page_table = table  # unmapped before it is freed
             task.wrprotected = without_wrprotected(task.wrprotected, [addr])
-            if mapcount(k.tasks.values(), pfn) == 0:
+            if unreferenced(k, pfn):
                 k.observe("unmap_region")  # (a page was freed: the munmap-freed goal)
             k.put_page(pfn, order)
     task.page_table = without(table, entries_in(table, start, end))

@@ -27,16 +27,17 @@ Abstracted away:
 - page migration (mbind's MPOL_MF_STRICT/MOVE/MOVE_ALL, migrate_pages(2),
   move_pages(2)) is model/migrate.py, which says which stable release it
   follows and what it leaves out.
-- shared policies (shmem/hugetlbfs vm_ops->get_policy/set_policy,
-  MPOL_F_SHARED), reference counts, mpol_dup's rebind while a cpuset is being
+- hugetlbfs shared policies (shmem's are in model/shmem.py), reference counts, mpol_dup's rebind while a cpuset is being
   rebound (no fork or VMA split happens during a rebind here), mpol_parse_str,
   mempolicy_slab_node, huge_node, init_nodemask_of_mempolicy,
   mempolicy_nodemask_intersects, mpol_misplaced and NUMA balancing
   (MPOL_F_MOF/MORON exist only in preferred_node_policy).
-- VMAs: every task has its own mm; a VMA is (start, end, vm_pgoff, policy).
-  All VMAs are anonymous-like mappings with equal vm_flags, no anon_vma and
-  no userfaultfd context, so vma_merge merges two neighbours when they touch,
-  their policies are mpol_equal and their vm_pgoff are contiguous. split_vma
+- VMAs: every task has its own mm; a VMA is (start, end, vm_pgoff, policy,
+  file, shared). VMAs are private anonymous, shared anonymous (shmem) or
+  file mappings, with no anon_vma and no userfaultfd context, so vma_merge
+  merges two neighbours when they touch, map the same file (or none) the
+  same way (VM_SHARED), their policies are mpol_equal and their vm_pgoff
+  are contiguous. split_vma
   never fails (no map count limit). vma_migratable is always true.
 - cpusets: each task sits alone in a cpuset of its own, whose mems are the
   task's mems_allowed; the root cpuset's mems are the nodes with memory.
@@ -193,12 +194,16 @@ class Mempolicy:
 
 @dataclass(frozen=True)
 class VMA:
-    """struct vm_area_struct as the policy code sees it: [start, end), vm_pgoff and the VMA policy (None: none)."""
+    """struct vm_area_struct as the policy code sees it: [start, end), vm_pgoff, the VMA policy (None: none),
+    the file or shmem object it maps (its inode number, model/filemap.py; None: anonymous memory) and
+    whether the mapping is shared (VM_SHARED)."""
 
     start: int
     end: int
     vm_pgoff: int
     policy: Mempolicy | None = None
+    file: int | None = None
+    shared: bool = False
 
     @property
     def pages(self):
@@ -207,7 +212,8 @@ class VMA:
 
     def __str__(self):
         pol = "" if self.policy is None else f" {self.policy}"
-        return f"vma {self.start:#x}-{self.end:#x} pgoff {self.vm_pgoff:#x}{pol}"
+        obj = "" if self.file is None else f" {'shared' if self.shared else 'private'} inode {self.file}"
+        return f"vma {self.start:#x}-{self.end:#x} pgoff {self.vm_pgoff:#x}{obj}{pol}"
 
 
 # default_policy: preferred local allocation. Compared by identity (the kernel compares the pointer).
@@ -437,7 +443,11 @@ def do_get_mempolicy(k, flags, addr):
         i = k.find_vma_intersection(task.vmas, addr, addr + 1)
         if i is None:
             return -EFAULT, None, None
-        pol = task.vmas[i].policy  # no fallback to the task policy: NULL reports MPOL_DEFAULT
+        vma = task.vmas[i]
+        if k.vma_is_shmem(vma):  # vma->vm_ops->get_policy
+            pol = k.shmem_get_policy(vma, addr)
+        else:
+            pol = vma.policy  # no fallback to the task policy: NULL reports MPOL_DEFAULT
     elif addr:
         return -EINVAL, None, None
     is_default = pol is None
@@ -550,21 +560,22 @@ def split_vma(k, vmas, i, addr, new_below):
     return i + 1 if new_below else i
 
 
-def _can_merge_after(prev, pgoff):
-    """can_vma_merge_after(): prev's pages end exactly where pgoff starts (vm_flags, file, anon_vma all equal)."""
-    return prev.vm_pgoff + prev.pages == pgoff
+def _can_merge_after(prev, pgoff, file):
+    """can_vma_merge_after(): same file and VM_SHARED (file: the pair), prev's pages end where pgoff starts."""
+    return (prev.file, prev.shared) == file and prev.vm_pgoff + prev.pages == pgoff
 
 
-def _can_merge_before(nxt, pgoff):
-    """can_vma_merge_before(): next starts at page offset pgoff."""
-    return nxt.vm_pgoff == pgoff
+def _can_merge_before(nxt, pgoff, file):
+    """can_vma_merge_before(): same file and VM_SHARED (file: the pair), next starts at page offset pgoff."""
+    return (nxt.file, nxt.shared) == file and nxt.vm_pgoff == pgoff
 
 
 @kernel_function
-def vma_merge(k, vmas, prev, addr, end, pgoff, policy):
+def vma_merge(k, vmas, prev, addr, end, pgoff, policy, file=(None, False)):
     """vma_merge(): give [addr, end) the policy by growing prev and/or next; returns the merged index or None.
 
-    prev is an index into vmas (or None). The cases follow the kernel's
+    prev is an index into vmas (or None); file the range's (file, shared): its inode and
+    VM_SHARED ((None, False): private anonymous). The cases follow the kernel's
     numbering: 1/6 prev and next join, 2/5/7 prev grows, 4 prev shrinks and
     next grows down, 3/8 next grows down.
     """
@@ -576,9 +587,9 @@ def vma_merge(k, vmas, prev, addr, end, pgoff, policy):
     if area is not None and vmas[area].end == end:  # cases 6, 7, 8
         nxt = area + 1 if area + 1 < len(vmas) else None
     if (prev is not None and vmas[prev].end == addr and k.mpol_equal(vmas[prev].policy, policy)
-            and _can_merge_after(vmas[prev], pgoff)):
+            and _can_merge_after(vmas[prev], pgoff, file)):
         if (nxt is not None and end == vmas[nxt].start and k.mpol_equal(policy, vmas[nxt].policy)
-                and _can_merge_before(vmas[nxt], pgoff + pglen)):
+                and _can_merge_before(vmas[nxt], pgoff + pglen, file)):
             # cases 1, 6: prev swallows everything up to the end of next
             vmas[prev] = replace(vmas[prev], end=vmas[nxt].end)
             del vmas[prev + 1:nxt + 1]
@@ -594,7 +605,7 @@ def vma_merge(k, vmas, prev, addr, end, pgoff, policy):
                     vmas[j] = replace(vma, start=end, vm_pgoff=vma.vm_pgoff + ((end - vma.start) >> PAGE_SHIFT))
         return prev
     if (nxt is not None and end == vmas[nxt].start and k.mpol_equal(policy, vmas[nxt].policy)
-            and _can_merge_before(vmas[nxt], pgoff + pglen)):
+            and _can_merge_before(vmas[nxt], pgoff + pglen, file)):
         vma = vmas[nxt]
         vmas[nxt] = replace(vma, start=addr, vm_pgoff=vma.vm_pgoff - pglen)
         if prev is not None and addr < vmas[prev].end:  # case 4: prev gives its tail to next
@@ -608,7 +619,11 @@ def vma_merge(k, vmas, prev, addr, end, pgoff, policy):
 
 @kernel_function
 def vma_replace_policy(k, vmas, i, pol):
-    """vma_replace_policy(): the VMA gets its own copy of pol (mpol_dup)."""
+    """vma_replace_policy(): vm_ops->set_policy for a shmem VMA (its object's shared policy), then the VMA's copy."""
+    if k.vma_is_shmem(vmas[i]):
+        err = k.shmem_set_policy(vmas[i], pol)
+        if err:
+            return err
     vmas[i] = replace(vmas[i], policy=pol)
     return 0
 
@@ -630,7 +645,7 @@ def mbind_range(k, vmas, start, end, new_pol):
             prev, i = i, i + 1
             continue
         pgoff = vma.vm_pgoff + ((vmstart - vma.start) >> PAGE_SHIFT)
-        merged = k.vma_merge(vmas, prev, vmstart, vmend, pgoff, new_pol)
+        merged = k.vma_merge(vmas, prev, vmstart, vmend, pgoff, new_pol, (vma.file, vma.shared))
         if merged is not None:
             i = merged
             if k.mpol_equal(vmas[i].policy, new_pol):
@@ -717,9 +732,11 @@ def kernel_mbind(k, start, len_, mode, nmask, maxnode, flags):
 # ---- policy lookup and allocation --------------------------------------------------------------------------
 @kernel_function
 def __get_vma_policy(k, vma, addr):
-    """__get_vma_policy(): the VMA's own policy, or None (no vm_ops->get_policy in the model)."""
+    """__get_vma_policy(): a shmem VMA's vm_ops->get_policy (the shared policy), else the VMA's own policy, or None."""
     if vma is None:
         return None
+    if k.vma_is_shmem(vma):
+        return k.shmem_get_policy(vma, addr)
     return vma.policy
 
 

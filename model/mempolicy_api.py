@@ -17,7 +17,9 @@ output pointers); CAP_SYS_NICE is an argument of `mbind`, `sys_migrate_pages`
 and `sys_move_pages` (kept on `current` for the call), and so is ptrace access to
 another task (`may_ptrace`: the model has no credentials); `mmap` is a minimal anonymous mmap (no MAP_FIXED replacement
 of existing mappings) whose only job is to give `mbind`, `fault` and
-`alloc_vma` VMAs; `fault` is a page fault by the task at an address and
+`alloc_vma` VMAs, `mmap_shared` its shared anonymous counterpart (a
+shmem object, model/shmem.py) and `mmap_file` a mapping of a named file
+(model/filemap.py); `fault` is a page fault by the task at an address and
 `munmap` the system call (model/memory.py); `fork` makes a child task with a
 copy of the parent's policies and a copy-on-write copy of its mm
 (model/fork.py); each task has its own mm and its own cpuset (see
@@ -27,6 +29,7 @@ model/mempolicy.py).
 from .arguments import is_whole
 from .constants import PAGE_SHIFT, PAGE_SIZE
 from .errors import InvalidOperation
+from .filemap import Inode
 from .memory import FAULT_FLAG_WRITE, page_to_nid, vm_fault_errno
 from .mempolicy import CAP_SYS_NICE, MPOL_F_NODE, N_MEMORY, VMA
 from .mempolicy_names import GET_FLAG_NAMES, MBIND_FLAG_NAMES, format_flags, format_mode
@@ -101,6 +104,52 @@ class MempolicyOps:
         t.memcg_limit = pages
         return OpResult(f"memcg limit of task {task}: {pages} pages")
 
+    def _check_new_mapping(self, t, start, length, what):
+        """Misuse unless [start, start+length) is page-aligned, in the user address space and free in task t."""
+        if not (is_whole(start) and is_whole(length)):
+            raise InvalidOperation(f"{what}({start!r}, {length!r}): start and length must be integers")
+        if start % PAGE_SIZE or length <= 0 or length % PAGE_SIZE or start < 0 or start + length > 1 << 47:
+            raise InvalidOperation(
+                f"{what}({start:#x}, {length:#x}): start and length must be page-aligned, length positive, "
+                "inside the user address space")
+        for v in t.vmas:
+            if v.start < start + length and start < v.end:
+                raise InvalidOperation(f"{what}({start:#x}, {length:#x}): overlaps {v}")
+
+    @staticmethod
+    def _map(t, start, length, pgoff, file=None, shared=False, merge=True):
+        """mmap_region()'s vma_merge(): join touching neighbours mapping the same file (or none) the same way,
+        without policy, whose offsets continue; else (or without merge) a new VMA."""
+        end = start + length
+        pages = length >> PAGE_SHIFT
+        vmas = list(t.vmas)
+        kind = (file, shared)
+        prev = next((i for i, v in enumerate(vmas) if merge and v.end == start and v.policy is None
+                     and (v.file, v.shared) == kind and v.vm_pgoff + v.pages == pgoff), None)
+        nxt = next((i for i, v in enumerate(vmas) if merge and v.start == end and v.policy is None
+                    and (v.file, v.shared) == kind and v.vm_pgoff == pgoff + pages), None)
+        if prev is not None and nxt is not None:
+            vmas[prev] = VMA(vmas[prev].start, vmas[nxt].end, vmas[prev].vm_pgoff, file=file, shared=shared)
+            del vmas[nxt]
+        elif prev is not None:
+            vmas[prev] = VMA(vmas[prev].start, end, vmas[prev].vm_pgoff, file=file, shared=shared)
+        elif nxt is not None:
+            vmas[nxt] = VMA(start, vmas[nxt].end, pgoff, file=file, shared=shared)
+        else:
+            vmas.append(VMA(start, end, pgoff, file=file, shared=shared))
+        t.vmas = tuple(sorted(vmas, key=lambda v: v.start))
+
+    def _existing_inode(self, ino, shmem, pgoff, pages, what):
+        """The inode `ino` if it exists, is (or is not) shmem as asked and holds pages [pgoff, pgoff+pages)."""
+        inode = self.inodes.get(ino)
+        if inode is None:
+            return None
+        if inode.shmem != shmem:
+            raise InvalidOperation(f"{what} of {inode}: inode {ino} is not a {'shmem object' if shmem else 'file'}")
+        if not is_whole(pgoff) or pgoff < 0 or pgoff + pages > inode.size:
+            raise InvalidOperation(f"{what} of {inode}: pages [{pgoff!r}, +{pages}) are not inside it")
+        return inode
+
     def mmap(self, start, length, task=0, pgoff=None):
         """An anonymous mapping [start, start+length) with no policy, joined to touching VMAs without policy.
 
@@ -108,37 +157,54 @@ class MempolicyOps:
         memory; a mapping overlapping an existing VMA is misuse.
         """
         t = self._task_obj(task)
-        if not (is_whole(start) and is_whole(length)):
-            raise InvalidOperation(f"mmap({start!r}, {length!r}): start and length must be integers")
-        if start % PAGE_SIZE or length <= 0 or length % PAGE_SIZE or start < 0 or start + length > 1 << 47:
-            raise InvalidOperation(
-                f"mmap({start:#x}, {length:#x}): start and length must be page-aligned, length positive, "
-                "inside the user address space")
-        end = start + length
-        for v in t.vmas:
-            if v.start < end and start < v.end:
-                raise InvalidOperation(f"mmap({start:#x}, {length:#x}): overlaps {v}")
+        self._check_new_mapping(t, start, length, "mmap")
         if pgoff is None:
             pgoff = start >> PAGE_SHIFT
-        # vma_merge() in mmap_region(): only a neighbour without policy whose offsets continue is joined
+        self._map(t, start, length, pgoff)
+        return OpResult(f"mmap task {task} {start:#x}-{start + length:#x} pgoff {pgoff:#x}")
+
+    def mmap_shared(self, start, length, obj, pgoff=0, task=0):
+        """A shared mapping [start, start+length) of shmem object `obj` (an inode number) from page offset pgoff.
+
+        An object no VMA maps yet is made as MAP_SHARED|MAP_ANONYMOUS makes it (shmem_zero_setup: the
+        mapping's size, pgoff 0; a new mapping never joins a neighbour); an existing one is mapped again
+        (as a second mmap of the same file would), joined to a touching VMA of the same object whose
+        offsets continue. A range outside the object, or overlapping a VMA, is misuse.
+        """
+        t = self._task_obj(task)
+        self._check_new_mapping(t, start, length, "mmap_shared")
         pages = length >> PAGE_SHIFT
-        vmas = list(t.vmas)
-        prev = next((i for i, v in enumerate(vmas) if v.end == start and v.policy is None
-                     and v.vm_pgoff + v.pages == pgoff), None)
-        nxt = next((i for i, v in enumerate(vmas) if v.start == end and v.policy is None
-                    and v.vm_pgoff == pgoff + pages), None)
-        if prev is not None and nxt is not None:
-            vmas[prev] = VMA(vmas[prev].start, vmas[nxt].end, vmas[prev].vm_pgoff)
-            del vmas[nxt]
-        elif prev is not None:
-            vmas[prev] = VMA(vmas[prev].start, end, vmas[prev].vm_pgoff)
-        elif nxt is not None:
-            vmas[nxt] = VMA(start, vmas[nxt].end, pgoff)
+        if self._existing_inode(obj, True, pgoff, pages, "mmap_shared") is None:
+            if not is_whole(obj) or obj < 0 or pgoff != 0:
+                raise InvalidOperation(f"mmap_shared of a new object {obj!r}: the inode number must be a "
+                                       f"non-negative integer and pgoff 0 (MAP_SHARED|MAP_ANONYMOUS), not {pgoff!r}")
+            self.shmem_zero_setup(obj, pages)
+            self._map(t, start, length, 0, obj, True, merge=False)
         else:
-            vmas.append(VMA(start, end, pgoff))
-        merged = sorted(vmas, key=lambda v: v.start)
-        t.vmas = tuple(merged)
-        return OpResult(f"mmap task {task} {start:#x}-{end:#x} pgoff {pgoff:#x}")
+            self._map(t, start, length, pgoff, obj, True)
+        return OpResult(f"mmap shared task {task} {start:#x}-{start + length:#x} shmem {obj} pgoff {pgoff:#x}")
+
+    def mmap_file(self, start, length, file, pgoff=0, shared=False, task=0):
+        """A private (or, with shared, MAP_SHARED) mapping [start, start+length) of the named file `file` (an
+        inode number) from page offset pgoff (model/filemap.py).
+
+        The first mapping of a file makes it, pgoff + the mapping's pages long, with an empty page cache;
+        later ones must lie inside it. The mapping joins a touching VMA of the same file, mapped the same way,
+        whose offsets continue. A range overlapping a VMA is misuse.
+        """
+        t = self._task_obj(task)
+        self._check_new_mapping(t, start, length, "mmap_file")
+        pages = length >> PAGE_SHIFT
+        if not isinstance(shared, bool):
+            raise InvalidOperation(f"mmap_file: shared {shared!r} must be true or false")
+        if self._existing_inode(file, False, pgoff, pages, "mmap_file") is None:
+            if not is_whole(file) or file < 0 or not is_whole(pgoff) or pgoff < 0:
+                raise InvalidOperation(f"mmap_file of a new file {file!r} from page {pgoff!r}: the inode number and "
+                                       "the page offset must be non-negative integers")
+            self.inodes[file] = Inode(file, pgoff + pages)
+        self._map(t, start, length, pgoff, file, shared)
+        how = "shared" if shared else "private"
+        return OpResult(f"mmap {how} task {task} {start:#x}-{start + length:#x} file {file} pgoff {pgoff:#x}")
 
     # ---- the system calls ----------------------------------------------------------------------------------
     def set_mempolicy(self, mode, nodes=None, maxnode=None, task=0, cpu=None):
@@ -287,6 +353,10 @@ class MempolicyOps:
     def mapped_pfns(self):
         """pfn -> [(task id, address)] of every allocated page some task's page table maps."""
         return _mapped_pfns(sorted(self.tasks.items()))
+
+    def page_cache_pfns(self):
+        """pfn -> (inode number, index) of every page a file's or shmem object's cache holds."""
+        return {pfn: (inode.ino, index) for inode in self.inodes.values() for index, pfn in inode.pages}
 
     # ---- allocation ----------------------------------------------------------------------------------------
     def _alloc_with(self, gfp, order, cpu, task, call, **context):

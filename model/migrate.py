@@ -53,6 +53,9 @@ batch that fails (-ENOMEM) ends the call with -ENOMEM and its pages' status is n
 already on the target node") and dfe9aa23cab7 ("also overwrite error when it is bigger than zero")
 (4.19.0 as released wrote no status for the last batch when none of its pages needed to move).
 
+A page a file's or shmem object's cache holds (model/filemap.py) is replaced there by the new page,
+at the same index (migrate_page_move_mapping), before the old one is freed.
+
 The zero page is never queued (vm_normal_page filters it); a pmd of the huge zero page in the walk
 is split into ptes of the zero page (queue_pages_pmd's __split_huge_pmd), which stays split even if
 the call then fails.
@@ -71,6 +74,7 @@ mbind") is not modelled. Credentials are not modelled: ptrace_may_access's answe
 
 from .constants import NUMA_NO_NODE
 from .errors import InvalidOperation
+from .filemap import with_page_replaced
 from .gfp import __GFP_RETRY_MAYFAIL, __GFP_THISNODE, GFP_HIGHUSER_MOVABLE
 from .kernel import kernel_function
 from .memory import HPAGE_PMD_MASK, HPAGE_PMD_ORDER, page_to_nid, split_huge_zero_entry
@@ -243,9 +247,19 @@ def unmap_and_move(k, get_new_page, pfn, order):
     for tid, addr in mapped_pfns(sorted(k.tasks.items())).get(pfn, ()):
         task = k.tasks[tid]
         task.page_table = with_entry(task.page_table, addr, newpage, order)
+    k.migrate_page_move_mapping(pfn, newpage)
     k.observe("migrate_pages")  # (a page was migrated: the page-migrated goal)
     k.__free_pages(pfn, order)  # the isolation's reference, the last one, is dropped
     return MIGRATEPAGE_SUCCESS
+
+
+@kernel_function
+def migrate_page_move_mapping(k, pfn, newpage):
+    """migrate_page_move_mapping(): a file's or shmem object's cache that holds the old page holds the new one
+    at the same index (radix_tree_replace_slot); an anonymous page has no mapping to move."""
+    for ino, inode in list(k.inodes.items()):
+        if any(p == pfn for _, p in inode.pages):
+            k.inodes[ino] = with_page_replaced(inode, pfn, newpage)
 
 
 @kernel_function

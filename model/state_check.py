@@ -10,6 +10,7 @@ nodes; not whether the state is reachable (the invariants of spec/ judge that).
 from .arguments import is_whole
 from .constants import MIGRATE_PCPTYPES, MIGRATE_TYPES
 from .errors import StateMismatch
+from .filemap import Inode
 from .frozen import FrozenMachine, FrozenPcp, FrozenSysctls, FrozenTask, FrozenZone
 
 
@@ -122,6 +123,28 @@ def _task(k, tf, where):
               f"cpuset update under way")
 
 
+def _inodes(k, inodes):
+    """Files and shmem objects: Inode values, distinct inode numbers, (index, pfn) cache entries inside the zones."""
+    if not isinstance(inodes, tuple):
+        _fail(f"inodes is a {type(inodes).__name__}, not a tuple of Inode")
+    for i, inode in enumerate(inodes):
+        where = f"inodes[{i}]"
+        if not isinstance(inode, Inode):
+            _fail(f"{where} is a {type(inode).__name__}, not an Inode")
+        _whole(inode.ino, f"{where}.ino")
+        _whole(inode.size, f"{where}.size")
+        if not isinstance(inode.policy, tuple) or not isinstance(inode.pages, tuple):
+            _fail(f"{where}: policy and pages must be tuples")
+        for entry in inode.pages:
+            if not isinstance(entry, tuple) or len(entry) != 2:
+                _fail(f"{where}.pages: {entry!r} is not (index, pfn)")
+            _whole(entry[0], f"{where}.pages: index", hi=inode.size)
+            _whole(entry[1], f"{where}.pages: pfn", hi=k.topology.max_pfn)
+    inos = [inode.ino for inode in inodes]
+    if inos != sorted(set(inos)):
+        _fail(f"inode numbers {inos}: must be distinct and ascending")
+
+
 def _limits(values, n, what):
     """A tuple of n integers (watermarks, a lowmem_reserve, a (high, batch) pair)."""
     _sized(values, n, what, "values")
@@ -183,6 +206,7 @@ def check_state(k, frozen):
     tids = [t.tid for t in frozen.tasks]
     if len(set(tids)) != len(tids) or 0 not in tids:
         _fail(f"task ids {tids}: must be distinct and include task 0")
+    _inodes(k, frozen.inodes)
     if not isinstance(frozen.cpusets_on, bool):
         _fail(f"cpusets_on = {frozen.cpusets_on!r} is not true or false")
     if type(frozen.sysctls) is not FrozenSysctls or frozen.sysctls != k._frozen_sysctls:  # its own values pass at once

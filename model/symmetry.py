@@ -4,7 +4,7 @@ A *unit* is an aligned run of 2^max(MAX_ORDER-1, pageblock_order) pages lying wh
 zone. The buddy of a block below MAX_ORDER-1 lies in the same unit, merging stops at MAX_ORDER-1,
 and pageblock operations stay inside a pageblock, so 4.19's allocator never compares pfns of two
 different units: it only follows the order of its lists. Relabelling the units of a zone (moving
-every page, free-list entry, pcp entry, allocated block, page-table entry and pageblock type of unit
+every page, free-list entry, pcp entry, allocated block, page-table entry, page cache entry and pageblock type of unit
 a to unit b)
 therefore maps a state's successors onto the successors of the relabelled state. The explorer
 assumes this of the model it runs (`--symmetry`) and audits it on sampled transitions.
@@ -14,6 +14,8 @@ by where a page of theirs first appears in the ordered lists (free lists, then p
 units that appear on no list by their contents, which then tell them fully apart or make them
 identical. States are `Kernel419.freeze()`'s FrozenMachine values, read by field name.
 """
+
+from dataclasses import replace
 
 from .frozen import FrozenMachine, FrozenPcp, FrozenZone, build
 from .page_table import ZERO_PFN
@@ -90,6 +92,9 @@ class UnitSymmetry:
             for addr, pfn, order in task.page_table:
                 if pfn != ZERO_PFN:
                     out.setdefault(pfn >> shift, []).append((4, pfn & mask, (task.tid, addr, order)))
+        for inode in frozen.inodes:
+            for index, pfn in inode.pages:
+                out.setdefault(pfn >> shift, []).append((5, pfn & mask, (inode.ino, index)))
         flags = frozen.pageblock_flags
         for u in self.group_of:
             base = u * self.pb_per_unit
@@ -127,6 +132,7 @@ class UnitSymmetry:
             tuple(_relabel_task(t, f) for t in frozen.tasks),
             frozen.cpusets_on,
             frozen.sysctls,
+            tuple(_relabel_inode(i, f) for i in frozen.inodes),
         ))
 
     def pfn_map(self, unit_map):
@@ -150,6 +156,13 @@ def _relabel_task(task, f):
         return task
     table = tuple((addr, pfn if pfn == ZERO_PFN else f(pfn), order) for addr, pfn, order in task.page_table)
     return task._replace(page_table=table)
+
+
+def _relabel_inode(inode, f):
+    """The file or shmem object with its cached pages relabelled."""
+    if not inode.pages:
+        return inode
+    return replace(inode, pages=tuple(sorted((index, f(pfn)) for index, pfn in inode.pages)))
 
 
 def _ordered_lists(frozen):

@@ -27,8 +27,9 @@ frozen state (its FrozenSysctls), never from the boot: a sysctl write
 recomputes them.
 
 From the tasks only their page tables: every mapping of an allocated page
-(task, address, pfn, order; the zero page left out), and which entries fork
-write-protected (task, address).
+(task, address, pfn, order; the zero page left out), which entries fork
+write-protected (task, address), and from the files and shmem objects only
+their page caches (inode number, index, pfn).
 
 Left out: the rest of the tasks, mempolicies and cpusets (the step invariants
 take them from the request), statistics, and the per-page PageBuddy map (the free lists are
@@ -146,6 +147,7 @@ class StateView:
     node_totalreserve: tuple = ()  # (nid, pgdat->totalreserve_pages)
     mappings: tuple = ()  # (task id, address, pfn, order) of every page-table entry of an allocated page
     wrprotected: tuple = ()  # (task id, address) of every entry write-protected for copy-on-write
+    cached: tuple = ()  # (inode number, index, pfn) of every page in a file's or shmem object's cache
 
     # ---- derived lookups --------------------------------------------------------------------
     def zone_of_pfn(self, pfn):
@@ -275,6 +277,7 @@ def view_from_frozen(static, frozen):
         mappings=tuple((task.tid, addr, pfn, order)
                        for task in frozen.tasks for addr, pfn, order in task.page_table if pfn != ZERO_PFN),
         wrprotected=tuple((task.tid, addr) for task in frozen.tasks for addr in task.wrprotected),
+        cached=tuple((inode.ino, index, pfn) for inode in frozen.inodes for index, pfn in inode.pages),
         pageblocks=frozen.pageblock_flags,
         zonelists=t.zonelists,
         cpus=t.cpus,

@@ -197,7 +197,7 @@ def test_every_built_in_operation_declares_a_distinct_kind_and_a_rank():
     assert list(OPERATIONS) == ["alloc", "free", "drain", "isolate", "undo_isolate", "alloc_pages", "set_mempolicy",
                                 "set_cpuset", "mmap", "alloc_vma", "add_task", "mbind", "set_memcg_limit",
                                 "get_mempolicy", "fault", "munmap", "concurrent", "sysctl", "fork",
-                                "migrate_pages", "move_pages"]
+                                "migrate_pages", "move_pages", "mmap_shared", "mmap_file"]
     assert {cls.kind for cls in OPERATIONS.values()} == set(OPERATIONS)
     pfns = {kind for kind, cls in OPERATIONS.items() if cls.names_pfns}
     allocating = {kind for kind, cls in OPERATIONS.items() if cls.allocates}

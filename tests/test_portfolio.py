@@ -21,7 +21,8 @@ def test_the_portfolio_loads_in_file_name_order_and_every_scenario_says_what_it_
     assert [sc.name for sc in scenarios] == [
         "pageblock-steal", "highatomic", "highatomic-one-pageblock", "cma", "isolation", "slowpath", "exhausted",
         "zone-boundary", "policy-modes", "numa4-vma", "mempolicy-syscalls", "highatomic-two-reserves",
-        "faults", "thp-faults", "concurrent", "sysctls", "fork", "thp-fork", "cpuset-races", "migration"]
+        "faults", "thp-faults", "concurrent", "sysctls", "fork", "thp-fork", "cpuset-races", "migration",
+        "shmem"]
     for sc in scenarios:
         assert sc.description and sc.sometimes and 2 <= sc.depth <= 6
         assert sc.validate() is sc

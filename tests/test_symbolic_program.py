@@ -23,6 +23,8 @@ from buddycheck.checks.ops import (
     Mbind,
     MigratePages,
     Mmap,
+    MmapFile,
+    MmapShared,
     MovePages,
     Munmap,
     SetCpuset,
@@ -126,6 +128,8 @@ THP = 0x200000
 NAMED = {
     AddTask: (AddTask(1, frozenset({0, 1})), "AddTask(1, frozenset({0, 1}))"),
     Mmap: (Mmap(THP, 0x2000), f"Mmap({THP:#x}, 0x2000)"),
+    MmapShared: (MmapShared(0x400000, 0x2000, 1), "MmapShared(0x400000, 0x2000, 1)"),
+    MmapFile: (MmapFile(0x600000, 0x1000, 9, shared=True), "MmapFile(0x600000, 0x1000, 9, shared=True)"),
     SetMemcgLimit: (SetMemcgLimit(1, 64), "SetMemcgLimit(1, 64)"),
     Alloc: (Alloc(G.GFP_KERNEL, 0, cpu=1, env=Environment(compact_result=COMPACT_SUCCESS,
                                                           node_reclaim_result=NODE_RECLAIM_SOME)),
@@ -155,7 +159,7 @@ NAMED = {
     MovePages: (MovePages(0, (THP, THP + 0x1000), (1, 1), MPOL_MF_MOVE),
                 f"MovePages(0, ({THP}, {THP + 0x1000}), nodes=(1, 1), flags=P.MPOL_MF_MOVE)"),
 }
-SETUP = (AddTask, Mmap, SetMemcgLimit)
+SETUP = (AddTask, Mmap, MmapShared, MmapFile, SetMemcgLimit)
 # then interleaving over both nodes, where the planted InterleaveSkip differs from 4.19
 TAIL = (SetMempolicy(MPOL_INTERLEAVE, frozenset({0, 1})), AllocPages(G.GFP_KERNEL, 0), AllocPages(G.GFP_KERNEL, 0))
 

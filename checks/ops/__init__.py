@@ -32,6 +32,8 @@ from .sysctl import Sysctl
 from .fork import Fork
 from .migrate_pages import MigratePages
 from .move_pages import MovePages
+from .mmap_shared import MmapShared
+from .mmap_file import MmapFile
 # isort: on
 from .base import OPERATIONS, SETUP_RANK, Operation, config_check, is_operation, operation, unregister
 from .code import ANSWER_NAMES, env_code, field_code, gfp_code, name_imports, nodes_code, run_with_env, with_env
@@ -41,8 +43,8 @@ from .request import CONTEXT_FLAGS
 __all__ = [
     "ANSWER_NAMES", "CONTEXT_FLAGS", "OPERATIONS", "SETUP_RANK", "AddTask", "Alloc", "AllocPages", "AllocVma",
     "Concurrent", "Drain", "Fault", "Fork", "Free",
-    "GetMempolicy", "GfpMask", "Isolate", "Mbind", "MigratePages", "Mmap", "MovePages", "Munmap",
-    "Operation", "SetCpuset", "SetMemcgLimit",
+    "GetMempolicy", "GfpMask", "Isolate", "Mbind", "MigratePages", "Mmap", "MmapFile", "MmapShared", "MovePages",
+    "Munmap", "Operation", "SetCpuset", "SetMemcgLimit",
     "SetMempolicy", "Sysctl", "UndoIsolate", "config_check", "env_code", "field_code", "gfp_code", "is_operation",
     "name_imports", "nodes_code", "operation", "run_with_env", "unregister", "with_env",
 ]
