@@ -104,6 +104,25 @@ def test_a_shared_write_maps_the_cached_page_itself_and_two_mappings_share_it():
     assert len(m.allocated) == 1 and invariants_hold(m) == []
 
 
+def test_a_write_fault_in_a_forked_child_copies_a_private_file_page_and_so_does_the_parents():
+    m = machine()
+    m.mmap_file(A, PAGE_SIZE, 3)
+    read = m.fault(A, cpu=0, write=False)  # the cached page, mapped read-only: write-protected
+    assert (read.nid, len(m.allocated), m.tasks[0].wrprotected) == (0, 1, (A,))
+    child = m.fork(0).ret
+    assert m.tasks[child].page_table == ((A, read.pfn, 0),) and m.tasks[child].wrprotected == (A,)
+    assert m.mbind(A, PAGE_SIZE, MPOL_BIND, {1}, task=child).ret == 0
+    copy = m.fault(A, task=child, cpu=0)  # wp_page_copy() with the child's VMA policy
+    assert (copy.ret, copy.nid, len(m.allocated)) == (0, 1, 2) and copy.pfn != read.pfn
+    assert m.tasks[child].wrprotected == () and m.inodes[3].pages == ((0, read.pfn),)
+    # the parent now maps the file's page once, yet a file's page is never reused: a second copy
+    own = m.fault(A, cpu=0)
+    assert (own.ret, own.nid, len(m.allocated)) == (0, 0, 3) and own.pfn not in (read.pfn, copy.pfn)
+    assert m.tasks[0].wrprotected == () and invariants_hold(m) == []
+    assert m.munmap(A, PAGE_SIZE).ret == 0 and m.munmap(A, PAGE_SIZE, task=child).ret == 0
+    assert list(m.allocated) == [read.pfn]  # both copies freed, the file's page stays cached
+
+
 def test_file_pages_stay_cached_after_munmap_and_a_later_mapping_finds_them():
     m = machine()
     m.mmap_file(A, 2 * PAGE_SIZE, 3)

@@ -224,6 +224,26 @@ def test_a_cached_page_is_not_freed_by_free_nor_offered_to_the_search():
     assert not any(isinstance(op, Free) for op in sc.actions(sc.initial()))
 
 
+def test_a_forked_child_finds_the_parents_shmem_page_without_allocating():
+    m = machine()
+    m.mmap_shared(A, 2 * PAGE_SIZE, 5)
+    parent = m.fault(A, cpu=0)  # no policy anywhere: the local node
+    assert (parent.ret, parent.nid, len(m.allocated)) == (0, 0, 1)
+    child = m.fork(0).ret
+    # a shared mapping has no anon_vma: copy_page_range copies no entry and write-protects nothing
+    assert m.tasks[child].vmas == m.tasks[0].vmas and m.tasks[child].page_table == ()
+    assert m.tasks[0].wrprotected == () and m.tasks[child].wrprotected == ()
+    got = m.fault(A, task=child, cpu=1)  # found in the object's cache, not allocated on the child's node 1
+    assert (got.ret, got.pfn, got.nid, len(m.allocated)) == (0, parent.pfn, 0, 1)
+    assert "find_lock_entry" in m.observed and m.tasks[child].wrprotected == ()
+    before = m.freeze()
+    assert m.fault(A, cpu=0).pfn == parent.pfn and m.freeze() == before  # the parent still writes it in place
+    assert invariants_hold(m) == []
+    # one object, held by both tasks' VMAs: the parent's munmap keeps it, the child's evicts it
+    assert m.munmap(A, 2 * PAGE_SIZE).ret == 0 and list(m.allocated) == [parent.pfn] and 5 in m.inodes
+    assert m.munmap(A, 2 * PAGE_SIZE, task=child).ret == 0 and m.allocated == {} and 5 not in m.inodes
+
+
 # ---- mappings ---------------------------------------------------------------------------------------------
 def test_mapping_misuse_is_refused_and_changes_nothing():
     m = machine()
