@@ -33,6 +33,7 @@ from buddycheck.model.mempolicy import (
     MPOL_F_NODE,
     MPOL_F_SHARED,
     MPOL_INTERLEAVE,
+    MPOL_MF_MOVE,
     MPOL_PREFERRED,
 )
 from buddycheck.model.page_table import ZERO_PFN
@@ -242,6 +243,17 @@ def test_a_forked_child_finds_the_parents_shmem_page_without_allocating():
     # one object, held by both tasks' VMAs: the parent's munmap keeps it, the child's evicts it
     assert m.munmap(A, 2 * PAGE_SIZE).ret == 0 and list(m.allocated) == [parent.pfn] and 5 in m.inodes
     assert m.munmap(A, 2 * PAGE_SIZE, task=child).ret == 0 and m.allocated == {} and 5 not in m.inodes
+
+
+def test_mbind_move_of_a_shmem_page_moves_it_in_the_objects_cache_too():
+    m = machine()
+    m.mmap_shared(A, PAGE_SIZE, 4)
+    old = m.fault(A, cpu=0)  # no policy: the local node 0
+    assert old.nid == 0
+    assert m.mbind(A, PAGE_SIZE, MPOL_BIND, {1}, flags=MPOL_MF_MOVE).ret == 0
+    (_, new, _), = m.tasks[0].page_table
+    assert m.page_zone(new).nid == 1 and m.inodes[4].pages == ((0, new),)  # migrate_page_move_mapping
+    assert list(m.allocated) == [new] and invariants_hold(m) == []
 
 
 # ---- mappings ---------------------------------------------------------------------------------------------
