@@ -5,6 +5,8 @@ is the frozen state the operation started from, `m` the machine after it and `af
 state (taken from `m` when not given). State views (spec/view.py) are built from frozen states and
 memoized by state, shared by every invariant: a state reached many times is viewed once.
 
+The operation invariants' properties (spec/operation_invariants.py) are in checks/operation_properties.py.
+
 A property may also say which kinds of operation it can judge at all: `applies_to(kind)`, from
 what the operation class declares (checks/ops/base.py). The explorer does not ask it about the
 others, for which `violations` would return no message anyway.
@@ -13,34 +15,18 @@ others, for which `violations` would return no message anyway.
 from dataclasses import replace
 from functools import lru_cache, partial
 
-from buddycheck.model.constants import PAGE_SIZE
-from buddycheck.model.errors import ModelError
 from buddycheck.model.gfp import __GFP_THISNODE as GFP_THISNODE_BIT
 from buddycheck.model.gfp import gfp_zone
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_F_LOCAL, MPOL_INTERLEAVE, MPOL_PREFERRED, N_HIGH_MEMORY
 from buddycheck.model.nodemask import next_node_in
-from buddycheck.model.page_table import ZERO_PFN, entries_in, lookup
-from buddycheck.model.sysctl import INT, VM_TABLE
 from buddycheck.spec.hygiene import HYGIENE_INVARIANTS
 from buddycheck.spec.invariants import STATE_INVARIANTS
-from buddycheck.spec.operation_invariants import (
-    INTERLEAVE_CURSOR,
-    MBIND_STRICT_PLACEMENT,
-    MIGRATE_PAGES_PLACEMENT,
-    MOVE_PAGES_STATUS,
-    PAIR_OUTCOMES,
-    POLICY_MEETS_CPUSET,
-    SYSCTL_WRITE,
-    THP_NODE,
-    outcome_class,
-    strict_bind_judged,
-)
 from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.steps import STEP_INVARIANTS, request_of
 from buddycheck.spec.view import static_view, view_from_frozen
 
-from .ops import AddTask, AllocPages, AllocVma, Mbind, MigratePages, MovePages, SetCpuset, SetMempolicy, Sysctl
-from .ops.code import run_with_env
+from .operation_properties import operation_properties
+from .ops import AllocPages
 from .progress_property import AllocProgressProperty
 
 VIEWS_KEPT = 4096  # views memoized per ViewCache; a view is a few kilobytes on the presets
@@ -281,245 +267,6 @@ class InterleaveChoiceProperty:
         return []
 
 
-class ThpNodeProperty:
-    """thp_node (spec/operation_invariants.py) on every THP that alloc_pages_vma() served."""
-
-    per_state = False
-
-    def __init__(self, before_cache, invariant=THP_NODE):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-        self.before_cache = before_cache
-
-    @staticmethod
-    def applies_to(kind):
-        return issubclass(kind, AllocVma)
-
-    def violations(self, before, op, result, m, after=None):
-        if not isinstance(op, AllocVma) or not op.hugepage or before is None or getattr(result, "page", None) is None:
-            return []
-        k, _ = self.before_cache.get(m, before)
-        task = k.tasks[op.task]
-        vma = next((v for v in task.vmas if v.start <= op.addr < v.end), None)
-        return [str(v) for v in self.invariant.check(task, vma, k.topology.cpu_to_node(op.cpu), op.task,
-                                                     result.page, result.nid)]
-
-
-class InterleaveCursorProperty:
-    """interleave_cursor (spec/operation_invariants.py) on every transition."""
-
-    per_state = False
-
-    def __init__(self, invariant=INTERLEAVE_CURSOR):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-
-    def violations(self, before, op, result, m, after=None):
-        if before is None:
-            return []
-        own = getattr(op, "task", None) if op.moves_interleave_cursor else None
-        cursors_after = {t: task.il_prev for t, task in m.tasks.items()} if after is None else frozen_cursors(after)
-        cursors = frozen_cursors(before)
-        if cursors == cursors_after:
-            return []
-        return [str(v) for v in self.invariant.check(cursors, cursors_after, own, op.code())]
-
-
-class SysctlWriteProperty:
-    """sysctl_write (spec/operation_invariants.py) on every sysctl write."""
-
-    per_state = False
-
-    def __init__(self, invariant=SYSCTL_WRITE):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-
-    @staticmethod
-    def applies_to(kind):
-        return issubclass(kind, Sysctl)
-
-    def violations(self, before, op, result, m, after=None):
-        if not isinstance(op, Sysctl) or before is None:
-            return []
-        table = VM_TABLE[op.name]
-        after = m.freeze() if after is None else after
-        return [str(v) for v in self.invariant.check(op.name, table.data, op.value, result.ret, before, after,
-                                                     table.kind == INT)]
-
-
-class PairOutcomesProperty:
-    """pair_outcomes (spec/operation_invariants.py) on every concurrent pair.
-
-    The two sequential orders run on a scratch machine from the pair's start state, once per start state
-    and pair (every schedule of the pair from there is judged against the same two orders).
-    """
-
-    per_state = False
-    ORDERS_KEPT = 1024
-
-    def __init__(self, invariant=PAIR_OUTCOMES):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-        self._machine = None
-        self._orders = {}
-
-    @staticmethod
-    def applies_to(kind):
-        return kind.interleaves
-
-    def violations(self, before, op, result, m, after=None):
-        if before is None or not op.interleaves:
-            return []
-        classes = tuple(outcome_class(r) for r in result.results)
-        sequential = self.sequential_outcomes(m, before, op.first, op.second, op.env)
-        return [str(v) for v in self.invariant.check(classes, sequential, op.code())]
-
-    def sequential_outcomes(self, m, before, first, second, env):
-        """The (first, second) outcome classes of each sequential order from `before` that the model runs."""
-        key = (type(m), m.topology, before, first, second, env)
-        if key not in self._orders:
-            if len(self._orders) >= self.ORDERS_KEPT:
-                self._orders.clear()
-            self._orders[key] = tuple(self._run_orders(m, before, first, second, env))
-        return self._orders[key]
-
-    def _run_orders(self, m, before, first, second, env):
-        if self._machine is None or type(self._machine) is not type(m) or self._machine.topology != m.topology:
-            self._machine = m.copy()
-        k = self._machine
-        for swapped in (False, True):
-            k.restore(before)
-            try:
-                a, b = run_with_env(k, env, partial(_in_order, k, first, second, swapped))
-            except ModelError:
-                continue  # an order the model refuses is no order
-            yield (outcome_class(a), outcome_class(b))
-
-
-class PolicyMeetsCpusetProperty:
-    """policy_meets_cpuset (spec/operation_invariants.py) on the state after every transition and at each switch."""
-
-    per_state = False  # the switch states of a concurrent pair differ by schedule, as for the state invariants
-
-    def __init__(self, invariant=POLICY_MEETS_CPUSET):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-
-    @staticmethod
-    def applies_to(kind):
-        # only these write a task's policy or mems_allowed (mbind writes VMA policies, which it does not judge)
-        return kind.interleaves or issubclass(kind, (SetMempolicy, SetCpuset, AddTask))
-
-    def violations(self, before, op, result, m, after=None):
-        if not self.applies_to(type(op)):
-            return []
-        tasks = m.tasks.values() if after is None else after.tasks
-        out = [str(v) for v in self.invariant.check(tasks)]
-        for n, switch in enumerate(getattr(result, "switches", ()), 1):
-            where = f"at preemption {n} (operation {switch.slot} set aside at {switch.point}): "
-            out += [str(v) for v in self.invariant.check(switch.state.tasks, where)]
-        return out
-
-
-def _in_order(k, first, second, swapped):
-    """Run the pair's operations one after the other on k; their results in the pair's order."""
-    if swapped:
-        b = second.apply(k)
-        return first.apply(k), b
-    a = first.apply(k)
-    return a, second.apply(k)
-
-
-class MbindStrictPlacementProperty:
-    """mbind_strict_placement (spec/operation_invariants.py) on every mbind it judges, over the task's pages after."""
-
-    per_state = False
-
-    def __init__(self, invariant=MBIND_STRICT_PLACEMENT):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-
-    @staticmethod
-    def applies_to(kind):
-        return issubclass(kind, Mbind)
-
-    def violations(self, before, op, result, m, after=None):
-        if (not isinstance(op, Mbind) or getattr(result, "ret", None) != 0
-                or not strict_bind_judged(op.mode, op.flags, op.maxnode)):
-            return []
-        end = op.start + -(-op.length // PAGE_SIZE) * PAGE_SIZE
-        pages = mapped_pages(m, op.task, op.start, end)
-        return [str(v) for v in self.invariant.check(op.mode, op.nodes or frozenset(), op.flags, 0, pages)]
-
-
-def mapped_pages(m, task, start=0, end=1 << 64):
-    """(address, pfn, node, mapcount) of each page other than the zero page that task maps in [start, end) on m."""
-    mapped = m.mapped_pfns()
-    return [(addr, pfn, m.page_zone(pfn).nid, len(mapped[pfn]))
-            for addr, pfn, _ in entries_in(m.tasks[task].page_table, start, end) if pfn != ZERO_PFN]
-
-
-class MigratePagesPlacementProperty:
-    """migrate_pages_placement (spec/operation_invariants.py) on every migrate_pages, over the target's pages after."""
-
-    per_state = False
-
-    def __init__(self, invariant=MIGRATE_PAGES_PLACEMENT):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-
-    @staticmethod
-    def applies_to(kind):
-        return issubclass(kind, MigratePages)
-
-    def violations(self, before, op, result, m, after=None):
-        if not isinstance(op, MigratePages) or getattr(result, "ret", None) != 0 or op.maxnode is not None:
-            return []
-        target = op.task if op.pid == 0 else op.pid
-        return [str(v) for v in self.invariant.check(op.old_nodes or (), op.new_nodes or (), op.cap_sys_nice, 0,
-                                                     mapped_pages(m, target))]
-
-
-class MovePagesStatusProperty:
-    """move_pages_status (spec/operation_invariants.py) on every move_pages, over the target's pages after."""
-
-    per_state = False
-
-    def __init__(self, invariant=MOVE_PAGES_STATUS):
-        self.invariant = invariant
-        self.name = invariant.name
-        self.profile = getattr(invariant, "profile", "4.19")
-
-    @staticmethod
-    def applies_to(kind):
-        return issubclass(kind, MovePages)
-
-    def violations(self, before, op, result, m, after=None):
-        status = getattr(result, "status", None)
-        if not isinstance(op, MovePages) or status is None or not any(v is not None and v >= 0 for v in status):
-            return []
-        target = op.task if op.pid == 0 else op.pid
-        table = m.tasks[target].page_table
-        where = {}
-        for addr in op.pages:
-            entry = lookup(table, addr)
-            if entry is not None and entry[1] != ZERO_PFN:
-                where[addr] = m.page_zone(entry[1]).nid
-        return [str(v) for v in self.invariant.check(list(op.pages), list(status), where)]
-
-
-def frozen_cursors(frozen):
-    """task id -> il_prev, read from a frozen state."""
-    return {task.tid: task.il_prev for task in frozen.tasks}
-
-
 def all_properties():
     """Every invariant of the catalogue the explorer can check per transition."""
     cache = ViewCache()
@@ -528,9 +275,7 @@ def all_properties():
     props = [StateInvariantProperty(inv, cache) for inv in state]
     props += [StepInvariantProperty(inv, cache, before_cache) for inv in STEP_INVARIANTS]
     props.append(InterleaveChoiceProperty(before_cache))
-    props += [ThpNodeProperty(before_cache), InterleaveCursorProperty(), SysctlWriteProperty(),
-              PairOutcomesProperty(), PolicyMeetsCpusetProperty(), MbindStrictPlacementProperty(),
-              MigratePagesPlacementProperty(), MovePagesStatusProperty()]
+    props += operation_properties(before_cache)
     props.append(AllocProgressProperty(before_cache))
     return props
 
