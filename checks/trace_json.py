@@ -57,6 +57,15 @@ def op_to_dict(op):
 COUNTING_FIELDS = frozenset({"cpu", "nid", "task", "tid", "order", "pfn", "start_pfn", "end_pfn", "pages"})
 
 
+def _int_list(value, described, fwhere, what, make):
+    """A JSON list of ints as `make` (frozenset, tuple) of them; None where the field is optional."""
+    if value is None and described.optional:
+        return None
+    if not isinstance(value, list):
+        raise TraceError(f"{fwhere} = {value!r}: expected a list of {what}")
+    return make(_want_int(v, f"{fwhere}[{i}]") for i, v in enumerate(value))
+
+
 def _want_int(value, where, optional=False):
     if value is None and optional:
         return None
@@ -126,12 +135,7 @@ def op_from_dict(data, where="op"):
         elif described.kind == ENV:
             value = _env_from_dict(value, fwhere)
         elif described.kind == NODES:
-            if value is None and described.optional:
-                pass
-            elif not isinstance(value, list):
-                raise TraceError(f"{fwhere} = {value!r}: expected a list of node ids")
-            else:
-                value = frozenset(_want_int(v, f"{fwhere}[{i}]") for i, v in enumerate(value))
+            value = _int_list(value, described, fwhere, "node ids", frozenset)
         elif described.kind == BOOL:
             if not isinstance(value, bool):
                 raise TraceError(f"{fwhere} = {value!r}: expected true or false")
@@ -142,12 +146,7 @@ def op_from_dict(data, where="op"):
                 raise TraceError(f"{fwhere} = {value!r}: expected a list of picks, each 0 or 1")
             value = tuple(value)
         elif described.kind == WORDS:
-            if value is None and described.optional:
-                pass
-            elif not isinstance(value, list):
-                raise TraceError(f"{fwhere} = {value!r}: expected a list of integers")
-            else:
-                value = tuple(_want_int(v, f"{fwhere}[{i}]") for i, v in enumerate(value))
+            value = _int_list(value, described, fwhere, "integers", tuple)
         elif described.kind == STR:
             if not isinstance(value, str):
                 raise TraceError(f"{fwhere} = {value!r}: expected a string")
