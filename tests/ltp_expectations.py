@@ -35,6 +35,7 @@ STATUSES = (PASSES, LATER, DIFFERS, NOT_STATED)
 LTP, NUMACTL, DOC = "LTP", "numactl", "kernel doc"
 SOURCES = {  # where each suite's tests live (the repositories linux-test-project/ltp, numactl/numactl, Linux 4.19)
     LTP: "testcases/kernel/syscalls/<syscall>/<test>.c, testcases/kernel/mem/oom/<test>.c, "
+         "testcases/kernel/mem/cpuset/<test>.c, testcases/kernel/controllers/cpuset/<test>/<test>set.sh, "
          "testcases/kernel/numa/numa01.sh",
     NUMACTL: "test/<test>",
     DOC: "Documentation/admin-guide/mm/numa_memory_policy.rst",
@@ -45,7 +46,10 @@ MISSING = {  # the model features a row that is not stated needs
     "migration": "page migration: migrate_pages(2), move_pages(2), mbind's MPOL_MF_MOVE/MOVE_ALL, "
                  "and MPOL_MF_STRICT's -EIO for pages already mapped on other nodes",
     "shared": "file-backed and shared mappings: page cache, shmem, MAP_SHARED and shared policies",
-    "oom-kill": "the OOM killer (choosing and killing a victim), mlock and overcommit",
+    "oom-kill": "the OOM killer (choosing and killing a victim) and overcommit",
+    "mlock": "mlock and MAP_LOCKED",
+    "threads": "threads: tasks sharing one mm (each task has its own mm in the model)",
+    "cpuset-race": "a cpuset change racing an allocation (the model changes mems_allowed at once, with no seqcount)",
     "ksm": "KSM (merged pages)",
     "memcg": "memory cgroup charging of user pages (the model charges only __GFP_ACCOUNT allocations)",
     "credentials": "other processes addressed by pid, user ids and the permission checks on them",
@@ -96,6 +100,7 @@ GM = "test_ltp_get_mempolicy.py::"
 OOM = "test_ltp_oom.py::"
 NC = "test_ltp_numactl.py::"
 PD = "test_ltp_policy_doc.py::"
+CS = "test_ltp_cpuset.py::"
 
 CATALOGUE = (
     # ---- LTP set_mempolicy ---------------------------------------------------------------------------------
@@ -270,6 +275,78 @@ CATALOGUE = (
                "SIGKILL or ENOMEM", "migration"),
     not_stated(LTP, "oom05", "memcg-cpuset", "a child in a cpuset and a memory cgroup with a limit",
                "SIGKILL or ENOMEM", "memcg"),
+    # ---- LTP cpusets ---------------------------------------------------------------------------------------
+    *(not_stated(LTP, "cpuset_syscall_testset.sh", f"test{n}", f"a task in a cpuset of cpus {cpus}: {call}",
+                 expects, "user-space")
+      for n, cpus, call, expects in (
+          (1, "0", "sched_setaffinity(cpu 0)", "Cpus_allowed_list 0"),
+          (2, "0-1", "sched_setaffinity(cpu 0)", "Cpus_allowed_list 0"),
+          (3, "0-1", "sched_setaffinity(cpus 1-2)", "Cpus_allowed_list 1"),
+          (4, "0-1", "sched_setaffinity(cpus 2-3)", "the call fails; Cpus_allowed_list 0-1"),
+          (5, "0", "sched_getaffinity", "0"),
+          (6, "0-1", "sched_getaffinity", "0,1"))),
+    *(stated(LTP, "cpuset_syscall_testset.sh", f"test{n}", f"a task in a cpuset of mems {mems}: {call}; the policy "
+             "read from numa_maps", expects, CS + f"test_cpuset_syscall_{fn}[{param}]")
+      for n, mems, call, expects, fn, param in (
+          (7, "0", "mbind(MPOL_BIND, {0}) on 10 MiB", "ret 0; bind:0", "mbind", "test7-mems-0-bind-0"),
+          (8, "0-1", "mbind(MPOL_BIND, {0})", "ret 0; bind:0", "mbind", "test8-mems-0-1-bind-0"),
+          (9, "0-1", "mbind(MPOL_BIND, {1, 2})", "ret 0; bind:1", "mbind", "test9-mems-0-1-bind-1-2"),
+          (10, "0", "mbind(MPOL_BIND, {1, 2})", "the call fails (EINVAL); the mapping shows the task's policy",
+           "mbind", "test10-mems-0-bind-1-2"),
+          (11, "0", "set_mempolicy(MPOL_BIND, {0})", "ret 0; every mapping bind:0", "set_mempolicy",
+           "test11-mems-0-bind-0"),
+          (12, "0-1", "set_mempolicy(MPOL_BIND, {0})", "ret 0; bind:0", "set_mempolicy", "test12-mems-0-1-bind-0"),
+          (13, "0-1", "set_mempolicy(MPOL_BIND, {1, 2})", "ret 0; bind:1", "set_mempolicy",
+           "test13-mems-0-1-bind-1-2"),
+          (14, "0", "set_mempolicy(MPOL_BIND, {1, 2})", "the call fails (EINVAL)", "set_mempolicy",
+           "test14-mems-0-bind-1-2"),
+          (15, "0", "get_mempolicy(MPOL_F_MEMS_ALLOWED)", "ret 0; 0", "get_mempolicy_mems_allowed", "test15-mems-0"),
+          (16, "0-1", "get_mempolicy(MPOL_F_MEMS_ALLOWED)", "ret 0; 0-1", "get_mempolicy_mems_allowed",
+           "test16-mems-0-1"))),
+    stated(LTP, "cpuset_memory_testset.sh", "test1", "a task on CPU 0 in a cpuset of mems 0 writes one anonymous "
+           "page", "the page on node 0",
+           CS + "test_cpuset_memory_anonymous_page_on_the_cpuset_node[test1-test7-mems-0]"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test2", "the same with a MAP_SHARED mapping of /dev/zero",
+               "the page on node 0", "shared"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test3", "the same with a System V shared memory segment",
+               "the page on node 0", "shared"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test4", "the same with a MAP_LOCKED mapping", "the page on node 0",
+               "mlock"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test5", "the same with mlock before the write",
+               "the page on node 0", "mlock"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test6", "the same with a hugetlb shared memory segment",
+               "the huge page on node 0", "hugetlb"),
+    stated(LTP, "cpuset_memory_testset.sh", "test7", "test 1 again", "the page on node 0",
+           CS + "test_cpuset_memory_anonymous_page_on_the_cpuset_node[test1-test7-mems-0]"),
+    stated(LTP, "cpuset_memory_testset.sh", "test8", "a task on CPU 0 (node 0) in a cpuset of mems 1 writes one "
+           "page", "the page on node 1",
+           CS + "test_cpuset_memory_anonymous_page_on_the_cpuset_node[test8-cpu-of-node-0-mems-1]"),
+    stated(LTP, "cpuset_memory_testset.sh", "test9", "a page written in a cpuset of mems 0; the task moved to a "
+           "cpuset of mems 1 (memory_migrate off); the page written again, then a new one",
+           "0, then 0 (not moved), then 1",
+           CS + "test_cpuset_memory_moving_the_task_leaves_its_page_and_places_the_next"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test10", "test 9 with memory_migrate on in the second cpuset",
+               "0, then 1 (moved), then 1", "migration"),
+    stated(LTP, "cpuset_memory_testset.sh", "test11", "a page written in a cpuset of mems 1; the mems written to 0; "
+           "the page freed and a new one written", "1, then 0",
+           CS + "test_cpuset_memory_mems_rewritten_place_the_next_page"),
+    not_stated(LTP, "cpuset_memory_testset.sh", "test12", "test 11 with memory_migrate on", "1, then 0 (moved), "
+               "then 0", "migration"),
+    *(not_stated(LTP, "cpuset_memory_testset.sh", f"test{n}", what, expects, "threads")
+      for n, what, expects in (
+          (13, "two threads of one process in cpusets of mems 0 and mems 1 each write a page", "0 and 1"),
+          (14, "test 13 with memory_migrate on in the second cpuset", "0 and 1"),
+          (15, "test 14, then memory_migrate on in the first cpuset and the first thread writes again",
+           "0, 1, then 0"),
+          (16, "both threads in cpusets of mems 1, the first one's mems then written to 0", "1, 1, then 0 and 1"),
+          (17, "test 16 with memory_migrate on in both cpusets", "1, 1, then 0 and 1"))),
+    stated(LTP, "cpuset01", "rebind", "a task under MPOL_BIND over every node keeps writing 10 pages at a time "
+           "while its cpuset's mems are written to the first node, then the second", "every write succeeds "
+           "(on the node the cpuset allows)", CS + "test_cpuset01_bind_over_every_node_follows_the_mems_written"),
+    not_stated(LTP, "cpuset01", "race", "the same with the writes racing the mems change, one writer per CPU "
+               "(c0ff7453bb5c, 708c1bbc9d0c)", "no child fails or is killed", "cpuset-race"),
+    not_stated(LTP, "cpuset02", "hugetlbfs", "a hugetlbfs file page written in a cpuset of the last node",
+               "the huge page on that node", "hugetlb"),
     # ---- LTP numa01.sh -------------------------------------------------------------------------------------
     stated(LTP, "numa01.sh", "test1-membind", "numactl --cpunodebind=n --membind=n: a program writing 1 MiB "
            "(16 pages here)", "at least 1 MiB on n (the model: all of it)",
