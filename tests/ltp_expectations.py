@@ -407,6 +407,14 @@ CATALOGUE = (
                "program runs there and numactl --show agrees", "the CPU and node printed", "user-space"),
     not_stated(NUMACTL, "bind_range", "all-option", "numactl --all lifts the cpuset restriction of "
                "--physcpubind and --cpunodebind, and must come first", "numactl's exit status", "user-space"),
+    *(not_stated(NUMACTL, "shmtest", kind, f"numactl {how}: --interleave=0,1, --membind=1 and --preferred=1 on "
+                 "2 MiB pieces of a 20 MiB object, each with --strict --verify", "numactl's verification of the "
+                 "object's policy passes", missing)
+      for kind, how, missing in (("shm", "--shm (System V shared memory)", "shared"),
+                                 ("hugeshm", "--huge --shm (hugetlb shared memory)", "hugetlb"),
+                                 ("tmpfs", "--file on tmpfs", "shared"))),
+    not_stated(NUMACTL, "checktopology", "hardware", "numactl --hardware lists every node of sysfs and each "
+               "node's CPUs as sysfs links them", "the same nodes and CPUs", "user-space"),
     not_stated(NUMACTL, "distance", "slit", "numa_distance: 10 from a node to itself, the same both ways",
                "10; d(a, b) == d(b, a)", "user-space"),
     # ---- numa_memory_policy.rst ----------------------------------------------------------------------------
@@ -531,7 +539,8 @@ def markdown():
         "counts and runs every stated row's tests, saying how many pass. The machines are small: the tests "
         "scale the suites' sizes down (16 pages for numactl's 15 MiB and numa01.sh's 1 MiB) and, with "
         "nothing else running, assert exact counts where the suites allow slack. Where a suite runs the "
-        "same check in a forked child, the child's half is a row of its own.",
+        "same check in a forked child, the child's half is a row of its own. numactl's programs that print "
+        "without asserting (nodemap, tshared) and libnuma's own unit tests are not catalogued.",
         "",
         "| Suite | Where its tests are |",
         "|---|---|",
