@@ -7,7 +7,7 @@ the first memory node. mbind04 binds 16 pages, then writes and counts them.
 """
 
 import pytest
-from ltp_helpers import BASE, fault_count_unmap, numa_machine, per_node
+from ltp_helpers import BASE, count_nodes, fault_count_unmap, numa_machine, per_node
 
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import (
@@ -98,3 +98,18 @@ def test_mbind04_bound_range_faults_all_16_pages_on_the_node(mode, flags):
         assert m.mbind(BASE, pages * PAGE_SIZE, mode, {node}, flags=flags).ret == 0
         counts = fault_count_unmap(m, pages, cpu=(node + 1) % nodes)
         assert per_node(counts, nodes) == tuple(pages if n == node else 0 for n in range(nodes))
+
+
+@pytest.mark.parametrize("mode", [pytest.param(MPOL_PREFERRED, id="preferred"), pytest.param(MPOL_BIND, id="bind"),
+                                  pytest.param(MPOL_INTERLEAVE, id="interleave")])
+def test_mbind02_strict_alone_does_not_look_at_mapped_pages_in_4_19(mode):
+    """LTP mbind02: a page written (here on node 0), then mbind(mode, {a node without it},
+    MPOL_MF_STRICT) must fail with EIO, the rule a7f40cfe3b7a restored after 4.19. In 4.19
+    queue_pages_test_walk walks no page table unless MPOL_MF_MOVE or MOVE_ALL is given, so STRICT
+    alone finds nothing misplaced: mbind returns 0 and the page stays where it is.
+    """
+    m = numa_machine(2)
+    m.mmap(BASE, PAGE_SIZE)
+    assert m.fault(BASE, cpu=0).nid == 0
+    assert m.mbind(BASE, PAGE_SIZE, mode, {1}, flags=MPOL_MF_STRICT).ret == 0
+    assert count_nodes(m, BASE, 1) == {0: 1}
