@@ -15,6 +15,7 @@ from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.memory import HPAGE_PMD_ORDER, HPAGE_PMD_SIZE
 from buddycheck.model.mempolicy import (
     MPOL_BIND,
+    MPOL_DEFAULT,
     MPOL_F_ADDR,
     MPOL_INTERLEAVE,
     MPOL_LOCAL,
@@ -43,7 +44,7 @@ def numactl(m, mode, nodes, cpu=None):
     """numactl --<mode>=<nodes> memhog -H SIZE: the task policy set, then memhog, then the policy dropped."""
     assert m.set_mempolicy(mode, nodes).ret == 0
     counts = memhog(m, cpu=cpu)
-    assert m.set_mempolicy(0).ret == 0  # the next command starts with the default policy
+    assert m.set_mempolicy(MPOL_DEFAULT).ret == 0  # the next command starts with the default policy
     return counts
 
 
