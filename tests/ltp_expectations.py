@@ -401,6 +401,8 @@ CATALOGUE = (
     not_stated(NUMACTL, "migrate_pages.c", "migrate", "32 pages (one never touched) placed on node 1 with "
                "move_pages, then migrate_pages from {1} to {0}", "every touched page on node 0, contents "
                "intact", "migration"),
+    not_stated(NUMACTL, "move_pages.c", "move", "32 pages (one never touched) moved with move_pages to the nodes "
+               "in turn", "ret >= 0; every touched page's contents intact", "migration"),
     not_stated(NUMACTL, "mbind_mig_pages.c", "mbind-move", "32 pages: mbind(MPOL_BIND {0}, MPOL_MF_MOVE|STRICT), "
                "then MPOL_BIND {1} the same way", "both calls ret 0; every touched page on node 1, contents "
                "intact", "migration"),
