@@ -140,13 +140,15 @@ CATALOGUE = (
            "ret 0; MPOL_BIND, {test node}", MB + "test_mbind01[bind]"),
     stated(LTP, "mbind01", "interleave-no-target", "mbind(MPOL_INTERLEAVE, NULL, 0)", "-1, EINVAL",
            MB + "test_mbind01[interleave-no-target]"),
-    stated(LTP, "mbind01", "weighted-interleave-no-target", "mbind(MPOL_WEIGHTED_INTERLEAVE, NULL, 0)",
+    stated(LTP, "mbind01", "weighted-interleave-no-target", "mbind(MPOL_WEIGHTED_INTERLEAVE, NULL, 0) (a posted "
+           "series adding MPOL_WEIGHTED_INTERLEAVE to LTP)",
            "-1, EINVAL (4.19: an unknown mode, the same errno)",
            MB + "test_mbind01[weighted-interleave-no-target]"),
     stated(LTP, "mbind01", "interleave", "mbind(MPOL_INTERLEAVE, {test node}), then get_mempolicy(MPOL_F_ADDR)",
            "ret 0; MPOL_INTERLEAVE, {test node}", MB + "test_mbind01[interleave]"),
     later(LTP, "mbind01", "weighted-interleave", "mbind(MPOL_WEIGHTED_INTERLEAVE, {test node}), then "
-          "get_mempolicy(MPOL_F_ADDR)", "ret 0; mode 6, {test node} (4.19: -1, EINVAL)", "Linux 6.9",
+          "get_mempolicy(MPOL_F_ADDR) (the same posted series)", "ret 0; mode 6, {test node} (4.19: -1, EINVAL)",
+          "Linux 6.9",
           MB + "test_mbind01_weighted_interleave_is_an_unknown_mode_in_4_19"),
     stated(LTP, "mbind01", "preferred-no-target", "mbind(MPOL_PREFERRED, NULL, 0) (local allocation), then "
            "get_mempolicy(MPOL_F_ADDR)", "ret 0; MPOL_PREFERRED or MPOL_LOCAL (4.19: MPOL_PREFERRED, empty mask)",
@@ -161,7 +163,7 @@ CATALOGUE = (
           MB + "test_mbind01_local_allocation_reports_preferred_in_4_19[local]"),
     stated(LTP, "mbind01", "local-target-exists", "mbind(MPOL_LOCAL) with the test node in the mask",
            "-1, EINVAL", MB + "test_mbind01[local-target-exists]"),
-    stated(LTP, "mbind01", "unknown-policy", "mbind with mode -1 (0xffff as the unsigned short mode)",
+    stated(LTP, "mbind01", "unknown-policy", "mbind with mode -1",
            "-1, EINVAL", MB + "test_mbind01[unknown-policy]"),
     stated(LTP, "mbind01", "invalid-flags", "mbind(MPOL_DEFAULT) with flags -1", "-1, EINVAL",
            MB + "test_mbind01[invalid-flags]"),
@@ -197,8 +199,9 @@ CATALOGUE = (
                                ("preferred-no-target", "MPOL_PREFERRED, NULL", "empty mask"),
                                ("preferred", "MPOL_PREFERRED, {test node}", "{test node}"))),
     later(LTP, "get_mempolicy01", "weighted-interleave", "set_mempolicy(MPOL_WEIGHTED_INTERLEAVE, {test node}), "
-          "then get_mempolicy", "ret 0; mode 6, {test node} (4.19: set_mempolicy -1, EINVAL; the policy stays "
-          "the default)", "Linux 6.9",
+          "then get_mempolicy (a posted series; it also reads interleave weights through its proposed "
+          "set_mempolicy2/get_mempolicy2)", "ret 0; mode 6, {test node} (4.19: set_mempolicy -1, EINVAL; the "
+          "policy stays the default)", "Linux 6.9",
           GM + "test_get_mempolicy01_weighted_interleave_is_an_unknown_mode_in_4_19"),
     stated(LTP, "get_mempolicy02", "invalid-address", "get_mempolicy(MPOL_F_ADDR) at address NULL, where nothing "
            "is mapped (get_mempolicy01's old case 10)", "-1, EFAULT",

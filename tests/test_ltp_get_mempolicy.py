@@ -84,9 +84,9 @@ def test_get_mempolicy02_failures(flags, addr, errno):
 
 
 def test_get_mempolicy01_weighted_interleave_is_an_unknown_mode_in_4_19():
-    """LTP get_mempolicy01 (Linux 6.9 and later): a task policy MPOL_WEIGHTED_INTERLEAVE over the test
-    node reads back as mode 6; 4.19 refuses set_mempolicy with mode 6 with EINVAL and keeps the
-    default policy.
+    """LTP get_mempolicy01 as a posted series extends it (Linux 6.9 and later): a task policy
+    MPOL_WEIGHTED_INTERLEAVE over the test node reads back as mode 6; 4.19 refuses set_mempolicy with
+    mode 6 with EINVAL and keeps the default policy.
     """
     m = numa_machine(2)
     assert set_policy(m, MPOL_WEIGHTED_INTERLEAVE, True, on_range=False) == -EINVAL

@@ -23,8 +23,8 @@ from buddycheck.model.mempolicy import (
 
 MEM_LENGTH = 4 * 1024 * 1024
 TEST_NODE = 0  # get_allowed_nodes(NH_MEMS, 1): the first node with memory
-MPOL_WEIGHTED_INTERLEAVE = 6  # Linux 6.9; past MPOL_MAX in 4.19
-UNKNOWN_POLICY = 0xFFFF  # mbind01's -1 in an unsigned short mode
+MPOL_WEIGHTED_INTERLEAVE = 6  # Linux 6.9 (cases from a posted LTP series); past MPOL_MAX in 4.19
+UNKNOWN_POLICY = -1  # mbind01's unknown mode
 ALL_FLAGS = 0xFFFFFFFF  # mbind01's -1 in the unsigned flags argument
 TARGET = "target"  # the mask holds TEST_NODE (mbind01's test_default); None is NULL with maxnode 0
 
@@ -77,8 +77,8 @@ def test_mbind01_local_allocation_reports_preferred_in_4_19(mode):
 
 
 def test_mbind01_weighted_interleave_is_an_unknown_mode_in_4_19():
-    """LTP mbind01, case "MPOL_WEIGHTED_INTERLEAVE": from Linux 6.9 mbind with mode 6 and a node
-    succeeds and reports mode 6 and that node; 4.19 has no such mode and refuses it with EINVAL.
+    """LTP mbind01, case "MPOL_WEIGHTED_INTERLEAVE" of a posted series: from Linux 6.9 mbind with mode 6
+    and a node succeeds and reports mode 6 and that node; 4.19 has no such mode and refuses it with EINVAL.
     """
     assert mbind01(MPOL_WEIGHTED_INTERLEAVE, TARGET) == (-EINVAL, None, None)
 
