@@ -42,7 +42,6 @@ SOURCES = {  # where each suite's tests live (the repositories linux-test-projec
 }
 
 MISSING = {  # the model features a row that is not stated needs
-    "fork": "fork(2): the child's copy of the address space, VMA policies and task policy",
     "migration": "page migration: migrate_pages(2), move_pages(2), mbind's MPOL_MF_MOVE/MOVE_ALL, "
                  "and MPOL_MF_STRICT's -EIO for pages already mapped on other nodes",
     "shared": "file-backed and shared mappings: page cache, shmem, MAP_SHARED and shared policies",
@@ -111,16 +110,18 @@ CATALOGUE = (
     stated(LTP, "set_mempolicy01", "preferred", "the same with MPOL_PREFERRED (parent)",
            "ret 0; 16 pages on n, 0 on every other node",
            SM + "test_set_mempolicy01_each_node_in_turn_gets_all_16_pages[preferred]"),
-    not_stated(LTP, "set_mempolicy01", "child", "the child forked after set_mempolicy writes and counts its own "
-               "16 pages (task policy inherited)", "16 pages on n, 0 elsewhere", "fork"),
+    stated(LTP, "set_mempolicy01", "child", "the child forked after set_mempolicy writes and counts its own 16 "
+           "pages (task policy inherited), before the parent", "16 pages on n, 0 elsewhere, both modes",
+           SM + "test_set_mempolicy01_the_forked_child_gets_the_same_16_pages"),
     stated(LTP, "set_mempolicy02", "all-nodes", "MPOL_INTERLEAVE over every memory node, 2 pages per node "
            "written (parent)", "ret 0; exactly 2 pages on each node",
            SM + "test_set_mempolicy02_interleave_gives_each_node_its_share[all-nodes-2-each]"),
     stated(LTP, "set_mempolicy02", "two-nodes", "MPOL_INTERLEAVE over the first 2 memory nodes, 16 pages "
            "written (parent)", "ret 0; 8 pages on each of the 2, 0 on the others",
            SM + "test_set_mempolicy02_interleave_gives_each_node_its_share[first-2-nodes-8-each]"),
-    not_stated(LTP, "set_mempolicy02", "child", "the forked child's pages under the inherited interleave",
-               "the same counts as the parent", "fork"),
+    stated(LTP, "set_mempolicy02", "child", "the forked child's pages under the inherited interleave, before the "
+           "parent's", "the same counts as the parent",
+           SM + "test_set_mempolicy02_the_forked_child_interleaves_the_same"),
     not_stated(LTP, "set_mempolicy03", "file", "MPOL_BIND and MPOL_PREFERRED {n}: 16 pages of a file mapping, "
                "on every filesystem, written and counted", "16 pages on n, 0 elsewhere", "shared"),
     not_stated(LTP, "set_mempolicy04", "file-interleave", "MPOL_INTERLEAVE over every node: 10 x N files of "
@@ -180,8 +181,9 @@ CATALOGUE = (
            "pages to {n} with flags 0 and MPOL_MF_STRICT, then written and counted (parent)",
            "ret 0; 16 pages on n, 0 elsewhere",
            MB + "test_mbind04_bound_range_faults_all_16_pages_on_the_node"),
-    not_stated(LTP, "mbind04", "child", "the child forked after mbind writes and counts the range",
-               "16 pages on n, 0 elsewhere", "fork"),
+    stated(LTP, "mbind04", "child", "the child forked after mbind writes and counts the range (its VMA keeps the "
+           "policy), before the parent", "16 pages on n, 0 elsewhere",
+           MB + "test_mbind04_the_forked_child_faults_the_bound_range_on_the_node"),
     # ---- LTP get_mempolicy ---------------------------------------------------------------------------------
     *(stated(LTP, "get_mempolicy01", f"task-{case}", f"set_mempolicy({mode}), then get_mempolicy(flags 0)",
              f"ret 0; {mode.split(',')[0]}, {mask}", GM + f"test_get_mempolicy01_task_policy_reads_back[{case}]")

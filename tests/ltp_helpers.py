@@ -63,6 +63,13 @@ def map_fault_count(m, pages, start=BASE, task=0, cpu=None):
     return fault_count_unmap(m, pages, start, task, cpu)
 
 
+def fork_child(m, task=0):
+    """fork() by task: the child's id (SAFE_FORK, which fails the test when fork fails)."""
+    r = m.fork(task)
+    assert r.ret > 0, str(r)
+    return r.ret
+
+
 def per_node(counts, nodes):
     """The counts as a tuple over node ids 0..nodes-1, zeros included: what the suites compare."""
     return tuple(counts.get(n, 0) for n in range(nodes))

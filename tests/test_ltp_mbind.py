@@ -7,7 +7,7 @@ the first memory node. mbind04 binds 16 pages, then writes and counts them.
 """
 
 import pytest
-from ltp_helpers import BASE, count_nodes, fault_count_unmap, numa_machine, per_node
+from ltp_helpers import BASE, count_nodes, fault_count_unmap, fork_child, numa_machine, per_node
 
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import (
@@ -99,6 +99,25 @@ def test_mbind04_bound_range_faults_all_16_pages_on_the_node(mode, flags):
         counts = fault_count_unmap(m, pages, cpu=(node + 1) % nodes)
         assert per_node(counts, nodes) == tuple(pages if n == node else 0 for n in range(nodes))
 
+
+
+@pytest.mark.parametrize("mode", [pytest.param(MPOL_PREFERRED, id="preferred"), pytest.param(MPOL_BIND, id="bind"),
+                                  pytest.param(MPOL_INTERLEAVE, id="interleave")])
+@pytest.mark.parametrize("flags", [pytest.param(0, id="no-flags"), pytest.param(MPOL_MF_STRICT, id="strict")])
+def test_mbind04_the_forked_child_faults_the_bound_range_on_the_node(mode, flags):
+    """LTP mbind04 (the child's half): the child forked after the mbind has the mapping with its policy;
+    it writes the 16 pages first and finds all of them on n, then the parent writes its own copy of
+    the range and finds the same.
+    """
+    nodes, pages = 3, 16
+    m = numa_machine(nodes)
+    for node in range(nodes):
+        m.mmap(BASE, pages * PAGE_SIZE)
+        assert m.mbind(BASE, pages * PAGE_SIZE, mode, {node}, flags=flags).ret == 0
+        child = fork_child(m)
+        expected = tuple(pages if n == node else 0 for n in range(nodes))
+        assert per_node(fault_count_unmap(m, pages, task=child, cpu=(node + 1) % nodes), nodes) == expected
+        assert per_node(fault_count_unmap(m, pages, cpu=(node + 1) % nodes), nodes) == expected
 
 @pytest.mark.parametrize("mode", [pytest.param(MPOL_PREFERRED, id="preferred"), pytest.param(MPOL_BIND, id="bind"),
                                   pytest.param(MPOL_INTERLEAVE, id="interleave")])

@@ -5,13 +5,14 @@ oom02 and oom04 let a child write memory until it dies: LTP passes when the chil
 SIGKILL or exits with ENOMEM. The model has no OOM killer: it states the part before the kill, where
 the pages come from and that the fault which finds no page fails with VM_FAULT_OOM (the model's fault
 returns -ENOMEM). oom02 uses the second node for MPOL_BIND and the second and third for
-MPOL_INTERLEAVE and MPOL_PREFERRED; oom04 puts the task in a cpuset of the first memory node.
+MPOL_INTERLEAVE and MPOL_PREFERRED; oom04 puts the task in a cpuset of the first memory node. As in
+LTP, the writer is a child forked after the policy or the cpuset is set, and inherits it.
 """
 
 from collections import Counter
 
 import pytest
-from ltp_helpers import BASE, free_pages, numa_machine
+from ltp_helpers import BASE, fork_child, free_pages, numa_machine
 
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import ENOMEM, MPOL_BIND, MPOL_INTERLEAVE, MPOL_PREFERRED
@@ -19,8 +20,10 @@ from buddycheck.model.mempolicy import ENOMEM, MPOL_BIND, MPOL_INTERLEAVE, MPOL_
 NODES, PER_NODE = 3, 64
 
 
-def write_until_oom(m, task=0, limit=NODES * PER_NODE + 8):
-    """Write page after page of a large mapping until a fault fails: (nodes of the pages, the failure)."""
+def write_until_oom(m, parent=0, limit=NODES * PER_NODE + 8):
+    """A child of parent writes page after page of a large mapping until a fault fails: (nodes of the
+    pages, the failure)."""
+    task = fork_child(m, parent)
     m.mmap(BASE, limit * PAGE_SIZE, task=task)
     nodes = []
     for i in range(limit):
@@ -68,6 +71,6 @@ def test_oom04_cpuset_of_one_node_then_the_fault_fails():
     """
     m = numa_machine(NODES, PER_NODE)
     m.add_task(1, {0})
-    nodes, err = write_until_oom(m, task=1)
+    nodes, err = write_until_oom(m, parent=1)
     assert (nodes, err) == ([0] * PER_NODE, -ENOMEM)
     assert [free_pages(m, n) for n in range(NODES)] == [0, PER_NODE, PER_NODE]
