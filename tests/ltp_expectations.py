@@ -47,7 +47,7 @@ MISSING = {  # the model features a row that is not stated needs
     "shared": "file-backed and shared mappings: page cache, shmem, MAP_SHARED and shared policies",
     "oom-kill": "the OOM killer (choosing and killing a victim) and overcommit",
     "mlock": "mlock and MAP_LOCKED",
-    "threads": "threads: tasks sharing one mm (each task has its own mm in the model)",
+    "threads": "tasks sharing one mm, threads of one process (each task has its own mm in the model)",
     "cpuset-race": "a cpuset change racing an allocation (the model changes mems_allowed at once, with no seqcount)",
     "ksm": "KSM (merged pages)",
     "memcg": "memory cgroup charging of user pages (the model charges only __GFP_ACCOUNT allocations)",
