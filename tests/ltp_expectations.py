@@ -48,6 +48,8 @@ MISSING = {  # the model features a row that is not stated needs
     "oom-kill": "the OOM killer (choosing and killing a victim) and overcommit",
     "mlock": "mlock and MAP_LOCKED",
     "threads": "tasks sharing one mm, threads of one process (each task has its own mm in the model)",
+    "exec": "exec(2): a new address space that keeps the task policy",
+    "boot": "the boot-time default policy (the model starts with the system up)",
     "cpuset-race": "a cpuset change racing an allocation (the model changes mems_allowed at once, with no seqcount)",
     "ksm": "KSM (merged pages)",
     "memcg": "memory cgroup charging of user pages (the model charges only __GFP_ACCOUNT allocations)",
@@ -426,6 +428,34 @@ CATALOGUE = (
     not_stated(NUMACTL, "distance", "slit", "numa_distance: 10 from a node to itself, the same both ways",
                "10; d(a, b) == d(b, a)", "user-space"),
     # ---- numa_memory_policy.rst ----------------------------------------------------------------------------
+    not_stated(DOC, "numa_memory_policy.rst", "boot-interleave", "during boot the system default policy "
+               "interleaves over the nodes with enough memory", "boot-time pages spread over the nodes", "boot"),
+    stated(DOC, "numa_memory_policy.rst", "system-default-local", "once up, the system default policy is local "
+           "allocation", "a task without a policy allocates on its CPU's node",
+           "test_mempolicy.py::test_get_task_policy_without_policy_is_the_cpu_nodes_preferred_node_policy"),
+    stated(DOC, "numa_memory_policy.rst", "task-policy-fork", "the task policy is inherited across fork()",
+           "the child reports and follows the parent's policy",
+           PD + "test_doc_task_and_vma_policies_are_inherited_across_fork"),
+    not_stated(DOC, "numa_memory_policy.rst", "task-policy-exec", "the task policy is inherited across exec*(); "
+               "VMA policies are not", "the new image runs under the old task policy", "exec"),
+    not_stated(DOC, "numa_memory_policy.rst", "task-policy-threads", "a task policy applies to the thread that "
+               "installs it and threads it creates later, not to existing siblings; VMA policies are shared by "
+               "all threads", "siblings keep their policy", "threads"),
+    stated(DOC, "numa_memory_policy.rst", "later-pages-only", "a new task policy, and a VMA policy without "
+           "MPOL_MF_MOVE, applies only to pages allocated afterwards", "pages already faulted stay where they are",
+           PD + "test_doc_a_new_policy_leaves_the_pages_already_faulted"),
+    stated(DOC, "numa_memory_policy.rst", "vma-policy-fork", "VMA policies are inherited across fork()",
+           "the child's range reports and follows the policy",
+           PD + "test_doc_task_and_vma_policies_are_inherited_across_fork"),
+    not_stated(DOC, "numa_memory_policy.rst", "vma-policy-files", "a VMA policy is ignored on MAP_SHARED file "
+               "mappings and applies only at copy-on-write on MAP_PRIVATE ones; page cache pages follow the task "
+               "policy", "the task policy's node for page cache pages", "shared"),
+    stated(DOC, "numa_memory_policy.rst", "vma-policy-split", "mbind on a sub-range splits the VMA into 2 or 3, "
+           "each with its own policy", "three VMAs for a range in the middle",
+           "test_mempolicy_syscalls.py::test_mbind_splits_and_merges_back"),
+    stated(DOC, "numa_memory_policy.rst", "cpuset-priority", "when a cpuset and a policy both apply, the "
+           "cpuset's restriction takes priority", "a BIND policy whose nodes the cpuset no longer allows is not "
+           "used", "test_mempolicy.py::test_bind_is_ignored_when_its_nodes_miss_the_cpuset"),
     stated(DOC, "numa_memory_policy.rst", "default-no-nodes", "MPOL_DEFAULT: a non-empty set of nodes is an error",
            "EINVAL", "test_mempolicy_syscalls.py::test_mpol_new_rejects"),
     stated(DOC, "numa_memory_policy.rst", "default-falls-back", "MPOL_DEFAULT on a range removes its policy: the "

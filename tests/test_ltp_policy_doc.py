@@ -3,7 +3,7 @@ the statements no other test states already (catalogue: tests/ltp_expectations.p
 that state the rest).
 """
 
-from ltp_helpers import BASE, fault_range, node_of, numa_machine
+from ltp_helpers import BASE, count_nodes, fault_range, fork_child, node_of, numa_machine
 
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.gfp import GFP_KERNEL
@@ -67,3 +67,34 @@ def test_doc_static_nodes_with_no_allowed_node_interleave_over_the_new_mems_in_4
     r = m.get_mempolicy(0, 0, task=1)
     # get_mempolicy reports the mode with its flag and the user's mask, not the nodes in use
     assert (r.policy, r.nodes) == (MPOL_INTERLEAVE | MPOL_F_STATIC_NODES, frozenset({1, 2}))
+
+
+def test_doc_task_and_vma_policies_are_inherited_across_fork():
+    """numa_memory_policy.rst, Task/Process Policy and VMA Policy: the task policy "is inherited across
+    fork()", and VMA policies "are inherited across fork()": the child reports both and places its
+    pages by them.
+    """
+    m = numa_machine(3)
+    assert m.set_mempolicy(MPOL_PREFERRED, {2}).ret == 0
+    m.mmap(BASE, 2 * PAGE_SIZE)
+    assert m.mbind(BASE, PAGE_SIZE, MPOL_BIND, {1}).ret == 0
+    child = fork_child(m)
+    task, vma = m.get_mempolicy(0, 0, task=child), m.get_mempolicy(MPOL_F_ADDR, BASE, task=child)
+    assert ((task.policy, task.nodes), (vma.policy, vma.nodes)) == ((MPOL_PREFERRED, {2}), (MPOL_BIND, {1}))
+    fault_range(m, BASE, 2, task=child, cpu=0)
+    assert count_nodes(m, BASE, 2, task=child) == {1: 1, 2: 1}  # the bound page, then the preferred one
+
+
+def test_doc_a_new_policy_leaves_the_pages_already_faulted():
+    """numa_memory_policy.rst: a task policy, and by default a VMA policy, "applies only to pages
+    allocated after the policy is installed"; pages already faulted in "remain where they were
+    allocated". A page written under the default policy on node 0 stays there after set_mempolicy and
+    after mbind (no MPOL_MF_MOVE); the next page follows the new policy.
+    """
+    m = numa_machine(2)
+    m.mmap(BASE, 3 * PAGE_SIZE)
+    fault_range(m, BASE, 1, cpu=0)
+    assert m.set_mempolicy(MPOL_BIND, {1}).ret == 0
+    assert m.mbind(BASE, PAGE_SIZE, MPOL_INTERLEAVE, {1}).ret == 0
+    fault_range(m, BASE + PAGE_SIZE, 1, cpu=0)
+    assert [node_of(m, BASE + i * PAGE_SIZE) for i in range(2)] == [0, 1]
