@@ -7,7 +7,7 @@ values, errno), and its status on the model:
 - stated, passes: a test here runs the same steps on the model and asserts the same values;
 - later kernels only: the suite's answer holds from a later kernel (the version is given); the test
   asserts 4.19's answer instead;
-- 4.19 differs: the text promises what 4.19 (and later kernels) do not do; the test asserts 4.19's
+- 4.19 differs: the text promises what 4.19 does not do; the test asserts 4.19's
   answer;
 - not stated: a model feature the expectation needs is missing (MISSING says which).
 
@@ -569,7 +569,7 @@ def markdown():
         "",
         f"- **{PASSES}**: a test under tests/ runs the same steps on the model and asserts the same values;",
         f"- **{LATER}**: the suite's answer holds from the kernel named; the test asserts 4.19's answer;",
-        f"- **{DIFFERS}**: the text promises what 4.19 (and later kernels) do not do; the test asserts 4.19's "
+        f"- **{DIFFERS}**: the text promises what 4.19 does not do; the test asserts 4.19's "
         "answer;",
         f"- **{NOT_STATED}**: a model feature is missing (the last table says which).",
         "",

@@ -40,6 +40,8 @@ def test_every_row_is_unique_and_its_fields_fit_its_status():
         else:
             assert e.tests and not e.missing, e.key
         assert bool(e.since) == (e.status == "later kernels only"), e.key
+    unused = set(MISSING) - {e.missing for e in CATALOGUE}
+    assert not unused, f"features no row needs any more: {sorted(unused)}"
 
 
 @pytest.mark.parametrize("test_id", sorted({t for e in CATALOGUE for t in e.tests}))
