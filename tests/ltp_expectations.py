@@ -42,8 +42,8 @@ SOURCES = {  # where each suite's tests live (the repositories linux-test-projec
 }
 
 MISSING = {  # the model features a row that is not stated needs
-    "migration": "page migration: migrate_pages(2), move_pages(2), mbind's MPOL_MF_MOVE/MOVE_ALL, "
-                 "and MPOL_MF_STRICT's -EIO for pages already mapped on other nodes",
+    "migration": "page migration by migrate_pages(2), move_pages(2) and cpuset.memory_migrate (mbind's "
+                 "MPOL_MF_MOVE, MOVE_ALL and STRICT are modelled)",
     "shared": "file-backed and shared mappings: page cache, shmem, MAP_SHARED and shared policies",
     "oom-kill": "the OOM killer (choosing and killing a victim) and overcommit",
     "mlock": "mlock and MAP_LOCKED",
@@ -172,13 +172,13 @@ CATALOGUE = (
            MB + "test_mbind01[invalid-flags]"),
     not_stated(LTP, "mbind01", "invalid-nodemask", "mbind(MPOL_PREFERRED) with a mask pointer 64 MiB past the "
                "heap", "-1, EFAULT", "user-pointer"),
-    later(LTP, "mbind02", "strict-eio", "a page faulted on one node, then mbind(mode, {another node}, "
-          "MPOL_MF_STRICT) for MPOL_PREFERRED, MPOL_BIND and MPOL_INTERLEAVE", "-1, EIO (4.19: ret 0, the page "
-          "not looked at)", "commit a7f40cfe3b7a, after 4.19",
-          MB + "test_mbind02_strict_alone_does_not_look_at_mapped_pages_in_4_19"),
-    not_stated(LTP, "mbind03", "move", "a page faulted on one node, then mbind(mode, {another node}) with "
-               "MPOL_MF_MOVE and with MPOL_MF_MOVE_ALL, for the three modes",
-               "ret 0; the page counted on the new node, 0 elsewhere", "migration"),
+    stated(LTP, "mbind02", "strict-eio", "a page faulted on one node, then mbind(mode, {another node}, "
+           "MPOL_MF_STRICT) for MPOL_PREFERRED, MPOL_BIND and MPOL_INTERLEAVE (a7f40cfe3b7a)", "-1, EIO",
+           MB + "test_mbind02_strict_finds_the_page_on_another_node_eio"),
+    stated(LTP, "mbind03", "move", "a page faulted on one node, then mbind(mode, {another node}) with "
+           "MPOL_MF_MOVE and with MPOL_MF_MOVE_ALL, for the three modes",
+           "ret 0; the page counted on the new node, 0 elsewhere",
+           MB + "test_mbind03_move_takes_the_faulted_page_to_the_node"),
     stated(LTP, "mbind04", "parent", "for every node n and mode PREFERRED, BIND, INTERLEAVE: mbind of 16 fresh "
            "pages to {n} with flags 0 and MPOL_MF_STRICT, then written and counted (parent)",
            "ret 0; 16 pages on n, 0 elsewhere",

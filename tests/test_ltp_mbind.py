@@ -12,11 +12,14 @@ from ltp_helpers import BASE, count_nodes, fault_count_unmap, fork_child, numa_m
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import (
     EINVAL,
+    EIO,
     MPOL_BIND,
     MPOL_DEFAULT,
     MPOL_F_ADDR,
     MPOL_INTERLEAVE,
     MPOL_LOCAL,
+    MPOL_MF_MOVE,
+    MPOL_MF_MOVE_ALL,
     MPOL_MF_STRICT,
     MPOL_PREFERRED,
 )
@@ -119,16 +122,34 @@ def test_mbind04_the_forked_child_faults_the_bound_range_on_the_node(mode, flags
         assert per_node(fault_count_unmap(m, pages, task=child, cpu=(node + 1) % nodes), nodes) == expected
         assert per_node(fault_count_unmap(m, pages, cpu=(node + 1) % nodes), nodes) == expected
 
-@pytest.mark.parametrize("mode", [pytest.param(MPOL_PREFERRED, id="preferred"), pytest.param(MPOL_BIND, id="bind"),
-                                  pytest.param(MPOL_INTERLEAVE, id="interleave")])
-def test_mbind02_strict_alone_does_not_look_at_mapped_pages_in_4_19(mode):
-    """LTP mbind02: a page written (here on node 0), then mbind(mode, {a node without it},
-    MPOL_MF_STRICT) must fail with EIO, the rule a7f40cfe3b7a restored after 4.19. In 4.19
-    queue_pages_test_walk walks no page table unless MPOL_MF_MOVE or MOVE_ALL is given, so STRICT
-    alone finds nothing misplaced: mbind returns 0 and the page stays where it is.
-    """
+MODES = [pytest.param(MPOL_PREFERRED, id="preferred"), pytest.param(MPOL_BIND, id="bind"),
+         pytest.param(MPOL_INTERLEAVE, id="interleave")]
+
+
+def one_page_on_node_0():
     m = numa_machine(2)
     m.mmap(BASE, PAGE_SIZE)
     assert m.fault(BASE, cpu=0).nid == 0
-    assert m.mbind(BASE, PAGE_SIZE, mode, {1}, flags=MPOL_MF_STRICT).ret == 0
+    return m
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mbind02_strict_finds_the_page_on_another_node_eio(mode):
+    """LTP mbind02: a page written (here on node 0), then mbind(mode, {1}, MPOL_MF_STRICT) fails with
+    EIO (the rule of a7f40cfe3b7a, which the model's 4.19 carries); the page stays on node 0.
+    """
+    m = one_page_on_node_0()
+    assert m.mbind(BASE, PAGE_SIZE, mode, {1}, flags=MPOL_MF_STRICT).ret == -EIO
     assert count_nodes(m, BASE, 1) == {0: 1}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("flags", [pytest.param(MPOL_MF_MOVE, id="move"),
+                                   pytest.param(MPOL_MF_MOVE_ALL, id="move-all")])
+def test_mbind03_move_takes_the_faulted_page_to_the_node(mode, flags):
+    """LTP mbind03 (run as root, so MPOL_MF_MOVE_ALL has CAP_SYS_NICE): a page written on node 0, then
+    mbind(mode, {1}) with MPOL_MF_MOVE or MPOL_MF_MOVE_ALL returns 0 and the page is counted on node 1.
+    """
+    m = one_page_on_node_0()
+    assert m.mbind(BASE, PAGE_SIZE, mode, {1}, flags=flags, cap_sys_nice=True).ret == 0
+    assert count_nodes(m, BASE, 1) == {1: 1}
