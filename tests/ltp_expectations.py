@@ -42,8 +42,8 @@ SOURCES = {  # where each suite's tests live (the repositories linux-test-projec
 }
 
 MISSING = {  # the model features a row that is not stated needs
-    "migration": "page migration by migrate_pages(2), move_pages(2) and cpuset.memory_migrate (mbind's "
-                 "MPOL_MF_MOVE, MOVE_ALL and STRICT are modelled)",
+    "memory-migrate": "cpuset.memory_migrate: a task's pages following it to a new cpuset or new mems "
+                      "(migrate_pages(2), move_pages(2) and mbind's MPOL_MF_MOVE are modelled)",
     "shared": "file-backed and shared mappings: page cache, shmem, MAP_SHARED and shared policies",
     "oom-kill": "the OOM killer (choosing and killing a victim) and overcommit",
     "mlock": "mlock and MAP_LOCKED",
@@ -102,6 +102,8 @@ OOM = "test_ltp_oom.py::"
 NC = "test_ltp_numactl.py::"
 PD = "test_ltp_policy_doc.py::"
 CS = "test_ltp_cpuset.py::"
+MIG = "test_ltp_migrate_pages.py::"
+MOV = "test_ltp_move_pages.py::"
 
 CATALOGUE = (
     # ---- LTP set_mempolicy ---------------------------------------------------------------------------------
@@ -213,21 +215,22 @@ CATALOGUE = (
     stated(LTP, "get_mempolicy02", "invalid-flags", "get_mempolicy with flags -1 (get_mempolicy01's old case 11)",
            "-1, EINVAL", GM + "test_get_mempolicy02_failures[invalid-flags-einval]"),
     # ---- LTP migrate_pages ---------------------------------------------------------------------------------
-    not_stated(LTP, "migrate_pages01", "sane", "migrate_pages(0, maxnode, {n}, {n}) on the own process",
-               "ret 0", "migration"),
+    stated(LTP, "migrate_pages01", "sane", "migrate_pages(0, maxnode, {n}, {n}) on the own process",
+           "ret 0", MIG + "test_migrate_pages01_sane_nodes_return_0"),
     not_stated(LTP, "migrate_pages01", "invalid-pid", "migrate_pages with pid -1 and with an unused pid",
                "-1, ESRCH", "credentials"),
-    not_stated(LTP, "migrate_pages01", "invalid-masksize", "migrate_pages with maxnode -1", "-1, EINVAL",
-               "migration"),
+    stated(LTP, "migrate_pages01", "invalid-masksize", "migrate_pages with maxnode -1", "-1, EINVAL",
+           MIG + "test_migrate_pages01_invalid_masksize_einval"),
     not_stated(LTP, "migrate_pages01", "invalid-mem", "migrate_pages with mask pointers -1, to a PROT_NONE page "
                "and to an unmapped page", "-1, EFAULT", "user-pointer"),
-    not_stated(LTP, "migrate_pages01", "invalid-nodes", "migrate_pages with a new mask naming the first node "
-               "that has no memory", "-1, EINVAL", "migration"),
+    stated(LTP, "migrate_pages01", "invalid-nodes", "migrate_pages with a new mask naming the first node "
+           "that has no memory (as root)", "-1, EINVAL", MIG + "test_migrate_pages01_invalid_nodes_einval"),
     not_stated(LTP, "migrate_pages01", "invalid-perm", "user nobody migrating root's process", "-1, EPERM",
                "credentials"),
-    not_stated(LTP, "migrate_pages02", "own-private", "the process migrates itself to node B and back to A, "
-               "with and without CAP_SYS_NICE; its written private page checked with "
-               "get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)", "ret >= 0; the page on B, then on A", "migration"),
+    stated(LTP, "migrate_pages02", "own-private", "the process migrates itself to node B and back to A, "
+           "with and without CAP_SYS_NICE; its written private page checked with "
+           "get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)", "ret >= 0; the page on B, then on A (the model: ret 0)",
+           MIG + "test_migrate_pages02_own_private_page_goes_to_b_and_back"),
     not_stated(LTP, "migrate_pages02", "shared", "a shared anonymous page on B: a forked child migrating itself "
                "to A moves it only with CAP_SYS_NICE; the child's private page always moves",
                "the shared page on A with CAP_SYS_NICE, on B without; the private page on A", "shared"),
@@ -236,25 +239,29 @@ CATALOGUE = (
     not_stated(LTP, "migrate_pages03", "ksm", "20 KSM-merged pages bound to node A migrated between A and B 600 "
                "times by a non-root user (4b0ece6fa016)", "every call ret >= 0", "ksm"),
     # ---- LTP move_pages ------------------------------------------------------------------------------------
-    not_stated(LTP, "move_pages01", "query", "move_pages(nodes NULL) on 2 pages placed on 2 nodes",
-               "ret 0; status holds each page's node", "migration"),
-    not_stated(LTP, "move_pages02", "move", "2 pages on node A moved to B with MPOL_MF_MOVE, then written",
-               "ret 0; status B, pages on B", "migration"),
-    not_stated(LTP, "move_pages03", "move-all-shared", "2 shared pages touched by a forked child, moved to B by "
-               "root with MPOL_MF_MOVE_ALL", "ret 0; pages on B", "migration"),
-    not_stated(LTP, "move_pages04", "status", "move_pages(MPOL_MF_MOVE) of a page never touched, of a page "
-               "mapped to the zero page and of an unmapped address", "status -ENOENT, -EFAULT, -EFAULT (4.19 "
-               "and kernels 4.3 to 6.11 report -EFAULT for the untouched page)", "migration"),
-    not_stated(LTP, "move_pages05", "shared-without-move-all", "a page shared with a forked child moved without "
-               "MPOL_MF_MOVE_ALL", "status -EACCES", "migration"),
-    not_stated(LTP, "move_pages06", "invalid-node", "target node numa_max_node() + 1", "-1, ENODEV", "migration"),
+    stated(LTP, "move_pages01", "query", "move_pages(nodes NULL) on 2 pages placed on 2 nodes",
+           "ret 0; status holds each page's node", MOV + "test_move_pages01_query_reports_each_pages_node"),
+    stated(LTP, "move_pages02", "move", "2 pages on node A moved to B with MPOL_MF_MOVE, then written",
+           "ret 0; status B, pages on B", MOV + "test_move_pages02_moves_the_pages_to_node_b"),
+    stated(LTP, "move_pages03", "move-all-shared", "2 shared pages touched by a forked child, moved to B by "
+           "root with MPOL_MF_MOVE_ALL", "ret 0; pages on B",
+           MOV + "test_move_pages03_move_all_takes_shared_pages_to_node_b"),
+    later(LTP, "move_pages04", "status", "move_pages(MPOL_MF_MOVE) of a page never touched, of a page "
+          "mapped to the zero page and of an unmapped address", "status -ENOENT, -EFAULT, -EFAULT (4.19 "
+          "and kernels 4.3 to 6.11 report -EFAULT for the untouched page)", "Linux 6.12",
+          MOV + "test_move_pages04_untouched_zero_and_unmapped_pages_are_efault_in_4_19"),
+    stated(LTP, "move_pages05", "shared-without-move-all", "a page shared with a forked child moved without "
+           "MPOL_MF_MOVE_ALL", "status -EACCES",
+           MOV + "test_move_pages05_a_page_shared_with_a_child_is_eacces_without_move_all"),
+    stated(LTP, "move_pages06", "invalid-node", "target node numa_max_node() + 1", "-1, ENODEV",
+           MOV + "test_move_pages06_a_node_past_the_last_is_enodev"),
     not_stated(LTP, "move_pages07", "invalid-pid", "the pid of a child that has exited", "-1, ESRCH",
                "credentials"),
     not_stated(LTP, "move_pages08", "e2big", "ULONG_MAX pages", "-1, E2BIG (before 2.6.29 only)", "old-kernel"),
-    not_stated(LTP, "move_pages09", "same-node", "pages moved to the node they are on", "ret 0 (ENOENT before "
-               "2.6.28)", "migration"),
-    not_stated(LTP, "move_pages10", "invalid-flags", "move_pages with MPOL_MF_STRICT as flags", "-1, EINVAL",
-               "migration"),
+    stated(LTP, "move_pages09", "same-node", "pages moved to the node they are on", "ret 0 (ENOENT before "
+           "2.6.28)", MOV + "test_move_pages09_pages_moved_to_their_own_node_return_0"),
+    stated(LTP, "move_pages10", "invalid-flags", "move_pages with MPOL_MF_STRICT as flags", "-1, EINVAL",
+           MOV + "test_move_pages10_strict_as_flags_is_einval"),
     not_stated(LTP, "move_pages11", "move-all-unprivileged", "MPOL_MF_MOVE_ALL by a non-root user on pages "
                "shared with a forked child", "-1, EPERM", "credentials"),
     not_stated(LTP, "move_pages12", "hugetlb-race", "move_pages of hugetlb pages in a loop while the parent maps "
@@ -280,7 +287,7 @@ CATALOGUE = (
            "(the part before the kill)", "every page from that node; the fault finding it empty fails; the "
            "other nodes untouched", OOM + "test_oom04_cpuset_of_one_node_then_the_fault_fails"),
     not_stated(LTP, "oom04", "memory-migrate", "the same with cpuset.memory_migrate set to 1",
-               "SIGKILL or ENOMEM", "migration"),
+               "SIGKILL or ENOMEM", "memory-migrate"),
     not_stated(LTP, "oom05", "memcg-cpuset", "a child in a cpuset and a memory cgroup with a limit",
                "SIGKILL or ENOMEM", "memcg"),
     # ---- LTP cpusets ---------------------------------------------------------------------------------------
@@ -334,12 +341,12 @@ CATALOGUE = (
            "0, then 0 (not moved), then 1",
            CS + "test_cpuset_memory_moving_the_task_leaves_its_page_and_places_the_next"),
     not_stated(LTP, "cpuset_memory_testset.sh", "test10", "test 9 with memory_migrate on in the second cpuset",
-               "0, then 1 (moved), then 1", "migration"),
+               "0, then 1 (moved), then 1", "memory-migrate"),
     stated(LTP, "cpuset_memory_testset.sh", "test11", "a page written in a cpuset of mems 1; the mems written to 0; "
            "the page freed and a new one written", "1, then 0",
            CS + "test_cpuset_memory_mems_rewritten_place_the_next_page"),
     not_stated(LTP, "cpuset_memory_testset.sh", "test12", "test 11 with memory_migrate on", "1, then 0 (moved), "
-               "then 0", "migration"),
+               "then 0", "memory-migrate"),
     *(not_stated(LTP, "cpuset_memory_testset.sh", f"test{n}", what, expects, "threads")
       for n, what, expects in (
           (13, "two threads of one process in cpusets of mems 0 and mems 1 each write a page", "0 and 1"),
@@ -373,8 +380,9 @@ CATALOGUE = (
            NC + "test_numa01_interleave_all_gives_each_node_its_share"),
     not_stated(LTP, "numa01.sh", "test7-hardware", "numactl --hardware prints 'available: N nodes'",
                "that first line", "user-space"),
-    not_stated(LTP, "numa01.sh", "test8-migratepages", "migratepages pid n next: the 1 MiB moves",
-               "at least 1 MiB on the next node", "migration"),
+    stated(LTP, "numa01.sh", "test8-migratepages", "migratepages pid n next: the 1 MiB (16 pages here) moves",
+           "at least 1 MiB on the next node (the model: all of it)",
+           MIG + "test_numa01_migratepages_moves_the_1mib_to_the_next_node"),
     not_stated(LTP, "numa01.sh", "test9-hugetlb", "one hugetlb page under --membind=n", "a huge page on n",
                "hugetlb"),
     stated(LTP, "numa01.sh", "test10-thp", "with THP always on, --cpunodebind=n --preferred=next node and two "
@@ -405,14 +413,17 @@ CATALOGUE = (
     stated(NUMACTL, "prefered.c", "each-node", "for each node i from the highest: one page mbound "
            "MPOL_PREFERRED {i} and written", "get_mempolicy(MPOL_F_ADDR): MPOL_PREFERRED with bit i; "
            "get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR): i", NC + "test_prefered_c_each_node_preferred_for_one_page"),
-    not_stated(NUMACTL, "migrate_pages.c", "migrate", "32 pages (one never touched) placed on node 1 with "
-               "move_pages, then migrate_pages from {1} to {0}", "every touched page on node 0, contents "
-               "intact", "migration"),
-    not_stated(NUMACTL, "move_pages.c", "move", "32 pages (one never touched) moved with move_pages to the nodes "
-               "in turn", "ret >= 0; every touched page's contents intact", "migration"),
-    not_stated(NUMACTL, "mbind_mig_pages.c", "mbind-move", "32 pages: mbind(MPOL_BIND {0}, MPOL_MF_MOVE|STRICT), "
-               "then MPOL_BIND {1} the same way", "both calls ret 0; every touched page on node 1, contents "
-               "intact", "migration"),
+    stated(NUMACTL, "migrate_pages.c", "migrate", "32 pages (one never touched) placed on node 1 with "
+           "move_pages, then migrate_pages from {1} to {0}", "every touched page on node 0, contents "
+           "intact (the model has no contents: each page's node)",
+           MIG + "test_numactl_migrate_pages_c_moves_every_touched_page_to_node_0"),
+    stated(NUMACTL, "move_pages.c", "move", "32 pages (one never touched) moved with move_pages to the nodes "
+           "in turn", "ret >= 0; every touched page's contents intact (the model: ret 0, each touched page on "
+           "its node)", MOV + "test_numactl_move_pages_c_moves_the_pages_to_the_nodes_in_turn"),
+    stated(NUMACTL, "mbind_mig_pages.c", "mbind-move", "32 pages: mbind(MPOL_BIND {0}, MPOL_MF_MOVE|STRICT), "
+           "then MPOL_BIND {1} the same way", "both calls ret 0; every touched page on node 1, contents "
+           "intact (the model: each page's node)",
+           MOV + "test_numactl_mbind_mig_pages_c_moves_every_page_to_node_1"),
     not_stated(NUMACTL, "checkaffinity", "physcpubind", "numactl --physcpubind=cpu and --cpunodebind=node: the "
                "program runs there and numactl --show agrees", "the CPU and node printed", "user-space"),
     not_stated(NUMACTL, "bind_range", "all-option", "numactl --all lifts the cpuset restriction of "

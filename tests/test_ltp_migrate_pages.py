@@ -1,0 +1,98 @@
+"""LTP's migrate_pages tests, numactl's migrate_pages.c and numa01.sh's migratepages case stated against the
+model (catalogue: tests/ltp_expectations.py).
+
+The suites run as root, so the calls here hold CAP_SYS_NICE unless a case says otherwise. Pages are
+placed by faulting them from the CPU of the node wanted (CPU n sits on node n) and counted with
+get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR), as LTP's tests do.
+"""
+
+import pytest
+from ltp_helpers import BASE, count_nodes, fault_range, numa_machine, per_node
+
+from buddycheck.model.constants import PAGE_SIZE
+from buddycheck.model.mempolicy import EFAULT, EINVAL, MPOL_BIND
+
+ULONG_MINUS_1 = 2**64 - 1  # migrate_pages01's maxnode -1 as the unsigned long the kernel reads
+
+
+def test_migrate_pages01_sane_nodes_return_0():
+    """LTP migrate_pages01, test_sane_nodes: migrate_pages(0, maxnode, {n}, {n}) on the calling process
+    returns 0 for the first memory node n (nothing needs to move).
+    """
+    m = numa_machine(2)
+    m.mmap(BASE, PAGE_SIZE)
+    fault_range(m, BASE, 1, cpu=0)
+    assert m.sys_migrate_pages(0, {0}, {0}, cap_sys_nice=True).ret == 0
+    assert count_nodes(m, BASE, 1) == {0: 1}
+
+
+def test_migrate_pages01_invalid_masksize_einval():
+    """LTP migrate_pages01, test_invalid_masksize: maxnode -1 is refused with EINVAL (get_nodes: more bits
+    than a page holds).
+    """
+    m = numa_machine(2)
+    assert m.sys_migrate_pages(0, {0}, {0}, maxnode=ULONG_MINUS_1, cap_sys_nice=True).ret == -EINVAL
+
+
+def test_migrate_pages01_invalid_nodes_einval():
+    """LTP migrate_pages01, test_invalid_nodes: a new mask naming only the first node that has no memory
+    (here node 2 of a 2-node machine) is EINVAL as root (the new nodes narrowed to the nodes with memory
+    leave none).
+    """
+    m = numa_machine(2)
+    assert m.sys_migrate_pages(0, {0}, {2}, cap_sys_nice=True).ret == -EINVAL
+
+
+@pytest.mark.parametrize("cap_sys_nice", [pytest.param(True, id="root"), pytest.param(False, id="unprivileged")])
+def test_migrate_pages02_own_private_page_goes_to_b_and_back(cap_sys_nice):
+    """LTP migrate_pages02, test_migrate_current_process: the process migrates itself from every node to
+    node B, then to node A, with and without CAP_SYS_NICE; each call returns >= 0 (here 0: no page
+    failed) and its written private page is on B, then on A.
+    """
+    m = numa_machine(2)
+    m.mmap(BASE, PAGE_SIZE)
+    fault_range(m, BASE, 1, cpu=0)
+    assert m.sys_migrate_pages(0, {0, 1}, {1}, cap_sys_nice=cap_sys_nice).ret == 0
+    assert count_nodes(m, BASE, 1) == {1: 1}
+    assert m.sys_migrate_pages(0, {0, 1}, {0}, cap_sys_nice=cap_sys_nice).ret == 0
+    assert count_nodes(m, BASE, 1) == {0: 1}
+
+
+def test_numactl_migrate_pages_c_moves_every_touched_page_to_node_0():
+    """numactl test/migrate_pages.c: 32 pages, all but one written, placed on node 1 with move_pages, then
+    migrate_pages(0, {1}, {0}) returns 0 and every written page is on node 0; the page never written
+    is still not mapped (move_pages' query: -EFAULT in 4.19).
+    """
+    pages, untouched = 32, 5
+    m = numa_machine(2)
+    m.mmap(BASE, pages * PAGE_SIZE)
+    addrs = [BASE + i * PAGE_SIZE for i in range(pages)]
+    for i, addr in enumerate(addrs):
+        if i != untouched:
+            assert m.fault(addr, cpu=0).ret == 0
+    touched = [a for i, a in enumerate(addrs) if i != untouched]
+    r = m.sys_move_pages(0, touched, [1] * len(touched), cap_sys_nice=True)
+    assert r.ret == 0 and set(r.status) == {1}
+    assert m.sys_migrate_pages(0, {1}, {0}, cap_sys_nice=True).ret == 0
+    status = m.sys_move_pages(0, addrs).status
+    assert [s for i, s in enumerate(status) if i != untouched] == [0] * (pages - 1)
+    assert status[untouched] == -EFAULT
+
+
+def test_numa01_migratepages_moves_the_1mib_to_the_next_node():
+    """LTP numa01.sh, test 8: a process under --cpunodebind=n --membind=n writes 1 MiB (16 pages here);
+    migratepages (migrate_pages(pid, {n}, {n+1}) as root) moves all of it to the next node.
+    """
+    pages, nodes = 16, 2
+    m = numa_machine(nodes)
+    for node in range(nodes):
+        task = node + 1  # a new process each time
+        m.add_task(task)
+        assert m.set_mempolicy(MPOL_BIND, {node}, task=task).ret == 0
+        m.mmap(BASE, pages * PAGE_SIZE, task=task)
+        fault_range(m, BASE, pages, task=task, cpu=node)
+        target = (node + 1) % nodes
+        assert m.sys_migrate_pages(task, {node}, {target}, cap_sys_nice=True).ret == 0
+        assert per_node(count_nodes(m, BASE, pages, task=task), nodes) == tuple(
+            pages if n == target else 0 for n in range(nodes))
+        assert m.munmap(BASE, pages * PAGE_SIZE, task=task).ret == 0
