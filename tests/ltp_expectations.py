@@ -44,13 +44,11 @@ SOURCES = {  # where each suite's tests live (the repositories linux-test-projec
 MISSING = {  # the model features a row that is not stated needs
     "memory-migrate": "cpuset.memory_migrate: a task's pages following it to a new cpuset or new mems "
                       "(migrate_pages(2), move_pages(2) and mbind's MPOL_MF_MOVE are modelled)",
-    "shared": "file-backed and shared mappings: page cache, shmem, MAP_SHARED and shared policies",
     "oom-kill": "the OOM killer (choosing and killing a victim) and overcommit",
     "mlock": "mlock and MAP_LOCKED",
     "threads": "tasks sharing one mm, threads of one process (each task has its own mm in the model)",
     "exec": "exec(2): a new address space that keeps the task policy",
     "boot": "the boot-time default policy (the model starts with the system up)",
-    "cpuset-race": "a cpuset change racing an allocation (the model changes mems_allowed at once, with no seqcount)",
     "ksm": "KSM (merged pages)",
     "memcg": "memory cgroup charging of user pages (the model charges only __GFP_ACCOUNT allocations)",
     "credentials": "other processes addressed by pid, user ids and the permission checks on them",
@@ -126,11 +124,13 @@ CATALOGUE = (
     stated(LTP, "set_mempolicy02", "child", "the forked child's pages under the inherited interleave, before the "
            "parent's", "the same counts as the parent",
            SM + "test_set_mempolicy02_the_forked_child_interleaves_the_same"),
-    not_stated(LTP, "set_mempolicy03", "file", "MPOL_BIND and MPOL_PREFERRED {n}: 16 pages of a file mapping, "
-               "on every filesystem, written and counted", "16 pages on n, 0 elsewhere", "shared"),
-    not_stated(LTP, "set_mempolicy04", "file-interleave", "MPOL_INTERLEAVE over every node: 10 x N files of "
-               "growing sizes mapped and written", "each node within total/N +- total/60; the sum equals the "
-               "total", "shared"),
+    stated(LTP, "set_mempolicy03", "file", "MPOL_BIND and MPOL_PREFERRED {n}: 16 pages of a file mapping, "
+           "on every filesystem, written and counted", "16 pages on n, 0 elsewhere",
+           SM + "test_set_mempolicy03_file_pages_follow_the_task_policy_to_the_node"),
+    stated(LTP, "set_mempolicy04", "file-interleave", "MPOL_INTERLEAVE over every node: 10 x N files of "
+           "growing sizes mapped and written", "each node within total/N +- total/60; the sum equals the "
+           "total (the model: 105 and 105 of 210)",
+           SM + "test_set_mempolicy04_file_pages_interleave_over_every_node"),
     not_stated(LTP, "set_mempolicy05", "compat-leak", "the 32-bit compat set_mempolicy with invalid pointers "
                "does not write the user's stack (CVE-2017-7616, cf01fb9985e8)", "EFAULT; the stack pattern "
                "intact", "compat"),
@@ -231,9 +231,10 @@ CATALOGUE = (
            "with and without CAP_SYS_NICE; its written private page checked with "
            "get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)", "ret >= 0; the page on B, then on A (the model: ret 0)",
            MIG + "test_migrate_pages02_own_private_page_goes_to_b_and_back"),
-    not_stated(LTP, "migrate_pages02", "shared", "a shared anonymous page on B: a forked child migrating itself "
-               "to A moves it only with CAP_SYS_NICE; the child's private page always moves",
-               "the shared page on A with CAP_SYS_NICE, on B without; the private page on A", "shared"),
+    stated(LTP, "migrate_pages02", "shared", "a shared anonymous page on B: a forked child migrating itself "
+           "to A moves it only with CAP_SYS_NICE; the child's private page always moves",
+           "the shared page on A with CAP_SYS_NICE, on B without; the private page on A",
+           MIG + "test_migrate_pages02_shared_page_moves_only_with_cap_sys_nice"),
     not_stated(LTP, "migrate_pages02", "other-process", "a process migrates another one's private page, with the "
                "same uid or with CAP_SYS_NICE", "the page on B", "credentials"),
     not_stated(LTP, "migrate_pages03", "ksm", "20 KSM-merged pages bound to node A migrated between A and B 600 "
@@ -321,10 +322,10 @@ CATALOGUE = (
     stated(LTP, "cpuset_memory_testset.sh", "test1", "a task on CPU 0 in a cpuset of mems 0 writes one anonymous "
            "page", "the page on node 0",
            CS + "test_cpuset_memory_anonymous_page_on_the_cpuset_node[test1-test7-mems-0]"),
-    not_stated(LTP, "cpuset_memory_testset.sh", "test2", "the same with a MAP_SHARED mapping of /dev/zero",
-               "the page on node 0", "shared"),
-    not_stated(LTP, "cpuset_memory_testset.sh", "test3", "the same with a System V shared memory segment",
-               "the page on node 0", "shared"),
+    stated(LTP, "cpuset_memory_testset.sh", "test2", "the same with a MAP_SHARED mapping of /dev/zero",
+           "the page on node 0", CS + "test_cpuset_memory_shared_page_on_the_cpuset_node"),
+    stated(LTP, "cpuset_memory_testset.sh", "test3", "the same with a System V shared memory segment",
+           "the page on node 0", CS + "test_cpuset_memory_shared_page_on_the_cpuset_node"),
     not_stated(LTP, "cpuset_memory_testset.sh", "test4", "the same with a MAP_LOCKED mapping", "the page on node 0",
                "mlock"),
     not_stated(LTP, "cpuset_memory_testset.sh", "test5", "the same with mlock before the write",
@@ -358,8 +359,10 @@ CATALOGUE = (
     stated(LTP, "cpuset01", "rebind", "a task under MPOL_BIND over every node keeps writing 10 pages at a time "
            "while its cpuset's mems are written to the first node, then the second", "every write succeeds "
            "(on the node the cpuset allows)", CS + "test_cpuset01_bind_over_every_node_follows_the_mems_written"),
-    not_stated(LTP, "cpuset01", "race", "the same with the writes racing the mems change, one writer per CPU "
-               "(c0ff7453bb5c, 708c1bbc9d0c)", "no child fails or is killed", "cpuset-race"),
+    stated(LTP, "cpuset01", "race", "the same with the writes racing the mems change, one writer per CPU "
+           "(c0ff7453bb5c, 708c1bbc9d0c; the model: one write racing one mems write, every interleaving of up "
+           "to 6 switches)", "no child fails or is killed",
+           CS + "test_cpuset01_writes_racing_the_mems_change_never_fail"),
     not_stated(LTP, "cpuset02", "hugetlbfs", "a hugetlbfs file page written in a cpuset of the last node",
                "the huge page on that node", "hugetlb"),
     # ---- LTP numa01.sh -------------------------------------------------------------------------------------
@@ -428,12 +431,13 @@ CATALOGUE = (
                "program runs there and numactl --show agrees", "the CPU and node printed", "user-space"),
     not_stated(NUMACTL, "bind_range", "all-option", "numactl --all lifts the cpuset restriction of "
                "--physcpubind and --cpunodebind, and must come first", "numactl's exit status", "user-space"),
-    *(not_stated(NUMACTL, "shmtest", kind, f"numactl {how}: --interleave=0,1, --membind=1 and --preferred=1 on "
-                 "2 MiB pieces of a 20 MiB object, each with --strict --verify", "numactl's verification of the "
-                 "object's policy passes", missing)
-      for kind, how, missing in (("shm", "--shm (System V shared memory)", "shared"),
-                                 ("hugeshm", "--huge --shm (hugetlb shared memory)", "hugetlb"),
-                                 ("tmpfs", "--file on tmpfs", "shared"))),
+    *(stated(NUMACTL, "shmtest", kind, f"numactl {how}: --interleave=0,1, --membind=1 and --preferred=1 on "
+             "2 MiB pieces of a 20 MiB object, each with --strict --verify", "numactl's verification of the "
+             "object's policy passes", NC + "test_shmtest_policies_on_pieces_of_a_shared_object_verify")
+      for kind, how in (("shm", "--shm (System V shared memory)"), ("tmpfs", "--file on tmpfs"))),
+    not_stated(NUMACTL, "shmtest", "hugeshm", "numactl --huge --shm (hugetlb shared memory): --interleave=0,1, "
+               "--membind=1 and --preferred=1 on 2 MiB pieces of a 20 MiB object, each with --strict --verify",
+               "numactl's verification of the object's policy passes", "hugetlb"),
     not_stated(NUMACTL, "checktopology", "hardware", "numactl --hardware lists every node of sysfs and each "
                "node's CPUs as sysfs links them", "the same nodes and CPUs", "user-space"),
     not_stated(NUMACTL, "distance", "slit", "numa_distance: 10 from a node to itself, the same both ways",
@@ -458,9 +462,10 @@ CATALOGUE = (
     stated(DOC, "numa_memory_policy.rst", "vma-policy-fork", "VMA policies are inherited across fork()",
            "the child's range reports and follows the policy",
            PD + "test_doc_task_and_vma_policies_are_inherited_across_fork"),
-    not_stated(DOC, "numa_memory_policy.rst", "vma-policy-files", "a VMA policy is ignored on MAP_SHARED file "
-               "mappings and applies only at copy-on-write on MAP_PRIVATE ones; page cache pages follow the task "
-               "policy", "the task policy's node for page cache pages", "shared"),
+    stated(DOC, "numa_memory_policy.rst", "vma-policy-files", "a VMA policy is ignored on MAP_SHARED file "
+           "mappings and applies only at copy-on-write on MAP_PRIVATE ones; page cache pages follow the task "
+           "policy", "the task policy's node for page cache pages",
+           PD + "test_doc_vma_policy_on_file_mappings_applies_only_at_copy_on_write"),
     stated(DOC, "numa_memory_policy.rst", "vma-policy-split", "mbind on a sub-range splits the VMA into 2 or 3, "
            "each with its own policy", "three VMAs for a range in the middle",
            "test_mempolicy_syscalls.py::test_mbind_splits_and_merges_back"),
@@ -516,8 +521,9 @@ CATALOGUE = (
     stated(DOC, "numa_memory_policy.rst", "calling-task-only", "the system calls affect only the calling task "
            "and its address space", "another task's VMAs unchanged",
            "test_mempolicy_syscalls.py::test_mbind_acts_on_the_calling_tasks_vmas_only"),
-    not_stated(DOC, "numa_memory_policy.rst", "shared-policy", "shared policies on shmem regions apply to every "
-               "task mapping them", "the region's policy, whoever faults", "shared"),
+    stated(DOC, "numa_memory_policy.rst", "shared-policy", "shared policies on shmem regions apply to every "
+           "task mapping them", "the region's policy, whoever faults",
+           PD + "test_doc_shared_policy_applies_to_every_task_mapping_the_region"),
 )
 
 

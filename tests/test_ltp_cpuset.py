@@ -10,6 +10,8 @@ mem/cpuset/cpuset01 keeps writing memory under MPOL_BIND over every node while t
 rewritten to one node and then another.
 """
 
+import itertools
+
 import pytest
 from ltp_helpers import BASE, map_fault_count, node_of, numa_machine
 
@@ -135,3 +137,55 @@ def test_cpuset_memory_mems_rewritten_place_the_next_page():
     assert m.set_cpuset(TASK, {0}).ret == 0
     assert m.munmap(BASE, PAGE_SIZE, task=TASK).ret == 0
     assert write_one_page(m, BASE) == 0
+
+
+SHM_OBJECT = 1  # the shared object's inode number
+
+
+def test_cpuset_memory_shared_page_on_the_cpuset_node():
+    """LTP cpuset_memory_testset.sh tests 2 and 3: a task on CPU 0 in a cpuset of mems 0 writes one page of
+    a MAP_SHARED mapping of /dev/zero (test 2) or of a System V shared memory segment (test 3): the page
+    is on node 0. Both are shmem objects in 4.19 (shmem_zero_setup, shmem_kernel_file_setup); the model
+    makes both with MAP_SHARED|MAP_ANONYMOUS, so one test states the two.
+    """
+    m = in_cpuset({0}, nodes=2)
+    m.mmap_shared(BASE, PAGE_SIZE, SHM_OBJECT, task=TASK)
+    assert m.fault(BASE, task=TASK, cpu=0).ret == 0
+    assert node_of(m, BASE, TASK) == 0
+    assert m.inodes[SHM_OBJECT].pages[0][0] == 0  # the page is the object's, at index 0
+
+
+def write_racing_mems_change(mems, schedule):
+    """cpuset01's writer (MPOL_BIND over both nodes, on CPU 0) faulting a page while its cpuset's mems are
+    written to `mems`, interleaved as `schedule` says: the machine and the ConcurrentResult."""
+    m = numa_machine(2)
+    m.add_task(TASK, {0, 1})
+    assert m.set_mempolicy(MPOL_BIND, {0, 1}, task=TASK).ret == 0
+    m.mmap(BASE, 2 * PAGE_SIZE, task=TASK)
+    result = m.concurrent(lambda: m.fault(BASE, task=TASK, cpu=0), lambda: m.set_cpuset(TASK, mems),
+                          schedule=schedule)
+    return m, result
+
+
+def racing_schedules(longest=6):
+    """Every schedule of 0s and 1s up to `longest` decisions: which side runs the next atomic section."""
+    return [s for k in range(longest + 1) for s in itertools.product((0, 1), repeat=k)]
+
+
+@pytest.mark.parametrize("mems", [pytest.param({0}, id="mems-first-node"), pytest.param({1}, id="mems-second-node")])
+def test_cpuset01_writes_racing_the_mems_change_never_fail(mems):
+    """LTP mem/cpuset/cpuset01 (the race, c0ff7453bb5c and 708c1bbc9d0c): a task bound with MPOL_BIND to
+    every node writes a page while its cpuset's mems are written to one node, on another CPU at once.
+    Under every interleaving of up to 6 switches the write succeeds (no child fails or is killed) and
+    the cpuset write returns 0; afterwards the next page goes to the new mems. The interleavings seen
+    include both orders and the write's page on either node.
+    """
+    orders, placed = set(), set()
+    for schedule in racing_schedules():
+        m, result = write_racing_mems_change(mems, schedule)
+        write, cpuset_write = result.results
+        assert (write.ret, cpuset_write.ret) == (0, 0), schedule
+        orders.add(tuple(s.slot for s in result.sections))
+        placed.add(write.nid)
+        assert m.fault(BASE + PAGE_SIZE, task=TASK, cpu=0).nid == min(mems)
+    assert len(orders) > 2 and placed == ({0} if mems == {0} else {0, 1})

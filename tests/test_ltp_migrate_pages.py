@@ -7,7 +7,7 @@ get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR), as LTP's tests do.
 """
 
 import pytest
-from ltp_helpers import BASE, count_nodes, fault_range, numa_machine, per_node
+from ltp_helpers import BASE, count_nodes, fault_range, fork_child, numa_machine, per_node
 
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import EFAULT, EINVAL, MPOL_BIND
@@ -96,3 +96,25 @@ def test_numa01_migratepages_moves_the_1mib_to_the_next_node():
         assert per_node(count_nodes(m, BASE, pages, task=task), nodes) == tuple(
             pages if n == target else 0 for n in range(nodes))
         assert m.munmap(BASE, pages * PAGE_SIZE, task=task).ret == 0
+
+
+@pytest.mark.parametrize("cap_sys_nice, shared_node", [pytest.param(True, 0, id="root"),
+                                                       pytest.param(False, 1, id="unprivileged")])
+def test_migrate_pages02_shared_page_moves_only_with_cap_sys_nice(cap_sys_nice, shared_node):
+    """LTP migrate_pages02, test_migrate_shared: a MAP_SHARED anonymous page written on node B; a forked
+    child that touches it and writes a private page of its own migrates itself from every node to node
+    A: the call returns 0, the private page is on A, and the shared page (mapped by both) is on A only
+    with CAP_SYS_NICE (MPOL_MF_MOVE_ALL), else still on B for both processes.
+    """
+    node_a, node_b = 0, 1
+    shared, private = BASE, BASE + 0x10000
+    m = numa_machine(2)
+    m.mmap_shared(shared, PAGE_SIZE, 1)
+    fault_range(m, shared, 1, cpu=node_b)
+    child = fork_child(m)
+    fault_range(m, shared, 1, task=child, cpu=node_b)
+    m.mmap(private, PAGE_SIZE, task=child)
+    fault_range(m, private, 1, task=child, cpu=node_b)
+    assert m.sys_migrate_pages(0, {node_a, node_b}, {node_a}, task=child, cap_sys_nice=cap_sys_nice).ret == 0
+    assert count_nodes(m, private, 1, task=child) == {node_a: 1}
+    assert count_nodes(m, shared, 1, task=child) == count_nodes(m, shared, 1) == {shared_node: 1}

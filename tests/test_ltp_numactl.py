@@ -9,7 +9,16 @@ pages of slack for other activity; the model runs nothing else, so the counts ar
 """
 
 import pytest
-from ltp_helpers import BASE, count_nodes, fault_count_unmap, free_pages, map_fault_count, numa_machine, per_node
+from ltp_helpers import (
+    BASE,
+    count_nodes,
+    fault_count_unmap,
+    free_pages,
+    map_fault_count,
+    node_of,
+    numa_machine,
+    per_node,
+)
 
 from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.memory import HPAGE_PMD_ORDER, HPAGE_PMD_SIZE
@@ -19,6 +28,7 @@ from buddycheck.model.mempolicy import (
     MPOL_F_ADDR,
     MPOL_INTERLEAVE,
     MPOL_LOCAL,
+    MPOL_MF_STRICT,
     MPOL_PREFERRED,
 )
 
@@ -176,3 +186,53 @@ def test_numa01_thp_on_the_preferred_node():
         assert [(r.ret, r.order, r.nid) for r in faults] == [(0, HPAGE_PMD_ORDER, nxt)] * 2
         assert count_nodes(m, THP_BASE, 2 * huge // PAGE_SIZE) == {nxt: 2 * huge // PAGE_SIZE}
         assert m.munmap(THP_BASE, 2 * huge).ret == 0
+
+
+SHM_BASE = 0x400000  # where each numactl process attaches the object
+SHM_OBJECT = 1  # its inode number
+MIB = 2  # pages per MiB of shmtest's sizes, scaled
+
+
+def shm_verify(m, task, start, pages, mode, nodes):
+    """numactl --verify (verify_shm): every page of the piece reports the mode and mask; an interleaved
+    piece's pages go round the mask from its first page's node, a bound or preferred piece's pages are
+    in the mask. Each page is first read, as verify's get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR) faults it."""
+    on = []
+    for i in range(pages):
+        addr = start + i * PAGE_SIZE
+        assert m.fault(addr, task=task, write=False).ret == 0
+        r = m.get_mempolicy(MPOL_F_ADDR, addr, task=task)
+        assert (r.ret, r.policy, r.nodes) == (0, mode, frozenset(nodes))
+        on.append(node_of(m, addr, task))
+    if mode == MPOL_INTERLEAVE:
+        ordered = sorted(nodes)
+        first = ordered.index(on[0])
+        assert on == [ordered[(first + i) % len(ordered)] for i in range(pages)]
+    else:
+        assert set(on) <= set(nodes)
+    return on
+
+
+def test_shmtest_policies_on_pieces_of_a_shared_object_verify():
+    """numactl test/shmtest, basictest with --shm (System V shared memory) and with --file on tmpfs: a
+    20 MiB object is made, then three numactl processes each attach it and set, with --strict, the policy
+    of one 2 MiB piece (--interleave=0,1 at 2 MiB, --membind=1 at 4 MiB, --preferred=1 at 6 MiB) and
+    --verify it: the policy is the object's, so each check passes, and the bound and preferred pieces'
+    pages are on node 1. Both objects are shmem in 4.19; the model makes them with MAP_SHARED|
+    MAP_ANONYMOUS, kept alive by the first task's mapping as the segment or file outlives numactl.
+    """
+    m = numa_machine(2)
+    length = 20 * MIB * PAGE_SIZE
+    m.mmap_shared(SHM_BASE, length, SHM_OBJECT)  # numactl --length=20m: makes the object
+    pieces = ((2, MPOL_INTERLEAVE, {0, 1}), (4, MPOL_BIND, {1}), (6, MPOL_PREFERRED, {1}))
+    for task, (offset, mode, nodes) in enumerate(pieces, start=1):
+        m.add_task(task)
+        m.mmap_shared(SHM_BASE, length, SHM_OBJECT, task=task)
+        start = SHM_BASE + offset * MIB * PAGE_SIZE
+        assert m.mbind(start, 2 * MIB * PAGE_SIZE, mode, nodes, flags=MPOL_MF_STRICT, task=task).ret == 0
+        on = shm_verify(m, task, start, 2 * MIB, mode, nodes)
+        if mode != MPOL_INTERLEAVE:
+            assert set(on) == {1}
+        assert m.munmap(SHM_BASE, length, task=task).ret == 0
+    for offset, mode, nodes in pieces:  # the policies outlive the processes that set them
+        shm_verify(m, 0, SHM_BASE + offset * MIB * PAGE_SIZE, 2 * MIB, mode, nodes)

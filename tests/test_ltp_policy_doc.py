@@ -98,3 +98,47 @@ def test_doc_a_new_policy_leaves_the_pages_already_faulted():
     assert m.mbind(BASE, PAGE_SIZE, MPOL_INTERLEAVE, {1}).ret == 0
     fault_range(m, BASE + PAGE_SIZE, 1, cpu=0)
     assert [node_of(m, BASE + i * PAGE_SIZE) for i in range(2)] == [0, 1]
+
+
+FILE = 3  # a named file's inode number
+OBJECT = 4  # a shmem object's
+
+
+def test_doc_vma_policy_on_file_mappings_applies_only_at_copy_on_write():
+    """numa_memory_policy.rst, VMA policy: on a MAP_SHARED file mapping the VMA policy is ignored, and on a
+    MAP_PRIVATE one it applies only to the page copied on write; page cache pages are allocated by the
+    task policy. Task policy MPOL_PREFERRED {0}, both mappings mbound MPOL_BIND {1}, faults from node
+    1's CPU: the shared mapping's page and the private mapping's page read in are on node 0, the private
+    mapping's copy after a write on node 1.
+    """
+    m = numa_machine(2)
+    assert m.set_mempolicy(MPOL_PREFERRED, {0}).ret == 0
+    shared, private = BASE, BASE + 0x10000
+    m.mmap_file(shared, PAGE_SIZE, FILE, shared=True)
+    m.mmap_file(private, PAGE_SIZE, FILE + 1)
+    for start in (shared, private):
+        assert m.mbind(start, PAGE_SIZE, MPOL_BIND, {1}).ret == 0
+    fault_range(m, shared, 1, cpu=1)
+    assert node_of(m, shared) == 0
+    assert m.fault(private, cpu=1, write=False).nid == 0  # read in: the page cache page
+    (_, cached), = m.inodes[FILE + 1].pages
+    assert m.page_zone(cached).nid == 0
+    assert m.fault(private, cpu=1).nid == 1  # written: the private copy, by the VMA's BIND
+    assert m.inodes[FILE + 1].pages == ((0, cached),)  # the cached page stays
+
+
+def test_doc_shared_policy_applies_to_every_task_mapping_the_region():
+    """numa_memory_policy.rst, shared policy: a policy set with mbind on a shmem region applies to every
+    task mapping it. Task 0 binds its mapping of the object to node 1; task 1, with no policy of its own
+    and on node 0's CPU, reports the same policy for its mapping and faults the object's pages on node 1.
+    """
+    m = numa_machine(2)
+    m.add_task(1)
+    m.mmap_shared(BASE, 2 * PAGE_SIZE, OBJECT)
+    m.mmap_shared(BASE, 2 * PAGE_SIZE, OBJECT, task=1)
+    assert m.mbind(BASE, 2 * PAGE_SIZE, MPOL_BIND, {1}).ret == 0
+    r = m.get_mempolicy(MPOL_F_ADDR, BASE, task=1)
+    assert (r.ret, r.policy, r.nodes) == (0, MPOL_BIND, frozenset({1}))
+    fault_range(m, BASE, 2, task=1, cpu=0)
+    assert count_nodes(m, BASE, 2, task=1) == {1: 2}
+    assert count_nodes(m, BASE, 2) == {1: 2}  # task 0 finds the same pages

@@ -9,8 +9,9 @@ child's half are tests of their own.
 """
 
 import pytest
-from ltp_helpers import fork_child, map_fault_count, numa_machine, per_node
+from ltp_helpers import fault_count_unmap, fork_child, map_fault_count, numa_machine, per_node
 
+from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import MPOL_BIND, MPOL_INTERLEAVE, MPOL_PREFERRED
 
 NODES = 3
@@ -79,3 +80,43 @@ def test_set_mempolicy02_the_forked_child_interleaves_the_same(on_nodes, per_nod
     expected = tuple(per_node_pages if n < on_nodes else 0 for n in range(NODES))
     assert per_node(map_fault_count(m, per_node_pages * on_nodes, task=child), NODES) == expected
     assert per_node(map_fault_count(m, per_node_pages * on_nodes), NODES) == expected
+
+
+FILE_INO = 3  # set_mempolicy03's and 04's files, as inode numbers of the model's named files
+FILE_BASE = 0x100000
+
+
+@pytest.mark.parametrize("mode", [pytest.param(MPOL_BIND, id="bind"), pytest.param(MPOL_PREFERRED, id="preferred")])
+def test_set_mempolicy03_file_pages_follow_the_task_policy_to_the_node(mode):
+    """LTP set_mempolicy03: for every memory node n, set_mempolicy(mode, {n}), then 16 pages of a file
+    mapped MAP_SHARED and written: all 16 are on n (the page cache is allocated with the task policy).
+    The model has no filesystems: one named file stands for the suite's file on each of them.
+    """
+    m = numa_machine(NODES)
+    for node in range(NODES):
+        ino = FILE_INO + node  # a new file each time: its page cache starts empty
+        assert m.set_mempolicy(mode, {node}).ret == 0
+        m.mmap_file(FILE_BASE, PAGES_ALLOCATED * PAGE_SIZE, ino, shared=True)
+        counts = fault_count_unmap(m, PAGES_ALLOCATED, start=FILE_BASE, cpu=(node + 1) % NODES)
+        assert per_node(counts, NODES) == alone_on(node)
+
+
+def test_set_mempolicy04_file_pages_interleave_over_every_node():
+    """LTP set_mempolicy04: MPOL_INTERLEAVE over every memory node, then 10 x N files of 1, 2, ... pages
+    (growing sizes, here 1 to 20 pages on 2 nodes: 210 in all) mapped and written: each node holds
+    within total/N +- total/60 of the pages and their sum is the total. The page cache is allocated by
+    the task's interleave counter, which goes on from file to file, so the model splits them exactly.
+    """
+    nodes = 2
+    m = numa_machine(nodes, pages_per_node=128)
+    assert m.set_mempolicy(MPOL_INTERLEAVE, set(range(nodes))).ret == 0
+    total = {n: 0 for n in range(nodes)}
+    for i in range(10 * nodes):
+        pages = i + 1
+        m.mmap_file(FILE_BASE, pages * PAGE_SIZE, FILE_INO + i, shared=True)
+        for node, count in fault_count_unmap(m, pages, start=FILE_BASE).items():
+            total[node] += count
+    expected = sum(range(1, 10 * nodes + 1))
+    assert sum(total.values()) == expected == 210
+    assert all(abs(total[n] - expected / nodes) <= expected / 60 for n in range(nodes))
+    assert total == {0: 105, 1: 105}
