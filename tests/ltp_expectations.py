@@ -51,7 +51,6 @@ MISSING = {  # the model features a row that is not stated needs
     "boot": "the boot-time default policy (the model starts with the system up)",
     "ksm": "KSM (merged pages)",
     "memcg": "memory cgroup charging of user pages (the model charges only __GFP_ACCOUNT allocations)",
-    "credentials": "other processes addressed by pid, user ids and the permission checks on them",
     "user-pointer": "user buffers: the -EFAULT of a bad pointer (copy_from_user and friends)",
     "compat": "the 32-bit compat system call entry",
     "hugetlb": "hugetlbfs pages",
@@ -217,16 +216,16 @@ CATALOGUE = (
     # ---- LTP migrate_pages ---------------------------------------------------------------------------------
     stated(LTP, "migrate_pages01", "sane", "migrate_pages(0, maxnode, {n}, {n}) on the own process",
            "ret 0", MIG + "test_migrate_pages01_sane_nodes_return_0"),
-    not_stated(LTP, "migrate_pages01", "invalid-pid", "migrate_pages with pid -1 and with an unused pid",
-               "-1, ESRCH", "credentials"),
+    stated(LTP, "migrate_pages01", "invalid-pid", "migrate_pages with pid -1 and with an unused pid",
+           "-1, ESRCH", MIG + "test_migrate_pages01_invalid_pid_esrch"),
     stated(LTP, "migrate_pages01", "invalid-masksize", "migrate_pages with maxnode -1", "-1, EINVAL",
            MIG + "test_migrate_pages01_invalid_masksize_einval"),
     not_stated(LTP, "migrate_pages01", "invalid-mem", "migrate_pages with mask pointers -1, to a PROT_NONE page "
                "and to an unmapped page", "-1, EFAULT", "user-pointer"),
     stated(LTP, "migrate_pages01", "invalid-nodes", "migrate_pages with a new mask naming the first node "
            "that has no memory (as root)", "-1, EINVAL", MIG + "test_migrate_pages01_invalid_nodes_einval"),
-    not_stated(LTP, "migrate_pages01", "invalid-perm", "user nobody migrating root's process", "-1, EPERM",
-               "credentials"),
+    stated(LTP, "migrate_pages01", "invalid-perm", "user nobody migrating root's process (the model: the "
+           "failed ptrace_may_access as an argument)", "-1, EPERM", MIG + "test_migrate_pages01_invalid_perm_eperm"),
     stated(LTP, "migrate_pages02", "own-private", "the process migrates itself to node B and back to A, "
            "with and without CAP_SYS_NICE; its written private page checked with "
            "get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)", "ret >= 0; the page on B, then on A (the model: ret 0)",
@@ -235,8 +234,9 @@ CATALOGUE = (
            "to A moves it only with CAP_SYS_NICE; the child's private page always moves",
            "the shared page on A with CAP_SYS_NICE, on B without; the private page on A",
            MIG + "test_migrate_pages02_shared_page_moves_only_with_cap_sys_nice"),
-    not_stated(LTP, "migrate_pages02", "other-process", "a process migrates another one's private page, with the "
-               "same uid or with CAP_SYS_NICE", "the page on B", "credentials"),
+    stated(LTP, "migrate_pages02", "other-process", "a process migrates another one's private page, with the "
+           "same uid or with CAP_SYS_NICE", "the page on B",
+           MIG + "test_migrate_pages02_other_process_page_goes_to_b"),
     not_stated(LTP, "migrate_pages03", "ksm", "20 KSM-merged pages bound to node A migrated between A and B 600 "
                "times by a non-root user (4b0ece6fa016)", "every call ret >= 0", "ksm"),
     # ---- LTP move_pages ------------------------------------------------------------------------------------
@@ -256,15 +256,16 @@ CATALOGUE = (
            MOV + "test_move_pages05_a_page_shared_with_a_child_is_eacces_without_move_all"),
     stated(LTP, "move_pages06", "invalid-node", "target node numa_max_node() + 1", "-1, ENODEV",
            MOV + "test_move_pages06_a_node_past_the_last_is_enodev"),
-    not_stated(LTP, "move_pages07", "invalid-pid", "the pid of a child that has exited", "-1, ESRCH",
-               "credentials"),
+    stated(LTP, "move_pages07", "invalid-pid", "the pid of a child that has exited (the model: a pid no task "
+           "has)", "-1, ESRCH", MOV + "test_move_pages07_the_pid_of_an_exited_child_is_esrch"),
     not_stated(LTP, "move_pages08", "e2big", "ULONG_MAX pages", "-1, E2BIG (before 2.6.29 only)", "old-kernel"),
     stated(LTP, "move_pages09", "same-node", "pages moved to the node they are on", "ret 0 (ENOENT before "
            "2.6.28)", MOV + "test_move_pages09_pages_moved_to_their_own_node_return_0"),
     stated(LTP, "move_pages10", "invalid-flags", "move_pages with MPOL_MF_STRICT as flags", "-1, EINVAL",
            MOV + "test_move_pages10_strict_as_flags_is_einval"),
-    not_stated(LTP, "move_pages11", "move-all-unprivileged", "MPOL_MF_MOVE_ALL by a non-root user on pages "
-               "shared with a forked child", "-1, EPERM", "credentials"),
+    stated(LTP, "move_pages11", "move-all-unprivileged", "MPOL_MF_MOVE_ALL by a non-root user on pages "
+           "shared with a forked child", "-1, EPERM",
+           MOV + "test_move_pages11_move_all_without_cap_sys_nice_is_eperm"),
     not_stated(LTP, "move_pages12", "hugetlb-race", "move_pages of hugetlb pages in a loop while the parent maps "
                "and unmaps them (e66f17ff7177)", "no crash, no failure", "hugetlb"),
     # ---- LTP oom -------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from ltp_helpers import BASE, count_nodes, fault_range, fork_child, numa_machine, per_node
 
 from buddycheck.model.constants import PAGE_SIZE
-from buddycheck.model.mempolicy import EFAULT, EINVAL, MPOL_BIND
+from buddycheck.model.mempolicy import EFAULT, EINVAL, EPERM, ESRCH, MPOL_BIND
 
 ULONG_MINUS_1 = 2**64 - 1  # migrate_pages01's maxnode -1 as the unsigned long the kernel reads
 
@@ -118,3 +118,44 @@ def test_migrate_pages02_shared_page_moves_only_with_cap_sys_nice(cap_sys_nice, 
     assert m.sys_migrate_pages(0, {node_a, node_b}, {node_a}, task=child, cap_sys_nice=cap_sys_nice).ret == 0
     assert count_nodes(m, private, 1, task=child) == {node_a: 1}
     assert count_nodes(m, shared, 1, task=child) == count_nodes(m, shared, 1) == {shared_node: 1}
+
+
+# ---- other processes: the model's tasks stand for processes, a task id for a pid -----------------------------
+UNUSED_PID = 9  # no task has this id
+
+
+@pytest.mark.parametrize("pid", [pytest.param(-1, id="pid-minus-1"), pytest.param(UNUSED_PID, id="unused-pid")])
+def test_migrate_pages01_invalid_pid_esrch(pid):
+    """LTP migrate_pages01, test_invalid_pid: pid -1 and a pid no process has are ESRCH (the node masks are
+    sane, so the pid is the first check to fail).
+    """
+    m = numa_machine(2)
+    assert m.sys_migrate_pages(pid, {0}, {0}, cap_sys_nice=True).ret == -ESRCH
+
+
+def test_migrate_pages01_invalid_perm_eperm():
+    """LTP migrate_pages01, test_invalid_perm: a process running as user nobody (task 2, no CAP_SYS_NICE)
+    migrating root's process (task 1) fails ptrace_may_access: EPERM, nothing moves. The model has no
+    user ids: the failed ptrace check is the call's may_ptrace argument.
+    """
+    m = numa_machine(2)
+    m.add_task(1)
+    m.add_task(2)
+    m.mmap(BASE, PAGE_SIZE, task=1)
+    fault_range(m, BASE, 1, task=1, cpu=0)
+    assert m.sys_migrate_pages(1, {0}, {1}, task=2, may_ptrace=False).ret == -EPERM
+    assert count_nodes(m, BASE, 1, task=1) == {0: 1}
+
+
+@pytest.mark.parametrize("cap_sys_nice", [pytest.param(True, id="root"), pytest.param(False, id="same-uid")])
+def test_migrate_pages02_other_process_page_goes_to_b(cap_sys_nice):
+    """LTP migrate_pages02, test_migrate_other_process: a process migrates another one's written private
+    page from every node to node B, as root or as the same user without CAP_SYS_NICE (the ptrace check
+    passes either way): ret 0 and the other process's page is on B.
+    """
+    m = numa_machine(2)
+    m.add_task(1)
+    m.mmap(BASE, PAGE_SIZE, task=1)
+    fault_range(m, BASE, 1, task=1, cpu=0)
+    assert m.sys_migrate_pages(1, {0, 1}, {1}, cap_sys_nice=cap_sys_nice).ret == 0
+    assert count_nodes(m, BASE, 1, task=1) == {1: 1}

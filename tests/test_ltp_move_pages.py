@@ -14,6 +14,8 @@ from buddycheck.model.mempolicy import (
     EFAULT,
     EINVAL,
     ENODEV,
+    EPERM,
+    ESRCH,
     MPOL_BIND,
     MPOL_MF_MOVE,
     MPOL_MF_MOVE_ALL,
@@ -152,3 +154,23 @@ def test_numactl_mbind_mig_pages_c_moves_every_page_to_node_1():
     for node in (NODE_A, NODE_B):
         assert m.mbind(BASE, pages * PAGE_SIZE, MPOL_BIND, {node}, flags=flags).ret == 0
         assert count_nodes(m, BASE, pages) == {node: pages}
+
+
+def test_move_pages07_the_pid_of_an_exited_child_is_esrch():
+    """LTP move_pages07: move_pages with the pid of a child that has exited fails with ESRCH. The model's
+    tasks do not exit: a task id no task has stands for the reaped child's pid.
+    """
+    m = numa_machine(2)
+    addrs = pages_at(m, 1, NODE_A)
+    assert m.sys_move_pages(9, addrs, [NODE_B], flags=MPOL_MF_MOVE).ret == -ESRCH
+
+
+def test_move_pages11_move_all_without_cap_sys_nice_is_eperm():
+    """LTP move_pages11: MPOL_MF_MOVE_ALL by a non-root user (no CAP_SYS_NICE) on pages shared with a
+    forked child fails with EPERM; the pages stay on node A.
+    """
+    m = numa_machine(2)
+    addrs = pages_at(m, 2, NODE_A)
+    fork_child(m)
+    assert m.sys_move_pages(0, addrs, [NODE_B] * 2, flags=MPOL_MF_MOVE_ALL).ret == -EPERM
+    assert count_nodes(m, BASE, 2) == {NODE_A: 2}
