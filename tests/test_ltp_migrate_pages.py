@@ -13,6 +13,7 @@ from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import EFAULT, EINVAL, EPERM, ESRCH, MPOL_BIND
 
 ULONG_MINUS_1 = 2**64 - 1  # migrate_pages01's maxnode -1 as the unsigned long the kernel reads
+SANE_MAX_NODE = 64  # migrate_pages01's maxnode: the highest node id rounded up to a whole unsigned long
 
 
 def test_migrate_pages01_sane_nodes_return_0():
@@ -22,7 +23,7 @@ def test_migrate_pages01_sane_nodes_return_0():
     m = numa_machine(2)
     m.mmap(BASE, PAGE_SIZE)
     fault_range(m, BASE, 1, cpu=0)
-    assert m.sys_migrate_pages(0, {0}, {0}, cap_sys_nice=True).ret == 0
+    assert m.sys_migrate_pages(0, {0}, {0}, maxnode=SANE_MAX_NODE, cap_sys_nice=True).ret == 0
     assert count_nodes(m, BASE, 1) == {0: 1}
 
 
@@ -40,7 +41,7 @@ def test_migrate_pages01_invalid_nodes_einval():
     leave none).
     """
     m = numa_machine(2)
-    assert m.sys_migrate_pages(0, {0}, {2}, cap_sys_nice=True).ret == -EINVAL
+    assert m.sys_migrate_pages(0, {0}, {2}, maxnode=SANE_MAX_NODE, cap_sys_nice=True).ret == -EINVAL
 
 
 @pytest.mark.parametrize("cap_sys_nice", [pytest.param(True, id="root"), pytest.param(False, id="unprivileged")])
@@ -130,20 +131,20 @@ def test_migrate_pages01_invalid_pid_esrch(pid):
     sane, so the pid is the first check to fail).
     """
     m = numa_machine(2)
-    assert m.sys_migrate_pages(pid, {0}, {0}, cap_sys_nice=True).ret == -ESRCH
+    assert m.sys_migrate_pages(pid, {0}, {0}, maxnode=SANE_MAX_NODE, cap_sys_nice=True).ret == -ESRCH
 
 
 def test_migrate_pages01_invalid_perm_eperm():
     """LTP migrate_pages01, test_invalid_perm: a process running as user nobody (task 2, no CAP_SYS_NICE)
-    migrating root's process (task 1) fails ptrace_may_access: EPERM, nothing moves. The model has no
-    user ids: the failed ptrace check is the call's may_ptrace argument.
+    calling migrate_pages on root's process (task 1) with the sane masks fails ptrace_may_access: EPERM.
+    The model has no user ids: the failed ptrace check is the call's may_ptrace argument.
     """
     m = numa_machine(2)
     m.add_task(1)
     m.add_task(2)
     m.mmap(BASE, PAGE_SIZE, task=1)
     fault_range(m, BASE, 1, task=1, cpu=0)
-    assert m.sys_migrate_pages(1, {0}, {1}, task=2, may_ptrace=False).ret == -EPERM
+    assert m.sys_migrate_pages(1, {0}, {0}, maxnode=SANE_MAX_NODE, task=2, may_ptrace=False).ret == -EPERM
     assert count_nodes(m, BASE, 1, task=1) == {0: 1}
 
 
