@@ -251,8 +251,8 @@ CATALOGUE = (
           "mapped to the zero page and of an unmapped address", "status -ENOENT, -EFAULT, -EFAULT (4.19 "
           "and kernels 4.3 to 6.11 report -EFAULT for the untouched page)", "Linux 6.12",
           MOV + "test_move_pages04_untouched_zero_and_unmapped_pages_are_efault_in_4_19"),
-    stated(LTP, "move_pages05", "shared-without-move-all", "a page shared with a forked child moved without "
-           "MPOL_MF_MOVE_ALL", "status -EACCES",
+    stated(LTP, "move_pages05", "shared-without-move-all", "a MAP_SHARED page touched by a forked child moved "
+           "without MPOL_MF_MOVE_ALL", "status -EACCES",
            MOV + "test_move_pages05_a_page_shared_with_a_child_is_eacces_without_move_all"),
     stated(LTP, "move_pages06", "invalid-node", "target node numa_max_node() + 1", "-1, ENODEV",
            MOV + "test_move_pages06_a_node_past_the_last_is_enodev"),

@@ -85,15 +85,23 @@ def test_move_pages04_untouched_zero_and_unmapped_pages_are_efault_in_4_19():
 
 
 def test_move_pages05_a_page_shared_with_a_child_is_eacces_without_move_all():
-    """LTP move_pages05: a page shared with a forked child (copy-on-write, mapped twice) moved with
-    MPOL_MF_MOVE, not MPOL_MF_MOVE_ALL: ret 0, status -EACCES; the page stays on node A.
+    """LTP move_pages05: a MAP_SHARED anonymous page and a private page, both on node A, written by a
+    forked child too (the child's write copies the private page), moved to node B with MPOL_MF_MOVE, not
+    MPOL_MF_MOVE_ALL: ret 0 and the shared page's status is -EACCES (mapped twice); the private page,
+    mapped once again, moves: status B.
     """
     m = numa_machine(2)
-    addrs = pages_at(m, 1, NODE_A)
-    fork_child(m)
-    r = m.sys_move_pages(0, addrs, [NODE_B], flags=MPOL_MF_MOVE)
-    assert (r.ret, r.status) == (0, (-EACCES,))
-    assert count_nodes(m, BASE, 1) == {NODE_A: 1}
+    shared, private = BASE, BASE + 0x10000
+    m.mmap_shared(shared, PAGE_SIZE, 1)
+    m.mmap(private, PAGE_SIZE)
+    for addr in (shared, private):
+        assert m.fault(addr, cpu=NODE_A).ret == 0
+    child = fork_child(m)
+    for addr in (shared, private):
+        assert m.fault(addr, task=child, cpu=NODE_A).ret == 0
+    r = m.sys_move_pages(0, [shared, private], [NODE_B] * 2, flags=MPOL_MF_MOVE)
+    assert (r.ret, r.status) == (0, (-EACCES, NODE_B))
+    assert count_nodes(m, shared, 1) == count_nodes(m, shared, 1, task=child) == {NODE_A: 1}
 
 
 def test_move_pages06_a_node_past_the_last_is_enodev():
