@@ -102,16 +102,19 @@ def test_numa01_migratepages_moves_the_1mib_to_the_next_node():
 @pytest.mark.parametrize("cap_sys_nice, shared_node", [pytest.param(True, 0, id="root"),
                                                        pytest.param(False, 1, id="unprivileged")])
 def test_migrate_pages02_shared_page_moves_only_with_cap_sys_nice(cap_sys_nice, shared_node):
-    """LTP migrate_pages02, test_migrate_shared: a MAP_SHARED anonymous page written on node B; a forked
-    child that touches it and writes a private page of its own migrates itself from every node to node
-    A: the call returns 0, the private page is on A, and the shared page (mapped by both) is on A only
+    """LTP migrate_pages02, test_migrate_current_process (its shared half): a MAP_SHARED anonymous page
+    written and migrated by the parent to node B; a forked child that writes it and a private page of
+    its own, then (unprivileged: after seteuid to nobody) migrates itself from every node to node A:
+    the call returns 0, the private page is on A, and the shared page (mapped by both) is on A only
     with CAP_SYS_NICE (MPOL_MF_MOVE_ALL), else still on B for both processes.
     """
     node_a, node_b = 0, 1
     shared, private = BASE, BASE + 0x10000
     m = numa_machine(2)
     m.mmap_shared(shared, PAGE_SIZE, 1)
-    fault_range(m, shared, 1, cpu=node_b)
+    fault_range(m, shared, 1, cpu=node_a)
+    assert m.sys_migrate_pages(0, {node_a, node_b}, {node_b}, cap_sys_nice=True).ret == 0  # the parent, root
+    assert count_nodes(m, shared, 1) == {node_b: 1}
     child = fork_child(m)
     fault_range(m, shared, 1, task=child, cpu=node_b)
     m.mmap(private, PAGE_SIZE, task=child)
