@@ -128,7 +128,7 @@ CATALOGUE = (
            SM + "test_set_mempolicy03_file_pages_follow_the_task_policy_to_the_node"),
     stated(LTP, "set_mempolicy04", "file-interleave", "MPOL_INTERLEAVE over every node: 10 x N files of "
            "growing sizes mapped and written", "each node within total/N +- total/60; the sum equals the "
-           "total (the model: 105 and 105 of 210)",
+           "total (the model: 565 and 565 of 1130 on 2 nodes)",
            SM + "test_set_mempolicy04_file_pages_interleave_over_every_node"),
     not_stated(LTP, "set_mempolicy05", "compat-leak", "the 32-bit compat set_mempolicy with invalid pointers "
                "does not write the user's stack (CVE-2017-7616, cf01fb9985e8)", "EFAULT; the stack pattern "

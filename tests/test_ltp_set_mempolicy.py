@@ -102,21 +102,25 @@ def test_set_mempolicy03_file_pages_follow_the_task_policy_to_the_node(mode):
 
 
 def test_set_mempolicy04_file_pages_interleave_over_every_node():
-    """LTP set_mempolicy04: MPOL_INTERLEAVE over every memory node, then 10 x N files of 1, 2, ... pages
-    (growing sizes, here 1 to 20 pages on 2 nodes: 210 in all) mapped and written: each node holds
-    within total/N +- total/60 of the pages and their sum is the total. The page cache is allocated by
-    the task's interleave counter, which goes on from file to file, so the model splits them exactly.
+    """LTP set_mempolicy04: MPOL_INTERLEAVE over every memory node, then for i in 1..10 and j in 1..N a
+    file of 10 i + j % 10 pages mapped MAP_SHARED and written (1130 pages on 2 nodes): each node holds
+    strictly within total/N +- total/60 of the pages and their sum is the total. The page cache is
+    allocated by the task's interleave counter, which goes on from file to file, so the model splits
+    them exactly: 565 and 565.
     """
     nodes = 2
-    m = numa_machine(nodes, pages_per_node=128)
+    m = numa_machine(nodes, pages_per_node=1024, max_order=10, pageblock_order=9)
     assert m.set_mempolicy(MPOL_INTERLEAVE, set(range(nodes))).ret == 0
     total = {n: 0 for n in range(nodes)}
-    for i in range(10 * nodes):
-        pages = i + 1
-        m.mmap_file(FILE_BASE, pages * PAGE_SIZE, FILE_INO + i, shared=True)
-        for node, count in fault_count_unmap(m, pages, start=FILE_BASE).items():
-            total[node] += count
-    expected = sum(range(1, 10 * nodes + 1))
-    assert sum(total.values()) == expected == 210
-    assert all(abs(total[n] - expected / nodes) <= expected / 60 for n in range(nodes))
-    assert total == {0: 105, 1: 105}
+    ino = FILE_INO
+    for i in range(1, 11):
+        for j in range(1, nodes + 1):
+            pages = 10 * i + j % 10
+            m.mmap_file(FILE_BASE, pages * PAGE_SIZE, ino, shared=True)
+            ino += 1
+            for node, count in fault_count_unmap(m, pages, start=FILE_BASE).items():
+                total[node] += count
+    expected = sum(10 * i + j % 10 for i in range(1, 11) for j in range(1, nodes + 1))
+    assert sum(total.values()) == expected == 1130
+    assert all(expected / nodes - expected / 60 < total[n] < expected / nodes + expected / 60 for n in range(nodes))
+    assert total == {0: 565, 1: 565}
