@@ -424,8 +424,9 @@ CATALOGUE = (
     stated(NUMACTL, "move_pages.c", "move", "32 pages (one never touched) moved with move_pages to the nodes "
            "in turn", "ret >= 0; every touched page's contents intact (the model: ret 0, each touched page on "
            "its node)", MOV + "test_numactl_move_pages_c_moves_the_pages_to_the_nodes_in_turn"),
-    stated(NUMACTL, "mbind_mig_pages.c", "mbind-move", "32 pages: mbind(MPOL_BIND {0}, MPOL_MF_MOVE|STRICT), "
-           "then MPOL_BIND {1} the same way", "both calls ret 0; every touched page on node 1, contents "
+    stated(NUMACTL, "mbind_mig_pages.c", "mbind-move", "32 pages (one never touched) moved to node 0 with "
+           "move_pages, then mbind(MPOL_BIND {0}, MPOL_MF_MOVE|STRICT) and MPOL_BIND {1} the same way",
+           "both calls ret 0; every touched page on node 1, contents "
            "intact (the model: each page's node)",
            MOV + "test_numactl_mbind_mig_pages_c_moves_every_page_to_node_1"),
     not_stated(NUMACTL, "checkaffinity", "physcpubind", "numactl --physcpubind=cpu and --cpunodebind=node: the "
