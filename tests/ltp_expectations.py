@@ -384,7 +384,8 @@ CATALOGUE = (
            NC + "test_numa01_interleave_all_gives_each_node_its_share"),
     not_stated(LTP, "numa01.sh", "test7-hardware", "numactl --hardware prints 'available: N nodes'",
                "that first line", "user-space"),
-    stated(LTP, "numa01.sh", "test8-migratepages", "migratepages pid n next: the 1 MiB (16 pages here) moves",
+    stated(LTP, "numa01.sh", "test8-migratepages", "a program under numactl --preferred=n writes 1 MiB (16 pages "
+           "here); migratepages pid n next",
            "at least 1 MiB on the next node (the model: all of it)",
            MIG + "test_numa01_migratepages_moves_the_1mib_to_the_next_node"),
     not_stated(LTP, "numa01.sh", "test9-hugetlb", "one hugetlb page under --membind=n", "a huge page on n",

@@ -10,7 +10,7 @@ import pytest
 from ltp_helpers import BASE, count_nodes, fault_range, fork_child, numa_machine, per_node
 
 from buddycheck.model.constants import PAGE_SIZE
-from buddycheck.model.mempolicy import EFAULT, EINVAL, EPERM, ESRCH, MPOL_BIND
+from buddycheck.model.mempolicy import EFAULT, EINVAL, EPERM, ESRCH, MPOL_PREFERRED
 
 ULONG_MINUS_1 = 2**64 - 1  # migrate_pages01's maxnode -1 as the unsigned long the kernel reads
 SANE_MAX_NODE = 64  # migrate_pages01's maxnode: the highest node id rounded up to a whole unsigned long
@@ -83,18 +83,20 @@ def test_numactl_migrate_pages_c_moves_every_touched_page_to_node_0():
 
 
 def test_numa01_migratepages_moves_the_1mib_to_the_next_node():
-    """LTP numa01.sh, test 8: a process under --cpunodebind=n --membind=n writes 1 MiB (16 pages here);
-    migratepages (migrate_pages(pid, {n}, {n+1}) as root) moves all of it to the next node.
+    """LTP numa01.sh, test 8: for each node n, a process under numactl --preferred=n writes 1 MiB (16 pages
+    here, written from the next node's CPU); migratepages pid n next (migrate_pages(pid, {n}, {next}) as
+    root) leaves at least 1 MiB of it on the next node: all of it in the model.
     """
     pages, nodes = 16, 2
     m = numa_machine(nodes)
     for node in range(nodes):
         task = node + 1  # a new process each time
         m.add_task(task)
-        assert m.set_mempolicy(MPOL_BIND, {node}, task=task).ret == 0
+        assert m.set_mempolicy(MPOL_PREFERRED, {node}, task=task).ret == 0
         m.mmap(BASE, pages * PAGE_SIZE, task=task)
-        fault_range(m, BASE, pages, task=task, cpu=node)
         target = (node + 1) % nodes
+        fault_range(m, BASE, pages, task=task, cpu=target)
+        assert count_nodes(m, BASE, pages, task=task) == {node: pages}
         assert m.sys_migrate_pages(task, {node}, {target}, cap_sys_nice=True).ret == 0
         assert per_node(count_nodes(m, BASE, pages, task=task), nodes) == tuple(
             pages if n == target else 0 for n in range(nodes))
