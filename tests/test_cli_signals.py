@@ -20,6 +20,16 @@ from buddycheck.checks.exit_codes import EXIT_INCONCLUSIVE
 from buddycheck.spec import theorems
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_at_python_default():
+    """Ctrl-C as Python installs it in an interactive process: a run started in the background (nohup, `&`
+    in a script) inherits SIGINT ignored, which the command keeps ignoring by design."""
+    saved = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)
+
+
 def start(*argv, env=None):
     """The command in a process of its own, with SIGINT at its default (a background shell ignores it)."""
     return subprocess.Popen([sys.executable, "-m", "buddycheck.checks.cli", *argv], stdout=subprocess.PIPE,
