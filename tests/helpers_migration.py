@@ -5,19 +5,16 @@ helpers_state). Node n holds pfns 16n..16n+15; watermarks are 0 and the per-cpu 
 so which page a fault or a migration takes, and which it frees, is exactly known.
 """
 
-from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec
-from buddycheck.model.constants import PAGE_SIZE, ZONE_NORMAL
+from numa_machines import free_pages, nodes_topology
+
+from buddycheck.model import Kernel419
+from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.gfp import __GFP_THISNODE, GFP_KERNEL
 
+topology = nodes_topology  # the name the migration tests use
+__all__ = ["BASE", "faulted", "fill_node", "free_pages", "migrated", "pfns", "topology"]
+
 BASE = 0x100000  # where the helpers map task 0's VMA
-
-
-def topology(pages_per_node=16, max_order=3, pageblock_order=2, nodes=2):
-    zone = dict(watermarks=(0, 0, 0), pcp_high_batch=(0, 1))
-    return Topology(
-        nodes=tuple(NodeSpec(n, (n,), (ZoneSpec(ZONE_NORMAL, n * pages_per_node, pages_per_node, **zone),))
-                    for n in range(nodes)),
-        max_order=max_order, pageblock_order=pageblock_order, page_group_by_mobility_disabled=False)
 
 
 def faulted(pages, model=Kernel419, nodes=2):
@@ -31,10 +28,6 @@ def faulted(pages, model=Kernel419, nodes=2):
 
 def pfns(m, task=0):
     return [pfn for _, pfn, _ in m.tasks[task].page_table]
-
-
-def free_pages(m):
-    return sum(z.nr_free_pages + sum(p.count for p in z.pageset.values()) for z in m.populated_zones)
 
 
 def fill_node(m, nid, leave=0):

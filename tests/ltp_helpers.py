@@ -10,24 +10,16 @@ page, unmap the range.
 
 from collections import Counter
 
-from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec
-from buddycheck.model.constants import PAGE_SIZE, ZONE_NORMAL
+from numa_machines import machine
+
+from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.mempolicy import MPOL_F_ADDR, MPOL_F_NODE
 
 BASE = 0x100000  # where the tests map their ranges (any page-aligned user address would do)
 
 
-def numa_topology(nodes=2, pages_per_node=64, max_order=3, pageblock_order=2):
-    """`nodes` nodes of one ZONE_NORMAL of `pages_per_node` pages each; CPU n sits on node n."""
-    zone = dict(watermarks=(0, 0, 0), pcp_high_batch=(0, 1))
-    return Topology(
-        nodes=tuple(NodeSpec(n, (n,), (ZoneSpec(ZONE_NORMAL, n * pages_per_node, pages_per_node, **zone),))
-                    for n in range(nodes)),
-        max_order=max_order, pageblock_order=pageblock_order, page_group_by_mobility_disabled=False)
-
-
 def numa_machine(nodes=2, pages_per_node=64, **kw):
-    return Kernel419(numa_topology(nodes, pages_per_node, **kw))
+    return machine(pages_per_node, nodes, **kw)
 
 
 def node_of(m, addr, task=0):

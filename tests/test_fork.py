@@ -10,7 +10,8 @@ operations) and a fork that shares the parent's policy object (diff, four operat
 """
 
 import pytest
-from test_page_table import BASE, free_pages, machine, nodes_topology, page_table_holds, thp_machine
+from numa_machines import free_pages, machine, nodes_topology
+from test_page_table import BASE, page_table_holds, thp_machine
 
 from buddycheck.checks.diff import diff
 from buddycheck.checks.explore import Explorer

@@ -7,6 +7,7 @@ caught: by the explorer's page-table invariant, and by diff in the node of the f
 """
 
 import pytest
+from numa_machines import free_pages, machine, nodes_topology
 
 from buddycheck.checks.diff import diff
 from buddycheck.checks.explore import Explorer
@@ -16,8 +17,8 @@ from buddycheck.checks.replay import replay
 from buddycheck.checks.scenario import Scenario
 from buddycheck.checks.scenario_file import scenario_from_dict
 from buddycheck.checks.trace_json import op_from_dict, op_to_dict
-from buddycheck.model import Kernel419, NodeSpec, Topology, ZoneSpec
-from buddycheck.model.constants import PAGE_SIZE, ZONE_NORMAL
+from buddycheck.model import Kernel419
+from buddycheck.model.constants import PAGE_SIZE
 from buddycheck.model.errors import InvalidOperation
 from buddycheck.model.memory import HPAGE_PMD_ORDER, HPAGE_PMD_SIZE
 from buddycheck.model.mempolicy import (
@@ -34,23 +35,6 @@ from buddycheck.spec.page_table import PAGE_TABLE_INVARIANTS
 from buddycheck.spec.view import view_of
 
 BASE = 0x100000  # where the tests map their VMAs
-
-
-def nodes_topology(pages_per_node, nodes=2, max_order=3, pageblock_order=2):
-    zone = dict(watermarks=(0, 0, 0), pcp_high_batch=(0, 1))
-    return Topology(
-        nodes=tuple(NodeSpec(n, (n,), (ZoneSpec(ZONE_NORMAL, n * pages_per_node, pages_per_node, **zone),))
-                    for n in range(nodes)),
-        max_order=max_order, pageblock_order=pageblock_order, page_group_by_mobility_disabled=False)
-
-
-def machine(pages_per_node=16, nodes=2, **kw):
-    return Kernel419(nodes_topology(pages_per_node, nodes, **kw))
-
-
-def free_pages(m):
-    """Pages in buddy and on per-cpu lists, over every zone."""
-    return sum(z.nr_free_pages + sum(p.count for p in z.pageset.values()) for z in m.populated_zones)
 
 
 def node_at(m, addr, task=0):
