@@ -149,18 +149,12 @@ class MmapTable(Table):
     length: Address
 
 
-class MmapSharedTable(Table):
-    task: TaskId = None
-    start: Address
-    length: Address
+class MmapSharedTable(MmapTable):
     obj: InodeNumber
     pgoff: PageOffset = None
 
 
-class MmapFileTable(Table):
-    task: TaskId = None
-    start: Address
-    length: Address
+class MmapFileTable(MmapTable):
     file: InodeNumber
     pgoff: PageOffset = None
     shared: StrictBool = None
